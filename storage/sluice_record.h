@@ -1,0 +1,312 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/**
+ * @file
+ * Kafka RecordBatch v2: sluice's on-disk log format and its fast wire format.
+ *
+ * Pure functions over caller-provided byte ranges: no allocation, no I/O, no EAL.
+ * Used by the dataplane (decode, re-batch), storage (append, recovery, readers),
+ * the forwarder (decode) and sluice-gen (encode). All functions are thread-safe
+ * in the sense that they touch only the memory they are given.
+ *
+ * Byte layout of a batch (all integers big-endian), as in Kafka's DefaultRecordBatch:
+ *
+ *     off  size  field
+ *       0     8  baseOffset             (not covered by the CRC; rewritten on append)
+ *       8     4  batchLength            (bytes after this field)
+ *      12     4  partitionLeaderEpoch   (not covered by the CRC)
+ *      16     1  magic = 2
+ *      17     4  crc (CRC32C of bytes 21..end)
+ *      21     2  attributes
+ *      23     4  lastOffsetDelta
+ *      27     8  baseTimestamp
+ *      35     8  maxTimestamp
+ *      43     8  producerId
+ *      51     2  producerEpoch
+ *      53     4  baseSequence
+ *      57     4  recordCount
+ *      61     .. records
+ *
+ * Record: varint length, int8 attributes, varlong timestampDelta, varint offsetDelta,
+ * varint keyLength (-1 = null), key, varint valueLength (-1 = null), value,
+ * varint headerCount, then per header varint keyLength, key, varint valueLength, value.
+ */
+#ifndef SLUICE_RECORD_H
+#define SLUICE_RECORD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** Size of the fixed batch header; records start at this offset. */
+#define SLUICE_RB_HEADER_BYTES 61
+/** Offset of the first byte covered by the CRC (attributes). */
+#define SLUICE_RB_CRC_START 21
+/** Bytes before batchLength's coverage starts (baseOffset + batchLength). */
+#define SLUICE_RB_LOG_OVERHEAD 12
+#define SLUICE_RB_MAGIC 2
+/** Largest batch sluice accepts anywhere (matches Kafka's default message.max.bytes order). */
+#define SLUICE_RB_MAX_BATCH_BYTES (16u * 1024 * 1024)
+/** attributes bits */
+#define SLUICE_RB_ATTR_COMPRESSION_MASK 0x07
+#define SLUICE_RB_ATTR_TIMESTAMP_LOG_APPEND 0x08
+#define SLUICE_RB_ATTR_TRANSACTIONAL 0x10
+#define SLUICE_RB_ATTR_CONTROL 0x20
+/** Value meaning "no producer id" / "no sequence", as in Kafka. */
+#define SLUICE_RB_NO_PRODUCER_ID (-1)
+#define SLUICE_RB_NO_SEQUENCE (-1)
+
+/** Why a byte range is not a valid batch. Stable numbering: used as metric label index. */
+enum sluice_rb_err {
+	SLUICE_RB_OK = 0,
+	SLUICE_RB_ETRUNCATED, /**< range ends inside a batch header or body */
+	SLUICE_RB_ELENGTH, /**< batchLength below the header size or above the maximum */
+	SLUICE_RB_EMAGIC, /**< magic is not 2 */
+	SLUICE_RB_ECRC, /**< CRC32C mismatch */
+	SLUICE_RB_ECOMPRESSED, /**< compressed batches are not accepted (sluice stores uncompressed) */
+	SLUICE_RB_ECOUNT, /**< recordCount negative, or does not match the records present */
+	SLUICE_RB_EVARINT, /**< varint longer than its type allows or running past the end */
+	SLUICE_RB_ERECORD_LENGTH, /**< record length field disagrees with the record's contents */
+	SLUICE_RB_EFIELD_LENGTH, /**< key, value or header length out of range */
+	SLUICE_RB_EOFFSET_DELTA, /**< offset deltas not 0,1,2.. or lastOffsetDelta mismatch */
+	SLUICE_RB_ETIMESTAMP, /**< maxTimestamp below a record's timestamp (when not log-append) */
+	SLUICE_RB_EOFFSET_ORDER, /**< baseOffset not the expected next offset (log recovery) */
+	SLUICE_RB__COUNT
+};
+
+/** Short, stable, snake_case name of an error ("crc_mismatch"); used in logs and metric labels. */
+const char *sluice_rb_strerror(enum sluice_rb_err err);
+
+/** Decoded fixed header of one batch. */
+struct sluice_rb_header {
+	int64_t base_offset;
+	int32_t batch_length;
+	int32_t partition_leader_epoch;
+	int8_t magic;
+	uint32_t crc;
+	int16_t attributes;
+	int32_t last_offset_delta;
+	int64_t base_timestamp;
+	int64_t max_timestamp;
+	int64_t producer_id;
+	int16_t producer_epoch;
+	int32_t base_sequence;
+	int32_t record_count;
+};
+
+/** One record header (Kafka message header). A NULL value with value_len -1 is a null value. */
+struct sluice_rb_kv {
+	const uint8_t *key;
+	int32_t key_len;
+	const uint8_t *value;
+	int32_t value_len;
+};
+
+/**
+ * One record, for the builder (input) or the iterator (output, pointers into the batch).
+ * key_len/value_len -1 means null. For the iterator, headers are not materialised:
+ * use sluice_rb_record_header() to walk them.
+ */
+struct sluice_rb_record {
+	int64_t timestamp;
+	int64_t offset; /**< iterator only: baseOffset + offsetDelta */
+	const uint8_t *key;
+	int32_t key_len;
+	const uint8_t *value;
+	int32_t value_len;
+	const struct sluice_rb_kv *headers; /**< builder only */
+	uint32_t header_count;
+	/* iterator only: raw header bytes, header_count entries */
+	const uint8_t *headers_raw;
+	size_t headers_raw_len;
+};
+
+/* ---------------------------------------------------------------------------------------- */
+/* CRC32C and partitioner                                                                    */
+
+/**
+ * CRC32C (Castagnoli, iSCSI, RFC 3720) as Kafka computes it: standard init and final XOR.
+ * @param crc 0 to start, or a previous result to continue over more bytes.
+ */
+uint32_t sluice_crc32c(uint32_t crc, const void *buf, size_t len);
+
+/** Kafka's murmur2 (Java client Utils.murmur2, seed 0x9747b28c). */
+uint32_t sluice_murmur2(const void *key, size_t len);
+
+/** Kafka's default partitioner for a non-null key: toPositive(murmur2(key)) % partitions. */
+uint32_t sluice_partition_for_key(const void *key, size_t len, uint32_t partitions);
+
+/* ---------------------------------------------------------------------------------------- */
+/* Builder                                                                                   */
+
+/** Batch-level fields the builder writes. */
+struct sluice_rb_batch_meta {
+	int64_t base_offset; /**< usually 0: storage rewrites it */
+	int16_t attributes; /**< compression must be 0 */
+	int64_t producer_id; /**< SLUICE_RB_NO_PRODUCER_ID when not idempotent */
+	int16_t producer_epoch;
+	int32_t base_sequence;
+	int32_t partition_leader_epoch;
+};
+
+/** An open batch being built in a caller-provided buffer. Fields are private to record.c. */
+struct sluice_rb_builder {
+	uint8_t *buf;
+	size_t cap;
+	size_t len;
+	int32_t count;
+	int64_t base_timestamp;
+	int64_t max_timestamp;
+	struct sluice_rb_batch_meta meta;
+};
+
+/** Start a batch in buf[0..cap). Returns 0, or -ENOSPC when cap cannot hold the header. */
+int sluice_rb_builder_init(struct sluice_rb_builder *b, uint8_t *buf, size_t cap,
+			   const struct sluice_rb_batch_meta *meta);
+
+/**
+ * Bytes that appending @p rec would add, given the batch's current state. Exact, so a caller
+ * can decide to seal first. Returns 0 if the record is invalid (bad lengths).
+ */
+size_t sluice_rb_builder_record_bytes(const struct sluice_rb_builder *b,
+				      const struct sluice_rb_record *rec);
+
+/**
+ * Append one record. The first record's timestamp becomes baseTimestamp.
+ * @return 0; -ENOSPC when the record would not fit (the batch is unchanged);
+ *         -EINVAL for a record with invalid lengths or a timestamp delta out of range.
+ */
+int sluice_rb_builder_append(struct sluice_rb_builder *b, const struct sluice_rb_record *rec);
+
+/** Records appended so far. */
+static inline int32_t sluice_rb_builder_count(const struct sluice_rb_builder *b)
+{
+	return b->count;
+}
+
+/**
+ * Finish the batch: write batchLength, lastOffsetDelta, timestamps, count and the CRC.
+ * @return total batch size in bytes (from baseOffset to the end), or 0 for an empty batch.
+ */
+size_t sluice_rb_builder_seal(struct sluice_rb_builder *b);
+
+/* ---------------------------------------------------------------------------------------- */
+/* Validator and iterators                                                                    */
+
+/**
+ * Decode the fixed header of the batch at buf without validating the records or CRC.
+ * @return SLUICE_RB_OK, SLUICE_RB_ETRUNCATED (fewer than SLUICE_RB_HEADER_BYTES),
+ *         SLUICE_RB_ELENGTH or SLUICE_RB_EMAGIC.
+ */
+enum sluice_rb_err sluice_rb_header_decode(const uint8_t *buf, size_t len,
+					   struct sluice_rb_header *h);
+
+/**
+ * Fully validate the one batch that starts at buf: header, length bounds, magic, CRC32C,
+ * every record's varints and lengths, offset deltas, record count.
+ * Never reads outside buf[0..len).
+ * @param[out] h          decoded header (may be NULL)
+ * @param[out] batch_bytes total size of the batch (12 + batchLength) on success (may be NULL)
+ */
+enum sluice_rb_err sluice_rb_batch_validate(const uint8_t *buf, size_t len,
+					    struct sluice_rb_header *h, size_t *batch_bytes);
+
+/** Rewrite baseOffset in place (not covered by the CRC). */
+void sluice_rb_set_base_offset(uint8_t *batch, int64_t base_offset);
+
+/** Iterates the records of one already-validated batch. */
+struct sluice_rb_record_iter {
+	const uint8_t *p;
+	const uint8_t *end;
+	int64_t base_offset;
+	int64_t base_timestamp;
+	int32_t remaining;
+};
+
+/** Start iterating records of a batch that passed sluice_rb_batch_validate(). */
+void sluice_rb_record_iter_init(struct sluice_rb_record_iter *it, const uint8_t *batch,
+				size_t batch_bytes);
+
+/**
+ * Next record. @return 1 with *rec filled, 0 at the end, or -(enum sluice_rb_err) if the
+ * records are malformed (only possible for batches that were not validated).
+ */
+int sluice_rb_record_iter_next(struct sluice_rb_record_iter *it, struct sluice_rb_record *rec);
+
+/**
+ * Decode header number idx of a record returned by the iterator (walks the raw headers).
+ * @return 0 or -(enum sluice_rb_err).
+ */
+int sluice_rb_record_header(const struct sluice_rb_record *rec, uint32_t idx,
+			    struct sluice_rb_kv *out);
+
+/* ---------------------------------------------------------------------------------------- */
+/* Varints (zig-zag, as Kafka's ByteUtils). Exposed for tests and the forwarder.             */
+
+/** Encode a zig-zag varint; returns bytes written (1..5); out must hold 5 bytes. */
+size_t sluice_varint_encode(int32_t v, uint8_t *out);
+/** Encode a zig-zag varlong; returns bytes written (1..10); out must hold 10 bytes. */
+size_t sluice_varlong_encode(int64_t v, uint8_t *out);
+/** Decode; returns bytes consumed, or 0 when truncated or too long. */
+size_t sluice_varint_decode(const uint8_t *p, size_t len, int32_t *v);
+size_t sluice_varlong_decode(const uint8_t *p, size_t len, int64_t *v);
+
+/* ---------------------------------------------------------------------------------------- */
+/* The `kafka` wire format envelope (see docs/wire-formats.md)                               */
+
+/**
+ * A `kafka`-format datagram is this 8-byte envelope followed by exactly one RecordBatch v2:
+ *
+ *     off size field
+ *       0    2  magic   = 0x534B ("SK"), big-endian
+ *       2    1  version = 1
+ *       3    1  flags   (0; bit 0 reserved for the acknowledged mode)
+ *       4    4  partition, int32 big-endian; -1 = partition each record by key
+ */
+#define SLUICE_ENVELOPE_BYTES 8
+#define SLUICE_ENVELOPE_MAGIC 0x534B
+#define SLUICE_ENVELOPE_VERSION 1
+
+/** Write an envelope into out[0..8). */
+void sluice_envelope_encode(uint8_t *out, int32_t partition);
+
+/**
+ * Parse an envelope. @return 0 with *partition set, -EPROTO for a bad magic or version,
+ * -EMSGSIZE when len < SLUICE_ENVELOPE_BYTES, -EINVAL for a partition below -1.
+ */
+int sluice_envelope_decode(const uint8_t *buf, size_t len, int32_t *partition);
+
+/* ---------------------------------------------------------------------------------------- */
+/* Big-endian helpers shared by the format code                                               */
+
+static inline void sluice_be32_put(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)(v >> 24);
+	p[1] = (uint8_t)(v >> 16);
+	p[2] = (uint8_t)(v >> 8);
+	p[3] = (uint8_t)v;
+}
+
+static inline uint32_t sluice_be32_get(const uint8_t *p)
+{
+	return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
+}
+
+static inline void sluice_be64_put(uint8_t *p, uint64_t v)
+{
+	sluice_be32_put(p, (uint32_t)(v >> 32));
+	sluice_be32_put(p + 4, (uint32_t)v);
+}
+
+static inline uint64_t sluice_be64_get(const uint8_t *p)
+{
+	return ((uint64_t)sluice_be32_get(p) << 32) | sluice_be32_get(p + 4);
+}
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* SLUICE_RECORD_H */

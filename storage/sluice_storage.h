@@ -1,0 +1,193 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/**
+ * @file
+ * The partitioned log: Kafka's on-disk layout written by io_uring writer threads.
+ *
+ * Layout: <data_dir>/<topic>-<p>/<20-digit base offset>.log, .index, .timeindex.
+ *
+ * Threads:
+ *  - the control thread opens, starts, stops and closes the log, and reads stats;
+ *  - dataplane workers enqueue struct sluice_batch pointers on their SPSC ring towards the
+ *    partition's writer (sluice_log_ring()), never anything else;
+ *  - each writer thread owns a fixed set of partitions: only it appends to them;
+ *  - readers (forwarder, tools) read up to the durable offset from any thread.
+ */
+#ifndef SLUICE_STORAGE_H
+#define SLUICE_STORAGE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "sluice_record.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct rte_mempool;
+struct rte_ring;
+struct sluice_log;
+struct sluice_partition;
+struct sluice_reader;
+
+#define SLUICE_TOPIC_NAME_MAX 64
+
+/**
+ * A sealed batch handed from a dataplane worker to a storage writer. It sits at the start of
+ * a buffer taken from @p pool; the writer puts the buffer back once the bytes are copied
+ * into its write buffer (or the batch is shed), so the dataplane never waits on the disk.
+ */
+struct sluice_batch {
+	struct rte_mempool *pool; /**< owner of this buffer; NULL if not pooled (tests) */
+	uint8_t *data; /**< sealed RecordBatch v2; baseOffset is rewritten by the writer */
+	uint32_t len; /**< bytes at data */
+	uint32_t records; /**< records in the batch (== recordCount) */
+	uint32_t partition_id; /**< global id from sluice_log_partition_id() */
+	uint32_t reserved;
+	uint64_t ingest_tsc; /**< rte_rdtsc() when the batch's first record arrived */
+};
+
+/** Per-topic settings (one table row per key in control's config). */
+struct sluice_topic_opts {
+	const char *name;
+	uint32_t partitions;
+	uint64_t segment_bytes; /**< roll when the active segment reaches this size */
+	uint64_t segment_ms; /**< roll when the active segment is this old (0 = never) */
+	uint64_t retention_bytes; /**< per partition; 0 = unlimited */
+	uint64_t retention_ms; /**< 0 = unlimited */
+	bool retention_drop_unforwarded; /**< may retention delete segments not yet forwarded */
+	bool flush_none; /**< never fdatasync: page-cache durability only */
+	uint64_t flush_interval_us; /**< group commit deadline */
+	uint64_t flush_bytes; /**< group commit size trigger */
+	uint32_t index_interval_bytes;
+};
+
+struct sluice_log_opts {
+	const char *data_dir;
+	const struct sluice_topic_opts *topics;
+	uint32_t ntopics;
+	uint32_t writers; /**< writer threads; partitions are spread round-robin */
+	uint32_t producers; /**< dataplane workers: one SPSC ring per (producer, writer) */
+	uint32_t ring_size; /**< entries per ring (power of two) */
+	int direct_io; /**< 1 = require O_DIRECT, 0 = buffered, -1 = auto (fallback logged) */
+	size_t write_buffer_bytes; /**< per-partition aligned write-combining buffer */
+	const int
+		*writer_cpus; /**< writers entries: CPU to pin each writer to, or -1; may be NULL */
+	bool writer_idle_sleep; /**< writers sleep briefly when idle (shared cores) */
+};
+
+/**
+ * Open (create if needed) every configured partition, running recovery where the
+ * clean-shutdown marker is missing. Does not start writer threads.
+ * @return 0 or -errno (logged with the path).
+ */
+int sluice_log_open(const struct sluice_log_opts *opts, struct sluice_log **out);
+
+/** Start writer threads. After this, only writers append. */
+int sluice_log_start(struct sluice_log *log);
+
+/**
+ * Stop writers after draining every ring (producers must have stopped), sealing and
+ * fdatasyncing every partition. Idempotent.
+ */
+int sluice_log_stop(struct sluice_log *log);
+
+/** Write clean-shutdown markers where safe and free everything. Accepts NULL. */
+void sluice_log_close(struct sluice_log *log);
+
+/** Request an immediate group commit of every partition (sluicectl flush). Thread-safe. */
+void sluice_log_flush_request(struct sluice_log *log);
+
+uint32_t sluice_log_partition_count(const struct sluice_log *log);
+uint32_t sluice_log_writer_count(const struct sluice_log *log);
+
+/** Global id of topic/partition, or -ENOENT. */
+int sluice_log_partition_id(const struct sluice_log *log, const char *topic, uint32_t partition);
+
+struct sluice_partition *sluice_log_partition(struct sluice_log *log, uint32_t partition_id);
+
+/** Writer index that owns a partition. */
+uint32_t sluice_log_writer_of(const struct sluice_log *log, uint32_t partition_id);
+
+/** The SPSC ring from dataplane worker @p producer to writer @p writer. */
+struct rte_ring *sluice_log_ring(struct sluice_log *log, uint32_t producer, uint32_t writer);
+
+/**
+ * Append one sealed batch and make it durable, synchronously, in the calling thread.
+ * Only while writers are not started (tests, tools, recovery drills).
+ * @param[out] base_offset offset assigned to the batch's first record (may be NULL)
+ * @return 0 or -errno; after a write or sync error the partition is failed (sticky).
+ */
+int sluice_partition_append_sync(struct sluice_partition *p, uint8_t *batch, size_t len,
+				 int64_t *base_offset);
+
+/** Next offset that is not yet durable: every offset below it survived an fdatasync. */
+int64_t sluice_partition_durable_offset(const struct sluice_partition *p);
+
+/**
+ * Tell retention how far the forwarder has come (next offset to forward). Thread-safe.
+ * Until called, everything counts as unforwarded.
+ */
+void sluice_partition_set_forwarded(struct sluice_partition *p, int64_t next_offset);
+
+#define SLUICE_HIST_BUCKETS 24 /**< log2 microsecond buckets: <=1us, <=2us, ... */
+
+struct sluice_partition_stats {
+	char topic[SLUICE_TOPIC_NAME_MAX];
+	uint32_t partition;
+	int64_t log_start_offset;
+	int64_t log_end_offset; /**< next offset to assign */
+	int64_t durable_offset; /**< next offset not yet durable */
+	int64_t forwarded_offset; /**< as set by sluice_partition_set_forwarded() */
+	uint64_t appended_batches;
+	uint64_t appended_records;
+	uint64_t appended_bytes;
+	uint64_t durable_records; /**< "persisted" in the accounting chain */
+	uint64_t shed_records; /**< batches refused because the partition is failed */
+	uint64_t segments;
+	uint64_t bytes_on_disk;
+	uint64_t fsyncs;
+	uint64_t fsync_hist[SLUICE_HIST_BUCKETS];
+	uint64_t write_errors;
+	uint64_t fsync_errors;
+	int last_errno;
+	bool failed;
+	uint64_t retention_deleted_segments;
+	uint64_t retention_dropped_records; /**< unforwarded records deleted by policy */
+	uint64_t recovery_truncated_bytes;
+	uint64_t recovery_ns;
+	int64_t oldest_timestamp_ms;
+};
+
+/** Snapshot a partition's counters. Thread-safe (relaxed reads of writer-owned counters). */
+void sluice_partition_stats(const struct sluice_partition *p, struct sluice_partition_stats *out);
+
+/**
+ * Open a reader positioned at the batch that contains @p offset.
+ * @return 0, -ERANGE when offset is below the log start, or -errno.
+ */
+int sluice_reader_open(struct sluice_partition *p, int64_t offset, struct sluice_reader **out);
+
+/** Open a reader at the first batch whose maxTimestamp >= ts_ms (time index lookup). */
+int sluice_reader_open_at_time(struct sluice_partition *p, int64_t ts_ms,
+			       struct sluice_reader **out);
+
+/**
+ * Next durable batch. The pointer stays valid until the next call or close.
+ * @return 1 with *batch/*len set, 0 when caught up with the durable offset, or -errno.
+ */
+int sluice_reader_next(struct sluice_reader *r, const uint8_t **batch, size_t *len);
+
+void sluice_reader_close(struct sluice_reader *r);
+
+/**
+ * Crash-safe small-file write: temp file, fsync, rename, fsync the directory.
+ * @return 0 or -errno.
+ */
+int sluice_storage_write_atomic(const char *dir, const char *name, const void *buf, size_t len);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* SLUICE_STORAGE_H */
