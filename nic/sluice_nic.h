@@ -85,6 +85,14 @@ void sluice_nic_port_mac(const struct sluice_nic_port *port, uint8_t mac[6]);
 bool sluice_nic_port_link_up(const struct sluice_nic_port *port);
 /** RX checksum offload offered: the parser may trust mbuf ol_flags for IPv4/UDP. */
 bool sluice_nic_port_rx_cksum_offload(const struct sluice_nic_port *port);
+/** RSS over IP/UDP is on (the device offers it and the port has more than one RX queue). */
+bool sluice_nic_port_rss(const struct sluice_nic_port *port);
+uint16_t sluice_nic_port_rx_queues(const struct sluice_nic_port *port);
+uint16_t sluice_nic_port_tx_queues(const struct sluice_nic_port *port);
+/** NUMA socket of the device (the caller's socket when unknown): where to put its mempool. */
+int sluice_nic_port_socket(const struct sluice_nic_port *port);
+/** Link speed in Mbit/s, 0 when unknown or down. */
+uint32_t sluice_nic_port_link_speed_mbps(const struct sluice_nic_port *port);
 
 /** Poll one RX queue. Burst function: returns the number of mbufs stored. */
 uint16_t sluice_nic_rx_burst(struct sluice_nic_port *port, uint16_t queue, struct rte_mbuf **pkts,
