@@ -11,6 +11,8 @@
  * the caller; telemetry callbacks run on DPDK's telemetry thread. The start/stop/register
  * functions are called by the daemon's main thread only. Stop functions wait for their threads,
  * so after they return no observe.h function is called on behalf of that output any more.
+ * sluice_daemon_request() runs on the control-socket thread: it must not call
+ * sluice_ctl_server_stop() itself ("shutdown" should only ask the main thread to stop).
  */
 #ifndef SLUICE_CTL_H
 #define SLUICE_CTL_H
@@ -79,6 +81,8 @@ struct sluice_metrics_http_opts {
 	const char *bind_addr; /**< IPv4 address; NULL = "127.0.0.1" */
 	uint16_t port; /**< 0 = let the kernel choose (see sluice_metrics_http_port) */
 	struct sluice_daemon *daemon;
+	/** When set, its sluice_ctl_* counters are appended to /metrics (may be NULL). */
+	const struct sluice_ctl_server *ctl;
 };
 
 /**
@@ -94,6 +98,17 @@ uint16_t sluice_metrics_http_port(const struct sluice_metrics_http *mh);
 
 /** Stop the server (waits for requests in progress) and free. Accepts NULL. */
 void sluice_metrics_http_stop(struct sluice_metrics_http *mh);
+
+/**
+ * Render the Prometheus text exposition (0.0.4) of sluice_daemon_collect(@p d) (skipped when
+ * @p d is NULL), plus the sluice_ctl_* counters of @p ctl and the HTTP server's own counters of
+ * @p mh (each may be NULL). Samples with invalid metric/label names are dropped and counted in
+ * @p invalid_samples (may be NULL). @return a malloc'ed NUL-terminated text (length in
+ * @p len), or NULL when out of memory.
+ */
+char *sluice_metrics_render(struct sluice_daemon *d, const struct sluice_ctl_server *ctl,
+			    const struct sluice_metrics_http *mh, size_t *len,
+			    uint64_t *invalid_samples);
 
 /**
  * Register the /sluice/... DPDK telemetry commands (/sluice/stats, /sluice/health,
