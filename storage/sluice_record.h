@@ -214,6 +214,21 @@ enum sluice_rb_err sluice_rb_header_decode(const uint8_t *buf, size_t len,
 enum sluice_rb_err sluice_rb_batch_validate(const uint8_t *buf, size_t len,
 					    struct sluice_rb_header *h, size_t *batch_bytes);
 
+/**
+ * Validate the consecutive batches of a byte range, as log recovery and readers need: each
+ * batch fully (sluice_rb_batch_validate()), and each baseOffset equal to the previous batch's
+ * baseOffset + lastOffsetDelta + 1 (the first one equal to @p expected_offset unless it is -1).
+ * Never reads outside buf[0..len).
+ * @param[out] valid_bytes length of the valid prefix: where a torn or corrupt log is cut (may
+ *                         be NULL)
+ * @param[out] next_offset the offset expected after the valid prefix (may be NULL)
+ * @return SLUICE_RB_OK when the whole range is valid batches ending exactly at len, else the
+ *         reason the batch at valid_bytes failed (SLUICE_RB_ETRUNCATED for a partial tail,
+ *         SLUICE_RB_EOFFSET_ORDER for a baseOffset out of sequence).
+ */
+enum sluice_rb_err sluice_rb_range_validate(const uint8_t *buf, size_t len, int64_t expected_offset,
+					    size_t *valid_bytes, int64_t *next_offset);
+
 /** Rewrite baseOffset in place (not covered by the CRC). */
 void sluice_rb_set_base_offset(uint8_t *batch, int64_t base_offset);
 
@@ -224,6 +239,8 @@ struct sluice_rb_record_iter {
 	int64_t base_offset;
 	int64_t base_timestamp;
 	int32_t remaining;
+	bool log_append_time; /**< attributes say LogAppendTime: every record gets max_timestamp */
+	int64_t max_timestamp;
 };
 
 /** Start iterating records of a batch that passed sluice_rb_batch_validate(). */
