@@ -1,0 +1,879 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * The EAL-free packet -> event core: addresses, ARP/ICMP/ND replies, listener lookup, the
+ * three wire formats and per-producer sequence tracking.
+ *
+ * Threading contract: a context is owned by one thread (a worker lcore, a test, a fuzzer),
+ * which alone calls sluice_dp_ctx_packet()/_datagram() and alone writes the counters and the
+ * producer table. sluice_dp_ctx_stats() may run on any thread: it reads the counters with
+ * relaxed atomic loads (see struct dp_counters). The producer table is not shared: the
+ * worker copies it on request (worker.c).
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dataplane_internal.h"
+#include "parse_internal.h"
+
+#define DEFAULT_MAX_HEADERS 32
+/* Upper bound of a record's framing (length, attributes, timestamp and offset deltas, key and
+ * value lengths, header count varints) used to reject records that could never fit a batch. */
+#define RECORD_OVERHEAD_MAX 40
+
+#define C(ctx, name) (&(ctx)->c.name)
+
+static void reject(struct sluice_dp_ctx *ctx, enum sluice_dp_reject r, uint64_t n)
+{
+	ctr_add(&ctx->c.rejects[r], n);
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Options and lifetime                                                                      */
+
+static bool is_zero(const uint8_t *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (p[i])
+			return false;
+	return true;
+}
+
+int sluice_dp_ctx_opts_check(const struct sluice_dp_ctx_opts *o, char *why, size_t why_len)
+{
+	char dummy[8];
+	if (why == NULL) {
+		why = dummy;
+		why_len = sizeof(dummy);
+	}
+	if (o->nports == 0 || o->nports > SLUICE_DP_MAX_PORTS || o->ports == NULL) {
+		snprintf(why, why_len, "ports: need 1..%u, got %u", SLUICE_DP_MAX_PORTS, o->nports);
+		return -EINVAL;
+	}
+	if (o->nlisteners > SLUICE_DP_MAX_LISTENERS || (o->nlisteners && o->listeners == NULL)) {
+		snprintf(why, why_len, "listeners: at most %u", SLUICE_DP_MAX_LISTENERS);
+		return -EINVAL;
+	}
+	for (uint32_t i = 0; i < o->nlisteners; i++) {
+		const struct sluice_listener *l = &o->listeners[i];
+		if (l->format >= SLUICE_FORMAT__COUNT || l->key_mode >= SLUICE_KEY__COUNT ||
+		    l->family > SLUICE_ADDR_V6) {
+			snprintf(why, why_len, "listener %u (port %u): bad format, key or family",
+				 i, l->udp_port);
+			return -EINVAL;
+		}
+		if (l->partitions == 0 || l->partitions > (1u << 20) ||
+		    l->first_partition_id > (1u << 24)) {
+			snprintf(why, why_len, "listener %u (port %u): partitions %u out of range",
+				 i, l->udp_port, l->partitions);
+			return -EINVAL;
+		}
+		for (uint32_t j = 0; j < i; j++) {
+			const struct sluice_listener *m = &o->listeners[j];
+			if (m->udp_port == l->udp_port && m->family == l->family &&
+			    memcmp(m->addr, l->addr, sizeof(l->addr)) == 0) {
+				snprintf(why, why_len,
+					 "listeners %u and %u: same address and port %u", j, i,
+					 l->udp_port);
+				return -EINVAL;
+			}
+		}
+	}
+	if (o->producer_table_size > (1u << 24)) {
+		snprintf(why, why_len, "producer_table_size %u above %u", o->producer_table_size,
+			 1u << 24);
+		return -EINVAL;
+	}
+	if (o->reorder_window > (1u << 30)) {
+		snprintf(why, why_len, "reorder_window %u above 2^30", o->reorder_window);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int sluice_dp_ctx_create(const struct sluice_dp_ctx_opts *o, struct sluice_dp_ctx **out)
+{
+	struct sluice_dp_ctx *ctx;
+	int rc = sluice_dp_ctx_opts_check(o, NULL, 0);
+	if (rc)
+		return rc;
+	ctx = aligned_alloc(64, (sizeof(*ctx) + 63) & ~(size_t)63);
+	if (ctx == NULL)
+		return -ENOMEM;
+	memset(ctx, 0, sizeof(*ctx));
+	memcpy(ctx->ports, o->ports, o->nports * sizeof(*o->ports));
+	ctx->nports = o->nports;
+	if (o->nlisteners)
+		memcpy(ctx->listeners, o->listeners, o->nlisteners * sizeof(*o->listeners));
+	ctx->nlisteners = o->nlisteners;
+	for (uint32_t i = 0; i < ctx->nlisteners; i++)
+		ctx->listeners[i].topic[SLUICE_TOPIC_NAME_MAX - 1] = '\0';
+	ctx->batch_capacity = SLUICE_RB_MAX_BATCH_BYTES;
+	ctx->reorder_window = o->reorder_window;
+	uint32_t n = 16;
+	while (n < o->producer_table_size)
+		n <<= 1;
+	if (o->producer_table_size == 0)
+		n = 4096;
+	ctx->prod_mask = n - 1;
+	ctx->prod = malloc(n * sizeof(*ctx->prod));
+	ctx->max_headers = o->max_record_headers ? o->max_record_headers : DEFAULT_MAX_HEADERS;
+	ctx->hdr_scratch = calloc(ctx->max_headers, sizeof(*ctx->hdr_scratch));
+	if (ctx->prod == NULL || ctx->hdr_scratch == NULL) {
+		sluice_dp_ctx_destroy(ctx);
+		return -ENOMEM;
+	}
+	for (uint32_t i = 0; i < n; i++)
+		ctx->prod[i].producer_id = -1;
+	*out = ctx;
+	return 0;
+}
+
+void sluice_dp_ctx_destroy(struct sluice_dp_ctx *ctx)
+{
+	if (ctx == NULL)
+		return;
+	free(ctx->prod);
+	free(ctx->hdr_scratch);
+	free(ctx);
+}
+
+const struct sluice_listener *sluice_dp_ctx_listener(const struct sluice_dp_ctx *ctx, uint32_t i)
+{
+	return i < ctx->nlisteners ? &ctx->listeners[i] : NULL;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Producer sequence tracking                                                                */
+
+enum seq_verdict { SEQ_ACCEPT, SEQ_DUPLICATE, SEQ_OVERLAP, SEQ_STALE };
+
+/* Kafka sequences are non-negative int32 and wrap from INT32_MAX to 0: arithmetic mod 2^31. */
+static int32_t seq_add(int32_t a, int64_t n)
+{
+	return (int32_t)(((uint64_t)(uint32_t)a + (uint64_t)n) & 0x7fffffff);
+}
+
+/* a - b mod 2^31 as a signed distance in [-2^30, 2^30). */
+static int64_t seq_diff(int32_t a, int32_t b)
+{
+	uint32_t d = ((uint32_t)a - (uint32_t)b) & 0x7fffffff;
+	return d >= 0x40000000u ? (int64_t)d - 0x80000000LL : (int64_t)d;
+}
+
+static uint32_t prod_hash(int64_t pid, uint32_t pkey)
+{
+	uint64_t h = (uint64_t)pid * 0x9E3779B97F4A7C15ull ^ (uint64_t)pkey * 0xC2B2AE3D27D4EB4Full;
+	return (uint32_t)(h >> 32) ^ (uint32_t)h;
+}
+
+#define PROD_PROBES 8
+
+/* Find or claim the entry for (pid, pkey). Entries are never deleted, only replaced in place
+ * by eviction, so a lookup may stop at the first free slot. */
+static struct prod_entry *prod_get(struct sluice_dp_ctx *ctx, int64_t pid, uint32_t pkey,
+				   int64_t now_ms)
+{
+	uint32_t i = prod_hash(pid, pkey);
+	struct prod_entry *victim = NULL;
+	for (unsigned k = 0; k < PROD_PROBES; k++) {
+		struct prod_entry *e = &ctx->prod[(i + k) & ctx->prod_mask];
+		if (e->producer_id == pid && e->pkey == pkey)
+			return e;
+		if (e->producer_id < 0) {
+			victim = e;
+			ctr_add(C(ctx, producers_active), 1);
+			goto claim;
+		}
+		if (victim == NULL || e->last_seen_ms < victim->last_seen_ms)
+			victim = e;
+	}
+	ctr_add(C(ctx, producer_evictions), 1);
+claim:
+	ctr_add(C(ctx, producer_new), 1);
+	memset(victim, 0, sizeof(*victim));
+	victim->producer_id = pid;
+	victim->pkey = pkey;
+	victim->next_seq = -1; /* no history: the first batch is accepted as it is */
+	victim->last_seen_ms = now_ms;
+	return victim;
+}
+
+static enum seq_verdict prod_check(const struct sluice_dp_ctx *ctx, const struct prod_entry *e,
+				   const struct sluice_rb_header *h)
+{
+	if (e->next_seq < 0)
+		return SEQ_ACCEPT;
+	if (h->producer_epoch < e->epoch)
+		return SEQ_STALE;
+	if (h->producer_epoch > e->epoch)
+		return SEQ_ACCEPT;
+	int64_t ob = seq_diff(h->base_sequence, e->next_seq);
+	int64_t oe = ob + h->record_count;
+	if (ob < 0)
+		return oe <= 0 ? SEQ_DUPLICATE : SEQ_OVERLAP;
+	for (unsigned i = 0; i < e->npending; i++) {
+		int64_t pb = seq_diff(e->pending[i].base, e->next_seq);
+		int64_t pe = pb + seq_diff(e->pending[i].end, e->pending[i].base);
+		if (ob >= pb && oe <= pe)
+			return SEQ_DUPLICATE;
+		if (ob < pe && pb < oe)
+			return SEQ_OVERLAP;
+	}
+	(void)ctx;
+	return SEQ_ACCEPT;
+}
+
+static void prod_lost(struct sluice_dp_ctx *ctx, struct prod_entry *e, uint64_t n)
+{
+	e->lost += n;
+	ctr_add(C(ctx, producer_lost), n);
+}
+
+static void prod_merge(struct prod_entry *e)
+{
+	for (unsigned i = 0; i < e->npending;) {
+		if (e->pending[i].base == e->next_seq) {
+			e->next_seq = e->pending[i].end;
+			e->pending[i] = e->pending[--e->npending];
+			i = 0;
+		} else {
+			i++;
+		}
+	}
+}
+
+/* Give up on every hole below @p target: holes count as lost, ranges below it are dropped. */
+static void prod_advance_to(struct sluice_dp_ctx *ctx, struct prod_entry *e, int32_t target)
+{
+	int64_t holes = seq_diff(target, e->next_seq);
+	for (unsigned i = 0; i < e->npending;) {
+		if (seq_diff(e->pending[i].base, target) < 0) {
+			holes -= seq_diff(e->pending[i].end, e->pending[i].base);
+			e->pending[i] = e->pending[--e->npending];
+		} else {
+			i++;
+		}
+	}
+	if (holes > 0)
+		prod_lost(ctx, e, (uint64_t)holes);
+	e->next_seq = target;
+}
+
+static void prod_commit(struct sluice_dp_ctx *ctx, struct prod_entry *e,
+			const struct sluice_rb_header *h, int64_t now_ms)
+{
+	int32_t base = h->base_sequence;
+	int32_t end = seq_add(base, h->record_count);
+
+	e->batches++;
+	e->events += (uint64_t)h->record_count;
+	e->last_seen_ms = now_ms;
+	if (e->next_seq < 0 || h->producer_epoch != e->epoch) {
+		/* A new epoch restarts its sequence at 0 (Kafka): anything before base is lost. */
+		if (e->next_seq >= 0 && base > 0)
+			prod_lost(ctx, e, (uint64_t)base);
+		e->epoch = h->producer_epoch;
+		e->next_seq = end;
+		e->npending = 0;
+		return;
+	}
+	int64_t d = seq_diff(base, e->next_seq);
+	if (d > 0 && (uint64_t)d <= ctx->reorder_window) {
+		while (e->npending == PROD_PENDING_MAX) {
+			int32_t low = base;
+			for (unsigned i = 0; i < e->npending; i++)
+				if (seq_diff(e->pending[i].base, low) < 0)
+					low = e->pending[i].base;
+			prod_advance_to(ctx, e, low);
+			prod_merge(e);
+		}
+		d = seq_diff(base, e->next_seq);
+		if (d > 0) {
+			e->pending[e->npending].base = base;
+			e->pending[e->npending].end = end;
+			e->npending++;
+			return;
+		}
+	} else if (d > 0) {
+		prod_advance_to(ctx, e, base);
+	}
+	e->next_seq = end;
+	prod_merge(e);
+}
+
+unsigned dp_ctx_producers_from(const struct sluice_dp_ctx *ctx, const struct prod_entry *tab,
+			       uint32_t n, sluice_producer_visit_fn cb, void *arg)
+{
+	unsigned count = 0;
+	for (uint32_t i = 0; i < n; i++) {
+		const struct prod_entry *e = &tab[i];
+		if (e->producer_id < 0)
+			continue;
+		struct sluice_producer_info info = {
+			.producer_id = e->producer_id,
+			.producer_epoch = e->epoch,
+			.topic = "",
+			.partition = -1,
+			.next_sequence = e->next_seq,
+			.pending_ranges = e->npending,
+			.batches = e->batches,
+			.events = e->events,
+			.lost = e->lost,
+			.duplicates = e->dups,
+			.last_seen_ms = e->last_seen_ms,
+		};
+		if (e->pkey & PKEY_BY_KEY) {
+			uint32_t li = e->pkey & ~PKEY_BY_KEY;
+			if (li < ctx->nlisteners)
+				info.topic = ctx->listeners[li].topic;
+		} else {
+			for (uint32_t li = 0; li < ctx->nlisteners; li++) {
+				const struct sluice_listener *l = &ctx->listeners[li];
+				if (e->pkey >= l->first_partition_id &&
+				    e->pkey - l->first_partition_id < l->partitions) {
+					info.topic = l->topic;
+					info.partition = (int32_t)(e->pkey - l->first_partition_id);
+					break;
+				}
+			}
+		}
+		if (cb)
+			cb(&info, arg);
+		count++;
+	}
+	return count;
+}
+
+unsigned sluice_dp_ctx_producers(const struct sluice_dp_ctx *ctx, sluice_producer_visit_fn cb,
+				 void *arg)
+{
+	return dp_ctx_producers_from(ctx, ctx->prod, ctx->prod_mask + 1, cb, arg);
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Formats                                                                                   */
+
+static unsigned emit(struct sluice_dp_ctx *ctx, const struct sluice_listener *l, int32_t partition,
+		     const struct sluice_rb_record *rec, const struct sluice_dp_sink *sink)
+{
+	ctr_add(C(ctx, events_parsed), 1);
+	if (sink && sink->event) {
+		int rc = sink->event(sink->arg, l, partition, rec);
+		if (rc > 0 && rc <= SLUICE_DP_SHED__COUNT)
+			ctr_add(&ctx->c.shed[rc - 1], 1);
+	}
+	return 1;
+}
+
+/* Would a record with this much key, value and header data fit a batch at all? */
+static bool record_fits(const struct sluice_dp_ctx *ctx, const struct sluice_listener *l,
+			size_t kv_bytes, size_t hdr_bytes)
+{
+	if (l->max_event_bytes && kv_bytes > l->max_event_bytes)
+		return false;
+	return kv_bytes + hdr_bytes + RECORD_OVERHEAD_MAX + SLUICE_RB_HEADER_BYTES <=
+		ctx->batch_capacity;
+}
+
+static size_t format_addr(uint8_t family, const uint8_t *src, char *out, size_t cap)
+{
+	if (family == 6) {
+		if (inet_ntop(AF_INET6, src, out, (socklen_t)cap) == NULL)
+			return 0;
+		return strlen(out);
+	}
+	/* Hand-rolled: snprintf per datagram would cost more than parsing it. */
+	size_t n = 0;
+	for (int i = 0; i < 4; i++) {
+		unsigned v = src[i];
+		if (v >= 100)
+			out[n++] = (char)('0' + v / 100);
+		if (v >= 10)
+			out[n++] = (char)('0' + v / 10 % 10);
+		out[n++] = (char)('0' + v % 10);
+		if (i < 3)
+			out[n++] = '.';
+	}
+	out[n] = '\0';
+	return n;
+}
+
+static unsigned decode_text(struct sluice_dp_ctx *ctx, const struct sluice_listener *l,
+			    const uint8_t *p, size_t len, uint8_t family, const uint8_t *src,
+			    int64_t now_ms, const struct sluice_dp_sink *sink)
+{
+	char key[64];
+	struct sluice_rb_record rec = {.timestamp = now_ms, .key_len = -1};
+	int32_t partition = -1;
+	unsigned events = 0;
+
+	if (l->key_mode == SLUICE_KEY_SOURCE_ADDR && src != NULL) {
+		size_t klen = format_addr(family, src, key, sizeof(key));
+		rec.key = (const uint8_t *)key;
+		rec.key_len = (int32_t)klen;
+		partition = (int32_t)sluice_partition_for_key(key, klen, l->partitions);
+	}
+	size_t klen = rec.key_len > 0 ? (size_t)rec.key_len : 0;
+
+	if (l->format == SLUICE_FORMAT_RAW) {
+		ctr_add(C(ctx, events_decoded), 1);
+		if (!record_fits(ctx, l, len + klen, 0)) {
+			reject(ctx, SLUICE_DP_REJECT_EVENT_TOO_LARGE, 1);
+			return 0;
+		}
+		rec.value = p;
+		rec.value_len = (int32_t)len;
+		return emit(ctx, l, partition, &rec, sink);
+	}
+
+	const uint8_t *end = p + len;
+	while (p < end) {
+		const uint8_t *nl = memchr(p, '\n', (size_t)(end - p));
+		const uint8_t *stop = nl ? nl : end;
+		size_t n = (size_t)(stop - p);
+		if (n && p[n - 1] == '\r')
+			n--;
+		ctr_add(C(ctx, events_decoded), 1);
+		if (n == 0) {
+			reject(ctx, SLUICE_DP_REJECT_EMPTY_LINE, 1);
+		} else if (!record_fits(ctx, l, n + klen, 0)) {
+			reject(ctx, SLUICE_DP_REJECT_EVENT_TOO_LARGE, 1);
+		} else {
+			rec.value = p;
+			rec.value_len = (int32_t)n;
+			events += emit(ctx, l, partition, &rec, sink);
+		}
+		if (nl == NULL)
+			break;
+		p = nl + 1;
+	}
+	return events;
+}
+
+static unsigned repartition(struct sluice_dp_ctx *ctx, const struct sluice_listener *l,
+			    const uint8_t *batch, size_t blen, const struct sluice_dp_sink *sink)
+{
+	struct sluice_rb_record_iter it;
+	struct sluice_rb_record rec;
+	unsigned events = 0;
+	int rc;
+
+	sluice_rb_record_iter_init(&it, batch, blen);
+	while ((rc = sluice_rb_record_iter_next(&it, &rec)) == 1) {
+		size_t kv = (rec.key_len > 0 ? (size_t)rec.key_len : 0) +
+			(rec.value_len > 0 ? (size_t)rec.value_len : 0);
+		if (rec.header_count > ctx->max_headers) {
+			reject(ctx, SLUICE_DP_REJECT_TOO_MANY_HEADERS, 1);
+			continue;
+		}
+		if (!record_fits(ctx, l, kv, rec.headers_raw_len)) {
+			reject(ctx, SLUICE_DP_REJECT_EVENT_TOO_LARGE, 1);
+			continue;
+		}
+		bool bad = false;
+		for (uint32_t i = 0; i < rec.header_count && !bad; i++)
+			bad = sluice_rb_record_header(&rec, i, &ctx->hdr_scratch[i]) != 0;
+		if (bad) {
+			/* Cannot happen for a validated batch; count rather than trust it. */
+			reject(ctx, SLUICE_DP_REJECT_TOO_MANY_HEADERS, 1);
+			continue;
+		}
+		rec.headers = rec.header_count ? ctx->hdr_scratch : NULL;
+		int32_t partition = -1;
+		if (rec.key_len >= 0)
+			partition = (int32_t)sluice_partition_for_key(rec.key, (size_t)rec.key_len,
+								      l->partitions);
+		events += emit(ctx, l, partition, &rec, sink);
+	}
+	return events;
+}
+
+static unsigned decode_kafka(struct sluice_dp_ctx *ctx, const struct sluice_listener *l,
+			     const uint8_t *p, size_t len, int64_t now_ms,
+			     const struct sluice_dp_sink *sink)
+{
+	int32_t partition;
+	struct sluice_rb_header h;
+	size_t bb = 0;
+
+	if (sluice_envelope_decode(p, len, &partition) != 0) {
+		reject(ctx, SLUICE_DP_REJECT_KAFKA_ENVELOPE, 1);
+		return 0;
+	}
+	if (partition >= 0 && (uint32_t)partition >= l->partitions) {
+		reject(ctx, SLUICE_DP_REJECT_KAFKA_PARTITION, 1);
+		return 0;
+	}
+	const uint8_t *batch = p + SLUICE_ENVELOPE_BYTES;
+	size_t blen = len - SLUICE_ENVELOPE_BYTES;
+	enum sluice_rb_err err = sluice_rb_batch_validate(batch, blen, &h, &bb);
+	if (err == SLUICE_RB_OK && h.record_count <= 0)
+		err = SLUICE_RB_ECOUNT;
+	if (err != SLUICE_RB_OK) {
+		reject(ctx, SLUICE_DP_REJECT_KAFKA_BATCH, 1);
+		ctr_add(&ctx->c.batch_errors[err < SLUICE_RB__COUNT ? err : SLUICE_RB_ETRUNCATED],
+			1);
+		return 0;
+	}
+	if (bb != blen) {
+		reject(ctx, SLUICE_DP_REJECT_KAFKA_TRAILING, 1);
+		return 0;
+	}
+	if (h.attributes & (SLUICE_RB_ATTR_TRANSACTIONAL | SLUICE_RB_ATTR_CONTROL)) {
+		reject(ctx, SLUICE_DP_REJECT_KAFKA_ATTRIBUTES, 1);
+		return 0;
+	}
+	if (partition >= 0 && blen > ctx->batch_capacity) {
+		reject(ctx, SLUICE_DP_REJECT_KAFKA_TOO_LARGE, 1);
+		return 0;
+	}
+	ctr_add(C(ctx, datagrams_accepted), 1);
+	uint64_t n = (uint64_t)h.record_count;
+	ctr_add(C(ctx, events_decoded), n);
+
+	struct prod_entry *e = NULL;
+	if (h.producer_id >= 0 && h.base_sequence >= 0) {
+		uint32_t pkey = partition >= 0 ? l->first_partition_id + (uint32_t)partition
+					       : PKEY_BY_KEY | (uint32_t)(l - ctx->listeners);
+		e = prod_get(ctx, h.producer_id, pkey, now_ms);
+		switch (prod_check(ctx, e, &h)) {
+		case SEQ_ACCEPT:
+			break;
+		case SEQ_DUPLICATE:
+			e->dups += n;
+			e->last_seen_ms = now_ms;
+			ctr_add(C(ctx, producer_duplicates), n);
+			reject(ctx, SLUICE_DP_REJECT_DUPLICATE, n);
+			return 0;
+		case SEQ_OVERLAP:
+			reject(ctx, SLUICE_DP_REJECT_SEQUENCE_OVERLAP, n);
+			return 0;
+		case SEQ_STALE:
+			reject(ctx, SLUICE_DP_REJECT_STALE_EPOCH, n);
+			return 0;
+		}
+	}
+
+	if (partition < 0) {
+		/* Re-batched records lose their producer identity, so the sequence is committed
+		 * as soon as they are decoded; shedding later is counted as shed, not retried. */
+		if (e)
+			prod_commit(ctx, e, &h, now_ms);
+		return repartition(ctx, l, batch, blen, sink);
+	}
+
+	ctr_add(C(ctx, events_parsed), n);
+	int rc = 0;
+	if (sink && sink->batch)
+		rc = sink->batch(sink->arg, l, (uint32_t)partition, batch, blen, (uint32_t)n);
+	if (rc > 0 && rc <= SLUICE_DP_SHED__COUNT) {
+		/* Not stored: the sequence stays where it was, so a retransmission is accepted. */
+		ctr_add(&ctx->c.shed[rc - 1], n);
+	} else if (e) {
+		prod_commit(ctx, e, &h, now_ms);
+	}
+	return (unsigned)n;
+}
+
+unsigned sluice_dp_ctx_datagram(struct sluice_dp_ctx *ctx, const struct sluice_listener *l,
+				const uint8_t *payload, size_t len, uint8_t family,
+				const uint8_t *src, int64_t now_ms,
+				const struct sluice_dp_sink *sink)
+{
+	ctr_add(C(ctx, datagrams), 1);
+	if (len == 0) {
+		reject(ctx, SLUICE_DP_REJECT_EMPTY_PAYLOAD, 1);
+		return 0;
+	}
+	switch (l->format) {
+	case SLUICE_FORMAT_KAFKA:
+		return decode_kafka(ctx, l, payload, len, now_ms, sink);
+	case SLUICE_FORMAT_LINES:
+	case SLUICE_FORMAT_RAW:
+	default:
+		ctr_add(C(ctx, datagrams_accepted), 1);
+		return decode_text(ctx, l, payload, len, family, src, now_ms, sink);
+	}
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Addresses and control-plane replies                                                       */
+
+static bool port_any(const struct sluice_dp_port *port)
+{
+	return !port->has_ipv6 && is_zero(port->ipv4, 4);
+}
+
+static bool dst_is_ours(const struct sluice_dp_port *port, const struct sluice_pkt_info *pi)
+{
+	if (port_any(port))
+		return true;
+	if (pi->family == 4)
+		return !is_zero(port->ipv4, 4) && memcmp(pi->dst_addr, port->ipv4, 4) == 0;
+	return port->has_ipv6 && memcmp(pi->dst_addr, port->ipv6, 16) == 0;
+}
+
+static const struct sluice_listener *listener_find(const struct sluice_dp_ctx *ctx, bool ours,
+						   const struct sluice_pkt_info *pi)
+{
+	for (uint32_t i = 0; i < ctx->nlisteners; i++) {
+		const struct sluice_listener *l = &ctx->listeners[i];
+		if (l->udp_port != pi->dst_port)
+			continue;
+		if (l->family == SLUICE_ADDR_ANY) {
+			if (ours)
+				return l;
+		} else if ((l->family == SLUICE_ADDR_V4 && pi->family == 4 &&
+			    memcmp(l->addr, pi->dst_addr, 4) == 0) ||
+			   (l->family == SLUICE_ADDR_V6 && pi->family == 6 &&
+			    memcmp(l->addr, pi->dst_addr, 16) == 0)) {
+			return l;
+		}
+	}
+	return NULL;
+}
+
+/* Copy the request's L2 header (VLAN tags included) into the reply, addressed back. */
+static size_t reply_l2(struct sluice_dp_ctx *ctx, const struct sluice_dp_port *port,
+		       const uint8_t *frame, const struct sluice_pkt_info *pi, const uint8_t *dst)
+{
+	memcpy(ctx->reply, frame, pi->l3_off);
+	memcpy(ctx->reply, dst, 6);
+	memcpy(ctx->reply + 6, port->mac, 6);
+	return pi->l3_off;
+}
+
+static void put16(uint8_t *p, uint16_t v)
+{
+	p[0] = (uint8_t)(v >> 8);
+	p[1] = (uint8_t)v;
+}
+
+static bool send_reply(struct sluice_dp_ctx *ctx, uint32_t port_idx, size_t len,
+		       const struct sluice_dp_sink *sink)
+{
+	if (len < 60) { /* Ethernet minimum without FCS */
+		memset(ctx->reply + len, 0, 60 - len);
+		len = 60;
+	}
+	if (sink && sink->reply && sink->reply(sink->arg, port_idx, ctx->reply, len) != 0) {
+		reject(ctx, SLUICE_DP_REJECT_TX_FULL, 1);
+		return false;
+	}
+	ctr_add(C(ctx, ctrl_packets), 1);
+	return true;
+}
+
+static void handle_arp(struct sluice_dp_ctx *ctx, uint32_t port_idx, const uint8_t *frame,
+		       const struct sluice_pkt_info *pi, const struct sluice_dp_sink *sink)
+{
+	const struct sluice_dp_port *port = &ctx->ports[port_idx];
+	const uint8_t *a = frame + pi->l3_off;
+	if (a[6] != 0 || a[7] != 1 || is_zero(port->ipv4, 4) ||
+	    memcmp(pi->dst_addr, port->ipv4, 4) != 0) {
+		reject(ctx, SLUICE_DP_REJECT_ARP_IGNORED, 1);
+		return;
+	}
+	size_t off = reply_l2(ctx, port, frame, pi, a + 8);
+	uint8_t *r = ctx->reply + off;
+	memcpy(r, a, 6); /* htype, ptype, hlen, plen */
+	put16(r + 6, 2);
+	memcpy(r + 8, port->mac, 6);
+	memcpy(r + 14, port->ipv4, 4);
+	memcpy(r + 18, a + 8, 6);
+	memcpy(r + 24, a + 14, 4);
+	if (send_reply(ctx, port_idx, off + 28, sink))
+		ctr_add(C(ctx, arp_replies), 1);
+}
+
+static void handle_icmp4(struct sluice_dp_ctx *ctx, uint32_t port_idx, const uint8_t *frame,
+			 const struct sluice_pkt_info *pi, const struct sluice_dp_sink *sink)
+{
+	const struct sluice_dp_port *port = &ctx->ports[port_idx];
+	const uint8_t *icmp = frame + pi->l4_off;
+	if (is_zero(port->ipv4, 4) || memcmp(pi->dst_addr, port->ipv4, 4) != 0) {
+		reject(ctx,
+		       port_any(port) ? SLUICE_DP_REJECT_ICMP_IGNORED : SLUICE_DP_REJECT_IP_DST, 1);
+		return;
+	}
+	if (icmp[0] != 8 || icmp[1] != 0) {
+		reject(ctx, SLUICE_DP_REJECT_ICMP_IGNORED, 1);
+		return;
+	}
+	size_t ihl = (size_t)(pi->l4_off - pi->l3_off);
+	size_t total = pi->l4_off + (size_t)pi->l4_len;
+	if (total > sizeof(ctx->reply)) {
+		reject(ctx, SLUICE_DP_REJECT_ICMP_BAD, 1);
+		return;
+	}
+	size_t off = reply_l2(ctx, port, frame, pi, pi->src_mac);
+	uint8_t *ip = ctx->reply + off;
+	memcpy(ip, frame + pi->l3_off, ihl + pi->l4_len);
+	memcpy(ip + 12, port->ipv4, 4);
+	memcpy(ip + 16, pi->src_addr, 4);
+	ip[8] = 64;
+	put16(ip + 10, 0);
+	put16(ip + 10, dp_csum_fold(dp_csum_partial(ip, ihl, 0)));
+	uint8_t *ri = ip + ihl;
+	ri[0] = 0;
+	put16(ri + 2, 0);
+	put16(ri + 2, dp_csum_fold(dp_csum_partial(ri, pi->l4_len, 0)));
+	if (send_reply(ctx, port_idx, total, sink))
+		ctr_add(C(ctx, icmp_replies), 1);
+}
+
+static const uint8_t all_nodes[16] = {0xff, 0x02, [15] = 1};
+
+static void handle_icmp6(struct sluice_dp_ctx *ctx, uint32_t port_idx, const uint8_t *frame,
+			 const struct sluice_pkt_info *pi, const struct sluice_dp_sink *sink)
+{
+	const struct sluice_dp_port *port = &ctx->ports[port_idx];
+	const uint8_t *icmp = frame + pi->l4_off;
+	uint8_t type = icmp[0];
+	bool ns = type == 135;
+	const uint8_t *eth_dst = pi->src_mac;
+	const uint8_t *ip_dst = pi->src_addr;
+	size_t body;
+
+	if (!port->answer_nd || !port->has_ipv6 || (type != 128 && type != 135) || icmp[1] != 0) {
+		reject(ctx, SLUICE_DP_REJECT_ICMP_IGNORED, 1);
+		return;
+	}
+	if (ns) {
+		/* RFC 4861 7.1.1: hop limit 255 proves the sender is on-link. */
+		if (pi->hop_limit != 255 || pi->l4_len < 24 || memcmp(icmp + 8, port->ipv6, 16)) {
+			reject(ctx, SLUICE_DP_REJECT_ICMP_IGNORED, 1);
+			return;
+		}
+		if (is_zero(pi->src_addr, 16)) { /* duplicate address detection: tell everyone */
+			static const uint8_t mc[6] = {0x33, 0x33, 0, 0, 0, 1};
+			eth_dst = mc;
+			ip_dst = all_nodes;
+		}
+		body = 32;
+	} else {
+		if (memcmp(pi->dst_addr, port->ipv6, 16) != 0) {
+			reject(ctx, SLUICE_DP_REJECT_IP_DST, 1);
+			return;
+		}
+		body = pi->l4_len;
+	}
+	size_t off = reply_l2(ctx, port, frame, pi, eth_dst);
+	if (off + 40 + body > sizeof(ctx->reply)) {
+		reject(ctx, SLUICE_DP_REJECT_ICMP_BAD, 1);
+		return;
+	}
+	/* A fresh IPv6 header: the request's extension headers are not echoed. */
+	put16(ctx->reply + off - 2, 0x86DD);
+	uint8_t *ip = ctx->reply + off;
+	memset(ip, 0, 8);
+	ip[0] = 0x60;
+	put16(ip + 4, (uint16_t)body);
+	ip[6] = 58;
+	ip[7] = ns ? 255 : 64;
+	memcpy(ip + 8, port->ipv6, 16);
+	memcpy(ip + 24, ip_dst, 16);
+	uint8_t *r = ip + 40;
+	if (ns) {
+		memset(r, 0, 32);
+		r[0] = 136;
+		/* Solicited (unless DAD), override. */
+		r[4] = is_zero(pi->src_addr, 16) ? 0x20 : 0x60;
+		memcpy(r + 8, port->ipv6, 16);
+		r[24] = 2; /* target link-layer address option */
+		r[25] = 1;
+		memcpy(r + 26, port->mac, 6);
+	} else {
+		memcpy(r, icmp, body);
+		r[0] = 129;
+	}
+	put16(r + 2, 0);
+	put16(r + 2,
+	      dp_csum_fold(dp_csum_partial(r, body,
+					   dp_pseudo_sum(6, ip + 8, ip + 24, 58, (uint32_t)body))));
+	if (send_reply(ctx, port_idx, off + 40 + body, sink)) {
+		if (ns)
+			ctr_add(C(ctx, nd_replies), 1);
+		else
+			ctr_add(C(ctx, icmp_replies), 1);
+	}
+}
+
+unsigned sluice_dp_ctx_packet(struct sluice_dp_ctx *ctx, uint32_t port_idx, const uint8_t *frame,
+			      size_t len, unsigned flags, int64_t now_ms,
+			      const struct sluice_dp_sink *sink)
+{
+	struct sluice_pkt_info pi;
+	const struct sluice_dp_port *port = &ctx->ports[port_idx < ctx->nports ? port_idx : 0];
+
+	ctr_add(C(ctx, rx_packets), 1);
+	ctr_add(C(ctx, rx_bytes), len);
+	enum sluice_dp_reject r = sluice_pkt_parse(frame, len, flags, &pi);
+	if (r != SLUICE_DP_REJECT_NONE) {
+		reject(ctx, r, 1);
+		return 0;
+	}
+	if (!port->promiscuous && !(pi.dst_mac[0] & 1) && !is_zero(port->mac, 6) &&
+	    memcmp(pi.dst_mac, port->mac, 6) != 0) {
+		reject(ctx, SLUICE_DP_REJECT_ETH_DST, 1);
+		return 0;
+	}
+	port_idx = (uint32_t)(port - ctx->ports);
+	switch (pi.kind) {
+	case SLUICE_PKT_ARP:
+		handle_arp(ctx, port_idx, frame, &pi, sink);
+		return 0;
+	case SLUICE_PKT_ICMP4:
+		handle_icmp4(ctx, port_idx, frame, &pi, sink);
+		return 0;
+	case SLUICE_PKT_ICMP6:
+		handle_icmp6(ctx, port_idx, frame, &pi, sink);
+		return 0;
+	case SLUICE_PKT_UDP:
+	default:
+		break;
+	}
+	bool ours = dst_is_ours(port, &pi);
+	const struct sluice_listener *l = listener_find(ctx, ours, &pi);
+	if (l == NULL) {
+		reject(ctx, ours ? SLUICE_DP_REJECT_NO_LISTENER : SLUICE_DP_REJECT_IP_DST, 1);
+		return 0;
+	}
+	return sluice_dp_ctx_datagram(ctx, l, frame + pi.payload_off, pi.payload_len, pi.family,
+				      pi.src_addr, now_ms, sink);
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Counters                                                                                  */
+
+void sluice_dp_ctx_stats(const struct sluice_dp_ctx *ctx, struct sluice_worker_stats *out)
+{
+	struct dp_counters *c = (struct dp_counters *)&ctx->c;
+	memset(out, 0, sizeof(*out));
+#define X(name) out->name = atomic_load_explicit(&c->name, memory_order_relaxed);
+	DP_SCALAR_COUNTERS(X)
+#undef X
+	for (unsigned i = 0; i < SLUICE_DP_REJECT__COUNT; i++)
+		out->rejects[i] = atomic_load_explicit(&c->rejects[i], memory_order_relaxed);
+	for (unsigned i = 0; i < SLUICE_RB__COUNT; i++)
+		out->batch_errors[i] =
+			atomic_load_explicit(&c->batch_errors[i], memory_order_relaxed);
+	for (unsigned i = 0; i < SLUICE_DP_SHED__COUNT; i++)
+		out->shed[i] = atomic_load_explicit(&c->shed[i], memory_order_relaxed);
+}
+
+void sluice_worker_stats_add(struct sluice_worker_stats *a, const struct sluice_worker_stats *b)
+{
+#define X(name) a->name += b->name;
+	DP_SCALAR_COUNTERS(X)
+#undef X
+	for (unsigned i = 0; i < SLUICE_DP_REJECT__COUNT; i++)
+		a->rejects[i] += b->rejects[i];
+	for (unsigned i = 0; i < SLUICE_RB__COUNT; i++)
+		a->batch_errors[i] += b->batch_errors[i];
+	for (unsigned i = 0; i < SLUICE_DP_SHED__COUNT; i++)
+		a->shed[i] += b->shed[i];
+}
