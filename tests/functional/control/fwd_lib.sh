@@ -1,0 +1,62 @@
+# SPDX-License-Identifier: BSD-3-Clause
+# Shared by the forwarder's functional tests: a kafka_mock process controlled via a fifo,
+# fwd_driver, fwd_check.py, and cleanup of everything a test started.
+set -euo pipefail
+
+BIN=${SLUICE_BUILD_ROOT:?}/tests/functional/control
+SRC=${SLUICE_SOURCE_ROOT:?}/tests/functional/control
+DRIVER=$BIN/fwd_driver
+TMP=$(mktemp -d /tmp/sluice-fwd.XXXXXX)
+MOCK_PID=
+PIDS=()
+
+cleanup() {
+	local p
+	for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null || true; done
+	if [ -n "$MOCK_PID" ]; then
+		exec 7>&- 2>/dev/null || true
+		kill "$MOCK_PID" 2>/dev/null || true
+		wait "$MOCK_PID" 2>/dev/null || true
+	fi
+	rm -rf "$TMP"
+}
+trap cleanup EXIT
+
+fail() {
+	echo "FAIL: $*" >&2
+	exit 1
+}
+
+# mock_start topic:partitions... -> sets BOOTSTRAP; commands go to fd 7
+mock_start() {
+	mkfifo "$TMP/mock.in"
+	"$BIN/kafka_mock" -t 300 "$@" <"$TMP/mock.in" >"$TMP/mock.out" 2>"$TMP/mock.err" &
+	MOCK_PID=$!
+	exec 7>"$TMP/mock.in"
+	local i
+	for i in $(seq 100); do
+		[ -s "$TMP/mock.out" ] && break
+		sleep 0.1
+	done
+	BOOTSTRAP=$(head -1 "$TMP/mock.out")
+	[ -n "$BOOTSTRAP" ] || fail "kafka_mock did not start: $(cat "$TMP/mock.err")"
+}
+
+# mock_cmd "down 1" -> waits for the mock's answer
+mock_cmd() {
+	local before i
+	before=$(wc -l <"$TMP/mock.out")
+	echo "$*" >&7
+	for i in $(seq 50); do
+		[ "$(wc -l <"$TMP/mock.out")" -gt "$before" ] && break
+		sleep 0.1
+	done
+	[ "$(tail -1 "$TMP/mock.out")" = ok ] || fail "kafka_mock: $* -> $(tail -1 "$TMP/mock.out")"
+}
+
+# ends DIR [driver args] -> "0:N0,1:N1,..."
+ends() {
+	local dir=$1
+	shift
+	"$DRIVER" ends -d "$dir" "$@" | awk '{printf "%s%s:%s", NR > 1 ? "," : "", $1, $2}'
+}
