@@ -63,6 +63,13 @@ struct sluice_topic_opts {
 	uint32_t index_interval_bytes;
 };
 
+/** How segments get their disk space ahead of the tail (see docs/storage.md). */
+enum sluice_prealloc {
+	SLUICE_PREALLOC_DEFAULT = 0, /**< the measured best: currently FALLOCATE */
+	SLUICE_PREALLOC_NONE, /**< every group commit also commits the file growth */
+	SLUICE_PREALLOC_FALLOCATE, /**< fallocate() prealloc_bytes ahead, asynchronously */
+};
+
 struct sluice_log_opts {
 	const char *data_dir;
 	const struct sluice_topic_opts *topics;
@@ -75,11 +82,16 @@ struct sluice_log_opts {
 	const int
 		*writer_cpus; /**< writers entries: CPU to pin each writer to, or -1; may be NULL */
 	bool writer_idle_sleep; /**< writers sleep briefly when idle (shared cores) */
+	enum sluice_prealloc prealloc;
+	uint64_t prealloc_bytes; /**< preallocate this far ahead of the tail; 0 = 16 MiB */
+	bool no_fixed_buffers; /**< do not register write buffers with io_uring (benchmarks) */
 };
 
 /**
  * Open (create if needed) every configured partition, running recovery where the
  * clean-shutdown marker is missing. Does not start writer threads.
+ * When opts->producers > 0 the rings are rte_rings (SP enqueue, SC dequeue): the caller must
+ * have initialised the DPDK EAL first. With producers == 0 no EAL is needed (tests, tools).
  * @return 0 or -errno (logged with the path).
  */
 int sluice_log_open(const struct sluice_log_opts *opts, struct sluice_log **out);
@@ -93,8 +105,19 @@ int sluice_log_start(struct sluice_log *log);
  */
 int sluice_log_stop(struct sluice_log *log);
 
-/** Write clean-shutdown markers where safe and free everything. Accepts NULL. */
+/**
+ * Stop if needed, commit and seal every healthy partition, write its clean-shutdown marker
+ * and free everything. Failed partitions get no marker (recovery runs at the next open).
+ * Every reader must be closed first. Accepts NULL.
+ */
 void sluice_log_close(struct sluice_log *log);
+
+/**
+ * Run retention once over every partition now (the housekeeping thread started by
+ * sluice_log_start does this every second). Thread-safe.
+ * @return segments deleted, or -errno.
+ */
+int sluice_log_retention_run(struct sluice_log *log);
 
 /** Request an immediate group commit of every partition (sluicectl flush). Thread-safe. */
 void sluice_log_flush_request(struct sluice_log *log);
@@ -118,6 +141,11 @@ struct rte_ring *sluice_log_ring(struct sluice_log *log, uint32_t producer, uint
  * Only while writers are not started (tests, tools, recovery drills).
  * @param[out] base_offset offset assigned to the batch's first record (may be NULL)
  * @return 0 or -errno; after a write or sync error the partition is failed (sticky).
+ *         -EBADMSG: not a valid batch; -EMSGSIZE: larger than write_buffer_bytes;
+ *         -ENOSPC/-EDQUOT: the partition retries; if *base_offset was set (>= 0) the batch
+ *         was taken and becomes durable when a later call finds space again (do not append
+ *         it twice), if it is -1 the batch was refused; -EIO and others: failed until
+ *         reopened.
  */
 int sluice_partition_append_sync(struct sluice_partition *p, uint8_t *batch, size_t len,
 				 int64_t *base_offset);
@@ -127,7 +155,7 @@ int64_t sluice_partition_durable_offset(const struct sluice_partition *p);
 
 /**
  * Tell retention how far the forwarder has come (next offset to forward). Thread-safe.
- * Until called, everything counts as unforwarded.
+ * Until called, nothing counts as forwarded.
  */
 void sluice_partition_set_forwarded(struct sluice_partition *p, int64_t next_offset);
 
@@ -169,13 +197,16 @@ void sluice_partition_stats(const struct sluice_partition *p, struct sluice_part
  */
 int sluice_reader_open(struct sluice_partition *p, int64_t offset, struct sluice_reader **out);
 
-/** Open a reader at the first batch whose maxTimestamp >= ts_ms (time index lookup). */
+/**
+ * Open a reader at the first batch (in offset order) whose maxTimestamp >= ts_ms, found with
+ * the time index. When no durable batch qualifies, the reader starts at the durable end.
+ */
 int sluice_reader_open_at_time(struct sluice_partition *p, int64_t ts_ms,
 			       struct sluice_reader **out);
 
 /**
  * Next durable batch. The pointer stays valid until the next call or close.
- * @return 1 with *batch/*len set, 0 when caught up with the durable offset, or -errno.
+ * @return 1 with *batch and *len set, 0 when caught up with the durable offset, or -errno.
  */
 int sluice_reader_next(struct sluice_reader *r, const uint8_t **batch, size_t *len);
 

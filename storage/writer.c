@@ -1,0 +1,871 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Writers: the io_uring append path, group commit and the durable watermark.
+ *
+ * Threading contract: everything here runs in the partition's writer thread, or, before
+ * sluice_log_start / after sluice_log_stop, in the thread calling append_sync or close (which
+ * hold the writer's sync_lock). The only values other threads read are the atomics in
+ * struct sluice_partition and segment->durable_bytes, and the segment list / index arrays,
+ * which are changed under the partition lock.
+ *
+ * Per partition there are two aligned write-combining buffers. Batches are copied into the
+ * fill buffer; a flush writes the whole fill buffer (with O_DIRECT rounded up to the block
+ * size, zero padded) linked to an IORING_FSYNC_DATASYNC fsync, and switches to the other
+ * buffer, carrying over the partial tail block so that the next flush rewrites it. One flush
+ * per partition is in flight at a time, so the tail block is never written twice at once;
+ * while it is in flight the next group collects in the other buffer.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <rte_mempool.h>
+#include <rte_ring.h>
+
+#include "storage_internal.h"
+
+#define RING_ENTRIES 256
+#define BURST 32
+#define ENOSPC_RETRY_NS (100ull * 1000 * 1000)
+#define HUGE_2M (2ull << 20)
+
+/* ---------------------------------------------------------------------------------------- */
+/* Buffers                                                                                    */
+
+static int buf_alloc(struct wbuf *b, size_t cap)
+{
+	size_t huge_len = (cap + HUGE_2M - 1) & ~(HUGE_2M - 1);
+	void *m;
+
+	/* Hugepages save TLB misses on the copy and pin cheaply when registered; most hosts
+	 * reserve none for us, so fall back to ordinary (page-aligned) memory. */
+	m = mmap(NULL, huge_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB,
+		 -1, 0);
+	if (m != MAP_FAILED) {
+		b->map_len = huge_len;
+		b->huge = true;
+	} else {
+		m = mmap(NULL, cap, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (m == MAP_FAILED)
+			return -errno;
+		b->map_len = cap;
+		b->huge = false;
+	}
+	b->mem = m;
+	b->cap = cap;
+	b->buf_index = -1;
+	return 0;
+}
+
+int part_buffers_init(struct sluice_partition *p)
+{
+	for (int i = 0; i < 2; i++) {
+		int rc = buf_alloc(&p->bufs[i], p->log->opts.write_buffer_bytes);
+
+		if (rc) {
+			sluice_storage_log("%s: write buffer of %zu bytes: %s", p->dir,
+					   p->log->opts.write_buffer_bytes, strerror(-rc));
+			return rc;
+		}
+	}
+	return 0;
+}
+
+void part_buffers_fini(struct sluice_partition *p)
+{
+	for (int i = 0; i < 2; i++) {
+		if (p->bufs[i].mem)
+			munmap(p->bufs[i].mem, p->bufs[i].map_len);
+		p->bufs[i].mem = NULL;
+	}
+}
+
+/* The fill buffer starts at the block that holds the log end; with O_DIRECT its partial
+ * head is read back so that the first flush rewrites that block whole. */
+int part_tail_load(struct sluice_partition *p)
+{
+	struct segment *s = p->active;
+	struct wbuf *b = &p->bufs[0];
+
+	p->fill = 0;
+	b->file_pos = s->size / p->align * p->align;
+	b->len = (size_t)(s->size - b->file_pos);
+	b->new_bytes = 0;
+	b->batches = 0;
+	b->end_offset = p->log_end_offset;
+	if (b->len) {
+		ssize_t n = pread(s->fd, b->mem, p->align, (off_t)b->file_pos);
+
+		if (n < (ssize_t)b->len) {
+			int rc = n < 0 ? -errno : -EIO;
+
+			sluice_storage_log("%s: reading tail block of segment %" PRId64 ": %s",
+					   p->dir, s->base_offset, strerror(-rc));
+			return rc;
+		}
+	}
+	s->prealloc_end = s->size;
+	return 0;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Submission                                                                                 */
+
+static struct io_uring_sqe *get_sqe(struct sluice_writer *w)
+{
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&w->ring);
+
+	if (!sqe) {
+		/* SQ full: push what we have (the CQ ring is larger than the SQ ring). */
+		io_uring_submit(&w->ring);
+		w->to_submit = 0;
+		sqe = io_uring_get_sqe(&w->ring);
+	}
+	return sqe;
+}
+
+static enum sluice_prealloc prealloc_mode(const struct sluice_log *log)
+{
+	return log->opts.prealloc == SLUICE_PREALLOC_DEFAULT ? SLUICE_PREALLOC_FALLOCATE
+							     : log->opts.prealloc;
+}
+
+/* Keep preallocated space ahead of the tail, asynchronously (IORING_OP_FALLOCATE runs in an
+ * io-wq worker), so that a group commit rarely also commits an allocation. Not fatal: a
+ * failed fallocate leaves the write to allocate (and to report ENOSPC). */
+static void maybe_prealloc(struct sluice_writer *w, struct sluice_partition *p, uint64_t upto)
+{
+	struct segment *s = p->active;
+	uint64_t ahead = p->log->opts.prealloc_bytes ? p->log->opts.prealloc_bytes : 16u << 20;
+	uint64_t limit =
+		(p->topt->segment_bytes + SLUICE_DIO_ALIGN - 1) & ~(uint64_t)(SLUICE_DIO_ALIGN - 1);
+	struct io_uring_sqe *sqe;
+	uint64_t len;
+
+	if (prealloc_mode(p->log) != SLUICE_PREALLOC_FALLOCATE || p->prealloc_in_flight ||
+	    s->prealloc_end >= limit || upto + ahead / 2 < s->prealloc_end)
+		return;
+	len = ahead;
+	if (s->prealloc_end + len > limit)
+		len = limit - s->prealloc_end;
+	sqe = get_sqe(w);
+	if (!sqe)
+		return;
+	io_uring_prep_fallocate(sqe, s->fd, 0, (off_t)s->prealloc_end, (off_t)len);
+	io_uring_sqe_set_data(sqe, &p->ops[OP_PREALLOC]);
+	p->prealloc_in_flight = true;
+	p->prealloc_target = s->prealloc_end + len;
+	w->to_submit++;
+}
+
+/* Queue the write of the flight buffer from op_start, linked to its fdatasync. */
+static int prep_ops(struct sluice_writer *w, struct sluice_partition *p, uint64_t now)
+{
+	struct wbuf *fb = &p->bufs[!p->fill];
+	struct segment *s = p->active;
+	struct io_uring_sqe *sqe;
+	unsigned len = (unsigned)(p->op_end - p->op_start);
+
+	if (io_uring_sq_space_left(&w->ring) < 2) {
+		io_uring_submit(&w->ring);
+		w->to_submit = 0;
+	}
+	sqe = get_sqe(w);
+	if (!sqe)
+		return -EBUSY;
+	if (fb->buf_index >= 0)
+		io_uring_prep_write_fixed(sqe, s->fd, fb->mem + p->op_start, len,
+					  fb->file_pos + p->op_start, fb->buf_index);
+	else
+		io_uring_prep_write(sqe, s->fd, fb->mem + p->op_start, len,
+				    fb->file_pos + p->op_start);
+	io_uring_sqe_set_data(sqe, &p->ops[OP_WRITE]);
+	p->pending_cqes = 1;
+	if (p->op_sync) {
+		/* A short or failed write breaks the link: the fsync then completes with
+		 * -ECANCELED and the remainder is requeued with a new fsync. */
+		sqe->flags |= IOSQE_IO_LINK;
+		sqe = get_sqe(w);
+		if (!sqe)
+			return -EBUSY;
+		io_uring_prep_fsync(sqe, s->fd, IORING_FSYNC_DATASYNC);
+		io_uring_sqe_set_data(sqe, &p->ops[OP_SYNC]);
+		p->pending_cqes = 2;
+	}
+	p->op_write_err = 0;
+	p->op_sync_err = 0;
+	p->op_short = false;
+	if (!p->op_submit_ns)
+		p->op_submit_ns = now;
+	w->to_submit += (unsigned)p->pending_cqes;
+	return 0;
+}
+
+/* Start a group commit of the fill buffer and switch to the other buffer. */
+static int submit_flush(struct sluice_writer *w, struct sluice_partition *p, uint64_t now)
+{
+	struct wbuf *b = &p->bufs[p->fill], *next = &p->bufs[!p->fill];
+	size_t end = (b->len + p->align - 1) / p->align * p->align;
+	size_t tail = b->len % p->align;
+
+	if (end > b->len)
+		memset(b->mem + b->len, 0, end - b->len);
+	next->file_pos = b->file_pos + (b->len - tail);
+	memcpy(next->mem, b->mem + b->len - tail, tail);
+	next->len = tail;
+	next->new_bytes = 0;
+	next->batches = 0;
+	next->end_offset = b->end_offset;
+	p->fill = !p->fill;
+	p->in_flight = true;
+	p->op_start = 0;
+	p->op_end = end;
+	p->op_sync = !p->topt->flush_none;
+	p->op_submit_ns = 0;
+	p->first_unsynced_ns = 0;
+	maybe_prealloc(w, p, b->file_pos + end + b->cap);
+	return prep_ops(w, p, now);
+}
+
+static void hist_add(struct sluice_partition *p, uint64_t ns)
+{
+	uint64_t us = (ns + 999) / 1000;
+	int i = 0;
+
+	while (i < SLUICE_HIST_BUCKETS - 1 && (1ull << i) < us)
+		i++;
+	CNT_ADD(p->fsync_hist[i], 1);
+}
+
+static void set_failed(struct sluice_partition *p, int err, bool permanent, const char *what)
+{
+	atomic_store_explicit(&p->last_errno, -err, memory_order_relaxed);
+	if (!atomic_load_explicit(&p->failed, memory_order_relaxed) ||
+	    (permanent && !p->failed_permanent))
+		sluice_storage_log("%s: %s failed: %s; partition %s", p->dir, what, strerror(-err),
+				   permanent ? "failed until reopened (recovery)"
+					     : "failed, retrying while shedding new batches");
+	p->failed_permanent |= permanent;
+	atomic_store_explicit(&p->failed, true, memory_order_release);
+}
+
+static void op_complete(struct sluice_partition *p, uint64_t now)
+{
+	struct wbuf *fb = &p->bufs[!p->fill];
+	struct segment *s = p->active;
+
+	if (p->op_sync_err) {
+		/* Never retried: after a failed fdatasync the kernel may have dropped the dirty
+		 * pages and a second fdatasync could report success for data that is gone. */
+		CNT_ADD(p->fsync_errors, 1);
+		set_failed(p, p->op_sync_err, true, "fdatasync");
+		return; /* in_flight stays set: the buffers are frozen */
+	}
+	if (p->op_write_err) {
+		CNT_ADD(p->write_errors, 1);
+		if (p->op_write_err == -ENOSPC || p->op_write_err == -EDQUOT) {
+			/* Nothing was synced past the durable watermark: rewrite the same bytes
+			 * from the same position once space is back. */
+			set_failed(p, p->op_write_err, false, "write");
+			p->op_parked = true;
+			p->retry_ns = now + ENOSPC_RETRY_NS;
+		} else {
+			set_failed(p, p->op_write_err, true, "write");
+		}
+		return;
+	}
+	if (p->op_short) {
+		p->op_requeue = true;
+		return;
+	}
+	/* Partner of these release stores: acquire loads in reader.c and
+	 * sluice_partition_durable_offset(). Bytes first, so that a reader that sees the
+	 * offset also finds the bytes. */
+	atomic_store_explicit(&s->durable_bytes, fb->file_pos + fb->len, memory_order_release);
+	atomic_store_explicit(&p->durable_offset, fb->end_offset, memory_order_release);
+	if (p->op_sync) {
+		CNT_ADD(p->fsyncs, 1);
+		hist_add(p, now - p->op_submit_ns);
+	}
+	if (atomic_load_explicit(&p->failed, memory_order_relaxed)) {
+		sluice_storage_log("%s: write succeeded again, partition resumed", p->dir);
+		atomic_store_explicit(&p->failed, false, memory_order_release);
+	}
+	p->in_flight = false;
+}
+
+static void on_cqe(struct sluice_partition *p, enum op_kind kind, int res, uint64_t now)
+{
+	switch (kind) {
+	case OP_WRITE: {
+		size_t expected = p->op_end - p->op_start;
+
+		if (res < 0) {
+			p->op_write_err = res;
+		} else if ((size_t)res < expected) {
+			p->op_start += (size_t)res;
+			p->op_short = true;
+		} else {
+			p->op_start = p->op_end;
+		}
+		break;
+	}
+	case OP_SYNC:
+		if (res < 0 && !(res == -ECANCELED && (p->op_write_err || p->op_short)))
+			p->op_sync_err = res;
+		break;
+	case OP_PREALLOC:
+		p->prealloc_in_flight = false;
+		if (res < 0) {
+			if (!p->logged_prealloc)
+				sluice_storage_log("%s: fallocate: %s (writes allocate instead)",
+						   p->dir, strerror(-res));
+			p->logged_prealloc = true;
+		} else {
+			p->active->prealloc_end = p->prealloc_target;
+		}
+		return;
+	default:
+		return;
+	}
+	if (--p->pending_cqes == 0)
+		op_complete(p, now);
+}
+
+static unsigned reap(struct sluice_writer *w, uint64_t now)
+{
+	struct io_uring_cqe *cqes[BURST];
+	unsigned total = 0, n;
+
+	while ((n = io_uring_peek_batch_cqe(&w->ring, cqes, BURST)) > 0) {
+		for (unsigned i = 0; i < n; i++) {
+			struct uop *op = io_uring_cqe_get_data(cqes[i]);
+
+			on_cqe(op->p, op->kind, cqes[i]->res, now);
+		}
+		io_uring_cq_advance(&w->ring, n);
+		total += n;
+	}
+	return total;
+}
+
+/* Submit what is queued and wait for at least one completion. */
+static int wait_some(struct sluice_writer *w)
+{
+	struct io_uring_cqe *cqe;
+	int rc;
+
+	if (w->to_submit) {
+		io_uring_submit(&w->ring);
+		w->to_submit = 0;
+	}
+	rc = io_uring_wait_cqe(&w->ring, &cqe);
+	return rc == -EINTR ? 0 : rc;
+}
+
+/* Requeue short writes; retry a parked (ENOSPC) write when its time has come. */
+static unsigned part_service(struct sluice_writer *w, struct sluice_partition *p, uint64_t now,
+			     bool retry_now)
+{
+	if (p->op_requeue) {
+		p->op_requeue = false;
+		prep_ops(w, p, now);
+		return 1;
+	}
+	if (p->op_parked && (retry_now || now >= p->retry_ns)) {
+		p->op_parked = false;
+		p->op_start = p->op_start / p->align * p->align;
+		prep_ops(w, p, now);
+		return 1;
+	}
+	return 0;
+}
+
+static bool flush_due(const struct sluice_partition *p, uint64_t now, bool force)
+{
+	const struct wbuf *b = &p->bufs[p->fill];
+
+	if (p->in_flight || !b->batches || p->failed_permanent)
+		return false;
+	return force || b->new_bytes >= p->topt->flush_bytes ||
+		now - p->first_unsynced_ns >= p->topt->flush_interval_us * 1000 ||
+		b->len >= b->cap - b->cap / 4;
+}
+
+/* Bring the partition to "nothing unsynced, nothing in flight" (roll, append_sync, close).
+ * Completions of the writer's other partitions are handled on the way. */
+static int part_drain(struct sluice_writer *w, struct sluice_partition *p)
+{
+	for (;;) {
+		uint64_t now = sluice_now_ns();
+		int rc;
+
+		reap(w, now);
+		if (p->failed_permanent)
+			return -atomic_load(&p->last_errno);
+		part_service(w, p, now, false);
+		if (p->op_parked)
+			return -atomic_load(&p->last_errno);
+		if (!p->in_flight && p->bufs[p->fill].batches) {
+			rc = submit_flush(w, p, now);
+			if (rc)
+				return rc;
+		}
+		if (!p->in_flight)
+			return 0;
+		rc = wait_some(w);
+		if (rc)
+			return rc;
+	}
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Append and roll                                                                            */
+
+static int fail_io(struct sluice_partition *p, int rc, const char *what)
+{
+	sluice_storage_log("%s: %s: %s", p->dir, what, strerror(-rc));
+	CNT_ADD(p->write_errors, 1);
+	set_failed(p, rc, true, what);
+	return rc;
+}
+
+/* Seal the active segment: drop O_DIRECT padding and preallocation, sync, write indexes. */
+int part_seal_active(struct sluice_partition *p)
+{
+	struct segment *s = p->active;
+	int rc = 0;
+
+	if (ftruncate(s->fd, (off_t)s->size) != 0 || fdatasync(s->fd) != 0)
+		return fail_io(p, -errno, "truncating the segment tail");
+	pthread_mutex_lock(&p->lock);
+	rc = seg_write_indexes(p, s);
+	pthread_mutex_unlock(&p->lock);
+	return rc;
+}
+
+static int part_roll(struct sluice_writer *w, struct sluice_partition *p)
+{
+	struct segment *old = p->active, *s;
+	int rc;
+
+	rc = part_drain(w, p);
+	if (rc)
+		return rc;
+	rc = part_seal_active(p);
+	if (rc)
+		return rc;
+	rc = seg_create_file(p, p->log_end_offset, &s);
+	if (rc)
+		return fail_io(p, rc, "creating a segment");
+	pthread_mutex_lock(&p->lock);
+	rc = part_list_add(p, s);
+	if (!rc) {
+		old->sealed = true;
+		p->active = s;
+	}
+	pthread_mutex_unlock(&p->lock);
+	if (rc) {
+		close(s->fd);
+		free(s);
+		return rc;
+	}
+	close(old->fd);
+	old->fd = -1;
+	atomic_fetch_add(&p->nsegments, 1);
+	/* Everything below the new base is sealed and synced: recovery may start here. */
+	rc = part_write_checkpoint(p, s->base_offset);
+	if (rc)
+		sluice_storage_log("%s: checkpoint not advanced (recovery will scan more): %s",
+				   p->dir, strerror(-rc));
+	p->bufs[p->fill].file_pos = 0;
+	p->bufs[p->fill].len = 0;
+	p->bufs[p->fill].new_bytes = 0;
+	p->bufs[p->fill].batches = 0;
+	s->prealloc_end = 0;
+	return 0;
+}
+
+/*
+ * Copy one batch into the fill buffer, assigning its offsets.
+ * @return 0; -EAGAIN when the fill buffer has no room (flush first); -EBADMSG, -EMSGSIZE,
+ *         or the partition's error when it is failed (the caller sheds the batch).
+ */
+static int part_append(struct sluice_writer *w, struct sluice_partition *p, const uint8_t *data,
+		       size_t len, uint64_t now, int64_t *base_out)
+{
+	struct segment *s = p->active;
+	struct sluice_rb_header h;
+	struct wbuf *b;
+	uint64_t pos;
+	int rc;
+
+	if (sluice_rb_header_decode(data, len, &h) != SLUICE_RB_OK ||
+	    (size_t)h.batch_length + SLUICE_RB_LOG_OVERHEAD != len || h.last_offset_delta < 0)
+		return -EBADMSG;
+	if (atomic_load_explicit(&p->failed, memory_order_relaxed))
+		return p->failed_permanent ? -EIO : -atomic_load(&p->last_errno);
+	if (len + p->align > p->bufs[0].cap) {
+		if (!p->logged_oversize)
+			sluice_storage_log("%s: batch of %zu bytes exceeds write_buffer_bytes %zu",
+					   p->dir, len, p->bufs[0].cap);
+		p->logged_oversize = true;
+		return -EMSGSIZE;
+	}
+	if (s->size > 0 &&
+	    (s->size + len > p->topt->segment_bytes || s->size + len > INT32_MAX ||
+	     (p->topt->segment_ms &&
+	      sluice_wall_ms() - s->created_ms >= (int64_t)p->topt->segment_ms))) {
+		rc = part_roll(w, p);
+		if (rc)
+			return rc;
+		s = p->active;
+	}
+	b = &p->bufs[p->fill];
+	if (b->len + len > b->cap)
+		return -EAGAIN;
+	pos = b->file_pos + b->len;
+	memcpy(b->mem + b->len, data, len);
+	h.base_offset = p->log_end_offset;
+	sluice_rb_set_base_offset(b->mem + b->len, h.base_offset);
+	if (s->size == 0)
+		s->created_ms = sluice_wall_ms();
+	pthread_mutex_lock(&p->lock);
+	rc = seg_note_batch(s, p->topt->index_interval_bytes, &h, pos, len);
+	pthread_mutex_unlock(&p->lock);
+	if (rc)
+		return rc;
+	b->len += len;
+	b->new_bytes += len;
+	b->batches++;
+	p->log_end_offset = h.base_offset + h.last_offset_delta + 1;
+	b->end_offset = p->log_end_offset;
+	if (!p->first_unsynced_ns)
+		p->first_unsynced_ns = now;
+	CNT_ADD(p->appended_batches, 1);
+	CNT_ADD(p->appended_records, (uint64_t)h.last_offset_delta + 1);
+	CNT_ADD(p->appended_bytes, len);
+	atomic_fetch_add(&p->bytes_on_disk, len);
+	atomic_store_explicit(&p->log_end_pub, p->log_end_offset, memory_order_relaxed);
+	if (base_out)
+		*base_out = h.base_offset;
+	return 0;
+}
+
+/* One batch from a ring: append, or shed and count; the buffer goes back to its pool. */
+static int deliver(struct sluice_writer *w, struct sluice_batch *bt, uint64_t now)
+{
+	struct sluice_log *log = w->log;
+	struct sluice_partition *p =
+		bt->partition_id < log->nparts ? log->parts[bt->partition_id] : NULL;
+	int rc;
+
+	if (!p || p->writer != w) {
+		if (!w->logged_misrouted)
+			sluice_storage_log("writer %u: batch for partition id %u it does not own",
+					   w->index, bt->partition_id);
+		w->logged_misrouted = true;
+		CNT_ADD(w->misrouted, 1);
+		goto put;
+	}
+	rc = part_append(w, p, bt->data, bt->len, now, NULL);
+	if (rc == -EAGAIN && !p->in_flight && !p->failed_permanent) {
+		submit_flush(w, p, now);
+		rc = part_append(w, p, bt->data, bt->len, now, NULL);
+	}
+	if (rc == -EAGAIN)
+		return rc;
+	if (rc)
+		CNT_ADD(p->shed_records, bt->records);
+put:
+	if (bt->pool)
+		rte_mempool_put(bt->pool, bt);
+	return 0;
+}
+
+static unsigned drain_rings(struct sluice_writer *w, uint64_t now)
+{
+	unsigned n = 0;
+	uint32_t nr = w->log->nproducers;
+
+	while (w->npending) {
+		if (deliver(w, w->pending[w->pending_head], now) == -EAGAIN)
+			return n;
+		w->pending_head++;
+		w->npending--;
+		n++;
+	}
+	for (uint32_t i = 0; i < nr; i++) {
+		struct rte_ring *r = w->rings[(w->ring_rr + i) % nr];
+
+		w->npending = rte_ring_sc_dequeue_burst(r, (void **)w->pending, BURST, NULL);
+		w->pending_head = 0;
+		while (w->npending) {
+			if (deliver(w, w->pending[w->pending_head], now) == -EAGAIN) {
+				w->ring_rr = (w->ring_rr + i) % nr;
+				return n;
+			}
+			w->pending_head++;
+			w->npending--;
+			n++;
+		}
+	}
+	if (nr)
+		w->ring_rr = (w->ring_rr + 1) % nr;
+	return n;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Synchronous API (no writer threads)                                                         */
+
+int sluice_partition_append_sync(struct sluice_partition *p, uint8_t *batch, size_t len,
+				 int64_t *base_offset)
+{
+	struct sluice_writer *w = p->writer;
+	enum sluice_rb_err e;
+	int64_t base = -1;
+	int rc;
+
+	if (base_offset)
+		*base_offset = -1;
+	if (p->log->started)
+		return -EBUSY;
+	e = sluice_rb_batch_validate(batch, len, NULL, NULL);
+	if (e != SLUICE_RB_OK)
+		return -EBADMSG;
+	pthread_mutex_lock(&w->sync_lock);
+	if (p->op_parked) {
+		/* A previous ENOSPC: try the parked write now, then the new batch. */
+		rc = part_service(w, p, sluice_now_ns(), true) ? part_drain(w, p) : 0;
+		if (rc)
+			goto out;
+	}
+	rc = part_append(w, p, batch, len, sluice_now_ns(), &base);
+	if (rc == -EAGAIN) {
+		rc = part_drain(w, p);
+		if (!rc)
+			rc = part_append(w, p, batch, len, sluice_now_ns(), &base);
+	}
+	if (rc) {
+		if (rc != -EBADMSG && rc != -EMSGSIZE)
+			CNT_ADD(p->shed_records, (uint64_t)sluice_be32_get(batch + 57));
+		goto out;
+	}
+	if (base_offset)
+		*base_offset = base;
+	rc = part_drain(w, p);
+out:
+	pthread_mutex_unlock(&w->sync_lock);
+	return rc;
+}
+
+/* At close, with writers stopped: commit what is left, trim the tail, write the indexes
+ * and the clean-shutdown marker. */
+int part_finish(struct sluice_partition *p)
+{
+	struct sluice_writer *w = p->writer;
+	int rc;
+
+	pthread_mutex_lock(&w->sync_lock);
+	rc = part_drain(w, p);
+	if (!rc && !atomic_load(&p->failed) && !p->in_flight)
+		rc = part_seal_active(p);
+	if (!rc && !atomic_load(&p->failed))
+		rc = sluice_storage_write_atomic(p->dir, CLEAN_MARKER_NAME, "", 0);
+	pthread_mutex_unlock(&w->sync_lock);
+	return rc;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Writer threads                                                                             */
+
+int writer_init(struct sluice_writer *w, struct sluice_log *log, uint32_t index)
+{
+	int rc;
+
+	w->log = log;
+	w->index = index;
+	w->cpu = -1;
+	pthread_mutex_init(&w->sync_lock, NULL);
+	w->parts = calloc(log->nparts_cap ? log->nparts_cap : 1, sizeof(*w->parts));
+	w->rings = calloc(log->opts.producers ? log->opts.producers : 1, sizeof(*w->rings));
+	if (!w->parts || !w->rings)
+		return -ENOMEM;
+	rc = io_uring_queue_init(RING_ENTRIES, &w->ring, 0);
+	if (rc) {
+		sluice_storage_log("writer %u: io_uring_queue_init: %s", index, strerror(-rc));
+		return rc;
+	}
+	w->ring_ready = true;
+	return 0;
+}
+
+/* Fixed buffers spare the kernel a page walk and pin per write. Optional: without them
+ * (RLIMIT_MEMLOCK, old kernels) writes use ordinary buffers. */
+int writer_register(struct sluice_writer *w)
+{
+	struct iovec *iov;
+	int rc;
+
+	if (!w->nparts || w->log->opts.no_fixed_buffers)
+		return 0;
+	iov = calloc((size_t)w->nparts * 2, sizeof(*iov));
+	if (!iov)
+		return -ENOMEM;
+	for (uint32_t i = 0; i < w->nparts; i++) {
+		for (int b = 0; b < 2; b++) {
+			iov[i * 2 + b].iov_base = w->parts[i]->bufs[b].mem;
+			iov[i * 2 + b].iov_len = w->parts[i]->bufs[b].cap;
+		}
+	}
+	rc = io_uring_register_buffers(&w->ring, iov, w->nparts * 2);
+	free(iov);
+	if (rc) {
+		sluice_storage_log("writer %u: io_uring_register_buffers: %s (using plain buffers)",
+				   w->index, strerror(-rc));
+		return 0;
+	}
+	w->registered = true;
+	for (uint32_t i = 0; i < w->nparts; i++)
+		for (int b = 0; b < 2; b++)
+			w->parts[i]->bufs[b].buf_index = (int)(i * 2 + (uint32_t)b);
+	return 0;
+}
+
+void writer_fini(struct sluice_writer *w)
+{
+	if (w->ring_ready)
+		io_uring_queue_exit(&w->ring);
+	w->ring_ready = false;
+	free(w->parts);
+	free(w->rings);
+	pthread_mutex_destroy(&w->sync_lock);
+}
+
+static bool writer_idle_done(struct sluice_writer *w)
+{
+	if (w->npending)
+		return false;
+	for (uint32_t i = 0; i < w->log->nproducers; i++)
+		if (!rte_ring_empty(w->rings[i]))
+			return false;
+	for (uint32_t i = 0; i < w->nparts; i++) {
+		struct sluice_partition *p = w->parts[i];
+
+		if (p->failed_permanent)
+			continue;
+		/* A parked ENOSPC write is abandoned at stop: recovery handles the tail. */
+		if (p->in_flight && !p->op_parked)
+			return false;
+		if (!p->in_flight && p->bufs[p->fill].batches)
+			return false;
+		if (p->prealloc_in_flight)
+			return false;
+	}
+	return true;
+}
+
+static void idle_wait(struct sluice_writer *w, uint64_t *sleep_ns)
+{
+	bool busy = false;
+
+	for (uint32_t i = 0; i < w->nparts && !busy; i++)
+		busy = w->parts[i]->in_flight && !w->parts[i]->op_parked;
+	if (!w->log->opts.writer_idle_sleep) {
+		sched_yield();
+		return;
+	}
+	/* Back off from 10 us to 500 us while idle; wake early on a completion. */
+	*sleep_ns = *sleep_ns ? *sleep_ns * 2 : 10000;
+	if (*sleep_ns > 500000)
+		*sleep_ns = 500000;
+	if (busy) {
+		struct __kernel_timespec ts = {.tv_sec = 0, .tv_nsec = (long long)*sleep_ns};
+		struct io_uring_cqe *cqe;
+
+		io_uring_wait_cqe_timeout(&w->ring, &cqe, &ts);
+	} else {
+		struct timespec ts = {.tv_sec = 0, .tv_nsec = (long)*sleep_ns};
+
+		nanosleep(&ts, NULL);
+	}
+}
+
+static void *writer_main(void *arg)
+{
+	struct sluice_writer *w = arg;
+	struct sluice_log *log = w->log;
+	uint64_t sleep_ns = 0;
+	char name[16];
+
+	snprintf(name, sizeof(name), "sluice-wr%u", w->index);
+	pthread_setname_np(pthread_self(), name);
+	if (w->cpu >= 0) {
+		cpu_set_t set;
+
+		CPU_ZERO(&set);
+		CPU_SET(w->cpu, &set);
+		if (pthread_setaffinity_np(pthread_self(), sizeof(set), &set) != 0)
+			sluice_storage_log("writer %u: cannot pin to CPU %d", w->index, w->cpu);
+	}
+	for (;;) {
+		uint64_t now = sluice_now_ns();
+		/* Partner: the release store in sluice_log_stop(). */
+		bool stopping = atomic_load_explicit(&log->stop, memory_order_acquire);
+		/* Partner: the release increment in sluice_log_flush_request(). */
+		uint64_t fr = atomic_load_explicit(&log->flush_requests, memory_order_acquire);
+		bool force = stopping || fr != w->flush_seen;
+		unsigned work;
+
+		w->flush_seen = fr;
+		work = reap(w, now);
+		work += drain_rings(w, now);
+		for (uint32_t i = 0; i < w->nparts; i++) {
+			struct sluice_partition *p = w->parts[i];
+
+			work += part_service(w, p, now, false);
+			if (flush_due(p, now, force)) {
+				submit_flush(w, p, now);
+				work++;
+			}
+		}
+		if (w->to_submit) {
+			io_uring_submit(&w->ring);
+			w->to_submit = 0;
+		}
+		if (stopping && writer_idle_done(w))
+			break;
+		if (work) {
+			sleep_ns = 0;
+			continue;
+		}
+		idle_wait(w, &sleep_ns);
+	}
+	return NULL;
+}
+
+int writer_start(struct sluice_writer *w)
+{
+	int rc = pthread_create(&w->thread, NULL, writer_main, w);
+
+	if (rc) {
+		sluice_storage_log("writer %u: pthread_create: %s", w->index, strerror(rc));
+		return -rc;
+	}
+	w->thread_started = true;
+	return 0;
+}
+
+void writer_join(struct sluice_writer *w)
+{
+	if (!w->thread_started)
+		return;
+	pthread_join(w->thread, NULL);
+	w->thread_started = false;
+}
