@@ -402,6 +402,7 @@ unsigned gen_traffic_next(struct gen_traffic *t, int64_t now_ms, struct gen_fram
 	uint32_t flow_idx;
 	size_t plen = 0;
 	unsigned nout = 0;
+	bool corrupted = false;
 
 	if (t->cfg.partitions) {
 		part_idx = (uint32_t)((prod + p->packets) % t->cfg.partitions);
@@ -483,6 +484,7 @@ unsigned gen_traffic_next(struct gen_traffic *t, int64_t now_ms, struct gen_fram
 			gen_packet_finish(t->cur, sizeof(t->cur), &fl, plen,
 					  (uint16_t)(t->pkt_index - 1));
 		}
+		corrupted = true;
 		t->tot.corrupted_packets++;
 		t->tot.corrupted_events += n;
 		s->corrupted_events += n;
@@ -490,7 +492,10 @@ unsigned gen_traffic_next(struct gen_traffic *t, int64_t now_ms, struct gen_fram
 	} else {
 		out[nout++] = f;
 	}
-	if (t->holding) {
+	/* Release the held packet after the next one of the same (producer, partition): only
+	 * then does that stream's receiver see its sequence out of order (a corrupted packet
+	 * does not count: the receiver discards it). */
+	if (t->holding && t->held_slot == s && !corrupted) {
 		out[nout++] = t->held_frame;
 		t->holding = false;
 	}
@@ -508,6 +513,10 @@ unsigned gen_traffic_flush(struct gen_traffic *t, struct gen_frame out[1])
 		return 0;
 	out[0] = t->held_frame;
 	t->holding = false;
+	/* Nothing of its stream follows it any more: it arrives in order after all. */
+	t->tot.reordered_packets--;
+	t->tot.reordered_events -= out[0].events;
+	t->held_slot->reordered_events -= out[0].events;
 	t->tot.frames_out++;
 	t->tot.events_out += out[0].events;
 	t->tot.bytes_out += out[0].len;
