@@ -11,6 +11,25 @@ PKGS=(
 	kcat fio rsyslog prometheus gnuplot-nox libhugetlbfs-bin iproute2
 )
 
+# kafkajs (npm), the independent RecordBatch decoder of the record-format functional test.
+# Runs even when every Debian package is present; Debian's nodejs/npm only if node is absent.
+kafkajs_step() {
+	local dir
+	dir="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/tests/functional/storage/kafkajs"
+	[ -d "$dir/node_modules/kafkajs" ] && return 0
+	if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+		if [ "$(id -u)" -ne 0 ]; then
+			echo "install-deps: need root to install nodejs npm" >&2
+			exit 1
+		fi
+		DEBIAN_FRONTEND=noninteractive apt-get update -qq
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+			nodejs npm >/dev/null
+	fi
+	echo "install-deps: npm ci in $dir"
+	(cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
+}
+
 missing=()
 for p in "${PKGS[@]}"; do
 	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
@@ -20,6 +39,7 @@ done
 
 if [ "${#missing[@]}" -eq 0 ]; then
 	echo "install-deps: all ${#PKGS[@]} packages present"
+	kafkajs_step
 	exit 0
 fi
 
@@ -37,3 +57,4 @@ for svc in rsyslog prometheus prometheus-node-exporter; do
 	if systemctl is-active --quiet "$svc" 2>/dev/null; then systemctl stop "$svc" || true; fi
 done
 echo "install-deps: done"
+kafkajs_step
