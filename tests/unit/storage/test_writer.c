@@ -1,0 +1,246 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Writer threads (storage/writer.c) fed through the SPSC rte_rings, as the dataplane feeds
+ * them: producers take buffers from an rte_mempool, enqueue struct sluice_batch pointers, the
+ * writers copy, group-commit and return the buffers. Needs the EAL (--no-huge, --no-pci).
+ */
+#include <inttypes.h>
+#include <pthread.h>
+#include <sched.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <time.h>
+
+#include <cmocka.h>
+
+#include <rte_eal.h>
+#include <rte_lcore.h>
+#include <rte_mempool.h>
+#include <rte_ring.h>
+
+#include "storage_test_util.h"
+
+#define PRODUCERS 2
+#define PARTITIONS 4
+#define BATCHES_PER_PRODUCER 3000
+#define ELT_BYTES 4096
+
+static struct rte_mempool *pool;
+static char eal_prefix[64];
+
+struct prod {
+	struct sluice_log *log;
+	uint32_t index;
+	uint64_t records[PARTITIONS];
+	uint64_t full_spins;
+};
+
+static void *producer_main(void *arg)
+{
+	struct prod *pr = arg;
+
+	for (uint32_t i = 0; i < BATCHES_PER_PRODUCER; i++) {
+		uint32_t part = (i + pr->index) % PARTITIONS;
+		struct rte_ring *ring =
+			sluice_log_ring(pr->log, pr->index, sluice_log_writer_of(pr->log, part));
+		struct sluice_batch *b;
+		void *obj;
+		int nrec = 1 + (int)(i % 7);
+
+		while (rte_mempool_get(pool, &obj) != 0)
+			sched_yield();
+		b = obj;
+		b->pool = pool;
+		b->data = (uint8_t *)(b + 1);
+		/* seed encodes (producer, sequence) so the reader can check per-producer order */
+		b->len = (uint32_t)tu_make_batch(b->data, ELT_BYTES - sizeof(*b), nrec, 1000 + i,
+						 pr->index << 24 | i, 1 + i % 200);
+		b->records = (uint32_t)nrec;
+		b->partition_id = part;
+		b->ingest_tsc = 0;
+		pr->records[part] += (uint64_t)nrec;
+		while (rte_ring_sp_enqueue(ring, b) != 0) {
+			pr->full_spins++;
+			sched_yield();
+		}
+	}
+	return NULL;
+}
+
+static int eal_setup(void **state)
+{
+	char *argv[] = {"test_writer",   "--no-pci", "--no-huge", "-m",          "128",
+			"--no-shconf",   "-l",       "0",         "--log-level", "error",
+			"--file-prefix", eal_prefix, NULL};
+
+	(void)state;
+	snprintf(eal_prefix, sizeof(eal_prefix), "sluice_tw_%d", (int)getpid());
+	if (rte_eal_init(12, argv) < 0) {
+		char path[128];
+
+		snprintf(path, sizeof(path), "/var/run/dpdk/%s", eal_prefix);
+		tu_rm_rf(path);
+		return -1;
+	}
+	pool = rte_mempool_create("tw_pool", 511, ELT_BYTES, 0, 0, NULL, NULL, NULL, NULL,
+				  SOCKET_ID_ANY, 0);
+	return pool ? 0 : -1;
+}
+
+static int eal_teardown(void **state)
+{
+	char path[128];
+
+	(void)state;
+	rte_mempool_free(pool);
+	rte_eal_cleanup();
+	snprintf(path, sizeof(path), "/var/run/dpdk/%s", eal_prefix);
+	tu_rm_rf(path);
+	return 0;
+}
+
+/* Key "k<seed>-0" of the first record: the producer and its sequence number. */
+static uint32_t batch_seed(const uint8_t *b, size_t len)
+{
+	struct sluice_rb_record_iter it;
+	struct sluice_rb_record rec;
+	char key[32] = {0};
+
+	sluice_rb_record_iter_init(&it, b, len);
+	assert_int_equal(sluice_rb_record_iter_next(&it, &rec), 1);
+	assert_true(rec.key_len > 0 && rec.key_len < (int32_t)sizeof(key));
+	memcpy(key, rec.key, (size_t)rec.key_len);
+	return (uint32_t)strtoul(key + 1, NULL, 10);
+}
+
+static void run_writers(bool idle_sleep, uint32_t writers, const char *tag)
+{
+	char dir[256];
+	struct sluice_topic_opts t = {
+		.name = "ev",
+		.partitions = PARTITIONS,
+		.segment_bytes = 256 << 10, /* several rolls under load */
+		.flush_interval_us = 500,
+		.flush_bytes = 64 << 10,
+		.index_interval_bytes = 4096,
+	};
+	struct sluice_log_opts o = {
+		.topics = &t,
+		.ntopics = 1,
+		.writers = writers,
+		.producers = PRODUCERS,
+		.ring_size = 64,
+		.direct_io = -1,
+		.write_buffer_bytes = 128 << 10,
+		.writer_idle_sleep = idle_sleep,
+	};
+	struct sluice_log *log;
+	pthread_t th[PRODUCERS];
+	struct prod pr[PRODUCERS] = {0};
+	uint64_t expect[PARTITIONS] = {0};
+
+	tu_mkdtemp(dir, sizeof(dir), tag);
+	o.data_dir = dir;
+	assert_int_equal(sluice_log_open(&o, &log), 0);
+	assert_int_equal(sluice_log_writer_count(log), writers);
+	assert_non_null(sluice_log_ring(log, PRODUCERS - 1, writers - 1));
+	assert_null(sluice_log_ring(log, PRODUCERS, 0));
+	assert_int_equal(sluice_log_start(log), 0);
+	assert_int_equal(sluice_partition_append_sync(sluice_log_partition(log, 0), NULL, 0, NULL),
+			 -EBUSY);
+	for (uint32_t i = 0; i < PRODUCERS; i++) {
+		pr[i].log = log;
+		pr[i].index = i;
+		assert_int_equal(pthread_create(&th[i], NULL, producer_main, &pr[i]), 0);
+	}
+	for (uint32_t i = 0; i < PRODUCERS; i++) {
+		pthread_join(th[i], NULL);
+		for (int p = 0; p < PARTITIONS; p++)
+			expect[p] += pr[i].records[p];
+	}
+	/* Durable without stop: group commit by deadline (bounded wait, 20 s). */
+	for (int p = 0; p < PARTITIONS; p++) {
+		struct sluice_partition *part = sluice_log_partition(log, (uint32_t)p);
+
+		for (int k = 0;
+		     k < 20000 && sluice_partition_durable_offset(part) < (int64_t)expect[p]; k++)
+			usleep(1000);
+		assert_int_equal(sluice_partition_durable_offset(part), (int64_t)expect[p]);
+	}
+	/* Readers run while the writers are live. */
+	for (int p = 0; p < PARTITIONS; p++) {
+		struct sluice_partition *part = sluice_log_partition(log, (uint32_t)p);
+		struct sluice_partition_stats st;
+		struct tu_batch *v = NULL;
+		int64_t last_seq[PRODUCERS] = {-1, -1};
+		int n = tu_read_all(part, 0, &v);
+		int64_t next = 0;
+
+		assert_true(n > 0);
+		for (int i = 0; i < n; i++) {
+			uint32_t seed = batch_seed(v[i].data, v[i].len);
+			uint32_t prod = seed >> 24, seq = seed & 0xffffff;
+
+			assert_int_equal(v[i].base, next);
+			next = v[i].last + 1;
+			assert_true(prod < PRODUCERS);
+			assert_true((int64_t)seq > last_seq[prod]);
+			last_seq[prod] = seq;
+		}
+		assert_int_equal(next, (int64_t)expect[p]);
+		tu_free_batches(v, n);
+		sluice_partition_stats(part, &st);
+		assert_int_equal(st.appended_records, expect[p]);
+		assert_int_equal(st.durable_records, expect[p]);
+		assert_int_equal(st.shed_records, 0);
+		assert_false(st.failed);
+		assert_true(st.segments > 1);
+		assert_true(st.fsyncs > 0);
+	}
+	sluice_log_flush_request(log);
+	assert_int_equal(sluice_log_stop(log), 0);
+	assert_int_equal(sluice_log_stop(log), 0);
+	/* Every buffer went back to the pool. */
+	assert_int_equal(rte_mempool_avail_count(pool), 511);
+	sluice_log_close(log);
+
+	/* Reopen: everything is there after the clean shutdown. */
+	o.producers = 0;
+	assert_int_equal(sluice_log_open(&o, &log), 0);
+	for (int p = 0; p < PARTITIONS; p++)
+		assert_int_equal(
+			sluice_partition_durable_offset(sluice_log_partition(log, (uint32_t)p)),
+			(int64_t)expect[p]);
+	sluice_log_close(log);
+	tu_rm_rf(dir);
+}
+
+static void test_writers_busy_poll(void **state)
+{
+	(void)state;
+	run_writers(false, 2, "wr-poll");
+}
+
+static void test_writers_idle_sleep(void **state)
+{
+	(void)state;
+	run_writers(true, 1, "wr-sleep");
+}
+
+static void test_writers_three(void **state)
+{
+	(void)state;
+	run_writers(true, 3, "wr-three");
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_writers_idle_sleep),
+		cmocka_unit_test(test_writers_busy_poll),
+		cmocka_unit_test(test_writers_three),
+	};
+
+	return cmocka_run_group_tests(tests, eal_setup, eal_teardown);
+}
