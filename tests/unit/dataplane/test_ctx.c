@@ -1,0 +1,665 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Unit tests for dataplane/ctx.c: the three formats, listener lookup, ARP/ICMP/ND replies,
+ * producer sequence tracking, and the accounting identities after every scenario.
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include <cmocka.h>
+
+#include "dp_craft.h"
+#include "sluice_dataplane.h"
+
+#define MAXEV 256
+
+struct cap_event {
+	int32_t partition;
+	char topic[64];
+	char key[64];
+	int32_t key_len;
+	char value[2048];
+	int32_t value_len;
+	uint32_t headers;
+	int64_t ts;
+};
+
+struct cap {
+	struct cap_event ev[MAXEV];
+	unsigned nev;
+	uint8_t batch[4096];
+	size_t batch_len;
+	uint32_t batch_partition;
+	uint32_t batch_records;
+	unsigned nbatches;
+	uint8_t reply[2048];
+	size_t reply_len;
+	unsigned nreplies;
+	int shed_next; /* return this from the next event/batch call */
+};
+
+static int cap_event(void *arg, const struct sluice_listener *l, int32_t partition,
+		     const struct sluice_rb_record *rec)
+{
+	struct cap *c = arg;
+	if (c->shed_next) {
+		int r = c->shed_next;
+		c->shed_next = 0;
+		return r;
+	}
+	assert_true(c->nev < MAXEV);
+	struct cap_event *e = &c->ev[c->nev++];
+	memset(e, 0, sizeof(*e));
+	e->partition = partition;
+	snprintf(e->topic, sizeof(e->topic), "%s", l->topic);
+	e->key_len = rec->key_len;
+	if (rec->key_len > 0)
+		memcpy(e->key, rec->key, (size_t)rec->key_len);
+	e->value_len = rec->value_len;
+	if (rec->value_len > 0)
+		memcpy(e->value, rec->value, (size_t)rec->value_len);
+	e->headers = rec->header_count;
+	e->ts = rec->timestamp;
+	return 0;
+}
+
+static int cap_batch(void *arg, const struct sluice_listener *l, uint32_t partition,
+		     const uint8_t *batch, size_t len, uint32_t records)
+{
+	struct cap *c = arg;
+	(void)l;
+	if (c->shed_next) {
+		int r = c->shed_next;
+		c->shed_next = 0;
+		return r;
+	}
+	assert_true(len <= sizeof(c->batch));
+	memcpy(c->batch, batch, len);
+	c->batch_len = len;
+	c->batch_partition = partition;
+	c->batch_records = records;
+	c->nbatches++;
+	return 0;
+}
+
+static int cap_reply(void *arg, uint32_t port_idx, const uint8_t *frame, size_t len)
+{
+	struct cap *c = arg;
+	(void)port_idx;
+	memcpy(c->reply, frame, len);
+	c->reply_len = len;
+	c->nreplies++;
+	return 0;
+}
+
+static const uint8_t our_mac[6] = {0x02, 0, 0, 0, 0, 0x01};
+static const uint8_t peer_mac[6] = {0x02, 0, 0, 0, 0, 0x02};
+static const uint8_t our_ip[4] = {192, 0, 2, 1};
+static const uint8_t peer_ip[4] = {192, 0, 2, 99};
+static const uint8_t our_ip6[16] = {0x20, 0x01, 0x0d, 0xb8, [15] = 1};
+static const uint8_t peer_ip6[16] = {0x20, 0x01, 0x0d, 0xb8, [15] = 0x63};
+
+enum { L_KAFKA = 0, L_LINES, L_RAW, L_LINES_KEYED, L_V4_ONLY, NLISTENERS };
+
+struct fixture {
+	struct sluice_dp_ctx *ctx;
+	struct cap cap;
+	struct sluice_dp_sink sink;
+};
+
+static void listeners_init(struct sluice_listener *ls)
+{
+	memset(ls, 0, sizeof(*ls) * NLISTENERS);
+	ls[L_KAFKA] = (struct sluice_listener){.udp_port = 9092,
+					       .format = SLUICE_FORMAT_KAFKA,
+					       .first_partition_id = 0,
+					       .partitions = 4,
+					       .max_event_bytes = 1000};
+	ls[L_LINES] = (struct sluice_listener){.udp_port = 5140,
+					       .format = SLUICE_FORMAT_LINES,
+					       .first_partition_id = 4,
+					       .partitions = 2,
+					       .max_event_bytes = 16};
+	ls[L_RAW] = (struct sluice_listener){.udp_port = 7000,
+					     .format = SLUICE_FORMAT_RAW,
+					     .first_partition_id = 6,
+					     .partitions = 1,
+					     .max_event_bytes = 32};
+	ls[L_LINES_KEYED] = (struct sluice_listener){.udp_port = 5141,
+						     .format = SLUICE_FORMAT_LINES,
+						     .key_mode = SLUICE_KEY_SOURCE_ADDR,
+						     .first_partition_id = 7,
+						     .partitions = 8,
+						     .max_event_bytes = 100};
+	ls[L_V4_ONLY] = (struct sluice_listener){.family = SLUICE_ADDR_V4,
+						 .udp_port = 6000,
+						 .format = SLUICE_FORMAT_RAW,
+						 .first_partition_id = 6,
+						 .partitions = 1};
+	memcpy(ls[L_V4_ONLY].addr, (uint8_t[]){239, 1, 1, 1}, 4);
+	snprintf(ls[L_KAFKA].topic, sizeof(ls[0].topic), "events");
+	snprintf(ls[L_LINES].topic, sizeof(ls[0].topic), "logs");
+	snprintf(ls[L_RAW].topic, sizeof(ls[0].topic), "raw");
+	snprintf(ls[L_LINES_KEYED].topic, sizeof(ls[0].topic), "keyed");
+	snprintf(ls[L_V4_ONLY].topic, sizeof(ls[0].topic), "mcast");
+}
+
+static int fixture_setup_window(void **state, uint32_t table, uint32_t window)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+	struct sluice_dp_port port = {.answer_nd = true, .has_ipv6 = true};
+	memcpy(port.mac, our_mac, 6);
+	memcpy(port.ipv4, our_ip, 4);
+	memcpy(port.ipv6, our_ip6, 16);
+	struct sluice_listener ls[NLISTENERS];
+	listeners_init(ls);
+	struct sluice_dp_ctx_opts o = {.ports = &port,
+				       .nports = 1,
+				       .listeners = ls,
+				       .nlisteners = NLISTENERS,
+				       .producer_table_size = table,
+				       .reorder_window = window};
+	assert_int_equal(sluice_dp_ctx_create(&o, &f->ctx), 0);
+	f->sink = (struct sluice_dp_sink){
+		.arg = &f->cap, .event = cap_event, .batch = cap_batch, .reply = cap_reply};
+	*state = f;
+	return 0;
+}
+
+static int setup(void **state)
+{
+	return fixture_setup_window(state, 0, 64);
+}
+
+static int setup_small(void **state)
+{
+	return fixture_setup_window(state, 16, 0);
+}
+
+/* The identities of sluice_dataplane.h; the test sink never leaves events open. */
+static void check_identities(const struct sluice_worker_stats *s, uint64_t accepted_by_sink)
+{
+	uint64_t pkt = 0, dgram = 0, ev = 0, shed = 0;
+	for (int r = 1; r < SLUICE_DP_REJECT__COUNT; r++) {
+		if (r < SLUICE_DP_REJECT__FIRST_DATAGRAM)
+			pkt += s->rejects[r];
+		else if (r < SLUICE_DP_REJECT__FIRST_EVENT)
+			dgram += s->rejects[r];
+		else
+			ev += s->rejects[r];
+	}
+	for (int r = 0; r < SLUICE_DP_SHED__COUNT; r++)
+		shed += s->shed[r];
+	assert_int_equal(s->rx_packets, s->ctrl_packets + s->datagrams + pkt);
+	assert_int_equal(s->datagrams, s->datagrams_accepted + dgram);
+	assert_int_equal(s->events_decoded, s->events_parsed + ev);
+	assert_int_equal(s->events_parsed, accepted_by_sink + shed);
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+	sluice_dp_ctx_destroy(f->ctx);
+	free(f);
+	return 0;
+}
+
+static struct craft_opts to_us(uint16_t port)
+{
+	struct craft_opts o = {.family = 4, .sport = 33333, .dport = port};
+	memcpy(o.dst_mac, our_mac, 6);
+	memcpy(o.src_mac, peer_mac, 6);
+	memcpy(o.src, peer_ip, 4);
+	memcpy(o.dst, our_ip, 4);
+	return o;
+}
+
+static unsigned send_udp(struct fixture *f, const struct craft_opts *o, const void *p, size_t n)
+{
+	static uint8_t frame[4096];
+	size_t len = craft_udp(frame, o, p, n);
+	return sluice_dp_ctx_packet(f->ctx, 0, frame, len, 0, 1234, &f->sink);
+}
+
+static unsigned send_str(struct fixture *f, uint16_t port, const char *s)
+{
+	struct craft_opts o = to_us(port);
+	return send_udp(f, &o, s, strlen(s));
+}
+
+static struct sluice_worker_stats stats(struct fixture *f)
+{
+	struct sluice_worker_stats s;
+	sluice_dp_ctx_stats(f->ctx, &s);
+	return s;
+}
+
+static void test_raw(void **state)
+{
+	struct fixture *f = *state;
+	assert_int_equal(send_str(f, 7000, "one whole event"), 1);
+	assert_int_equal(f->cap.nev, 1);
+	assert_string_equal(f->cap.ev[0].value, "one whole event");
+	assert_int_equal(f->cap.ev[0].key_len, -1);
+	assert_int_equal(f->cap.ev[0].partition, -1);
+	assert_int_equal(f->cap.ev[0].ts, 1234);
+	assert_int_equal(send_str(f, 7000, "this raw event is longer than 32 bytes"), 0);
+	assert_int_equal(send_str(f, 7000, ""), 0);
+	struct sluice_worker_stats s = stats(f);
+	assert_int_equal(s.rejects[SLUICE_DP_REJECT_EVENT_TOO_LARGE], 1);
+	assert_int_equal(s.rejects[SLUICE_DP_REJECT_EMPTY_PAYLOAD], 1);
+	assert_int_equal(s.datagrams, 3);
+	check_identities(&s, f->cap.nev);
+}
+
+static void test_lines(void **state)
+{
+	struct fixture *f = *state;
+	const char *p = "alpha\nbeta\r\n\n\r\nthis line is far too long\ngamma\n";
+	assert_int_equal(send_str(f, 5140, p), 3);
+	assert_int_equal(f->cap.nev, 3);
+	assert_string_equal(f->cap.ev[0].value, "alpha");
+	assert_string_equal(f->cap.ev[1].value, "beta");
+	assert_string_equal(f->cap.ev[2].value, "gamma");
+	assert_string_equal(f->cap.ev[1].topic, "logs");
+	assert_int_equal(send_str(f, 5140, "no newline at end"), 0); /* 17 > 16 */
+	assert_int_equal(send_str(f, 5140, "last"), 1);
+	assert_string_equal(f->cap.ev[3].value, "last");
+	struct sluice_worker_stats s = stats(f);
+	assert_int_equal(s.rejects[SLUICE_DP_REJECT_EMPTY_LINE], 2);
+	assert_int_equal(s.rejects[SLUICE_DP_REJECT_EVENT_TOO_LARGE], 2);
+	assert_int_equal(s.events_decoded, 8);
+	assert_int_equal(s.events_parsed, 4);
+	check_identities(&s, f->cap.nev);
+}
+
+static void test_lines_keyed(void **state)
+{
+	struct fixture *f = *state;
+	assert_int_equal(send_str(f, 5141, "a\nb"), 2);
+	const char *key = "192.0.2.99";
+	assert_int_equal(f->cap.ev[0].key_len, (int)strlen(key));
+	assert_string_equal(f->cap.ev[0].key, key);
+	int32_t p = (int32_t)sluice_partition_for_key(key, strlen(key), 8);
+	assert_int_equal(f->cap.ev[0].partition, p);
+	assert_int_equal(f->cap.ev[1].partition, p);
+	/* IPv6 source: the key is the textual address. */
+	struct craft_opts o = to_us(5141);
+	o.family = 6;
+	memcpy(o.src, peer_ip6, 16);
+	memcpy(o.dst, our_ip6, 16);
+	assert_int_equal(send_udp(f, &o, "c", 1), 1);
+	assert_string_equal(f->cap.ev[2].key, "2001:db8::63");
+	check_identities((struct sluice_worker_stats[]){stats(f)}, f->cap.nev);
+}
+
+static void test_lookup(void **state)
+{
+	struct fixture *f = *state;
+	struct craft_opts o = to_us(7000);
+	o.dst[3] = 77; /* not our address */
+	assert_int_equal(send_udp(f, &o, "x", 1), 0);
+	o = to_us(7001);
+	assert_int_equal(send_udp(f, &o, "x", 1), 0);
+	o = to_us(7000);
+	o.dst_mac[5] = 0x77; /* unicast MAC not ours */
+	assert_int_equal(send_udp(f, &o, "x", 1), 0);
+	o.dst_mac[0] = 0xff; /* broadcast is fine */
+	memset(o.dst_mac, 0xff, 6);
+	assert_int_equal(send_udp(f, &o, "x", 1), 1);
+	/* A listener on a specific (multicast) address. */
+	o = to_us(6000);
+	memcpy(o.dst, (uint8_t[]){239, 1, 1, 1}, 4);
+	assert_int_equal(send_udp(f, &o, "m", 1), 1);
+	assert_string_equal(f->cap.ev[1].topic, "mcast");
+	o = to_us(6000); /* our unicast address, but the listener wants the group */
+	assert_int_equal(send_udp(f, &o, "m", 1), 0);
+	struct sluice_worker_stats s = stats(f);
+	assert_int_equal(s.rejects[SLUICE_DP_REJECT_IP_DST], 1);
+	assert_int_equal(s.rejects[SLUICE_DP_REJECT_NO_LISTENER], 2);
+	assert_int_equal(s.rejects[SLUICE_DP_REJECT_ETH_DST], 1);
+	check_identities(&s, f->cap.nev);
+}
+
+static size_t kafka_payload(uint8_t *buf, int32_t partition, int n, bool keyed, int64_t pid,
+			    int16_t epoch, int32_t seq)
+{
+	size_t len = craft_kafka(buf, 4096, partition, n, keyed, pid, epoch, seq);
+	assert_true(len > 0);
+	return len;
+}
+
+static void test_kafka_explicit(void **state)
+{
+	struct fixture *f = *state;
+	uint8_t p[4096];
+	size_t n = kafka_payload(p, 2, 5, true, -1, 0, -1);
+	assert_int_equal(send_udp(f, (struct craft_opts[]){to_us(9092)}, p, n), 5);
+	assert_int_equal(f->cap.nbatches, 1);
+	assert_int_equal(f->cap.batch_partition, 2);
+	assert_int_equal(f->cap.batch_records, 5);
+	/* Stored exactly as received. */
+	assert_int_equal(f->cap.batch_len, n - SLUICE_ENVELOPE_BYTES);
+	assert_memory_equal(f->cap.batch, p + SLUICE_ENVELOPE_BYTES, f->cap.batch_len);
+	uint64_t ok = 5;
+
+	/* Partition out of range. */
+	n = kafka_payload(p, 4, 1, false, -1, 0, -1);
+	assert_int_equal(send_udp(f, (struct craft_opts[]){to_us(9092)}, p, n), 0);
+	/* Bad envelope magic. */
+	n = kafka_payload(p, 0, 1, false, -1, 0, -1);
+	p[0] ^= 0xff;
+	assert_int_equal(send_udp(f, (struct craft_opts[]){to_us(9092)}, p, n), 0);
+	/* Short envelope. */
+	assert_int_equal(send_udp(f, (struct craft_opts[]){to_us(9092)}, p, 5), 0);
+	/* Corrupted record byte: CRC. */
+	n = kafka_payload(p, 0, 3, false, -1, 0, -1);
+	p[n - 2] ^= 0x01;
+	assert_int_equal(send_udp(f, (struct craft_opts[]){to_us(9092)}, p, n), 0);
+	/* Trailing garbage after a valid batch. */
+	n = kafka_payload(p, 0, 3, false, -1, 0, -1);
+	memcpy(p + n, "junk", 4);
+	assert_int_equal(send_udp(f, (struct craft_opts[]){to_us(9092)}, p, n + 4), 0);
+	/* Truncated batch. */
+	n = kafka_payload(p, 0, 3, false, -1, 0, -1);
+	assert_int_equal(send_udp(f, (struct craft_opts[]){to_us(9092)}, p, n - 3), 0);
+	/* Transactional batch: rebuild with the attribute and a fresh CRC. */
+	n = kafka_payload(p, 0, 1, false, -1, 0, -1);
+	uint8_t *b = p + SLUICE_ENVELOPE_BYTES;
+	b[22] |= SLUICE_RB_ATTR_TRANSACTIONAL;
+	sluice_be32_put(b + 17, sluice_crc32c(0, b + 21, n - SLUICE_ENVELOPE_BYTES - 21));
+	assert_int_equal(send_udp(f, (struct craft_opts[]){to_us(9092)}, p, n), 0);
+
+	struct sluice_worker_stats s = stats(f);
+	assert_int_equal(s.rejects[SLUICE_DP_REJECT_KAFKA_PARTITION], 1);
+	assert_int_equal(s.rejects[SLUICE_DP_REJECT_KAFKA_ENVELOPE], 2);
+	assert_int_equal(s.rejects[SLUICE_DP_REJECT_KAFKA_BATCH], 2);
+	assert_int_equal(s.batch_errors[SLUICE_RB_ECRC], 1);
+	assert_int_equal(s.batch_errors[SLUICE_RB_ETRUNCATED], 1);
+	assert_int_equal(s.rejects[SLUICE_DP_REJECT_KAFKA_TRAILING], 1);
+	assert_int_equal(s.rejects[SLUICE_DP_REJECT_KAFKA_ATTRIBUTES], 1);
+	assert_int_equal(s.datagrams_accepted, 1);
+	check_identities(&s, ok);
+}
+
+static void test_kafka_repartition(void **state)
+{
+	struct fixture *f = *state;
+	uint8_t p[4096];
+	size_t n = kafka_payload(p, -1, 20, true, -1, 0, -1);
+	assert_int_equal(send_udp(f, (struct craft_opts[]){to_us(9092)}, p, n), 20);
+	assert_int_equal(f->cap.nev, 20);
+	for (int i = 0; i < 20; i++) {
+		char key[16], val[32];
+		snprintf(key, sizeof(key), "k%d", i);
+		snprintf(val, sizeof(val), "value-%d", i);
+		assert_string_equal(f->cap.ev[i].key, key);
+		assert_string_equal(f->cap.ev[i].value, val);
+		assert_int_equal(f->cap.ev[i].ts, 1700000000000 + i);
+		assert_int_equal(f->cap.ev[i].partition,
+				 (int32_t)sluice_partition_for_key(key, strlen(key), 4));
+	}
+	n = kafka_payload(p, -1, 3, false, -1, 0, -1);
+	assert_int_equal(send_udp(f, (struct craft_opts[]){to_us(9092)}, p, n), 3);
+	assert_int_equal(f->cap.ev[21].partition, -1);
+	assert_int_equal(f->cap.ev[21].key_len, -1);
+	check_identities((struct sluice_worker_stats[]){stats(f)}, f->cap.nev);
+}
+
+static void test_kafka_headers(void **state)
+{
+	struct fixture *f = *state;
+	uint8_t p[4096];
+	struct sluice_rb_builder b;
+	struct sluice_rb_batch_meta meta = {.producer_id = -1, .base_sequence = -1};
+	struct sluice_rb_kv hdrs[40];
+	for (int i = 0; i < 40; i++)
+		hdrs[i] = (struct sluice_rb_kv){.key = (const uint8_t *)"h",
+						.key_len = 1,
+						.value = (const uint8_t *)"v",
+						.value_len = 1};
+	sluice_envelope_encode(p, -1);
+	assert_int_equal(sluice_rb_builder_init(&b, p + 8, sizeof(p) - 8, &meta), 0);
+	struct sluice_rb_record r = {.timestamp = 5,
+				     .key_len = -1,
+				     .value = (const uint8_t *)"with headers",
+				     .value_len = 12,
+				     .headers = hdrs,
+				     .header_count = 3};
+	assert_int_equal(sluice_rb_builder_append(&b, &r), 0);
+	r.header_count = 40; /* above the default 32 */
+	assert_int_equal(sluice_rb_builder_append(&b, &r), 0);
+	size_t n = 8 + sluice_rb_builder_seal(&b);
+	assert_int_equal(send_udp(f, (struct craft_opts[]){to_us(9092)}, p, n), 1);
+	assert_int_equal(f->cap.ev[0].headers, 3);
+	struct sluice_worker_stats s = stats(f);
+	assert_int_equal(s.rejects[SLUICE_DP_REJECT_TOO_MANY_HEADERS], 1);
+	check_identities(&s, f->cap.nev);
+}
+
+static uint64_t prod_lost(struct fixture *f)
+{
+	return stats(f).producer_lost;
+}
+
+static unsigned send_seq(struct fixture *f, int32_t part, int n, int64_t pid, int16_t epoch,
+			 int32_t seq)
+{
+	uint8_t p[4096];
+	size_t len = kafka_payload(p, part, n, false, pid, epoch, seq);
+	return send_udp(f, (struct craft_opts[]){to_us(9092)}, p, len);
+}
+
+static void cb(const struct sluice_producer_info *info, void *arg);
+
+static void test_sequences(void **state)
+{
+	struct fixture *f = *state; /* reorder window 64 */
+	uint64_t ok = 0;
+	ok += send_seq(f, 1, 5, 42, 0, 0); /* 0..4 */
+	ok += send_seq(f, 1, 5, 42, 0, 5); /* 5..9 */
+	assert_int_equal(send_seq(f, 1, 5, 42, 0, 5), 0); /* duplicate */
+	assert_int_equal(send_seq(f, 1, 3, 42, 0, 0), 0); /* old duplicate */
+	assert_int_equal(send_seq(f, 1, 5, 42, 0, 8), 0); /* straddles 10 */
+	ok += send_seq(f, 1, 5, 42, 0, 15); /* early: 10..14 missing, within window */
+	assert_int_equal(prod_lost(f), 0);
+	assert_int_equal(send_seq(f, 1, 5, 42, 0, 15), 0); /* duplicate of a pending range */
+	ok += send_seq(f, 1, 5, 42, 0, 10); /* fills the hole: next 20 */
+	assert_int_equal(prod_lost(f), 0);
+	ok += send_seq(f, 1, 2, 42, 0, 120); /* beyond the window: 100 lost */
+	assert_int_equal(prod_lost(f), 100);
+	/* Same producer, other partition: its own stream. */
+	ok += send_seq(f, 2, 2, 42, 0, 7);
+	/* Older epoch is stale; a newer one restarts at 0. */
+	assert_int_equal(send_seq(f, 1, 2, 42, -1 + 0, 122), 2 * 0);
+	ok += send_seq(f, 1, 2, 42, 1, 0);
+	assert_int_equal(send_seq(f, 1, 2, 42, 0, 0), 0);
+	/* A shed batch does not advance the sequence: the retransmission is accepted. */
+	f->cap.shed_next = 1 + SLUICE_DP_SHED_RING_FULL;
+	assert_int_equal(send_seq(f, 1, 4, 42, 1, 2), 4);
+	ok += send_seq(f, 1, 4, 42, 1, 2);
+	/* Partition -1 streams are tracked per listener. */
+	ok += send_seq(f, -1, 3, 42, 0, 0);
+	assert_int_equal(send_seq(f, -1, 3, 42, 0, 0), 0);
+
+	struct sluice_worker_stats s = stats(f);
+	assert_int_equal(s.rejects[SLUICE_DP_REJECT_DUPLICATE], 5 + 3 + 5 + 3);
+	assert_int_equal(s.producer_duplicates, 5 + 3 + 5 + 3);
+	assert_int_equal(s.rejects[SLUICE_DP_REJECT_SEQUENCE_OVERLAP], 5);
+	assert_int_equal(s.rejects[SLUICE_DP_REJECT_STALE_EPOCH], 2 + 2);
+	assert_int_equal(s.shed[SLUICE_DP_SHED_RING_FULL], 4);
+	assert_int_equal(s.producers_active, 3);
+	(void)ok;
+	check_identities(&s, s.events_parsed - 4);
+
+	struct visit {
+		unsigned n;
+		uint64_t lost;
+	} v = {0, 0};
+	assert_int_equal(sluice_dp_ctx_producers(f->ctx, cb, &v), 3);
+	assert_int_equal(v.lost, 100);
+}
+
+static void cb(const struct sluice_producer_info *info, void *arg)
+{
+	struct {
+		unsigned n;
+		uint64_t lost;
+	} *v = arg;
+	assert_int_equal(info->producer_id, 42);
+	assert_string_equal(info->topic, "events");
+	if (info->partition == 1) {
+		assert_int_equal(info->producer_epoch, 1);
+		assert_int_equal(info->next_sequence, 6);
+	}
+	v->n++;
+	v->lost += info->lost;
+}
+
+static void test_sequences_no_window(void **state)
+{
+	struct fixture *f = *state; /* window 0, table of 16 */
+	assert_int_equal(send_seq(f, 0, 1, 7, 0, 0), 1);
+	assert_int_equal(send_seq(f, 0, 1, 7, 0, 3), 1); /* 1, 2 lost */
+	assert_int_equal(prod_lost(f), 2);
+	assert_int_equal(send_seq(f, 0, 1, 7, 0, 1), 0); /* late: now a duplicate */
+	/* Sequence wrap: INT32_MAX is followed by 0. */
+	assert_int_equal(send_seq(f, 0, 2, 8, 0, 0x7ffffffe), 2);
+	assert_int_equal(send_seq(f, 0, 2, 8, 0, 0), 2);
+	assert_int_equal(prod_lost(f), 2);
+	/* Many producers in a table of 16: evictions are counted, nothing crashes. */
+	for (int64_t pid = 100; pid < 200; pid++)
+		assert_int_equal(send_seq(f, 0, 1, pid, 0, 0), 1);
+	struct sluice_worker_stats s = stats(f);
+	assert_true(s.producer_evictions >= 100 + 2 - 16);
+	assert_true(s.producers_active <= 16);
+	assert_int_equal(s.producer_new, 102);
+	check_identities(&s, s.events_parsed);
+}
+
+static void test_arp(void **state)
+{
+	struct fixture *f = *state;
+	uint8_t frame[128];
+	struct craft_opts o = to_us(0);
+	memset(o.dst_mac, 0xff, 6);
+	o.vlans = 1;
+	size_t len = craft_arp(frame, &o, 1, our_ip);
+	assert_int_equal(sluice_dp_ctx_packet(f->ctx, 0, frame, len, 0, 0, &f->sink), 0);
+	assert_int_equal(f->cap.nreplies, 1);
+	const uint8_t *r = f->cap.reply;
+	assert_int_equal(f->cap.reply_len, 60);
+	assert_memory_equal(r, peer_mac, 6);
+	assert_memory_equal(r + 6, our_mac, 6);
+	assert_int_equal(r[12], 0x81); /* VLAN tag kept */
+	assert_int_equal(r[16], 0x08);
+	assert_int_equal(r[17], 0x06);
+	const uint8_t *a = r + 18;
+	assert_int_equal(a[7], 2); /* reply */
+	assert_memory_equal(a + 8, our_mac, 6);
+	assert_memory_equal(a + 14, our_ip, 4);
+	assert_memory_equal(a + 18, peer_mac, 6);
+	assert_memory_equal(a + 24, peer_ip, 4);
+	/* For someone else, and a reply: ignored. */
+	uint8_t other[4] = {192, 0, 2, 50};
+	len = craft_arp(frame, &o, 1, other);
+	sluice_dp_ctx_packet(f->ctx, 0, frame, len, 0, 0, &f->sink);
+	len = craft_arp(frame, &o, 2, our_ip);
+	sluice_dp_ctx_packet(f->ctx, 0, frame, len, 0, 0, &f->sink);
+	struct sluice_worker_stats s = stats(f);
+	assert_int_equal(f->cap.nreplies, 1);
+	assert_int_equal(s.arp_replies, 1);
+	assert_int_equal(s.ctrl_packets, 1);
+	assert_int_equal(s.rejects[SLUICE_DP_REJECT_ARP_IGNORED], 2);
+	check_identities(&s, 0);
+}
+
+static void test_icmp(void **state)
+{
+	struct fixture *f = *state;
+	uint8_t frame[512];
+	struct craft_opts o = to_us(0);
+	o.ihl = 6;
+	size_t len = craft_icmp(frame, &o, 8, NULL, 56);
+	assert_int_equal(sluice_dp_ctx_packet(f->ctx, 0, frame, len, 0, 0, &f->sink), 0);
+	assert_int_equal(f->cap.nreplies, 1);
+	struct sluice_pkt_info pi;
+	/* The reply parses (checksums included) and is addressed back. */
+	assert_int_equal(sluice_pkt_parse(f->cap.reply, f->cap.reply_len, 0, &pi),
+			 SLUICE_DP_REJECT_NONE);
+	assert_int_equal(pi.kind, SLUICE_PKT_ICMP4);
+	assert_memory_equal(pi.dst_addr, peer_ip, 4);
+	assert_memory_equal(pi.src_addr, our_ip, 4);
+	assert_memory_equal(pi.dst_mac, peer_mac, 6);
+	assert_int_equal(f->cap.reply[pi.l4_off], 0);
+	assert_memory_equal(f->cap.reply + pi.l4_off + 4, frame + pi.l4_off + 4, 4 + 56);
+	/* Echo reply to us, and echo for another address: not answered. */
+	len = craft_icmp(frame, &o, 0, NULL, 8);
+	sluice_dp_ctx_packet(f->ctx, 0, frame, len, 0, 0, &f->sink);
+	o = to_us(0);
+	o.dst[3] = 9;
+	len = craft_icmp(frame, &o, 8, NULL, 8);
+	sluice_dp_ctx_packet(f->ctx, 0, frame, len, 0, 0, &f->sink);
+
+	/* IPv6 echo and neighbour solicitation. */
+	o = to_us(0);
+	o.family = 6;
+	memcpy(o.src, peer_ip6, 16);
+	memcpy(o.dst, our_ip6, 16);
+	len = craft_icmp(frame, &o, 128, NULL, 20);
+	sluice_dp_ctx_packet(f->ctx, 0, frame, len, 0, 0, &f->sink);
+	assert_int_equal(f->cap.nreplies, 2);
+	assert_int_equal(sluice_pkt_parse(f->cap.reply, f->cap.reply_len, 0, &pi),
+			 SLUICE_DP_REJECT_NONE);
+	assert_int_equal(pi.kind, SLUICE_PKT_ICMP6);
+	assert_int_equal(f->cap.reply[pi.l4_off], 129);
+	assert_memory_equal(pi.dst_addr, peer_ip6, 16);
+
+	uint8_t sol[16] = {0xff, 0x02, [11] = 1, [12] = 0xff, [15] = 1};
+	memcpy(o.dst, sol, 16);
+	memset(o.dst_mac, 0x33, 2);
+	len = craft_icmp(frame, &o, 135, our_ip6, 0);
+	sluice_dp_ctx_packet(f->ctx, 0, frame, len, 0, 0, &f->sink);
+	assert_int_equal(f->cap.nreplies, 3);
+	assert_int_equal(sluice_pkt_parse(f->cap.reply, f->cap.reply_len, 0, &pi),
+			 SLUICE_DP_REJECT_NONE);
+	const uint8_t *na = f->cap.reply + pi.l4_off;
+	assert_int_equal(na[0], 136);
+	assert_int_equal(na[4], 0x60);
+	assert_memory_equal(na + 8, our_ip6, 16);
+	assert_memory_equal(na + 26, our_mac, 6);
+	assert_int_equal(pi.hop_limit, 255);
+	/* NS for another target: ignored. */
+	uint8_t other6[16] = {0x20, 0x01, 0x0d, 0xb8, [15] = 7};
+	len = craft_icmp(frame, &o, 135, other6, 0);
+	sluice_dp_ctx_packet(f->ctx, 0, frame, len, 0, 0, &f->sink);
+
+	struct sluice_worker_stats s = stats(f);
+	assert_int_equal(s.icmp_replies, 2);
+	assert_int_equal(s.nd_replies, 1);
+	assert_int_equal(s.rejects[SLUICE_DP_REJECT_ICMP_IGNORED], 2);
+	assert_int_equal(s.rejects[SLUICE_DP_REJECT_IP_DST], 1);
+	check_identities(&s, 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_raw, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_lines, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_lines_keyed, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_lookup, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_kafka_explicit, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_kafka_repartition, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_kafka_headers, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_sequences, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_sequences_no_window, setup_small, teardown),
+		cmocka_unit_test_setup_teardown(test_arp, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_icmp, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
