@@ -1,0 +1,195 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * kill -9 helper for storage_kill9.sh. Usage: storage_crash_helper append|verify DIR MIN
+ *
+ * Opens the log in DIR (recovering it), checks that it holds exactly the deterministic
+ * batches 0..K-1 that earlier runs appended (byte for byte) and that its end is at least
+ * MIN (the last durable offset a killed predecessor printed), then prints
+ * "verified K END CUT". In append mode it then starts the writer threads, feeds batch K, K+1,
+ * ... through the dataplane's SPSC ring from a producer thread, and prints "durable N" each
+ * time the durable watermark moves, until it is killed (or 30 s pass).
+ */
+#include <inttypes.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <time.h>
+
+#include <rte_eal.h>
+#include <rte_mempool.h>
+#include <rte_ring.h>
+
+#include "storage_test_util.h"
+
+#define ELT_BYTES 4096
+
+static struct rte_mempool *pool;
+static struct sluice_log *log_;
+static atomic_bool stop;
+static uint64_t next_seq;
+
+static size_t batch_for(uint64_t k, uint8_t *buf, size_t cap)
+{
+	return tu_make_batch(buf, cap, 1 + (int)(k % 5), (int64_t)k, (uint32_t)k, k % 300);
+}
+
+static void *producer(void *arg)
+{
+	struct rte_ring *ring = sluice_log_ring(log_, 0, 0);
+
+	(void)arg;
+	while (!atomic_load(&stop)) {
+		struct sluice_batch *b;
+		void *obj;
+
+		if (rte_mempool_get(pool, &obj) != 0) {
+			usleep(50);
+			continue;
+		}
+		b = obj;
+		b->pool = pool;
+		b->data = (uint8_t *)(b + 1);
+		b->len = (uint32_t)batch_for(next_seq, b->data, ELT_BYTES - sizeof(*b));
+		b->records = (uint32_t)(1 + next_seq % 5);
+		b->partition_id = 0;
+		while (rte_ring_sp_enqueue(ring, b) != 0 && !atomic_load(&stop))
+			usleep(20);
+		next_seq++;
+		/* ~20k batches/s: enough to have group commits in flight at any kill instant */
+		if (next_seq % 20 == 0)
+			usleep(1000);
+	}
+	return NULL;
+}
+
+static int verify(struct sluice_partition *p, int64_t min, uint64_t *count)
+{
+	struct sluice_reader *r;
+	const uint8_t *b;
+	size_t len;
+	int64_t off = 0;
+	uint64_t k = 0;
+	uint8_t exp[ELT_BYTES];
+	int rc;
+
+	rc = sluice_reader_open(p, 0, &r);
+	if (rc) {
+		printf("FAIL reader_open %d\n", rc);
+		return 1;
+	}
+	while ((rc = sluice_reader_next(r, &b, &len)) == 1) {
+		size_t elen = batch_for(k, exp, sizeof(exp));
+
+		sluice_rb_set_base_offset(exp, off);
+		if (elen != len || memcmp(exp, b, len) != 0) {
+			printf("FAIL batch %" PRIu64 " at offset %" PRId64 " differs\n", k, off);
+			sluice_reader_close(r);
+			return 1;
+		}
+		off += 1 + (int64_t)(k % 5);
+		k++;
+	}
+	sluice_reader_close(r);
+	if (rc < 0) {
+		printf("FAIL reader_next %d after batch %" PRIu64 "\n", rc, k);
+		return 1;
+	}
+	if (off < min || off != sluice_partition_durable_offset(p)) {
+		printf("FAIL end %" PRId64 " durable %" PRId64 " min %" PRId64 "\n", off,
+		       sluice_partition_durable_offset(p), min);
+		return 1;
+	}
+	*count = k;
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	char prefix[64], *eal_argv[16];
+	int eal_argc = 0;
+	struct sluice_topic_opts t = {
+		.name = "crash",
+		.partitions = 1,
+		.segment_bytes = 512 << 10,
+		.flush_interval_us = 2000,
+		.flush_bytes = 32 << 10,
+		.index_interval_bytes = 4096,
+	};
+	struct sluice_log_opts o = {
+		.topics = &t,
+		.ntopics = 1,
+		.writers = 1,
+		.producers = 1,
+		.ring_size = 256,
+		.direct_io = -1,
+		.write_buffer_bytes = 256 << 10,
+		.writer_idle_sleep = true,
+	};
+	struct sluice_partition_stats st;
+	struct sluice_partition *p;
+	pthread_t th;
+	int64_t min, last = -1;
+	uint64_t k = 0;
+	bool append;
+
+	if (argc != 4)
+		return 2;
+	append = strcmp(argv[1], "append") == 0;
+	o.data_dir = argv[2];
+	min = strtoll(argv[3], NULL, 10);
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	snprintf(prefix, sizeof(prefix), "sluice_crash_%d", (int)getpid());
+	eal_argv[eal_argc++] = argv[0];
+	eal_argv[eal_argc++] = "--no-pci";
+	eal_argv[eal_argc++] = "--no-huge";
+	eal_argv[eal_argc++] = "-m";
+	eal_argv[eal_argc++] = "64";
+	eal_argv[eal_argc++] = "--no-shconf";
+	eal_argv[eal_argc++] = "-l";
+	eal_argv[eal_argc++] = "0";
+	eal_argv[eal_argc++] = "--log-level";
+	eal_argv[eal_argc++] = "error";
+	eal_argv[eal_argc++] = "--file-prefix";
+	eal_argv[eal_argc++] = prefix;
+	eal_argv[eal_argc] = NULL;
+	if (rte_eal_init(eal_argc, eal_argv) < 0) {
+		printf("FAIL eal\n");
+		return 1;
+	}
+	pool = rte_mempool_create("crash_pool", 255, ELT_BYTES, 0, 0, NULL, NULL, NULL, NULL,
+				  SOCKET_ID_ANY, 0);
+	if (!pool || sluice_log_open(&o, &log_) != 0) {
+		printf("FAIL open\n");
+		return 1;
+	}
+	p = sluice_log_partition(log_, 0);
+	if (verify(p, min, &k))
+		return 1;
+	sluice_partition_stats(p, &st);
+	printf("verified %" PRIu64 " %" PRId64 " %" PRIu64 "\n", k, st.durable_offset,
+	       st.recovery_truncated_bytes);
+	if (!append) {
+		sluice_log_close(log_);
+		rte_eal_cleanup();
+		return 0;
+	}
+	next_seq = k;
+	if (sluice_log_start(log_) != 0 || pthread_create(&th, NULL, producer, NULL) != 0) {
+		printf("FAIL start\n");
+		return 1;
+	}
+	for (int i = 0; i < 300000; i++) { /* 30 s bound */
+		int64_t d = sluice_partition_durable_offset(p);
+
+		if (d != last) {
+			printf("durable %" PRId64 "\n", d);
+			last = d;
+		}
+		usleep(100);
+	}
+	atomic_store(&stop, true);
+	pthread_join(th, NULL);
+	sluice_log_close(log_);
+	rte_eal_cleanup();
+	return 0;
+}
