@@ -345,29 +345,40 @@ static void handle_line(struct sluice_ctl_server *srv, struct client *c, const c
 }
 
 /*
- * Take complete lines out of the input buffer while no reply is pending. Returns false when
- * the client must be dropped.
+ * Handle complete lines from the input buffer, one reply in flight at a time: a line is taken
+ * only after the previous reply was written out completely. Returns false when the client
+ * must be dropped.
  */
 static bool process_input(struct sluice_ctl_server *srv, struct client *c)
 {
-	while (c->out == NULL && c->in_len > 0) {
-		char *nl = memchr(c->in, '\n', c->in_len);
+	for (;;) {
+		char *nl;
 		size_t used;
 
+		if (c->out != NULL) {
+			if (!flush_out(c))
+				return false;
+			if (c->out != NULL)
+				return true; /* socket full: EPOLLOUT resumes here */
+		}
+		if (c->in_len == 0)
+			return true;
+		nl = memchr(c->in, '\n', c->in_len);
 		if (nl == NULL) {
 			if (c->in_len < srv->max_line)
-				break;
+				return true;
 			/* A line longer than allowed: refuse it once, skip to its end. */
-			count(&srv->oversized);
-			if (!c->discarding)
+			if (!c->discarding) {
+				count(&srv->oversized);
 				queue_reply(srv, c,
 					    sluice_ctl_proto_error(
 						    "bad request: line longer than %zu bytes",
 						    srv->max_line),
 					    NULL);
+			}
 			c->discarding = true;
 			c->in_len = 0;
-			break;
+			continue;
 		}
 		used = (size_t)(nl - c->in) + 1;
 		if (c->discarding)
@@ -377,7 +388,6 @@ static bool process_input(struct sluice_ctl_server *srv, struct client *c)
 		memmove(c->in, c->in + used, c->in_len - used);
 		c->in_len -= used;
 	}
-	return flush_out(c);
 }
 
 static bool client_read(struct sluice_ctl_server *srv, struct client *c)
@@ -559,10 +569,8 @@ static void *server_main(void *arg)
 			if (c->fd < 0)
 				continue;
 			if (evs[i].events & EPOLLOUT) {
-				keep = flush_out(c);
-				/* Lines that arrived while the reply was pending. */
-				if (keep)
-					keep = process_input(srv, c);
+				/* Finish the reply, then lines that arrived meanwhile. */
+				keep = process_input(srv, c);
 				if (keep && c->out == NULL)
 					keep = client_read(srv, c);
 			} else if (evs[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR)) {

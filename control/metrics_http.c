@@ -464,19 +464,6 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	return reply_text(conn, MHD_HTTP_NOT_FOUND, "not found: try /metrics or /health\n");
 }
 
-static void mhd_log(void *cls, const char *fmt, va_list ap)
-{
-	char msg[256];
-	size_t n;
-
-	(void)cls;
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	n = strlen(msg);
-	while (n > 0 && msg[n - 1] == '\n')
-		msg[--n] = '\0';
-	sluice_ctl_log("http: %s", msg);
-}
-
 int sluice_metrics_http_start(const struct sluice_metrics_http_opts *opts,
 			      struct sluice_metrics_http **out)
 {
@@ -501,11 +488,12 @@ int sluice_metrics_http_start(const struct sluice_metrics_http_opts *opts,
 	mh->daemon = opts->daemon;
 	mh->ctl = opts->ctl;
 	errno = 0;
-	mh->mhd = MHD_start_daemon(
-		MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_USE_ERROR_LOG, 0, NULL, NULL,
-		on_request, mh, MHD_OPTION_SOCK_ADDR, &sa, MHD_OPTION_EXTERNAL_LOGGER, mhd_log,
-		NULL, MHD_OPTION_CONNECTION_LIMIT, 64u, MHD_OPTION_CONNECTION_TIMEOUT, 10u,
-		MHD_OPTION_END);
+	/* No MHD_USE_ERROR_LOG: MHD would print to stderr on its own; a failed start is logged
+	 * below with errno, and per-connection trouble is not worth a log line. */
+	mh->mhd = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO, 0, NULL, NULL,
+				   on_request, mh, MHD_OPTION_SOCK_ADDR, &sa,
+				   MHD_OPTION_CONNECTION_LIMIT, 64u, MHD_OPTION_CONNECTION_TIMEOUT,
+				   10u, MHD_OPTION_END);
 	if (mh->mhd == NULL) {
 		/* MHD does not return a code; errno from the failed bind is the best we have. */
 		err = errno != 0 ? errno : EADDRINUSE;

@@ -354,6 +354,18 @@ static bool array_of_objects(json_t *a)
 
 #define CELL_MAX 64
 
+/* A string holding a formatted number ("1.5M", "-3"), right-aligned like numbers. */
+static bool looks_numeric(json_t *v)
+{
+	const char *s = json_string_value(v);
+
+	if (s == NULL)
+		return false;
+	if (*s == '-')
+		s++;
+	return *s >= '0' && *s <= '9';
+}
+
 static void print_table(json_t *rows, int indent)
 {
 	json_t *cols = json_array();
@@ -404,8 +416,8 @@ static void print_table(json_t *rows, int indent)
 	}
 	printf("%*s", indent, "");
 	for (size_t j = 0; j < ncols; j++)
-		printf("%-*s%s", (int)width[j], json_string_value(json_array_get(cols, j)),
-		       j + 1 < ncols ? "  " : "\n");
+		printf("%-*s%s", j + 1 < ncols ? (int)width[j] : 0,
+		       json_string_value(json_array_get(cols, j)), j + 1 < ncols ? "  " : "\n");
 	json_array_foreach(rows, i, row)
 	{
 		printf("%*s", indent, "");
@@ -414,11 +426,14 @@ static void print_table(json_t *rows, int indent)
 				json_object_get(row, json_string_value(json_array_get(cols, j)));
 
 			scalar_str(v != NULL ? v : json_null(), cell, sizeof(cell));
-			/* Numbers right-aligned, text left-aligned. */
-			if (v != NULL && json_is_number(v))
-				printf("%*s%s", (int)width[j], cell, j + 1 < ncols ? "  " : "\n");
+			/* Numbers right-aligned, text left-aligned, no trailing blanks. */
+			if (v != NULL && (json_is_number(v) || looks_numeric(v)))
+				printf("%*s", (int)width[j], cell);
+			else if (j + 1 < ncols)
+				printf("%-*s", (int)width[j], cell);
 			else
-				printf("%-*s%s", (int)width[j], cell, j + 1 < ncols ? "  " : "\n");
+				printf("%s", cell);
+			printf("%s", j + 1 < ncols ? "  " : "\n");
 		}
 	}
 	free(width);
@@ -759,7 +774,7 @@ static void print_rate_table(const char *title, json_t *arr)
 	if (json_array_size(arr) == 0)
 		return;
 	printf("\n%s\n", title);
-	/* Rates print with one decimal at most; tables align them right. */
+	/* Rates and gauges span nanoseconds to billions: print them with SI suffixes. */
 	json_array_foreach(arr, i, r)
 	{
 		const char *k;
@@ -767,9 +782,23 @@ static void print_rate_table(const char *title, json_t *arr)
 
 		json_object_foreach(r, k, v)
 		{
-			if (json_is_real(v))
-				json_object_set_new(r, k,
-						    json_real(round(json_real_value(v) * 10) / 10));
+			char cell[32];
+			double d;
+
+			if (!json_is_real(v))
+				continue;
+			d = json_real_value(v);
+			if (fabs(d) >= 1e9)
+				snprintf(cell, sizeof(cell), "%.2fG", d / 1e9);
+			else if (fabs(d) >= 1e6)
+				snprintf(cell, sizeof(cell), "%.2fM", d / 1e6);
+			else if (fabs(d) >= 1e4)
+				snprintf(cell, sizeof(cell), "%.1fk", d / 1e3);
+			else if (d == floor(d) || fabs(d) >= 100)
+				snprintf(cell, sizeof(cell), "%.0f", d);
+			else
+				snprintf(cell, sizeof(cell), "%.3g", d);
+			json_object_set_new(r, k, json_string(cell));
 		}
 	}
 	print_table(arr, 2);
