@@ -350,8 +350,10 @@ int sluice_rb_builder_append(struct sluice_rb_builder *b, const struct sluice_rb
 		return -EINVAL;
 	size_t total = varint_size((int32_t)body) + body;
 
+	/* An empty batch that cannot take the record never will: -EMSGSIZE tells the caller
+	 * not to seal and retry. */
 	if (b->buf == NULL || total > b->cap - b->len || b->len + total > SLUICE_RB_MAX_BATCH_BYTES)
-		return -ENOSPC;
+		return b->count == 0 ? -EMSGSIZE : -ENOSPC;
 
 	int64_t ts_delta = b->count > 0 ? rec->timestamp - b->base_timestamp : 0;
 	uint8_t *w = b->buf + b->len;

@@ -73,7 +73,7 @@ enum sluice_rb_err {
 	SLUICE_RB_EFIELD_LENGTH, /**< key, value or header length out of range */
 	SLUICE_RB_EOFFSET_DELTA, /**< offset deltas not 0,1,2.. or lastOffsetDelta mismatch */
 	SLUICE_RB_ETIMESTAMP, /**< maxTimestamp below a record's timestamp (when not log-append) */
-	SLUICE_RB_EOFFSET_ORDER, /**< baseOffset not the expected next offset (log recovery) */
+	SLUICE_RB_EOFFSET_ORDER, /**< baseOffset out of sequence (sluice_rb_range_validate) */
 	SLUICE_RB__COUNT
 };
 
@@ -176,7 +176,9 @@ size_t sluice_rb_builder_record_bytes(const struct sluice_rb_builder *b,
 
 /**
  * Append one record. The first record's timestamp becomes baseTimestamp.
- * @return 0; -ENOSPC when the record would not fit (the batch is unchanged);
+ * @return 0; -ENOSPC when the record would not fit (the batch is unchanged: seal it and
+ *         append to a new one); -EMSGSIZE when it does not fit even though the batch is
+ *         empty (it never will in this buffer, or it is above SLUICE_RB_MAX_BATCH_BYTES);
  *         -EINVAL for a record with invalid lengths or a timestamp delta out of range.
  */
 int sluice_rb_builder_append(struct sluice_rb_builder *b, const struct sluice_rb_record *rec);
@@ -206,8 +208,10 @@ enum sluice_rb_err sluice_rb_header_decode(const uint8_t *buf, size_t len,
 
 /**
  * Fully validate the one batch that starts at buf: header, length bounds, magic, CRC32C,
- * every record's varints and lengths, offset deltas, record count.
- * Never reads outside buf[0..len).
+ * every record's varints and lengths, offset deltas, record count, timestamps.
+ * Never reads outside buf[0..len); bytes after the batch are ignored. Empty batches
+ * (recordCount 0) and compressed ones are rejected. The reasons and the order they are
+ * checked in are in docs/record-format.md.
  * @param[out] h          decoded header (may be NULL)
  * @param[out] batch_bytes total size of the batch (12 + batchLength) on success (may be NULL)
  */
@@ -272,7 +276,7 @@ size_t sluice_varint_decode(const uint8_t *p, size_t len, int32_t *v);
 size_t sluice_varlong_decode(const uint8_t *p, size_t len, int64_t *v);
 
 /* ---------------------------------------------------------------------------------------- */
-/* The `kafka` wire format envelope (see docs/wire-formats.md)                               */
+/* The `kafka` wire format envelope (see docs/record-format.md)                               */
 
 /**
  * A `kafka`-format datagram is this 8-byte envelope followed by exactly one RecordBatch v2:

@@ -555,6 +555,14 @@ static void test_builder_enospc_unchanged(void **state)
 		assert_int_equal(sluice_rb_builder_append(&b, &rec), 0);
 	assert_int_equal(sluice_rb_builder_append(&b, &rec), -ENOSPC);
 	assert_int_equal(sluice_rb_builder_count(&b), 4);
+
+	/* A record that does not fit an empty batch is -EMSGSIZE: sealing would not help. */
+	assert_int_equal(sluice_rb_builder_init(&b, buf, SLUICE_RB_HEADER_BYTES + 10, NULL), 0);
+	bcopy = b;
+	assert_int_equal(sluice_rb_builder_append(&b, &rec), -EMSGSIZE);
+	assert_memory_equal(&b, &bcopy, sizeof(b));
+	assert_int_equal(sluice_rb_builder_append(&b, &tiny), 0);
+	assert_int_equal(sluice_rb_builder_append(&b, &rec), -ENOSPC);
 }
 
 static void test_builder_invalid(void **state)
