@@ -447,7 +447,10 @@ int part_seal_active(struct sluice_partition *p)
 	pthread_mutex_lock(&p->lock);
 	rc = seg_write_indexes(p, s);
 	pthread_mutex_unlock(&p->lock);
-	return rc;
+	/* Not fatal (e.g. ENOSPC): an index is a hint that a later open sanity-checks and
+	 * rebuilds from the batches when it is missing or short. */
+	(void)rc;
+	return 0;
 }
 
 static int part_roll(struct sluice_writer *w, struct sluice_partition *p)
@@ -643,8 +646,10 @@ int sluice_partition_append_sync(struct sluice_partition *p, uint8_t *batch, siz
 	if (p->op_parked) {
 		/* A previous ENOSPC: try the parked write now, then the new batch. */
 		rc = part_service(w, p, sluice_now_ns(), true) ? part_drain(w, p) : 0;
-		if (rc)
+		if (rc) {
+			CNT_ADD(p->shed_records, (uint64_t)sluice_be32_get(batch + 57));
 			goto out;
+		}
 	}
 	rc = part_append(w, p, batch, len, sluice_now_ns(), &base);
 	if (rc == -EAGAIN) {
