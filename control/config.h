@@ -177,7 +177,7 @@ struct sluice_config_kafka {
 	char transactional_id[128]; /**< "" = sluice-<hostname> */
 	uint64_t shutdown_timeout_us;
 	char appliance_id[128]; /**< "" = hostname */
-	char compression[16];
+	uint32_t compression; /**< none, gzip, snappy, lz4, zstd */
 	uint32_t inflight_max_msgs;
 	uint64_t inflight_max_bytes;
 	uint32_t nprops;

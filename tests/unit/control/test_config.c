@@ -523,7 +523,8 @@ static void test_runtime_set(void **state)
 	assert_int_equal(sluice_config_is_runtime("dataplane.linger"), 1);
 	assert_int_equal(sluice_config_is_runtime("storage.writers"), 0);
 	assert_int_equal(sluice_config_is_runtime("storage.nope"), -ENOENT);
-	assert_int_equal(sluice_config_is_runtime("topic.anything.flush_interval"), 1);
+	assert_int_equal(sluice_config_is_runtime("topic.anything.flush_interval"), 0);
+	assert_int_equal(sluice_config_is_runtime("kafka.inflight_max_msgs"), 1);
 
 	assert_int_equal(sluice_config_set(cfg, "dataplane.linger", "5ms", err, sizeof(err)), 0);
 	assert_int_equal(cfg->dataplane.linger_us, 5000);
@@ -536,9 +537,12 @@ static void test_runtime_set(void **state)
 	assert_int_equal(sluice_config_set(cfg, "storage.writers", "3", err, sizeof(err)), -EPERM);
 	assert_non_null(strstr(err, "cannot change at runtime"));
 	assert_int_equal(sluice_config_set(cfg, "storage.nope", "3", err, sizeof(err)), -ENOENT);
+	assert_int_equal(sluice_config_set(cfg, "kafka.inflight_max_bytes", "1M", err, sizeof(err)),
+			 0);
+	assert_int_equal(cfg->kafka.inflight_max_bytes, 1 << 20);
 	assert_int_equal(
-		sluice_config_set(cfg, "topic.events.flush_interval", "10ms", err, sizeof(err)), 0);
-	assert_int_equal(cfg->topics[0].flush_interval_us, 10000);
+		sluice_config_set(cfg, "topic.events.flush_interval", "10ms", err, sizeof(err)),
+		-EPERM);
 	assert_int_equal(
 		sluice_config_set(cfg, "topic.nope.flush_interval", "10ms", err, sizeof(err)),
 		-ENOENT);

@@ -1,0 +1,78 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/**
+ * @file
+ * sluiced's lifecycle (private to control/): wires nic → dataplane → storage → forwarder →
+ * control outputs from one validated struct sluice_config, and tears them down in the order
+ * that loses nothing. Implements control/observe.h.
+ *
+ * Start order (sluice_daemon_start): logging → EAL (with the ports' vdevs) → mempools →
+ * storage open (recovery) → ports → writers → workers on their lcores → embedded Kafka and
+ * forwarder → control socket, /metrics, telemetry.
+ *
+ * Stop order (sluice_daemon_stop): stop RX (workers flush their open batches) → drain the
+ * rings, seal and fdatasync (sluice_log_stop) → let the forwarder catch up with a bounded
+ * wait → outputs → clean-shutdown markers (sluice_log_close) → EAL cleanup.
+ *
+ * Threads: create/start/run/stop/destroy are called by the main thread. observe.h functions
+ * and sluice_daemon_request_stop may be called from any thread; the latter is also
+ * async-signal-safe.
+ */
+#ifndef SLUICE_DAEMON_H
+#define SLUICE_DAEMON_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "observe.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct sluice_daemon;
+
+/**
+ * Take ownership of a validated configuration. Touches nothing outside memory.
+ * @param prog argv[0], for EAL. @return 0 or -ENOMEM.
+ */
+int sluice_daemon_create(struct sluice_config *cfg, const char *prog, struct sluice_daemon **out);
+
+/**
+ * Start every module in order. On failure, what was started is stopped again (call
+ * sluice_daemon_destroy next). @return 0 or -errno (logged with context).
+ */
+int sluice_daemon_start(struct sluice_daemon *d);
+
+/**
+ * Serve until sluice_daemon_request_stop() (a signal or the shutdown command); logs a rate
+ * line every control.stats_interval. @return 0.
+ */
+int sluice_daemon_run(struct sluice_daemon *d);
+
+/** Ask run() to return. Async-signal-safe. */
+void sluice_daemon_request_stop(struct sluice_daemon *d);
+
+/** How many stops have been requested (a second signal forces exit in sluiced). */
+unsigned sluice_daemon_stop_requests(const struct sluice_daemon *d);
+
+/**
+ * Graceful stop (see the file comment). Idempotent.
+ * @return 0 when every partition was sealed and synced and the accounting chain balances,
+ *         -EIO when a partition failed, -EBADMSG when events are unaccounted.
+ */
+int sluice_daemon_stop(struct sluice_daemon *d);
+
+/** Stop if needed and free everything, the configuration included. Accepts NULL. */
+void sluice_daemon_destroy(struct sluice_daemon *d);
+
+/** Bootstrap servers of the embedded Kafka, or NULL when not embedded / not started. */
+const char *sluice_daemon_kafka_bootstrap(const struct sluice_daemon *d);
+
+/** The TCP port /metrics is served on, or 0. */
+uint16_t sluice_daemon_metrics_port(const struct sluice_daemon *d);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* SLUICE_DAEMON_H */
