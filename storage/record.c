@@ -682,6 +682,31 @@ int sluice_rb_record_header(const struct sluice_rb_record *rec, uint32_t idx,
 	return 0;
 }
 
+void sluice_rb_header_iter_init(struct sluice_rb_header_iter *it,
+				const struct sluice_rb_record *rec)
+{
+	it->p = rec->headers_raw;
+	it->end = rec->headers_raw ? rec->headers_raw + rec->headers_raw_len : NULL;
+	it->remaining = rec->headers_raw ? rec->header_count : 0;
+}
+
+int sluice_rb_header_iter_next(struct sluice_rb_header_iter *it, struct sluice_rb_kv *out)
+{
+	enum sluice_rb_err e;
+
+	if (it->remaining == 0)
+		return 0;
+	e = field_parse(&it->p, it->end, false, &out->key, &out->key_len);
+	if (e == SLUICE_RB_OK)
+		e = field_parse(&it->p, it->end, true, &out->value, &out->value_len);
+	if (e != SLUICE_RB_OK) {
+		it->remaining = 0;
+		return -(int)e;
+	}
+	it->remaining--;
+	return 1;
+}
+
 /* ---------------------------------------------------------------------------------------- */
 /* The `kafka` wire format envelope                                                           */
 

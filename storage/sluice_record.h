@@ -264,6 +264,23 @@ int sluice_rb_record_iter_next(struct sluice_rb_record_iter *it, struct sluice_r
 int sluice_rb_record_header(const struct sluice_rb_record *rec, uint32_t idx,
 			    struct sluice_rb_kv *out);
 
+/** Walks the headers of one record in a single pass (sluice_rb_record_header() is O(idx)). */
+struct sluice_rb_header_iter {
+	const uint8_t *p;
+	const uint8_t *end;
+	uint32_t remaining;
+};
+
+/** Start walking the headers of a record returned by the iterator. */
+void sluice_rb_header_iter_init(struct sluice_rb_header_iter *it,
+				const struct sluice_rb_record *rec);
+
+/**
+ * Next header. @return 1 with *out filled, 0 at the end, or -(enum sluice_rb_err) for
+ * malformed headers (only possible for batches that were not validated).
+ */
+int sluice_rb_header_iter_next(struct sluice_rb_header_iter *it, struct sluice_rb_kv *out);
+
 /* ---------------------------------------------------------------------------------------- */
 /* Varints (zig-zag, as Kafka's ByteUtils). Exposed for tests and the forwarder.             */
 

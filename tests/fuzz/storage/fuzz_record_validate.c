@@ -127,9 +127,16 @@ static void one_input(uint8_t *buf, size_t size)
 		while ((rc = sluice_rb_record_iter_next(&it, &r)) == 1) {
 			struct sluice_rb_kv kv;
 
+			struct sluice_rb_header_iter hit;
+			uint32_t nh = 0;
+
 			CHECK(r.offset == h.base_offset + n);
 			for (uint32_t i = 0; i < r.header_count; i++)
 				CHECK(sluice_rb_record_header(&r, i, &kv) == 0);
+			sluice_rb_header_iter_init(&hit, &r);
+			while (sluice_rb_header_iter_next(&hit, &kv) == 1)
+				nh++;
+			CHECK(nh == r.header_count);
 			n++;
 		}
 		CHECK(rc == 0);
@@ -145,9 +152,14 @@ static void one_input(uint8_t *buf, size_t size)
 		while ((rc = sluice_rb_record_iter_next(&it, &r)) == 1) {
 			struct sluice_rb_kv kv;
 
+			struct sluice_rb_header_iter hit;
+
 			for (uint32_t i = 0; i < r.header_count; i++)
 				if (sluice_rb_record_header(&r, i, &kv) != 0)
 					break;
+			sluice_rb_header_iter_init(&hit, &r);
+			while (sluice_rb_header_iter_next(&hit, &kv) == 1)
+				;
 		}
 		CHECK(rc <= 0);
 	}

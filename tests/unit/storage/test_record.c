@@ -485,9 +485,24 @@ static void test_roundtrip_random(void **state)
 							    (size_t)kv.value_len);
 			}
 			struct sluice_rb_kv kv;
+			struct sluice_rb_header_iter hit;
+			uint32_t j = 0;
 
 			assert_int_equal(sluice_rb_record_header(&r, s->nh, &kv),
 					 -SLUICE_RB_EFIELD_LENGTH);
+			/* The single-pass walker sees the same headers. */
+			sluice_rb_header_iter_init(&hit, &r);
+			while (sluice_rb_header_iter_next(&hit, &kv) == 1) {
+				assert_true(j < s->nh);
+				assert_int_equal(kv.key_len, s->h[j].key_len);
+				assert_memory_equal(kv.key, s->h[j].key, (size_t)kv.key_len);
+				assert_int_equal(kv.value_len, s->h[j].value_len);
+				if (kv.value_len > 0)
+					assert_memory_equal(kv.value, s->h[j].value,
+							    (size_t)kv.value_len);
+				j++;
+			}
+			assert_int_equal(j, s->nh);
 			i++;
 		}
 		assert_int_equal(i, nrec);
