@@ -44,12 +44,14 @@ tp=$!
 for _ in $(seq 1 100); do [ -S "$sock" ] && break; sleep 0.1; done
 [ -S "$sock" ] || { cat "$dir/tp.out"; exit 1; }
 
+# memif's client connects once, when its port starts: start it after testpmd's port is up.
+wait_for "$dir/tp.out" "Checking link statuses" 30
 "$GEN" --vdev "net_memif0,role=client,socket=$sock,socket-abstract=no" --lcores 0@0 \
 	--file-prefix "$gen_prefix" --format kafka --producers 4 --events-per-packet 4 \
 	--event-size 32 --count "$COUNT" --link-wait-ms 15000 --linger-ms 4000 \
 	--summary "$dir/sum.json" 2>"$dir/gen.err" &
 gen=$!
-wait_for "$dir/tp.out" "Checking link statuses" 20
+wait_for "$dir/tp.out" "^Done" 30
 echo start >&3
 wait_for "$dir/gen.err" "done, lingering" 60
 sleep 1
