@@ -143,6 +143,7 @@ struct sluice_fwd {
 	uint32_t rr;
 	uint64_t last_ckpt_ms;
 	uint32_t reset_backoff_ms;
+	uint64_t last_progress_ms; /* last delivery report, or last poke */
 
 	/* published */
 	_Atomic int a_state;
@@ -466,6 +467,7 @@ static void dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 	if (s->seq != seq || s->state != SLOT_SENT)
 		return;
 	p->outstanding--;
+	f->last_progress_ms = mono_ms();
 	if (m->err) {
 		s->state = SLOT_FAILED;
 		p->needs_rewind = true;
@@ -673,6 +675,10 @@ static int tail_read(struct sluice_fwd *f, struct fpart **parts, uint32_t n, int
 	rc |= conf_set(conf, "enable.auto.commit", "false");
 	rc |= conf_set(conf, "enable.auto.offset.store", "false");
 	rc |= conf_set(conf, "enable.partition.eof", "true");
+	/* The read ends at partition EOF: do not let the broker hold an empty fetch. */
+	rc |= conf_set(conf, "fetch.wait.max.ms", "10");
+	/* Producer-only passthrough keys would each log a warning here. */
+	rc |= conf_set(conf, "log_level", "3");
 	rc |= conf_set(conf, "isolation.level",
 		       f->transactional ? "read_committed" : "read_uncommitted");
 	if (rc) {
@@ -1182,6 +1188,28 @@ static void sample_rates(struct sluice_fwd *f, uint64_t now)
 	}
 }
 
+/*
+ * After an outage librdkafka 2.0.2 can leave messages queued on partitions whose leader
+ * it forgot (the metadata refresh failed while the broker was down) with nothing due to
+ * refresh it for topic.metadata.refresh.interval.ms (5 min): seen with the mock cluster.
+ * A metadata request forces a connection and, once answered, reassigns the partitions.
+ * Only when nothing was delivered for a second while messages are outstanding.
+ */
+static void poke_if_stalled(struct sluice_fwd *f)
+{
+	const struct rd_kafka_metadata *md = NULL;
+	rd_kafka_resp_err_t err;
+	bool stalled = false;
+
+	for (uint32_t i = 0; i < f->nparts && !stalled; i++)
+		stalled = f->parts[i].outstanding > 0;
+	if (!stalled)
+		return;
+	err = rd_kafka_metadata(f->rk, 0, NULL, &md, 500);
+	if (err == RD_KAFKA_RESP_ERR_NO_ERROR)
+		rd_kafka_metadata_destroy(md);
+}
+
 static void drain(struct sluice_fwd *f)
 {
 	uint32_t timeout = LOAD(f->drain_timeout_ms);
@@ -1238,6 +1266,10 @@ static void *fwd_main(void *arg)
 		rd_kafka_poll(f->rk, work ? 0 : (int)f->idle_poll_ms);
 		if (!f->fatal)
 			rewind_failed(f, now);
+		if (now - f->last_progress_ms >= 1000) {
+			poke_if_stalled(f);
+			f->last_progress_ms = now;
+		}
 		if (now - last_sample >= 1000) {
 			sample_rates(f, now);
 			last_sample = now;

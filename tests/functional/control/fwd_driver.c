@@ -104,8 +104,7 @@ static int log_open(struct drv *d)
 		.topics = &t,
 		.ntopics = 1,
 		.writers = 1,
-		.producers = 1,
-		.ring_size = 64,
+		.producers = 0, /* no rings, so no EAL: appends go through append_sync */
 		.direct_io = 0,
 		.write_buffer_bytes = 1 << 20,
 		.writer_idle_sleep = true,

@@ -18,7 +18,7 @@ cleanup() {
 		kill "$MOCK_PID" 2>/dev/null || true
 		wait "$MOCK_PID" 2>/dev/null || true
 	fi
-	rm -rf "$TMP"
+	[ -n "${KEEP_TMP:-}" ] || rm -rf "$TMP"
 }
 trap cleanup EXIT
 
@@ -58,5 +58,5 @@ mock_cmd() {
 ends() {
 	local dir=$1
 	shift
-	"$DRIVER" ends -d "$dir" "$@" | awk '{printf "%s%s:%s", NR > 1 ? "," : "", $1, $2}'
+	"$DRIVER" ends -d "$dir" "$@" | awk '{printf "%s%s:%s", (NR > 1 ? "," : ""), $1, $2}'
 }
