@@ -71,6 +71,7 @@ void sluice_ctl_server_get_stats(const struct sluice_ctl_server *srv,
 /**
  * Emit the control socket's own counters (sluice_ctl_*) into @p sink, so that the daemon can
  * include them from its sluice_daemon_collect(). Accepts NULL @p srv (emits nothing).
+ * Do either this or set sluice_metrics_http_opts.ctl, not both (the series would repeat).
  */
 void sluice_ctl_server_collect(const struct sluice_ctl_server *srv,
 			       const struct sluice_metric_sink *sink);
@@ -86,9 +87,10 @@ struct sluice_metrics_http_opts {
 };
 
 /**
- * Serve GET /metrics (Prometheus text exposition 0.0.4 of sluice_daemon_collect) and
- * GET /health (200 "ok" or 503 with the reasons of sluice_daemon_health) from libmicrohttpd's
- * own thread. @return 0, or -errno (-EINVAL bad address, -EADDRINUSE, ...).
+ * Serve GET /metrics (Prometheus text exposition 0.0.4 of sluice_daemon_collect, plus
+ * sluice_healthy and the server's own sluice_metrics_* counters) and GET /health (200 "ok" or
+ * 503 with the reasons of sluice_daemon_health) from libmicrohttpd's own thread.
+ * @return 0, or -errno (-EINVAL bad address, -EADDRINUSE, ...).
  */
 int sluice_metrics_http_start(const struct sluice_metrics_http_opts *opts,
 			      struct sluice_metrics_http **out);

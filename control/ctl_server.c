@@ -181,8 +181,8 @@ static json_t *cmd_metrics(struct sluice_ctl_server *srv)
 	};
 	json_t *r = json_object();
 
+	/* The daemon's collect includes sluice_ctl_server_collect() (ctl.h); not added here. */
 	sluice_daemon_collect(srv->daemon, &sink);
-	sluice_ctl_server_collect(srv, &sink);
 	json_object_set_new(r, "ok", json_true());
 	json_object_set_new(r, "families", js.families);
 	return r;

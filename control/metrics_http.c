@@ -295,6 +295,15 @@ static void r_histogram(void *ctx, const char *name, const struct sluice_label *
 static void emit_own(const struct sluice_metrics_http *mh, const struct sluice_metric_sink *s)
 {
 	struct sluice_label l = {.name = "result"};
+	char reason[HEALTH_REASON_MAX];
+
+	/* /health as a series, so that Prometheus alerts on exactly what /health checks. */
+	if (mh->daemon != NULL) {
+		s->family(s->ctx, "sluice_healthy", SLUICE_METRIC_GAUGE,
+			  "1 when every health check passes (the reasons are in /health).");
+		s->sample(s->ctx, "sluice_healthy", NULL, 0,
+			  sluice_daemon_health(mh->daemon, reason, sizeof(reason)) == 0 ? 1 : 0);
+	}
 
 	s->family(s->ctx, "sluice_metrics_scrapes_total", SLUICE_METRIC_COUNTER,
 		  "Scrapes of /metrics served.");

@@ -456,14 +456,16 @@ static int metric_cb(const char *dcmd, const char *params, struct rte_tel_data *
 	return 0;
 }
 
+/* Family names in first-seen order, each once (a daemon may emit a family in parts). */
 static void names_family(void *ctx, const char *name, enum sluice_metric_type type,
 			 const char *help)
 {
-	struct rte_tel_data *d = ctx;
+	json_t *seen = ctx;
 
 	(void)type;
 	(void)help;
-	rte_tel_data_add_array_string(d, name);
+	if (json_object_get(seen, name) == NULL)
+		json_object_set_new(seen, name, json_true());
 }
 
 static void names_sample(void *ctx, const char *name, const struct sluice_label *labels,
@@ -493,22 +495,35 @@ static void names_histogram(void *ctx, const char *name, const struct sluice_lab
 
 static int families_cb(const char *dcmd, const char *params, struct rte_tel_data *d)
 {
+	json_t *seen = json_object();
 	struct sluice_metric_sink sink = {
-		.ctx = d,
+		.ctx = seen,
 		.family = names_family,
 		.sample = names_sample,
 		.histogram = names_histogram,
 	};
 	struct sluice_daemon *dm;
+	const char *name;
+	json_t *v;
 
 	(void)dcmd;
 	(void)params;
+	if (seen == NULL)
+		return -ENOMEM;
 	dm = enter();
-	if (dm == NULL)
+	if (dm == NULL) {
+		json_decref(seen);
 		return -ENODEV;
-	rte_tel_data_start_array(d, RTE_TEL_STRING_VAL);
+	}
 	sluice_daemon_collect(dm, &sink);
 	leave();
+	rte_tel_data_start_array(d, RTE_TEL_STRING_VAL);
+	json_object_foreach(seen, name, v)
+	{
+		if (rte_tel_data_add_array_string(d, name) != 0)
+			break; /* array full (512) */
+	}
+	json_decref(seen);
 	return 0;
 }
 
