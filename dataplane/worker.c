@@ -320,19 +320,29 @@ static int w_event(void *arg, const struct sluice_listener *l, int32_t partition
 		   const struct sluice_rb_record *rec)
 {
 	struct sluice_worker *w = arg;
+	bool keyless = partition < 0;
+	struct open_batch *ob;
+	uint32_t pid;
 	int rc;
 
-	if (partition < 0)
-		partition = (int32_t)keyless_pick(w, l);
-	uint32_t pid = l->first_partition_id + (uint32_t)partition;
-	struct open_batch *ob = &w->open[pid];
-	if (ob->b == NULL && (rc = open_batch(w, pid)) != 0)
-		return rc;
-	if (ob->records &&
-	    ob->rb.len + sluice_rb_builder_record_bytes(&ob->rb, rec) > w->batch_bytes) {
-		seal(w, pid, SEAL_SIZE);
-		if ((rc = open_batch(w, pid)) != 0)
+	for (uint32_t tries = 0;; tries++) {
+		if (keyless)
+			partition = (int32_t)keyless_pick(w, l);
+		pid = l->first_partition_id + (uint32_t)partition;
+		ob = &w->open[pid];
+		if (ob->b == NULL && (rc = open_batch(w, pid)) != 0)
 			return rc;
+		if (ob->records == 0 ||
+		    ob->rb.len + sluice_rb_builder_record_bytes(&ob->rb, rec) <= w->batch_bytes)
+			break;
+		seal(w, pid, SEAL_SIZE);
+		/* A sticky keyless event moves on with the sealed batch (bounded: each seal
+		 * advances the sticky partition). */
+		if (!keyless || w->keyless != SLUICE_KEYLESS_STICKY || tries >= l->partitions) {
+			if ((rc = open_batch(w, pid)) != 0)
+				return rc;
+			break;
+		}
 	}
 	rc = sluice_rb_builder_append(&ob->rb, rec);
 	if (unlikely(rc != 0) && ob->records) {
