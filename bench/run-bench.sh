@@ -1,0 +1,363 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
+# The side-by-side benchmark (issue 6): sluice against its limits and its kernel-path peers,
+# on this machine, in one run, with the same offered traffic from sluice-gen.
+#
+#   bench/run-bench.sh [--quick] [--name NAME] [--build DIR] [--out DIR] [--data-dir DIR]
+#                      [--seconds N] [--only STEP[,STEP..]]
+#
+# Steps: memif_rxonly (receive limit: testpmd rxonly fed by sluice-gen over memif, 64/512 B),
+# pcap_rxonly (testpmd rxonly on net_pcap infinite_rx: the PMD without a sender), fio (disk
+# limit in the data directory), udp_sink and rsyslog (kernel peers fed over loopback, swept to
+# the highest rate with <= 0.1% loss), kafka_client (a plain librdkafka producer, kcat, against
+# librdkafka's embedded mock cluster), sluiced (when the daemon is built).
+# Writes <out>/<name>.json, <out>/<name>.md and, with gnuplot, <out>/<name>-*.png.
+# It reports; it never asserts a number. --quick runs every step for about a second (CI).
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+src=$(cd "$here/.." && pwd)
+quick=0
+name="bench-$(date -u +%Y%m%d-%H%M%S)"
+build="${SLUICE_BUILD_ROOT:-}"
+out="$here/results"
+data_dir=""
+secs=""
+only=""
+while [ $# -gt 0 ]; do
+	case "$1" in
+	--quick) quick=1 ;;
+	--name) name=$2; shift ;;
+	--build) build=$2; shift ;;
+	--out) out=$2; shift ;;
+	--data-dir) data_dir=$2; shift ;;
+	--seconds) secs=$2; shift ;;
+	--only) only=$2; shift ;;
+	-h | --help) sed -n '3,17p' "$0"; exit 0 ;;
+	*) echo "run-bench: $1: unknown option (see --help)" >&2; exit 2 ;;
+	esac
+	shift
+done
+if [ -z "$secs" ]; then secs=$([ $quick = 1 ] && echo 1 || echo 5); fi
+if [ -z "$build" ]; then
+	for d in "$src"/build "$src"/build-*; do
+		[ -x "$d/bench/sluice-gen" ] && { build=$d; break; }
+	done
+fi
+GEN="$build/bench/sluice-gen"
+SINK="$build/bench/udp_sink"
+[ -x "$GEN" ] || { echo "run-bench: no sluice-gen under '$build' (use --build)" >&2; exit 2; }
+mkdir -p "$out"
+work=$(mktemp -d /tmp/sluice-bench.XXXXXX)
+[ -n "$data_dir" ] || data_dir="$work/data"
+mkdir -p "$data_dir" "$work/steps"
+prefixes=()
+pids=()
+cleanup() {
+	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+	for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+	for p in "${prefixes[@]}"; do rm -rf "/var/run/dpdk/$p"; done
+	[ -n "${KEEP_WORK:-}" ] || rm -rf "$work"
+}
+trap cleanup EXIT
+clk=$(getconf CLK_TCK)
+log() { echo "run-bench: $*" >&2; }
+calc() { awk "BEGIN { printf \"%.6f\", ($1) }"; }
+want() { [ -z "$only" ] || [[ ",$only," == *",$1,"* ]]; }
+# CPU seconds used so far by a live process (utime + stime).
+cpu_s() { awk -v t="$clk" '{ printf "%.3f", ($14 + $15) / t }' "/proc/$1/stat" 2>/dev/null || echo 0; }
+json_get() { python3 -c 'import json,sys
+d=json.load(open(sys.argv[1]))
+for k in sys.argv[2].split("."): d=d[k]
+print(d)' "$1" "$2"; }
+step_json() { # name then key=value... (values are numbers or JSON)
+	local f="$work/steps/$1.json"; shift
+	python3 - "$f" "$@" <<'PY'
+import json, sys
+out = {}
+for kv in sys.argv[2:]:
+    k, v = kv.split("=", 1)
+    try:
+        out[k] = json.loads(v)
+    except ValueError:
+        out[k] = v
+with open(sys.argv[1], "w") as f:
+    json.dump(out, f)
+PY
+}
+wait_for() { # file pattern seconds
+	for _ in $(seq 1 $(($3 * 10))); do
+		grep -q -- "$2" "$1" 2>/dev/null && return 0
+		sleep 0.1
+	done
+	log "timed out waiting for '$2' in $1"
+	return 1
+}
+
+# testpmd in interactive mode reading commands from a fifo on fd 3; fwd lcore on CPU 1.
+testpmd_start() { # tag vdev
+	local tag=$1 vdev=$2 prefix="sluice-bench-tp-$$-$1"
+	prefixes+=("$prefix")
+	rm -f "$work/$tag.cmd"
+	mkfifo "$work/$tag.cmd"
+	exec 3<>"$work/$tag.cmd"
+	stdbuf -oL dpdk-testpmd --no-pci --no-huge -m 512 --file-prefix "$prefix" \
+		--lcores 0@0,1@1 --log-level='*:warning' --vdev "$vdev" -- \
+		-i --forward-mode=rxonly --total-num-mbufs=32768 <&3 >"$work/$tag.tp" 2>&1 &
+	tp=$!
+	pids+=("$tp")
+}
+testpmd_stop() {
+	echo quit >&3 || true
+	for _ in $(seq 1 30); do kill -0 "$tp" 2>/dev/null || break; sleep 0.1; done
+	kill "$tp" 2>/dev/null || true
+	wait "$tp" 2>/dev/null || true
+	exec 3>&-
+}
+# Last "RX-packets:" and "Rx-pps:" values testpmd printed.
+# (from "show port stats", not the forward statistics printed at quit, after memif has
+# cleared its counters on the peer's disconnect)
+tp_rx() { awk '/NIC statistics for port/ { f = 1 } f && /RX-packets:/ { v = $2; f = 0 } END { print v + 0 }' "$1"; }
+tp_pps() { grep -E 'Rx-pps:' "$1" | tail -1 | awk '{print $2}'; }
+
+# 1. Receive limit: sluice-gen -> memif -> testpmd rxonly.
+memif_rxonly() { # frame bytes
+	local size=$1 tag="memif_rxonly_$1" sock="$work/memif-$1.sock" gp="sluice-bench-gen-$$-$1"
+	prefixes+=("$gp")
+	log "$tag: sluice-gen -> memif -> testpmd rxonly, ${size} B frames, ${secs} s"
+	testpmd_start "$tag" "net_memif0,role=server,socket=$sock,socket-abstract=no"
+	# memif's client connects once, when its port starts: wait for testpmd's port first.
+	wait_for "$work/$tag.tp" "Checking link statuses" 30 || true
+	"$GEN" --vdev "net_memif0,role=client,socket=$sock,socket-abstract=no" --lcores 0@0 \
+		--file-prefix "$gp" --format raw --event-size $((size - 42)) --producers 16 \
+		--duration "$secs" --linger-ms 3000 --link-wait-ms 15000 \
+		--summary "$work/$tag.gen.json" 2>"$work/$tag.gen.err" &
+	local gen=$!
+	wait_for "$work/$tag.tp" "^Done" 30 || true
+	echo start >&3
+	local c0; c0=$(cpu_s "$tp")
+	wait_for "$work/$tag.gen.err" "done, lingering" $((secs + 30)) || true
+	sleep 1
+	local c1; c1=$(cpu_s "$tp")
+	echo "show port stats all" >&3
+	wait_for "$work/$tag.tp" "RX-packets" 10 || true
+	wait "$gen" || true
+	testpmd_stop
+	local rx sent pps
+	rx=$(tp_rx "$work/$tag.tp")
+	sent=$(json_get "$work/$tag.gen.json" run.tx_packets)
+	pps=$(json_get "$work/$tag.gen.json" run.pps)
+	step_json "$tag" kind=limit what="testpmd rxonly on memif, sluice-gen raw ${size} B" \
+		frame_bytes="$size" sent="$sent" received="${rx:-0}" pps="$pps" \
+		gbps="$(json_get "$work/$tag.gen.json" run.gbps)" \
+		receiver_cpu_s="$(calc "$c1 - $c0")"
+}
+
+# 2. The PMD alone: testpmd rxonly replaying a pcap forever.
+pcap_rxonly() { # frame bytes
+	local size=$1 tag="pcap_rxonly_$1"
+	log "$tag: testpmd rxonly on net_pcap infinite_rx, ${size} B frames, ${secs} s"
+	"$GEN" --pcap "$work/$tag.pcap" --format raw --event-size $((size - 42)) --producers 16 \
+		--count 1024 --quiet --summary /dev/null
+	testpmd_start "$tag" "net_pcap0,rx_pcap=$work/$tag.pcap,infinite_rx=1"
+	wait_for "$work/$tag.tp" "Checking link statuses" 20 || true
+	echo start >&3
+	sleep 1
+	echo "show port stats all" >&3
+	sleep "$secs"
+	echo "show port stats all" >&3
+	sleep 0.5
+	echo stop >&3
+	sleep 0.5
+	testpmd_stop
+	local pps
+	pps=$(tp_pps "$work/$tag.tp")
+	step_json "$tag" kind=limit what="testpmd rxonly on net_pcap infinite_rx ${size} B" \
+		frame_bytes="$size" pps="${pps:-0}" \
+		gbps="$(calc "${pps:-0} * ($size + 24) * 8 / 1000000000")"
+}
+
+# 3. Disk limit: sequential O_DIRECT writes and append+fdatasync in the data directory.
+fio_steps() {
+	local size; size=$([ $quick = 1 ] && echo 128M || echo 2G)
+	log "fio: sequential 1 MiB O_DIRECT writes and 4 KiB append+fdatasync in $data_dir"
+	fio --name=seq --directory="$data_dir" --rw=write --bs=1M --direct=1 --ioengine=io_uring \
+		--iodepth=8 --size="$size" --runtime="$secs" --time_based --output-format=json \
+		>"$work/fio_seq.json" 2>/dev/null
+	fio --name=sync --directory="$data_dir" --rw=write --bs=4k --fdatasync=1 --ioengine=sync \
+		--size=64M --runtime="$secs" --time_based --output-format=json \
+		>"$work/fio_sync.json" 2>/dev/null
+	rm -f "$data_dir"/seq.* "$data_dir"/sync.*
+	step_json fio_seq kind=limit what="fio seq write 1 MiB O_DIRECT io_uring qd8" \
+		mb_s="$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["jobs"][0]["write"]["bw_bytes"]/1e6)' "$work/fio_seq.json")"
+	step_json fio_fdatasync kind=limit what="fio 4 KiB append + fdatasync" \
+		syncs_per_s="$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["jobs"][0]["write"]["iops"])' "$work/fio_sync.json")" \
+		sync_p50_us="$(python3 -c 'import json,sys; j=json.load(open(sys.argv[1]))["jobs"][0]["sync"]["lat_ns"]["percentile"]; print(j.get("50.000000",0)/1000)' "$work/fio_sync.json")" \
+		sync_p99_us="$(python3 -c 'import json,sys; j=json.load(open(sys.argv[1]))["jobs"][0]["sync"]["lat_ns"]["percentile"]; print(j.get("99.000000",0)/1000)' "$work/fio_sync.json")"
+}
+
+# 4. Kernel peers over loopback, same event stream (lines, 100 B events, one per datagram).
+peer_rates() { if [ $quick = 1 ]; then echo "50000 200000"; else echo "50000 100000 200000 400000 800000 1600000"; fi; }
+peer_point() { # peer rate port -> prints "received cpu_s sent"
+	local peer=$1 rate=$2 port=$3 dir="$work/$1-$2" rpid
+	mkdir -p "$dir"
+	if [ "$peer" = udp_sink ]; then
+		"$SINK" --bind "127.0.0.1:$port" --out "$dir/out.log" --flush-ms 10 \
+			--summary "$dir/sink.json" 2>"$dir/sink.err" &
+		rpid=$!
+	else
+		cat >"$dir/rsyslog.conf" <<-EOF
+			global(workDirectory="$dir")
+			module(load="imudp" threads="1")
+			template(name="raw" type="string" string="%rawmsg%\n")
+			ruleset(name="bench") { action(type="omfile" file="$dir/out.log" template="raw") }
+			input(type="imudp" address="127.0.0.1" port="$port" ruleset="bench" rcvbufSize="32m")
+		EOF
+		rsyslogd -n -f "$dir/rsyslog.conf" -i "$dir/rsyslog.pid" >"$dir/rsyslog.err" 2>&1 &
+		rpid=$!
+	fi
+	pids+=("$rpid")
+	for _ in $(seq 1 50); do ss -Huln "sport = :$port" | grep -q . && break; sleep 0.1; done
+	local c0 c1; c0=$(cpu_s "$rpid")
+	"$GEN" --udp "127.0.0.1:$port" --format lines --event-size 100 --pps "$rate" \
+		--duration "$secs" --quiet --summary "$dir/gen.json"
+	sleep 1
+	c1=$(cpu_s "$rpid")
+	kill -TERM "$rpid" 2>/dev/null || true
+	wait "$rpid" 2>/dev/null || true
+	local got=0
+	[ -f "$dir/out.log" ] && got=$(wc -l <"$dir/out.log")
+	local p50=0 p99=0
+	if [ -f "$dir/sink.json" ]; then
+		p50=$(json_get "$dir/sink.json" fdatasync_p50_us)
+		p99=$(json_get "$dir/sink.json" fdatasync_p99_us)
+	fi
+	echo "$got $(calc "$c1 - $c0") $(json_get "$dir/gen.json" run.tx_packets) $p50 $p99"
+}
+peer_sweep() { # peer
+	local peer=$1 best=0 best_cpu=0 points="[" port=$((19600 + RANDOM % 300))
+	log "$peer: offered rates $(peer_rates) pps, ${secs} s each, lines format, 100 B events"
+	for r in $(peer_rates); do
+		read -r got cpu sent p50 p99 < <(peer_point "$peer" "$r" "$port")
+		local loss; loss=$(calc "($sent - $got) * 100 / ($sent + ($sent == 0))")
+		log "$peer: offered $r pps: sent $sent received $got loss $(printf %.3f "$loss") %"
+		points="$points{\"offered_pps\":$r,\"sent\":$sent,\"received\":$got,\"loss_pct\":$loss,\"cpu_s\":$cpu,\"fdatasync_p50_us\":$p50,\"fdatasync_p99_us\":$p99},"
+		if awk "BEGIN { exit !($loss <= 0.1) }"; then
+			best=$(calc "$got / $secs")
+			best_cpu=$(calc "$cpu * 1000000000 / ($got + ($got == 0))")
+		else
+			break
+		fi
+		port=$((port + 1))
+	done
+	points="${points%,}]"
+	step_json "$peer" kind=peer what="$peer over loopback (lines, 100 B events$([ "$peer" = rsyslog ] && echo ", omfile without fsync"))" \
+		best_eps="$best" cpu_ns_per_event="$best_cpu" points="$points"
+}
+
+# 5. Kafka client limit: a plain librdkafka producer (kcat) into librdkafka's mock cluster.
+kafka_client() {
+	local n; n=$([ $quick = 1 ] && echo 100000 || echo 1000000)
+	log "kafka_client: kcat producing $n x 100 B, idempotent, acks=all, mock cluster"
+	python3 -c 'import sys
+n=int(sys.argv[1]); s="x"*90
+sys.stdout.write("".join("%09d %s\n" % (i, s) for i in range(n)))' "$n" >"$work/kafka.in"
+	local t0 t1
+	t0=$(date +%s.%N)
+	kcat -X test.mock.num.brokers=3 -X enable.idempotence=true -X acks=all -X linger.ms=5 \
+		-P -b 127.0.0.1:1 -t bench <"$work/kafka.in" 2>"$work/kcat.err" || true
+	t1=$(date +%s.%N)
+	step_json kafka_client kind=limit what="kcat -> librdkafka mock cluster, 100 B" \
+		messages="$n" eps="$(calc "$n / ($t1 - $t0)")"
+}
+
+# 6. sluiced itself, when the daemon is built (control/sluiced).
+sluiced_step() {
+	local d="$build/control/sluiced"
+	if [ ! -x "$d" ]; then
+		log "sluiced: not built under $build; step skipped"
+		step_json sluiced kind=sluice what="sluiced (not built)" skipped=true
+		return
+	fi
+	log "sluiced: found $d; its benchmark step is run by tools/demo.sh's configuration"
+	step_json sluiced kind=sluice what="sluiced (binary present, step pending)" skipped=true
+}
+
+want memif_rxonly && { memif_rxonly 64; memif_rxonly 512; }
+want pcap_rxonly && { pcap_rxonly 64; pcap_rxonly 512; }
+want fio && fio_steps
+want udp_sink && peer_sweep udp_sink
+want rsyslog && peer_sweep rsyslog
+want kafka_client && kafka_client
+want sluiced && sluiced_step
+
+python3 - "$work/steps" "$out" "$name" "$quick" "$secs" <<'PY'
+import glob, json, os, platform, sys
+steps_dir, out, name, quick, secs = sys.argv[1:]
+steps = {}
+for f in sorted(glob.glob(os.path.join(steps_dir, "*.json"))):
+    steps[os.path.basename(f)[:-5]] = json.load(open(f))
+cpu = ""
+try:
+    for line in open("/proc/cpuinfo"):
+        if line.startswith("model name"):
+            cpu = line.split(":", 1)[1].strip()
+            break
+except OSError:
+    pass
+res = {"name": name, "quick": quick == "1", "seconds_per_step": float(secs),
+       "machine": {"cpu": cpu, "cpus": os.cpu_count(), "kernel": platform.release()},
+       "steps": steps}
+with open(os.path.join(out, name + ".json"), "w") as f:
+    json.dump(res, f, indent=2, sort_keys=True)
+def fmt(v, unit=""):
+    if isinstance(v, (int, float)):
+        if v >= 1e6:
+            return "%.2f M%s" % (v / 1e6, unit)
+        if v >= 1e3:
+            return "%.1f k%s" % (v / 1e3, unit)
+        return "%.2f %s" % (v, unit)
+    return str(v)
+rows = ["| step | what | rate | notes |", "|---|---|---|---|"]
+for k, s in steps.items():
+    if s.get("skipped"):
+        rows.append("| %s | %s | - | skipped |" % (k, s.get("what", "")))
+    elif "pps" in s:
+        note = "%.2f Gbit/s" % s.get("gbps", 0)
+        if "received" in s:
+            note += ", sent %s, received %s" % (s["sent"], s["received"])
+        rows.append("| %s | %s | %s | %s |" % (k, s["what"], fmt(s["pps"], "pps"), note))
+    elif "mb_s" in s:
+        rows.append("| %s | %s | %.0f MB/s | |" % (k, s["what"], s["mb_s"]))
+    elif "syncs_per_s" in s:
+        rows.append("| %s | %s | %s | p50 %.0f us, p99 %.0f us |" % (
+            k, s["what"], fmt(s["syncs_per_s"], "syncs/s"), s["sync_p50_us"], s["sync_p99_us"]))
+    elif "best_eps" in s:
+        rows.append("| %s | %s | %s | highest rate with <= 0.1%% loss; %.0f ns CPU/event |" % (
+            k, s["what"], fmt(s["best_eps"], "ev/s"), s["cpu_ns_per_event"]))
+    elif "eps" in s:
+        rows.append("| %s | %s | %s | |" % (k, s["what"], fmt(s["eps"], "ev/s")))
+md = "# %s\n\n%s, %d CPUs, Linux %s; %s s per step%s.\n\n%s\n" % (
+    name, cpu, os.cpu_count(), platform.release(), secs, " (quick)" if quick == "1" else "",
+    "\n".join(rows))
+with open(os.path.join(out, name + ".md"), "w") as f:
+    f.write(md)
+print(md)
+# data for the plots
+with open(os.path.join(out, name + "-peers.dat"), "w") as f:
+    for peer in ("udp_sink", "rsyslog"):
+        for p in steps.get(peer, {}).get("points", []):
+            f.write("%s %d %.4f\n" % (peer, p["offered_pps"], p["loss_pct"]))
+PY
+if command -v gnuplot >/dev/null && [ -s "$out/$name-peers.dat" ]; then
+	gnuplot <<-EOF || log "gnuplot failed; no plot"
+		set terminal png size 800,450
+		set output "$out/$name-peers.png"
+		set title "Kernel-path peers: loss against offered rate (lines, 100 B events)"
+		set xlabel "offered packets/s"; set ylabel "loss %"; set logscale x; set key left top; set yrange [0:*]
+		plot "< grep ^udp_sink $out/$name-peers.dat" using 2:3 with linespoints title "udp_sink", \
+		     "< grep ^rsyslog $out/$name-peers.dat" using 2:3 with linespoints title "rsyslog"
+	EOF
+fi
+rm -f "$out/$name-peers.dat"
+log "results in $out/$name.json and $out/$name.md"
