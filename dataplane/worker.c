@@ -17,6 +17,7 @@
  * sleep, which only happens after many empty passes.
  */
 #include <errno.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -49,7 +50,15 @@ static bool is_zero_mac(const uint8_t *m)
 	return (m[0] | m[1] | m[2] | m[3] | m[4] | m[5]) == 0;
 }
 
-#define LOG(level, fmt, ...) RTE_LOG(level, USER1, "dataplane: " fmt "\n", ##__VA_ARGS__)
+__attribute__((format(printf, 2, 3))) static void dp_log(uint32_t level, const char *fmt, ...)
+{
+	char msg[256];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	rte_log(level, RTE_LOGTYPE_USER1, "dataplane: %s\n", msg);
+}
 
 enum seal_cause { SEAL_SIZE, SEAL_LINGER, SEAL_FLUSH };
 
@@ -135,8 +144,8 @@ int sluice_dp_batch_pool_create(const char *name, uint32_t n, uint32_t max_batch
 				   NULL, NULL, NULL, NULL, socket, 0);
 	if (mp == NULL) {
 		int rc = -rte_errno;
-		LOG(ERR, "batch pool %s (%u x %u bytes): %s", name, n, max_batch_bytes,
-		    rte_strerror(rte_errno));
+		dp_log(RTE_LOG_ERR, "batch pool %s (%u x %u bytes): %s", name, n, max_batch_bytes,
+		       rte_strerror(rte_errno));
 		return rc ? rc : -ENOMEM;
 	}
 	*out = mp;
@@ -753,7 +762,7 @@ int sluice_worker_create(const struct sluice_worker_opts *o, struct sluice_worke
 	*out = w;
 	return 0;
 bad:
-	LOG(ERR, "worker %u: %s", o->id, why);
+	dp_log(RTE_LOG_ERR, "worker %u: %s", o->id, why);
 	rc = -EINVAL;
 fail:
 	sluice_worker_destroy(w);

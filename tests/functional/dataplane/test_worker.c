@@ -302,7 +302,6 @@ static void read_tx(const char *path, uint64_t *arp, uint64_t *icmp)
 
 static struct sluice_worker *workers[MAXQ];
 static unsigned nq;
-static volatile int launch_ok = 1;
 
 static int lcore_main(void *arg)
 {
