@@ -152,9 +152,10 @@ static const struct key listener_keys[] = {
 	{"key", T_ENUM, "none", 0, 0, FIELD(sluice_config_listener, key), key_mode_names, 0, 0,
 	 "lines/raw: record key. none: null key (see dataplane.keyless); source_addr: the "
 	 "source address as text, so one producer's events stay ordered in one partition"},
-	{"max_event_bytes", T_SIZE, "64K", 16, 16 * MB,
-	 FIELD(sluice_config_listener, max_event_bytes), NULL, 0, 0,
-	 "largest event (line, raw payload, record key + value); larger ones are rejected"},
+	{"max_event_bytes", T_SIZE, "0", 0, 16 * MB, FIELD(sluice_config_listener, max_event_bytes),
+	 NULL, 0, 0,
+	 "largest event (line, raw payload, record key + value); larger ones are rejected. "
+	 "0: the largest that fits a batch of dataplane.batch_bytes"},
 };
 
 static const struct key topic_keys[] = {
@@ -1882,7 +1883,11 @@ int sluice_config_validate(struct sluice_config *cfg)
 			key_error(
 				cfg, SEC_LISTENER, i, "key",
 				"kafka batches carry their own keys; key applies to lines and raw");
-		if (l->max_event_bytes > cfg->dataplane.batch_bytes - SLUICE_RB_HEADER_BYTES - 32)
+		if (l->max_event_bytes == 0)
+			l->max_event_bytes =
+				(uint32_t)cfg->dataplane.batch_bytes - SLUICE_RB_HEADER_BYTES - 32;
+		else if (l->max_event_bytes >
+			 cfg->dataplane.batch_bytes - SLUICE_RB_HEADER_BYTES - 32)
 			key_error(cfg, SEC_LISTENER, i, "max_event_bytes",
 				  "an event of %u bytes would not fit in a batch of "
 				  "dataplane.batch_bytes = %llu",

@@ -697,6 +697,28 @@ static uint64_t iabs(int64_t v)
 	return v < 0 ? (uint64_t)-v : (uint64_t)v;
 }
 
+/*
+ * Durable records Kafka has not acknowledged yet, from the forwarder's own view (storage's
+ * forwarded watermark is only refreshed periodically, for retention).
+ */
+static uint64_t fwd_pending(struct sluice_daemon *d, struct sluice_fwd_stats *fs)
+{
+	uint32_t n = d->log ? sluice_log_partition_count(d->log) : 0;
+	struct sluice_fwd_partition_stats *ps = calloc(n ? n : 1, sizeof(*ps));
+	uint64_t pending = 0;
+
+	if (!ps) {
+		sluice_fwd_stats(d->fwd, fs, NULL, 0);
+		return UINT64_MAX;
+	}
+	sluice_fwd_stats(d->fwd, fs, ps, n);
+	for (uint32_t i = 0; i < n && i < fs->npartitions; i++)
+		if (ps[i].durable_offset > ps[i].forwarded_offset)
+			pending += (uint64_t)(ps[i].durable_offset - ps[i].forwarded_offset);
+	free(ps);
+	return pending;
+}
+
 /* Caller holds d->lock. */
 static void gather(struct sluice_daemon *d, struct totals *t)
 {
@@ -738,12 +760,10 @@ static void gather(struct sluice_daemon *d, struct totals *t)
 			t->failed_partitions += ps.failed;
 			t->bytes_on_disk += ps.bytes_on_disk;
 			t->retention_dropped += ps.retention_dropped_records;
-			if (ps.durable_offset > ps.forwarded_offset)
-				t->pending += (uint64_t)(ps.durable_offset - ps.forwarded_offset);
 		}
 	}
 	if (d->fwd) {
-		sluice_fwd_stats(d->fwd, &t->fwd, NULL, 0);
+		t->pending = fwd_pending(d, &t->fwd);
 		t->have_fwd = true;
 		t->forwarded = t->fwd.delivered_records;
 	}
@@ -1546,10 +1566,18 @@ static json_t *req_partitions(struct sluice_daemon *d)
 {
 	uint32_t n = d->log ? sluice_log_partition_count(d->log) : 0;
 	json_t *a = json_array(), *r;
+	struct sluice_fwd_partition_stats *fp = NULL;
+	struct sluice_fwd_stats fs = {0};
 
+	if (d->fwd && (fp = calloc(n ? n : 1, sizeof(*fp))) != NULL)
+		sluice_fwd_stats(d->fwd, &fs, fp, n);
 	for (uint32_t i = 0; i < n; i++) {
 		struct sluice_partition_stats ps;
 		sluice_partition_stats(sluice_log_partition(d->log, i), &ps);
+		/* The forwarder's acknowledged offset is fresher than storage's copy. */
+		for (uint32_t j = 0; fp && j < n && j < fs.npartitions; j++)
+			if (fp[j].partition == ps.partition && strcmp(fp[j].topic, ps.topic) == 0)
+				ps.forwarded_offset = fp[j].forwarded_offset;
 		json_array_append_new(a,
 				      json_pack("{s:s,s:i,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:s}",
 						"topic", ps.topic, "partition", (int)ps.partition,
@@ -1563,6 +1591,7 @@ static json_t *req_partitions(struct sluice_daemon *d)
 						(json_int_t)ps.fsyncs, "state",
 						ps.failed ? "failed" : "ok"));
 	}
+	free(fp);
 	r = reply_ok();
 	json_object_set_new(r, "partitions", a);
 	return r;
@@ -1869,15 +1898,10 @@ static void wait_forwarded(struct sluice_daemon *d, double timeout_s)
 	uint32_t n = sluice_log_partition_count(d->log);
 	double deadline = mono_now() + timeout_s;
 
+	(void)n;
 	while (mono_now() < deadline) {
-		bool done = true;
-		for (uint32_t i = 0; i < n; i++) {
-			struct sluice_partition_stats ps;
-			sluice_partition_stats(sluice_log_partition(d->log, i), &ps);
-			if (ps.forwarded_offset < ps.durable_offset)
-				done = false;
-		}
-		if (done)
+		struct sluice_fwd_stats fs;
+		if (fwd_pending(d, &fs) == 0)
 			return;
 		struct timespec ts = {0, 10 * 1000 * 1000};
 		nanosleep(&ts, NULL);
