@@ -137,6 +137,8 @@ struct sluice_fwd {
 
 	/* forwarder thread only */
 	rd_kafka_t *rk;
+	bool purging; /* producer being destroyed: its delivery reports mean nothing */
+	int last_logged_err;
 	bool fatal;
 	bool in_txn;
 	uint32_t txn_msgs;
@@ -458,7 +460,7 @@ static void dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 	struct slot *s;
 
 	(void)rk;
-	if (pidx >= f->nparts)
+	if (pidx >= f->nparts || f->purging)
 		return;
 	p = &f->parts[pidx];
 	if (!p->cap || p->head == p->tail)
@@ -508,9 +510,10 @@ static void error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
 		fwd_log("fatal producer error: %s", reason);
 		return;
 	}
-	/* Transport errors repeat every reconnect attempt: counted, not logged. */
-	if (err != RD_KAFKA_RESP_ERR__TRANSPORT)
+	/* Errors repeat on every reconnect attempt: all counted, logged when they change. */
+	if (err != RD_KAFKA_RESP_ERR__TRANSPORT && err != f->last_logged_err)
 		fwd_log("producer error %s: %s", rd_kafka_err2name(err), reason);
+	f->last_logged_err = err;
 }
 
 static void log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
@@ -568,6 +571,7 @@ static void producer_destroy(struct sluice_fwd *f)
 		return;
 	/* Fail what is queued or in flight now, so that destroy does not wait on a broker;
 	 * the delivery reports of purged messages are served and then discarded. */
+	f->purging = true;
 	rd_kafka_purge(f->rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
 	rd_kafka_poll(f->rk, 0);
 	for (uint32_t i = 0; i < f->ntopics; i++) {
@@ -577,6 +581,7 @@ static void producer_destroy(struct sluice_fwd *f)
 	}
 	rd_kafka_destroy(f->rk);
 	f->rk = NULL;
+	f->purging = false;
 	f->in_txn = false;
 	f->txn_msgs = 0;
 }
@@ -1164,6 +1169,19 @@ static void rewind_failed(struct sluice_fwd *f, uint64_t now)
 	}
 }
 
+/* Retention may delete what is below the forwarded cursor: tell it as soon as it moves. */
+static void report_forwarded(struct sluice_fwd *f)
+{
+	for (uint32_t i = 0; i < f->nparts; i++) {
+		struct fpart *p = &f->parts[i];
+
+		if (p->acked != p->reported_offset) {
+			sluice_partition_set_forwarded(p->sp, p->acked);
+			p->reported_offset = p->acked;
+		}
+	}
+}
+
 static void sample_rates(struct sluice_fwd *f, uint64_t now)
 {
 	for (uint32_t i = 0; i < f->nparts; i++) {
@@ -1181,10 +1199,6 @@ static void sample_rates(struct sluice_fwd *f, uint64_t now)
 		}
 		p->rate_last_bytes = st.appended_bytes;
 		p->rate_last_ms = now;
-		if (p->acked != p->reported_offset) {
-			sluice_partition_set_forwarded(p->sp, p->acked);
-			p->reported_offset = p->acked;
-		}
 	}
 }
 
@@ -1266,6 +1280,7 @@ static void *fwd_main(void *arg)
 		rd_kafka_poll(f->rk, work ? 0 : (int)f->idle_poll_ms);
 		if (!f->fatal)
 			rewind_failed(f, now);
+		report_forwarded(f);
 		if (now - f->last_progress_ms >= 1000) {
 			poke_if_stalled(f);
 			f->last_progress_ms = now;
@@ -1291,7 +1306,7 @@ static void *fwd_main(void *arg)
 		}
 	}
 	drain(f);
-	sample_rates(f, mono_ms());
+	report_forwarded(f);
 	ckpt_write(f, false);
 	producer_destroy(f);
 	for (uint32_t i = 0; i < f->nparts; i++) {
@@ -1596,7 +1611,7 @@ void sluice_fwd_stats(struct sluice_fwd *f, struct sluice_fwd_stats *out,
 		const struct fpart *p = &f->parts[i];
 		struct sluice_fwd_partition_stats *ps = &parts[i];
 		struct sluice_partition_stats st;
-		int64_t oldest, span;
+		int64_t oldest, span, from;
 
 		memset(ps, 0, sizeof(*ps));
 		sluice_partition_stats(p->sp, &st);
@@ -1605,9 +1620,11 @@ void sluice_fwd_stats(struct sluice_fwd *f, struct sluice_fwd_stats *out,
 		ps->paused = LOAD(p->topic->paused);
 		ps->forwarded_offset = LOAD(p->a_forwarded);
 		ps->durable_offset = st.durable_offset;
-		ps->lag_records = st.durable_offset > ps->forwarded_offset
-			? (uint64_t)(st.durable_offset - ps->forwarded_offset)
-			: 0;
+		/* Records retention already dropped are counted there, not as lag. */
+		from = ps->forwarded_offset > st.log_start_offset ? ps->forwarded_offset
+								  : st.log_start_offset;
+		ps->lag_records =
+			st.durable_offset > from ? (uint64_t)(st.durable_offset - from) : 0;
 		span = st.log_end_offset - st.log_start_offset;
 		ps->lag_bytes = span > 0 ? (uint64_t)((double)st.bytes_on_disk / (double)span *
 						      (double)ps->lag_records)

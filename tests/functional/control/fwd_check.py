@@ -5,8 +5,8 @@
     fwd_check.py -b BOOTSTRAP -t KAFKA_TOPIC -e 0:N0,1:N1,... -a APPLIANCE
                  [-l LOCAL_TOPIC] [-v VALUE_BYTES]
 
-For every partition p, the messages of this appliance must carry sluice.offset 0, 1, ...,
-Np-1 exactly once and in that order (the continuity check), with sluice.topic and
+For every partition p, the messages of this appliance must carry sluice.offset 0 (or the
+given first offset), 1, ..., Np-1 exactly once and in that order (the continuity check), with sluice.topic and
 sluice.partition right. With -v, every key, value, timestamp and header must also be what
 fwd_driver's record_fill() wrote for (p, offset). Exit 0 when all holds, 1 otherwise.
 """
@@ -43,7 +43,8 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("-b", required=True)
     ap.add_argument("-t", required=True)
-    ap.add_argument("-e", required=True, help="p:end,... local end offsets")
+    ap.add_argument("-e", required=True,
+                    help="p:end,... or p:first:end,... local offsets expected [first, end)")
     ap.add_argument("-a", required=True)
     ap.add_argument("-l", help="local topic (default: Kafka topic)")
     ap.add_argument("-v", type=int, help="check content, values padded to this size")
@@ -52,9 +53,11 @@ def main():
     ok = True
     total = 0
     for item in a.e.split(","):
-        p, end = (int(x) for x in item.split(":"))
+        fields = [int(x) for x in item.split(":")]
+        p, end = fields[0], fields[-1]
+        first = fields[1] if len(fields) == 3 else 0
         msgs = read_partition(a.b, a.t, p)
-        want = 0
+        want = first
         errors = []
         for m in msgs:
             h = m.get("headers") or []
@@ -83,14 +86,14 @@ def main():
                                   f"ts={ts} headers={hdrs}")
         if want != end:
             errors.append(f"ends at local offset {want}, expected {end}")
-        total += want
+        total += want - first
         if errors:
             ok = False
             print(f"partition {p}: {len(errors)} problems; first ones:", file=sys.stderr)
             for e in errors[:10]:
                 print("  " + e, file=sys.stderr)
         else:
-            print(f"partition {p}: offsets 0..{end - 1} exactly once, in order")
+            print(f"partition {p}: offsets {first}..{end - 1} exactly once, in order")
     print(f"total {total} records checked: {'OK' if ok else 'FAILED'}")
     return 0 if ok else 1
 

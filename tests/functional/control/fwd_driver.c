@@ -8,7 +8,9 @@
  *                      [-a APPLIANCE]
  *                      [-x] [-i INFLIGHT] [-s STATS_MS] [-w] [-t MAX_SECONDS]
  *                      [-n APPEND_FIRST] [-v VALUE_BYTES] [-c key=value]...
- *                      [-r RECORDS_PER_100MS -u FOR_SECONDS]
+ *                      [-r RECORDS_PER_100MS -u FOR_SECONDS] [-R]
+ *   every command also takes [-S SEGMENT_BYTES] [-L RETENTION_BYTES] [-X] (-X: retention
+ *   may drop unforwarded data)
  *
  * append: adds records whose content is a function of (partition, offset), so that
  *   fwd_check.py can verify every field read back from Kafka (see record_fill()).
@@ -16,7 +18,8 @@
  * forward: runs the forwarder (optionally appending first), printing a stats line every
  *   STATS_MS; with -w it stops once every partition is forwarded, else at SIGTERM or after
  *   MAX_SECONDS. -x = transactional; -c passes kafka.* settings; -r/-u append records
- *   while forwarding. Exit 0 when stopped cleanly.
+ *   while forwarding; -R runs retention every 100 ms and before exit. Exit 0 when stopped
+ *   cleanly.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -46,6 +49,10 @@ struct drv {
 	long max_seconds;
 	long records;
 	long value_bytes;
+	long segment_bytes;
+	long retention_bytes;
+	bool drop_unforwarded;
+	bool retention; /* run retention every 100 ms while forwarding, and before exit */
 	long rate; /* records appended per 100 ms while forwarding */
 	long rate_seconds; /* ... during the first rate_seconds */
 	struct sluice_fwd_kv conf[MAX_CONF];
@@ -94,7 +101,9 @@ static int log_open(struct drv *d)
 	struct sluice_topic_opts t = {
 		.name = d->topic,
 		.partitions = d->partitions,
-		.segment_bytes = 256 * 1024,
+		.segment_bytes = (uint64_t)d->segment_bytes,
+		.retention_bytes = (uint64_t)d->retention_bytes,
+		.retention_drop_unforwarded = d->drop_unforwarded,
 		.flush_interval_us = 1000,
 		.flush_bytes = 1 << 20,
 		.index_interval_bytes = 4096,
@@ -216,15 +225,26 @@ out:
 	return rc;
 }
 
-static void print_stats(struct sluice_fwd *f, uint64_t t0)
+static void print_stats(struct drv *d, struct sluice_fwd *f, uint64_t t0)
 {
 	struct sluice_fwd_partition_stats ps[64];
 	struct sluice_fwd_stats st;
-	uint64_t lag = 0, inflight = 0;
-	int64_t age = -1;
+	uint64_t lag = 0, inflight = 0, skipped = 0, deleted = 0, dropped = 0;
+	int64_t age = -1, eta = -1, log_start = 0;
 
 	sluice_fwd_stats(f, &st, ps, 64);
 	for (uint32_t i = 0; i < st.npartitions && i < 64; i++) {
+		struct sluice_partition_stats sst;
+		int id = sluice_log_partition_id(d->log, ps[i].topic, ps[i].partition);
+
+		sluice_partition_stats(sluice_log_partition(d->log, (uint32_t)id), &sst);
+		deleted += sst.retention_deleted_segments;
+		dropped += sst.retention_dropped_records;
+		log_start += sst.log_start_offset;
+		skipped += ps[i].skipped_records;
+		if (ps[i].retention_drop_eta_s >= 0 &&
+		    (eta < 0 || ps[i].retention_drop_eta_s < eta))
+			eta = ps[i].retention_drop_eta_s;
 		lag += ps[i].lag_records;
 		inflight += ps[i].inflight_msgs;
 		if (ps[i].oldest_unforwarded_age_ms > age)
@@ -232,10 +252,12 @@ static void print_stats(struct sluice_fwd *f, uint64_t t0)
 	}
 	printf("stat t_ms=%" PRIu64 " state=%s lag=%" PRIu64 " inflight=%" PRIu64
 	       " delivered=%" PRIu64 " errors=%" PRIu64 " fatal_resets=%" PRIu64 " resumes=%" PRIu64
-	       " retries=%" PRIu64 " broker_down=%" PRIu64 " oldest_age_ms=%" PRId64 "\n",
+	       " retries=%" PRIu64 " broker_down=%" PRIu64 " oldest_age_ms=%" PRId64
+	       " skipped=%" PRIu64 " deleted_segments=%" PRIu64 " dropped=%" PRIu64
+	       " log_start=%" PRId64 " retention_eta_s=%" PRId64 "\n",
 	       mono_ms() - t0, sluice_fwd_state_name(st.state), lag, inflight, st.delivered_records,
 	       st.delivery_errors, st.fatal_resets, st.resumes, st.retries, st.broker_down_events,
-	       age);
+	       age, skipped, deleted, dropped, log_start, eta);
 	fflush(stdout);
 }
 
@@ -255,7 +277,12 @@ static bool caught_up(struct sluice_fwd *f)
 
 static int forward(struct drv *d)
 {
-	struct sluice_fwd_topic t = {.name = d->topic, .kafka_topic = d->kafka_topic};
+	struct sluice_fwd_topic t = {
+		.name = d->topic,
+		.kafka_topic = d->kafka_topic,
+		.retention_bytes = (uint64_t)d->retention_bytes,
+		.retention_drop_unforwarded = d->drop_unforwarded,
+	};
 	char ckpt[4096];
 	struct sluice_fwd_opts o = {
 		.log = d->log,
@@ -272,7 +299,7 @@ static int forward(struct drv *d)
 		.nkafka_conf = d->nconf,
 	};
 	struct sluice_fwd *f = NULL;
-	uint64_t t0 = mono_ms(), last = 0, last_append = t0;
+	uint64_t t0 = mono_ms(), last = 0, last_append = t0, last_retention = 0;
 	int rc;
 
 	snprintf(ckpt, sizeof(ckpt), "%s", d->dir);
@@ -290,8 +317,12 @@ static int forward(struct drv *d)
 	while (!quit) {
 		uint64_t now = mono_ms();
 
+		if (d->retention && now - last_retention >= 100) {
+			sluice_log_retention_run(d->log);
+			last_retention = now;
+		}
 		if (now - last >= d->stats_ms) {
-			print_stats(f, t0);
+			print_stats(d, f, t0);
 			last = now;
 		}
 		bool appending = d->rate > 0 && (long)(now - t0) < d->rate_seconds * 1000;
@@ -313,7 +344,9 @@ static int forward(struct drv *d)
 		sleep_ms(10);
 	}
 	sluice_fwd_stop(f, 5000);
-	print_stats(f, t0);
+	if (d->retention)
+		sluice_log_retention_run(d->log);
+	print_stats(d, f, t0);
 out:
 	sluice_fwd_destroy(f);
 	return rc;
@@ -341,6 +374,7 @@ int main(int argc, char **argv)
 		.stats_ms = 200,
 		.max_seconds = 60,
 		.value_bytes = 16,
+		.segment_bytes = 256 * 1024,
 	};
 	const char *cmd;
 	long v;
@@ -350,7 +384,7 @@ int main(int argc, char **argv)
 		goto usage;
 	cmd = argv[1];
 	optind = 2;
-	while ((opt = getopt(argc, argv, "d:T:K:P:b:a:xi:s:wt:n:v:c:r:u:")) != -1) {
+	while ((opt = getopt(argc, argv, "d:T:K:P:b:a:xi:s:wt:n:v:c:r:u:S:L:XR")) != -1) {
 		switch (opt) {
 		case 'd':
 			d.dir = optarg;
@@ -399,6 +433,20 @@ int main(int argc, char **argv)
 		case 'v':
 			if (parse_long(optarg, 0, 1 << 20, &d.value_bytes))
 				goto usage;
+			break;
+		case 'S':
+			if (parse_long(optarg, 4096, 1L << 30, &d.segment_bytes))
+				goto usage;
+			break;
+		case 'L':
+			if (parse_long(optarg, 0, 1L << 40, &d.retention_bytes))
+				goto usage;
+			break;
+		case 'X':
+			d.drop_unforwarded = true;
+			break;
+		case 'R':
+			d.retention = true;
 			break;
 		case 'r':
 			if (parse_long(optarg, 0, 100000, &d.rate))
