@@ -424,13 +424,13 @@ static int write_summary(const struct out *o, const struct gen_traffic *t, const
 	}
 	json_object_set_new(root, "output", outj);
 	json_object_set_new(root, "config",
-			    json_pack("{s:s, s:i, s:i, s:i, s:i, s:i, s:i, s:I, s:i, s:b}",
+			    json_pack("{s:s, s:i, s:i, s:i, s:i, s:i, s:i, s:I, s:i, s:b, s:i}",
 				      "format", gen_format_name(c->format), "events_per_packet",
 				      c->events_per_packet, "event_min", c->event_min, "event_max",
 				      c->event_max, "producers", c->producers, "flows",
 				      c->flows ? c->flows : c->producers, "partition", c->partition,
 				      "seed", (json_int_t)c->seed, "partitions", c->partitions,
-				      "ipv6", c->flow.ipv6));
+				      "ipv6", c->flow.ipv6, "dst_port", c->flow.dst_port));
 	run = json_pack("{s:f, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:f, s:f, s:f}", "seconds", secs,
 			"tx_packets", (json_int_t)o->st.tx_packets, "tx_events",
 			(json_int_t)o->st.tx_events, "tx_bytes", (json_int_t)o->st.tx_bytes,

@@ -7,11 +7,16 @@
  * - per (producer, partition): the sequences seen cover [first, last] of the summary except
  *   exactly dropped + corrupted events; repeats equal duplicated events; packets that arrive
  *   behind a later one equal reordered events.
+ * With --dataplane, every frame also goes through the dataplane's EAL-free core
+ * (sluice_dp_ctx_packet, the code sluiced's workers run) and its counters must agree: per
+ * (producer, partition) lost events = the sequence holes before the last one seen, duplicates =
+ * the repeats seen; UDP checksum / batch CRC rejects = corrupted packets.
  * Exit 0 when everything matches, 1 with the first mismatch on stderr.
  */
 #include <errno.h>
 #include <inttypes.h>
 #include <pcap/pcap.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +24,7 @@
 #include <jansson.h>
 
 #include "gen_packet.h"
+#include "sluice_dataplane.h"
 #include "sluice_record.h"
 
 #define MAX_STREAMS 4096
@@ -30,6 +36,9 @@ struct stream {
 	uint8_t *count; /* per sequence in [first, last] */
 	int64_t max_seen;
 	uint64_t reordered_events, frames;
+	int64_t holes_seen; /* holes before the last sequence seen: what a receiver counts lost */
+	int64_t dup_events;
+	bool dp_seen, reorder_mode;
 };
 
 static struct stream streams[MAX_STREAMS];
@@ -81,11 +90,16 @@ static void see(struct stream *s, int64_t first_seq, uint32_t n)
 }
 
 static uint64_t bad_frames;
+static struct sluice_dp_ctx *dp;
+static const struct sluice_dp_sink dp_sink; /* all NULL: output discarded, counted accepted */
+static uint64_t dp_events_expected;
 
 static void one_frame(const uint8_t *f, size_t len)
 {
 	struct gen_packet_view v;
 
+	if (dp)
+		sluice_dp_ctx_packet(dp, 0, f, len, 0, 0, &dp_sink);
 	if (gen_packet_parse(f, len, &v) != GEN_PARSE_OK) {
 		bad_frames++;
 		return;
@@ -140,8 +154,95 @@ static void one_frame(const uint8_t *f, size_t len)
 		CHECK(s != NULL, "unknown producer %" PRIu64, prod);
 		if (s)
 			see(s, (int64_t)q, 1);
+		dp_events_expected++;
 		p += l + (nl ? 1 : 0);
 	}
+}
+
+static int64_t jint(json_t *o, const char *k);
+
+/* A dataplane context with one promiscuous any-address port and one listener for the
+ * generator's format, UDP port and partitions. */
+static int dp_create(json_t *cfg, bool reorder)
+{
+	struct sluice_dp_port port = {.promiscuous = true};
+	struct sluice_listener l = {.family = SLUICE_ADDR_ANY, .max_event_bytes = 65535};
+	int64_t parts = jint(cfg, "partitions");
+
+	l.udp_port = (uint16_t)jint(cfg, "dst_port");
+	l.format = (enum sluice_format)sluice_format_from_name(format);
+	if (parts == 0)
+		parts = jint(cfg, "partition") + 1;
+	l.partitions = (uint32_t)(parts > 0 ? parts : 1);
+	snprintf(l.topic, sizeof(l.topic), "events");
+	struct sluice_dp_ctx_opts o = {
+		.ports = &port,
+		.nports = 1,
+		.listeners = &l,
+		.nlisteners = 1,
+		.producer_table_size = 4096,
+		/* A reordered packet arrives one packet late: a window accepts it. Without
+		 * reordering no window, so every gap is counted lost as soon as it shows. */
+		.reorder_window = reorder ? 1024 : 0,
+	};
+	char why[256];
+	if (sluice_dp_ctx_opts_check(&o, why, sizeof(why)) != 0) {
+		fprintf(stderr, "check_gen_pcap: dataplane options: %s\n", why);
+		return -1;
+	}
+	return sluice_dp_ctx_create(&o, &dp);
+}
+
+static void dp_visit(const struct sluice_producer_info *pi, void *arg)
+{
+	struct stream *s = find(pi->producer_id, pi->partition);
+	(void)arg;
+	CHECK(s != NULL, "dataplane tracks an unknown stream %" PRId64 "/%d", pi->producer_id,
+	      pi->partition);
+	if (s == NULL)
+		return;
+	s->dp_seen = true;
+	CHECK(pi->duplicates == (uint64_t)s->dup_events,
+	      "dataplane: producer %" PRId64 "/%d: %" PRIu64 " duplicates, generator %" PRId64,
+	      pi->producer_id, pi->partition, pi->duplicates, s->dup_events);
+	/* With a reorder window, holes wait for late packets and are not lost yet. */
+	if (!s->reorder_mode)
+		CHECK(pi->lost == (uint64_t)s->holes_seen,
+		      "dataplane: producer %" PRId64 "/%d: %" PRIu64 " lost, expected %" PRId64,
+		      pi->producer_id, pi->partition, pi->lost, s->holes_seen);
+	else
+		CHECK(pi->lost <= (uint64_t)s->holes_seen, "dataplane: more lost than holes");
+}
+
+static void dp_check(bool reorder, int64_t corrupted, bool keep_cksum)
+{
+	struct sluice_worker_stats st;
+	bool kafka = strcmp(format, "kafka") == 0;
+
+	for (int i = 0; i < nstreams; i++)
+		streams[i].reorder_mode = reorder;
+	sluice_dp_ctx_producers(dp, dp_visit, NULL);
+	sluice_dp_ctx_stats(dp, &st);
+	uint64_t bad = keep_cksum ? st.batch_errors[SLUICE_RB_ECRC]
+				  : st.rejects[SLUICE_DP_REJECT_UDP_CHECKSUM];
+	if (!kafka && keep_cksum)
+		bad = (uint64_t)corrupted; /* lines/raw carry no CRC: corruption passes */
+	CHECK(bad == (uint64_t)corrupted,
+	      "dataplane: %" PRIu64 " corrupt frames rejected, generator %" PRId64, bad, corrupted);
+	if (kafka) {
+		for (int i = 0; i < nstreams; i++)
+			CHECK(streams[i].dp_seen || streams[i].frames == 0,
+			      "dataplane never saw producer %" PRId64 "/%d", streams[i].producer,
+			      streams[i].partition);
+	} else {
+		CHECK(st.events_parsed == dp_events_expected,
+		      "dataplane: %" PRIu64 " events parsed, %" PRIu64 " events in good frames",
+		      st.events_parsed, dp_events_expected);
+	}
+	printf("check_gen_pcap: dataplane: %" PRIu64 " frames, %" PRIu64 " events parsed, %" PRIu64
+	       " lost, %" PRIu64 " duplicates\n",
+	       st.rx_packets, st.events_parsed, st.producer_lost, st.producer_duplicates);
+	sluice_dp_ctx_destroy(dp);
 }
 
 static int64_t jint(json_t *o, const char *k)
@@ -158,8 +259,9 @@ int main(int argc, char **argv)
 	uint64_t frames = 0;
 	int rc;
 
-	if (argc != 3) {
-		fprintf(stderr, "usage: check_gen_pcap PCAP SUMMARY.json\n");
+	bool with_dp = argc == 4 && strcmp(argv[3], "--dataplane") == 0;
+	if (argc != 3 && !with_dp) {
+		fprintf(stderr, "usage: check_gen_pcap PCAP SUMMARY.json [--dataplane]\n");
 		return 2;
 	}
 	json_t *sum = json_load_file(argv[2], 0, &je);
@@ -186,6 +288,11 @@ int main(int argc, char **argv)
 		if (s->count == NULL)
 			return 1;
 	}
+	json_t *cfg = json_object_get(sum, "config"), *imp = json_object_get(sum, "impairments");
+	bool reorder =
+		json_real_value(json_object_get(json_object_get(imp, "reorder"), "fraction")) > 0;
+	if (with_dp && dp_create(cfg, reorder) != 0)
+		return 1;
 	pcap_t *pc =
 		pcap_open_offline_with_tstamp_precision(argv[1], PCAP_TSTAMP_PRECISION_NANO, ebuf);
 	if (pc == NULL) {
@@ -200,7 +307,7 @@ int main(int argc, char **argv)
 	}
 	pcap_close(pc);
 
-	json_t *run = json_object_get(sum, "run"), *imp = json_object_get(sum, "impairments");
+	json_t *run = json_object_get(sum, "run");
 	CHECK((int64_t)frames == jint(run, "tx_packets"),
 	      "%" PRIu64 " frames, summary sent %" PRId64, frames, jint(run, "tx_packets"));
 	int64_t corrupted = jint(json_object_get(imp, "corrupt"), "packets");
@@ -209,11 +316,14 @@ int main(int argc, char **argv)
 	json_array_foreach(prods, i, o)
 	{
 		struct stream *s = &streams[i];
-		int64_t holes = 0, dups = 0;
+		int64_t holes = 0, dups = 0, holes_seen = 0;
 		for (int64_t q = 0; q <= s->last - s->first; q++) {
 			holes += s->count[q] == 0;
+			holes_seen += s->count[q] == 0 && q + s->first < s->max_seen;
 			dups += s->count[q] > 1 ? s->count[q] - 1 : 0;
 		}
+		s->holes_seen = holes_seen;
+		s->dup_events = dups;
 		int64_t want_holes = jint(o, "dropped_events") + jint(o, "corrupted_events");
 		CHECK(holes == want_holes,
 		      "producer %" PRId64 "/%d: %" PRId64 " missing sequences, summary %" PRId64,
@@ -225,6 +335,11 @@ int main(int argc, char **argv)
 		      "producer %" PRId64 "/%d: %" PRIu64 " reordered events, summary %" PRId64,
 		      s->producer, s->partition, s->reordered_events, jint(o, "reordered_events"));
 		free(s->count);
+	}
+	if (dp) {
+		json_t *corr = json_object_get(imp, "corrupt");
+		dp_check(reorder, corrupted,
+			 json_is_true(json_object_get(corr, "keep_udp_checksum")));
 	}
 	json_decref(sum);
 	if (fail_count == 0)

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: BSD-3-Clause
 # sluice-gen -> pcap -> read back with libpcap (check_gen_pcap): every event and sequence is
-# accounted for against the generator's JSON summary, in every format, with impairments.
+# accounted for against the generator's JSON summary, in every format, with impairments; and the
+# same frames through the dataplane's packet -> events core (what sluiced's workers run): its
+# per-producer lost and duplicate counters equal what the generator reports.
 set -euo pipefail
 GEN=${1:?sluice-gen}
 CHECK=${2:?check_gen_pcap}
@@ -13,12 +15,15 @@ run() {
 	n=$((n + 1))
 	echo "== case $n: $*"
 	"$GEN" --pcap "$dir/$n.pcap" --summary "$dir/$n.json" --quiet "$@"
-	"$CHECK" "$dir/$n.pcap" "$dir/$n.json"
+	"$CHECK" "$dir/$n.pcap" "$dir/$n.json" --dataplane
 }
 
 # kafka, several producers x explicit partitions, keyed, every impairment at once
 run --format kafka --producers 4 --partitions 3 --events-per-packet 5 --event-size 20-120 \
 	--keys 1000 --drop 0.02 --dup 0.02 --reorder 0.02 --corrupt 0.02 --count 4000 --seed 3
+# issue 6: 1% drops and 1% duplicates; the dataplane's lost/duplicate counters per producer
+run --format kafka --producers 8 --partitions 2 --events-per-packet 4 --drop 0.01 --dup 0.01 \
+	--count 20000 --seed 11
 # kafka, corruption that only the batch CRC can see; partition -1; IPv6
 run --format kafka --producers 2 --partition -1 --events-per-packet 2 --corrupt 0.05 \
 	--corrupt-keep-cksum --src-ip fd00::10 --dst-ip fd00::1 --count 2000 --seed 4
