@@ -52,4 +52,21 @@ v=$(curl -sf --get "http://127.0.0.1:$PPORT/api/v1/query" \
 [ "$v" = "'10.0.0.1:\"5000\"\\\\\\n'" ] || fail "label value round trip: $v"
 # No scrape failed: the target's last scrape had no samples dropped by the parser.
 [ "$(q 'scrape_samples_scraped{job="sluice"} > 0')" != "" ] || fail "no samples"
+# Every query of the Grafana dashboard is valid PromQL for this server (syntax and types).
+python3 - "$SRC/docs/grafana-sluice.json" "$PPORT" <<'PY' || fail "dashboard queries"
+import json, sys, urllib.parse, urllib.request
+dash = json.load(open(sys.argv[1]))
+n = 0
+for p in dash["panels"]:
+    for t in p.get("targets", []):
+        q = t["expr"].replace("$instance", ".*")
+        url = "http://127.0.0.1:%s/api/v1/query?%s" % (sys.argv[2], urllib.parse.urlencode({"query": q}))
+        try:
+            r = json.load(urllib.request.urlopen(url, timeout=10))
+        except Exception as e:
+            raise SystemExit("%s: %s" % (q, e))
+        assert r["status"] == "success", (q, r)
+        n += 1
+assert n >= 20, n
+PY
 echo PASS
