@@ -532,10 +532,19 @@ static int apply_common(struct sluice_fwd *f, rd_kafka_conf_t *conf)
 
 	rc |= conf_set(conf, "bootstrap.servers", f->brokers);
 	rc |= conf_set(conf, "log_level", "4");
-	for (uint32_t i = 0; i < f->nkafka_conf && !rc; i++)
-		rc = conf_set(conf, f->kafka_conf[i].key, f->kafka_conf[i].value);
 	rd_kafka_conf_set_log_cb(conf, log_cb);
 	return rc ? -EINVAL : 0;
+}
+
+/* Applied after sluice's own defaults, so that an operator's linger.ms or compression.type
+ * wins; the keys that carry the guarantee were refused at create. */
+static int apply_passthrough(struct sluice_fwd *f, rd_kafka_conf_t *conf)
+{
+	int rc = 0;
+
+	for (uint32_t i = 0; i < f->nkafka_conf && !rc; i++)
+		rc = conf_set(conf, f->kafka_conf[i].key, f->kafka_conf[i].value);
+	return rc;
 }
 
 static rd_kafka_conf_t *producer_conf(struct sluice_fwd *f)
@@ -555,6 +564,7 @@ static rd_kafka_conf_t *producer_conf(struct sluice_fwd *f)
 	rc |= conf_set_u32(conf, "linger.ms", f->linger_ms);
 	if (f->transactional)
 		rc |= conf_set(conf, "transactional.id", f->transactional_id);
+	rc |= apply_passthrough(f, conf);
 	if (rc) {
 		rd_kafka_conf_destroy(conf);
 		return NULL;
@@ -686,6 +696,9 @@ static int tail_read(struct sluice_fwd *f, struct fpart **parts, uint32_t n, int
 	rc |= conf_set(conf, "log_level", "3");
 	rc |= conf_set(conf, "isolation.level",
 		       f->transactional ? "read_committed" : "read_uncommitted");
+	/* Security and client settings apply to the tail read too; producer-only keys are
+	 * ignored by a consumer (it would warn, hence log_level 3 below). */
+	rc |= apply_passthrough(f, conf);
 	if (rc) {
 		rc = -EINVAL;
 		goto out;
