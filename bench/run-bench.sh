@@ -271,16 +271,100 @@ sys.stdout.write("".join("%09d %s\n" % (i, s) for i in range(n)))' "$n" >"$work/
 		messages="$n" eps="$(calc "$n / ($t1 - $t0)")"
 }
 
-# 6. sluiced itself, when the daemon is built (control/sluiced).
+# 6. sluiced itself: memif server port, one worker on CPU 1, kafka listener; sluice-gen sends
+# packed kafka batches (20 x 50 B events, explicit partitions, stored as received) unpaced.
+sluiced_run() { # tag forward(0|1)
+	local tag=$1 fwd=$2 sd="$build/control/sluiced" ctl="$build/tools/sluicectl"
+	local sock="$work/$tag.sock" sp="sluice-bench-sd-$$-$tag" gp="sluice-bench-sg-$$-$tag"
+	prefixes+=("$sp" "$gp")
+	cat >"$work/$tag.ini" <<-EOF
+		[eal]
+		memory = no-huge
+		memory_mb = 1024
+		file_prefix = $sp
+		lcores = 0@0,1@1
+		[storage]
+		data_dir = $data_dir/$tag
+		[port.p0]
+		device = net_memif0
+		args = role=server,socket=$sock,socket-abstract=no
+		link_wait = 0
+		promiscuous = true
+		[topic.events]
+		partitions = 4
+		[listener.events]
+		udp_port = 9000
+		format = kafka
+		[kafka]
+		enabled = $([ "$fwd" = 1 ] && echo true || echo false)
+		brokers = embedded
+		[control]
+		socket = $work/$tag.ctl
+		metrics_listen = 127.0.0.1:0
+	EOF
+	log "$tag: sluiced (forwarding $([ "$fwd" = 1 ] && echo "to the embedded Kafka" || echo off)) fed by sluice-gen over memif, ${secs} s"
+	"$sd" -c "$work/$tag.ini" >"$work/$tag.out" 2>"$work/$tag.err" &
+	local spid=$!
+	pids+=("$spid")
+	if ! wait_for "$work/$tag.out" "^sluiced: running" 30; then
+		tail -5 "$work/$tag.err" >&2
+		step_json "$tag" kind=sluice what="sluiced did not start" skipped=true
+		return
+	fi
+	local c0; c0=$(cpu_s "$spid")
+	"$GEN" --vdev "net_memif0,role=client,socket=$sock,socket-abstract=no" --lcores 0@0 \
+		--file-prefix "$gp" --format kafka --partitions 4 --producers 8 \
+		--events-per-packet 20 --event-size 50 --duration "$secs" --linger-ms 500 \
+		--link-wait-ms 15000 --quiet --summary "$work/$tag.gen.json" 2>"$work/$tag.gen.err" || true
+	stats() { "$ctl" -s "$work/$tag.ctl" -t 10 -j stats 2>/dev/null || echo '{}'; }
+	# Settle: wait until nothing is open or in flight (and, forwarding, all forwarded).
+	local st i t0 t1
+	t0=$(date +%s.%N)
+	for i in $(seq 1 $((quick ? 100 : 600))); do
+		st=$(stats)
+		if python3 -c 'import json,sys
+d=json.loads(sys.argv[1]); f=sys.argv[2]=="1"
+ok = d.get("open",1)==0 and d.get("in_flight",1)==0 and (not f or d.get("pending",1)==0)
+sys.exit(0 if ok else 1)' "$st" "$fwd"; then break; fi
+		sleep 0.1
+	done
+	t1=$(date +%s.%N)
+	echo "$st" >"$work/$tag.stats.json"
+	local c1; c1=$(cpu_s "$spid")
+	kill -TERM "$spid" 2>/dev/null || true
+	wait "$spid" 2>/dev/null || true
+	python3 - "$work/$tag.stats.json" "$work/$tag.gen.json" "$work/steps/$tag.json" \
+		"$(calc "$c1 - $c0")" "$(calc "$t1 - $t0")" "$fwd" <<-'PY'
+		import json, sys
+		st = json.load(open(sys.argv[1])); g = json.load(open(sys.argv[2]))
+		cpu = float(sys.argv[4]); settle = float(sys.argv[5]); fwd = sys.argv[6] == "1"
+		secs = g["run"]["seconds"] or 1
+		sent = g["run"]["tx_events"]; persisted = st.get("persisted", 0)
+		shed = sum(st.get("shed", {}).values())
+		out = {"kind": "sluice",
+		       "what": "sluiced, memif, kafka 20 x 50 B, 1 worker" + (", forwarding" if fwd else ", persist only"),
+		       "offered_eps": g["run"]["eps"], "offered_pps": g["run"]["pps"],
+		       "sent_events": sent, "parsed": st.get("parsed", 0), "persisted": persisted,
+		       "persisted_eps": persisted / secs, "shed": shed,
+		       "loss_pct": 100.0 * (sent - persisted) / sent if sent else 0,
+		       "mb_s_persisted": st.get("bytes_on_disk", 0) / secs / 1e6,
+		       "cpu_ns_per_event": cpu * 1e9 / persisted if persisted else 0,
+		       "settle_s": settle, "unaccounted": st.get("unaccounted")}
+		if fwd:
+		    out["forwarded"] = st.get("forwarded", 0)
+		    out["forwarded_eps"] = st.get("forwarded", 0) / (secs + settle)
+		json.dump(out, open(sys.argv[3], "w"))
+	PY
+}
+
 sluiced_step() {
-	local d="$build/control/sluiced"
-	if [ ! -x "$d" ]; then
+	if [ ! -x "$build/control/sluiced" ] || [ ! -x "$build/tools/sluicectl" ]; then
 		log "sluiced: not built under $build; step skipped"
 		step_json sluiced kind=sluice what="sluiced (not built)" skipped=true
 		return
 	fi
-	log "sluiced: found $d; its benchmark step is run by tools/demo.sh's configuration"
-	step_json sluiced kind=sluice what="sluiced (binary present, step pending)" skipped=true
+	sluiced_run sluiced_persist 0
+	sluiced_run sluiced_forward 1
 }
 
 want memif_rxonly && { memif_rxonly 64; memif_rxonly 512; }
@@ -335,11 +419,39 @@ for k, s in steps.items():
     elif "best_eps" in s:
         rows.append("| %s | %s | %s | highest rate with <= 0.1%% loss; %.0f ns CPU/event |" % (
             k, s["what"], fmt(s["best_eps"], "ev/s"), s["cpu_ns_per_event"]))
+    elif "persisted_eps" in s:
+        note = "offered %s, persisted %.0f MB/s, loss %.2f %%, %.0f ns CPU/event" % (
+            fmt(s["offered_eps"], "ev/s"), s["mb_s_persisted"], s["loss_pct"], s["cpu_ns_per_event"])
+        if "forwarded" in s:
+            note += ", forwarded %d (%s)" % (s["forwarded"], fmt(s["forwarded_eps"], "ev/s"))
+        rows.append("| %s | %s | %s | %s |" % (k, s["what"], fmt(s["persisted_eps"], "ev/s"), note))
     elif "eps" in s:
         rows.append("| %s | %s | %s | |" % (k, s["what"], fmt(s["eps"], "ev/s")))
+# sluice against its limits and its peers, from the same run
+ratios = []
+sp = steps.get("sluiced_persist", {})
+if sp.get("persisted_eps"):
+    def ratio(label, num, den):
+        if den:
+            ratios.append("| %s | %.2f |" % (label, num / den))
+    for peer in ("udp_sink", "rsyslog"):
+        ratio("sluiced persisted events/s / %s events/s" % peer, sp["persisted_eps"],
+              steps.get(peer, {}).get("best_eps"))
+    ratio("sluiced persisted MB/s / fio sequential MB/s", sp["mb_s_persisted"],
+          steps.get("fio_seq", {}).get("mb_s"))
+    ratio("sluiced packets/s / testpmd rxonly on memif (64 B) packets/s", sp["offered_pps"],
+          steps.get("memif_rxonly_64", {}).get("pps"))
+    ratio("sluiced forwarded events/s / kcat producer events/s",
+          steps.get("sluiced_forward", {}).get("forwarded_eps", 0),
+          steps.get("kafka_client", {}).get("eps"))
+    res["ratios"] = ratios
+    with open(os.path.join(out, name + ".json"), "w") as f:
+        json.dump(res, f, indent=2, sort_keys=True)
 md = "# %s\n\n%s, %d CPUs, Linux %s; %s s per step%s.\n\n%s\n" % (
     name, cpu, os.cpu_count(), platform.release(), secs, " (quick)" if quick == "1" else "",
     "\n".join(rows))
+if ratios:
+    md += "\n| ratio | value |\n|---|---|\n" + "\n".join(ratios) + "\n"
 with open(os.path.join(out, name + ".md"), "w") as f:
     f.write(md)
 print(md)
