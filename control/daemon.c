@@ -89,6 +89,9 @@ struct sluice_daemon {
 	bool log_started;
 	uint32_t nports;
 	struct sluice_nic_port *ports[SLUICE_CONFIG_MAX_PORTS];
+	/* Last raw NIC counters and what earlier resets took away (see nic_stats()). */
+	struct sluice_nic_stats nic_last[SLUICE_CONFIG_MAX_PORTS];
+	struct sluice_nic_stats nic_base[SLUICE_CONFIG_MAX_PORTS];
 	uint32_t nlisteners;
 	struct sluice_listener listeners[SLUICE_CONFIG_MAX_LISTENERS];
 	uint32_t nworkers;
@@ -393,7 +396,9 @@ static int start_ports(struct sluice_daemon *d)
 	for (uint32_t i = 0; i < d->nports; i++) {
 		const struct sluice_config_port *p = &cfg->ports[i];
 		int rc = sluice_nic_port_start(d->ports[i], (uint32_t)(p->link_wait_us / 1000));
-		if (rc == -ETIMEDOUT) {
+		if (rc == -ETIMEDOUT && p->link_wait_us == 0) {
+			DLOG(INFO, "port %s: link down; receiving as soon as it comes up", p->name);
+		} else if (rc == -ETIMEDOUT) {
 			/* A memif peer may connect later: receive as soon as it does. */
 			DLOG(WARNING, "port %s: link still down after %" PRIu64 " ms; continuing",
 			     p->name, p->link_wait_us / 1000);
@@ -698,6 +703,36 @@ static uint64_t iabs(int64_t v)
 }
 
 /*
+ * NIC counters that never go backwards. Some PMDs reset theirs when the link renews (memif
+ * re-creates its queues, and their counters, each time a peer connects), which would break
+ * the accounting chain; a drop is taken as a reset and the old value kept as a base.
+ * Caller holds d->lock.
+ */
+static int nic_stats(struct sluice_daemon *d, uint32_t port, struct sluice_nic_stats *out)
+{
+	struct sluice_nic_stats raw;
+	uint64_t *r = (uint64_t *)&raw, *last = (uint64_t *)&d->nic_last[port];
+	uint64_t *base = (uint64_t *)&d->nic_base[port], *o = (uint64_t *)out;
+	int rc = sluice_nic_port_stats(d->ports[port], &raw);
+
+	if (rc)
+		return rc;
+	for (size_t i = 0; i < sizeof(raw) / sizeof(uint64_t); i++) {
+		/* memif reads 0 while no peer is connected and then shows the old counters
+		 * again until a new peer connects: a 0 is "unknown", not a reset. */
+		if (r[i] == 0 && last[i] > 0) {
+			o[i] = base[i] + last[i];
+			continue;
+		}
+		if (r[i] < last[i])
+			base[i] += last[i];
+		last[i] = r[i];
+		o[i] = base[i] + r[i];
+	}
+	return 0;
+}
+
+/*
  * Durable records Kafka has not acknowledged yet, from the forwarder's own view (storage's
  * forwarded watermark is only refreshed periodically, for retention).
  */
@@ -725,7 +760,7 @@ static void gather(struct sluice_daemon *d, struct totals *t)
 	memset(t, 0, sizeof(*t));
 	for (uint32_t i = 0; i < d->nports; i++) {
 		struct sluice_nic_stats s;
-		if (sluice_nic_port_stats(d->ports[i], &s) != 0)
+		if (nic_stats(d, i, &s) != 0)
 			continue;
 		t->nic.ipackets += s.ipackets;
 		t->nic.ibytes += s.ibytes;
@@ -844,7 +879,7 @@ static void collect_nic(struct sluice_daemon *d, const struct sluice_metric_sink
 	struct sluice_nic_stats st[SLUICE_CONFIG_MAX_PORTS];
 
 	for (uint32_t p = 0; p < d->nports; p++)
-		if (sluice_nic_port_stats(d->ports[p], &st[p]) != 0)
+		if (nic_stats(d, p, &st[p]) != 0)
 			memset(&st[p], 0, sizeof(st[p]));
 	for (size_t i = 0; i < sizeof(f) / sizeof(f[0]); i++) {
 		fam(s, f[i].name, SLUICE_METRIC_COUNTER, f[i].help);
@@ -1437,7 +1472,7 @@ static json_t *req_status(struct sluice_daemon *d)
 				    json_integer(sluice_metrics_http_port(d->http)));
 	for (uint32_t i = 0; i < d->nports; i++) {
 		struct sluice_nic_stats st = {0};
-		sluice_nic_port_stats(d->ports[i], &st);
+		nic_stats(d, i, &st);
 		json_array_append_new(
 			ports,
 			json_pack("{s:s,s:s,s:b,s:I,s:I,s:I}", "name", d->cfg->ports[i].name,
@@ -1865,6 +1900,12 @@ int sluice_daemon_run(struct sluice_daemon *d)
 
 		nanosleep(&ts, NULL);
 		pthread_mutex_lock(&d->lock);
+		/* Sample the NIC often, so a PMD that resets its counters on reconnect (memif)
+		 * loses at most one interval of them (see nic_stats()). */
+		for (uint32_t i = 0; i < d->nports; i++) {
+			struct sluice_nic_stats st;
+			nic_stats(d, i, &st);
+		}
 		interval_us = d->cfg->control.stats_interval_us;
 		now = mono_now();
 		if (interval_us && now >= next_stats) {
