@@ -46,6 +46,7 @@ _Static_assert(sizeof(uintptr_t) >= 8, "msg_opaque packs partition index and seq
 #define REWIND_BACKOFF_MAX_MS 30000
 #define RESET_BACKOFF_MAX_MS 5000
 #define TAIL_WIDEN_STEPS 6
+#define TAIL_UNAVAILABLE (-2) /* the Kafka partition does not exist (yet) */
 
 enum slot_state { SLOT_SENT = 0, SLOT_ACKED, SLOT_FAILED };
 
@@ -481,6 +482,7 @@ static void dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 		return;
 	}
 	s->state = SLOT_ACKED;
+	p->rewind_backoff_ms = 0;
 	ADD(p->a_delivered_records, 1);
 	ADD(p->a_delivered_bytes, s->bytes);
 	ADD(f->a_delivered_records, 1);
@@ -716,6 +718,16 @@ static int tail_read(struct sluice_fwd *f, struct fpart **parts, uint32_t n, int
 			rk, parts[i]->topic->kafka_topic, (int32_t)parts[i]->partition, &lo[i],
 			&hi[i], (int)f->resume_timeout_ms);
 
+		next[i] = -1;
+		if (err == RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION ||
+		    err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART ||
+		    err == RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC) {
+			/* This partition's problem only: the others resume without it. */
+			count_error(f, err);
+			next[i] = TAIL_UNAVAILABLE;
+			done[i] = true;
+			continue;
+		}
 		if (err) {
 			count_error(f, err);
 			fwd_log("tail read %s/%" PRIu32 ": watermarks: %s",
@@ -724,7 +736,6 @@ static int tail_read(struct sluice_fwd *f, struct fpart **parts, uint32_t n, int
 			rc = -EAGAIN;
 			goto out;
 		}
-		next[i] = -1;
 		start[i] = hi[i];
 		done[i] = hi[i] <= lo[i];
 	}
@@ -892,6 +903,22 @@ static int resume_parts(struct sluice_fwd *f, struct fpart **parts, uint32_t n)
 		struct fpart *p = parts[i];
 		int64_t from = next[i] >= 0 ? next[i] : 0;
 
+		ring_clear(p);
+		if (next[i] == TAIL_UNAVAILABLE) {
+			/* Retried by rewind_failed() with its back-off; nothing is sent meanwhile. */
+			if (!p->needs_rewind)
+				fwd_log("%s/%" PRIu32 ": Kafka partition %s/%" PRIu32
+					" does not exist: holding this partition, retrying",
+					p->topic->name, p->partition, p->topic->kafka_topic,
+					p->partition);
+			p->needs_rewind = true;
+			if (p->reader)
+				sluice_reader_close(p->reader);
+			p->reader = NULL;
+			p->have_batch = p->have_cur = false;
+			continue;
+		}
+
 		/* Kafka is the truth; what we saw acknowledged (or checkpointed) is a lower
 		 * bound that only matters where Kafka lost data or deleted it by retention. */
 		if (p->acked > from) {
@@ -904,7 +931,6 @@ static int resume_parts(struct sluice_fwd *f, struct fpart **parts, uint32_t n)
 		p->next_send = from;
 		STORE(p->a_forwarded, from);
 		STORE(p->a_resume_offset, from);
-		ring_clear(p);
 		p->needs_rewind = false;
 		reader_reposition(p);
 	}
@@ -1175,10 +1201,8 @@ static void rewind_failed(struct sluice_fwd *f, uint64_t now)
 		if (resume_parts(f, &p, 1) == 0) {
 			ADD(p->a_rewinds, 1);
 			ADD(f->a_retries, 1);
-			p->rewind_at_ms = 0;
-		} else {
-			p->rewind_at_ms = 0;
 		}
+		p->rewind_at_ms = 0; /* a failure (or a still missing partition) backs off more */
 	}
 }
 

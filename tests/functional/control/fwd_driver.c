@@ -337,8 +337,11 @@ static int forward(struct drv *d)
 		if (d->wait && !appending && caught_up(f))
 			break;
 		if ((long)((now - t0) / 1000) >= d->max_seconds) {
-			fprintf(stderr, "fwd_driver: not done after %ld s\n", d->max_seconds);
-			rc = -ETIMEDOUT;
+			if (d->wait) {
+				fprintf(stderr, "fwd_driver: not done after %ld s\n",
+					d->max_seconds);
+				rc = -ETIMEDOUT;
+			}
 			break;
 		}
 		sleep_ms(10);

@@ -11,7 +11,7 @@ TIMED_OUT=7
 NOT_ENOUGH_REPLICAS=19
 OUT_OF_ORDER_SEQ=45
 
-mock_start events:3
+mock_start events:3 short:2
 D=$TMP/log
 "$DRIVER" append -d "$D" -n 2000 -v 30 || fail "append"
 mock_cmd err $PRODUCE $NOT_LEADER $TIMED_OUT $NOT_ENOUGH_REPLICAS $NOT_LEADER
@@ -34,4 +34,18 @@ echo "$last"
 	fail "no fatal reset seen: $(tail -5 "$TMP/run2.err")"
 python3 "$SRC/fwd_check.py" -b "$BOOTSTRAP" -t events -e "$(ends "$D")" -a test-appliance -v 30 ||
 	fail "after the fatal error"
+
+# One failing partition does not stall the others: Kafka topic "short" lacks partition 2.
+D=$TMP/short
+"$DRIVER" append -d "$D" -n 3000 -v 30 || fail "append"
+"$DRIVER" forward -d "$D" -K short -b "$BOOTSTRAP" -s 200 -t 3 >"$TMP/short.txt" \
+	2>"$TMP/short.err" || fail "forward to short"
+last=$(grep '^stat' "$TMP/short.txt" | tail -1)
+echo "$last"
+e=$(ends "$D")
+python3 "$SRC/fwd_check.py" -b "$BOOTSTRAP" -t short -l events -e "${e%,2:*}" -a test-appliance \
+	-v 30 || fail "partitions 0 and 1 stalled by partition 2"
+[[ "$last" =~ lag=([0-9]+) ]] && [ "${BASH_REMATCH[1]}" -eq "${e##*:}" ] ||
+	fail "partition 2 should be held entirely: $last"
+grep -q 'does not exist' "$TMP/short.err" || fail "missing partition not reported"
 echo "PASS"
