@@ -114,15 +114,21 @@ struct sluice_partition {
 	int64_t open_end_offset; /* log end at open: durable_records = durable - this */
 	struct wbuf bufs[2];
 	int fill; /* index of the buffer being filled */
-	bool in_flight; /* bufs[!fill] is being written (and synced) */
-	int pending_cqes;
+	bool in_flight; /* bufs[!fill] is being written (or parked after ENOSPC) */
 	size_t op_start; /* bytes of the flight buffer already written (short writes) */
 	size_t op_end; /* bytes to write in the flight buffer (aligned) */
-	bool op_sync;
+	bool op_sync; /* the write needs an fdatasync (not flush = none) */
 	int op_write_err;
-	int op_sync_err;
 	bool op_short;
-	uint64_t op_submit_ns;
+	uint64_t unsynced_write_ns; /* submit time of the oldest write no fsync covers yet */
+	int64_t written_offset; /* log offset after the last completed write */
+	uint64_t written_bytes; /* segment bytes after the last completed write */
+	bool sync_wanted; /* completed writes that no fdatasync covers yet */
+	bool sync_in_flight;
+	bool sync_linked; /* the fdatasync in flight is linked behind the write in flight */
+	int64_t sync_target_offset; /* what the fdatasync in flight makes durable */
+	uint64_t sync_target_bytes;
+	uint64_t sync_first_ns;
 	uint64_t first_unsynced_ns; /* when the oldest bytes in the fill buffer arrived */
 	bool prealloc_in_flight;
 	uint64_t prealloc_target;

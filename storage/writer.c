@@ -47,6 +47,12 @@ static int buf_alloc(struct wbuf *b, size_t cap)
 	 * reserve none for us, so fall back to ordinary (page-aligned) memory. */
 	m = mmap(NULL, huge_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB,
 		 -1, 0);
+	/* Fault the pages in now: on a host whose hugepage pool other processes (DPDK) drain,
+	 * a later first touch would be SIGBUS; madvise reports the shortage as an error. */
+	if (m != MAP_FAILED && madvise(m, huge_len, MADV_POPULATE_WRITE) != 0) {
+		munmap(m, huge_len);
+		m = MAP_FAILED;
+	}
 	if (m != MAP_FAILED) {
 		b->map_len = huge_len;
 		b->huge = true;
@@ -164,13 +170,41 @@ static void maybe_prealloc(struct sluice_writer *w, struct sluice_partition *p, 
 	w->to_submit++;
 }
 
-/* Queue the write of the flight buffer from op_start, linked to its fdatasync. */
-static int prep_ops(struct sluice_writer *w, struct sluice_partition *p, uint64_t now)
+/* An fdatasync for everything written so far, linked behind the write just queued or alone. */
+static int prep_sync(struct sluice_writer *w, struct sluice_partition *p, bool linked,
+		     int64_t target_offset, uint64_t target_bytes, uint64_t now)
+{
+	struct io_uring_sqe *sqe = get_sqe(w);
+
+	if (!sqe)
+		return -EBUSY;
+	io_uring_prep_fsync(sqe, p->active->fd, IORING_FSYNC_DATASYNC);
+	io_uring_sqe_set_data(sqe, &p->ops[OP_SYNC]);
+	p->sync_in_flight = true;
+	p->sync_linked = linked;
+	p->sync_target_offset = target_offset;
+	p->sync_target_bytes = target_bytes;
+	p->sync_first_ns = p->unsynced_write_ns ? p->unsynced_write_ns : now;
+	p->unsynced_write_ns = 0;
+	p->sync_wanted = false;
+	w->to_submit++;
+	return 0;
+}
+
+/*
+ * Queue the write of the flight buffer from op_start. When no fdatasync is in flight it is
+ * linked behind the write (one submit, one round trip: the small-commit latency case);
+ * otherwise the write goes alone and overlaps the running fdatasync, and a new one covers it
+ * when that completes (the throughput case). Rewriting the tail block of a write whose
+ * fdatasync is still running is safe: the bytes it already holds are rewritten unchanged.
+ */
+static int prep_write(struct sluice_writer *w, struct sluice_partition *p, uint64_t now)
 {
 	struct wbuf *fb = &p->bufs[!p->fill];
 	struct segment *s = p->active;
 	struct io_uring_sqe *sqe;
 	unsigned len = (unsigned)(p->op_end - p->op_start);
+	bool link = p->op_sync && !p->sync_in_flight;
 
 	if (io_uring_sq_space_left(&w->ring) < 2) {
 		io_uring_submit(&w->ring);
@@ -186,24 +220,17 @@ static int prep_ops(struct sluice_writer *w, struct sluice_partition *p, uint64_
 		io_uring_prep_write(sqe, s->fd, fb->mem + p->op_start, len,
 				    fb->file_pos + p->op_start);
 	io_uring_sqe_set_data(sqe, &p->ops[OP_WRITE]);
-	p->pending_cqes = 1;
-	if (p->op_sync) {
-		/* A short or failed write breaks the link: the fsync then completes with
-		 * -ECANCELED and the remainder is requeued with a new fsync. */
-		sqe->flags |= IOSQE_IO_LINK;
-		sqe = get_sqe(w);
-		if (!sqe)
-			return -EBUSY;
-		io_uring_prep_fsync(sqe, s->fd, IORING_FSYNC_DATASYNC);
-		io_uring_sqe_set_data(sqe, &p->ops[OP_SYNC]);
-		p->pending_cqes = 2;
-	}
+	w->to_submit++;
 	p->op_write_err = 0;
-	p->op_sync_err = 0;
 	p->op_short = false;
-	if (!p->op_submit_ns)
-		p->op_submit_ns = now;
-	w->to_submit += (unsigned)p->pending_cqes;
+	if (!p->unsynced_write_ns)
+		p->unsynced_write_ns = now;
+	if (link) {
+		/* A short or failed write breaks the link: the fsync then completes with
+		 * -ECANCELED and is queued again with the rest of the write. */
+		sqe->flags |= IOSQE_IO_LINK;
+		return prep_sync(w, p, true, fb->end_offset, fb->file_pos + fb->len, now);
+	}
 	return 0;
 }
 
@@ -227,10 +254,9 @@ static int submit_flush(struct sluice_writer *w, struct sluice_partition *p, uin
 	p->op_start = 0;
 	p->op_end = end;
 	p->op_sync = !p->topt->flush_none;
-	p->op_submit_ns = 0;
 	p->first_unsynced_ns = 0;
 	maybe_prealloc(w, p, b->file_pos + end + b->cap);
-	return prep_ops(w, p, now);
+	return prep_write(w, p, now);
 }
 
 static void hist_add(struct sluice_partition *p, uint64_t ns)
@@ -255,70 +281,88 @@ static void set_failed(struct sluice_partition *p, int err, bool permanent, cons
 	atomic_store_explicit(&p->failed, true, memory_order_release);
 }
 
-static void op_complete(struct sluice_partition *p, uint64_t now)
+static void publish(struct sluice_partition *p, int64_t offset, uint64_t bytes)
 {
-	struct wbuf *fb = &p->bufs[!p->fill];
-	struct segment *s = p->active;
-
-	if (p->op_sync_err) {
-		/* Never retried: after a failed fdatasync the kernel may have dropped the dirty
-		 * pages and a second fdatasync could report success for data that is gone. */
-		CNT_ADD(p->fsync_errors, 1);
-		set_failed(p, p->op_sync_err, true, "fdatasync");
-		return; /* in_flight stays set: the buffers are frozen */
-	}
-	if (p->op_write_err) {
-		CNT_ADD(p->write_errors, 1);
-		if (p->op_write_err == -ENOSPC || p->op_write_err == -EDQUOT) {
-			/* Nothing was synced past the durable watermark: rewrite the same bytes
-			 * from the same position once space is back. */
-			set_failed(p, p->op_write_err, false, "write");
-			p->op_parked = true;
-			p->retry_ns = now + ENOSPC_RETRY_NS;
-		} else {
-			set_failed(p, p->op_write_err, true, "write");
-		}
-		return;
-	}
-	if (p->op_short) {
-		p->op_requeue = true;
-		return;
-	}
 	/* Partner of these release stores: acquire loads in reader.c and
 	 * sluice_partition_durable_offset(). Bytes first, so that a reader that sees the
 	 * offset also finds the bytes. */
-	atomic_store_explicit(&s->durable_bytes, fb->file_pos + fb->len, memory_order_release);
-	atomic_store_explicit(&p->durable_offset, fb->end_offset, memory_order_release);
-	if (p->op_sync) {
-		CNT_ADD(p->fsyncs, 1);
-		hist_add(p, now - p->op_submit_ns);
+	atomic_store_explicit(&p->active->durable_bytes, bytes, memory_order_release);
+	atomic_store_explicit(&p->durable_offset, offset, memory_order_release);
+}
+
+static void write_complete(struct sluice_partition *p, int res, uint64_t now)
+{
+	struct wbuf *fb = &p->bufs[!p->fill];
+	size_t expected = p->op_end - p->op_start;
+
+	if (res < 0) {
+		CNT_ADD(p->write_errors, 1);
+		if (res == -ENOSPC || res == -EDQUOT) {
+			/* Nothing was synced past the durable watermark: rewrite the same bytes
+			 * from the same position once space is back. */
+			set_failed(p, res, false, "write");
+			p->op_parked = true;
+			p->retry_ns = now + ENOSPC_RETRY_NS;
+		} else {
+			set_failed(p, res, true, "write");
+		}
+		p->op_write_err = res;
+		return; /* in_flight stays set: the buffer is kept for the retry */
 	}
-	if (atomic_load_explicit(&p->failed, memory_order_relaxed)) {
+	if ((size_t)res < expected) {
+		p->op_start += (size_t)res;
+		p->op_short = true;
+		p->op_requeue = true;
+		return;
+	}
+	p->op_start = p->op_end;
+	p->written_offset = fb->end_offset;
+	p->written_bytes = fb->file_pos + fb->len;
+	p->in_flight = false;
+	if (!p->op_sync)
+		publish(p, p->written_offset, p->written_bytes); /* flush = none */
+	else if (p->sync_in_flight && p->sync_linked)
+		p->sync_linked = false; /* the fdatasync linked behind this write covers it */
+	else
+		p->sync_wanted = true;
+	if (atomic_load_explicit(&p->failed, memory_order_relaxed) && !p->failed_permanent) {
 		sluice_storage_log("%s: write succeeded again, partition resumed", p->dir);
 		atomic_store_explicit(&p->failed, false, memory_order_release);
 	}
-	p->in_flight = false;
+}
+
+static void sync_complete(struct sluice_partition *p, int res, uint64_t now)
+{
+	bool linked = p->sync_linked;
+
+	p->sync_in_flight = false;
+	p->sync_linked = false;
+	if (res == -ECANCELED && linked && (p->op_write_err || p->op_short)) {
+		/* the write before it failed or was short: it never ran */
+		if (!p->op_write_err)
+			p->unsynced_write_ns = p->sync_first_ns;
+		return;
+	}
+	if (res < 0) {
+		/* Never retried: after a failed fdatasync the kernel may have dropped the dirty
+		 * pages and a second fdatasync could report success for data that is gone. */
+		CNT_ADD(p->fsync_errors, 1);
+		set_failed(p, res, true, "fdatasync");
+		return;
+	}
+	publish(p, p->sync_target_offset, p->sync_target_bytes);
+	CNT_ADD(p->fsyncs, 1);
+	hist_add(p, now - p->sync_first_ns);
 }
 
 static void on_cqe(struct sluice_partition *p, enum op_kind kind, int res, uint64_t now)
 {
 	switch (kind) {
-	case OP_WRITE: {
-		size_t expected = p->op_end - p->op_start;
-
-		if (res < 0) {
-			p->op_write_err = res;
-		} else if ((size_t)res < expected) {
-			p->op_start += (size_t)res;
-			p->op_short = true;
-		} else {
-			p->op_start = p->op_end;
-		}
+	case OP_WRITE:
+		write_complete(p, res, now);
 		break;
-	}
 	case OP_SYNC:
-		if (res < 0 && !(res == -ECANCELED && (p->op_write_err || p->op_short)))
-			p->op_sync_err = res;
+		sync_complete(p, res, now);
 		break;
 	case OP_PREALLOC:
 		p->prealloc_in_flight = false;
@@ -330,12 +374,10 @@ static void on_cqe(struct sluice_partition *p, enum op_kind kind, int res, uint6
 		} else {
 			p->active->prealloc_end = p->prealloc_target;
 		}
-		return;
+		break;
 	default:
-		return;
+		break;
 	}
-	if (--p->pending_cqes == 0)
-		op_complete(p, now);
 }
 
 static unsigned reap(struct sluice_writer *w, uint64_t now)
@@ -369,22 +411,40 @@ static int wait_some(struct sluice_writer *w)
 	return rc == -EINTR ? 0 : rc;
 }
 
-/* Requeue short writes; retry a parked (ENOSPC) write when its time has come. */
+/*
+ * Requeue short writes; retry a parked (ENOSPC) write when its time has come; start the
+ * fdatasync that covers completed writes once the previous one is done.
+ */
 static unsigned part_service(struct sluice_writer *w, struct sluice_partition *p, uint64_t now,
 			     bool retry_now)
 {
+	unsigned n = 0;
+
+	if (p->failed_permanent)
+		return 0;
+	/* a canceled linked fsync must be reaped before the write goes out again */
+	if (p->sync_in_flight && p->sync_linked && (p->op_requeue || p->op_parked))
+		return 0;
+	if (p->sync_wanted && !p->sync_in_flight) {
+		prep_sync(w, p, false, p->written_offset, p->written_bytes, now);
+		n++;
+	}
 	if (p->op_requeue) {
 		p->op_requeue = false;
-		prep_ops(w, p, now);
-		return 1;
-	}
-	if (p->op_parked && (retry_now || now >= p->retry_ns)) {
+		prep_write(w, p, now);
+		n++;
+	} else if (p->op_parked && (retry_now || now >= p->retry_ns)) {
 		p->op_parked = false;
 		p->op_start = p->op_start / p->align * p->align;
-		prep_ops(w, p, now);
-		return 1;
+		prep_write(w, p, now);
+		n++;
 	}
-	return 0;
+	return n;
+}
+
+static bool part_busy(const struct sluice_partition *p)
+{
+	return (p->in_flight && !p->op_parked) || p->sync_in_flight || p->sync_wanted;
 }
 
 static bool flush_due(const struct sluice_partition *p, uint64_t now, bool force)
@@ -402,6 +462,14 @@ static bool flush_due(const struct sluice_partition *p, uint64_t now, bool force
  * Completions of the writer's other partitions are handled on the way. */
 static int part_drain(struct sluice_writer *w, struct sluice_partition *p)
 {
+	/* A fallocate still running could extend a segment after it is sealed. */
+	while (p->prealloc_in_flight) {
+		int rc = wait_some(w);
+
+		if (rc)
+			return rc;
+		reap(w, sluice_now_ns());
+	}
 	for (;;) {
 		uint64_t now = sluice_now_ns();
 		int rc;
@@ -417,8 +485,10 @@ static int part_drain(struct sluice_writer *w, struct sluice_partition *p)
 			if (rc)
 				return rc;
 		}
-		if (!p->in_flight)
+		if (!p->in_flight && !p->sync_in_flight && !p->sync_wanted)
 			return 0;
+		if (!p->sync_in_flight && !p->in_flight)
+			continue; /* part_service starts the fdatasync */
 		rc = wait_some(w);
 		if (rc)
 			return rc;
@@ -766,7 +836,7 @@ static bool writer_idle_done(struct sluice_writer *w)
 		if (p->failed_permanent)
 			continue;
 		/* A parked ENOSPC write is abandoned at stop: recovery handles the tail. */
-		if (p->in_flight && !p->op_parked)
+		if (part_busy(p))
 			return false;
 		if (!p->in_flight && p->bufs[p->fill].batches)
 			return false;
@@ -781,7 +851,7 @@ static void idle_wait(struct sluice_writer *w, uint64_t *sleep_ns)
 	bool busy = false;
 
 	for (uint32_t i = 0; i < w->nparts && !busy; i++)
-		busy = w->parts[i]->in_flight && !w->parts[i]->op_parked;
+		busy = part_busy(w->parts[i]);
 	if (!w->log->opts.writer_idle_sleep) {
 		sched_yield();
 		return;

@@ -182,6 +182,16 @@ static void run_writers(bool idle_sleep, uint32_t writers, const char *tag)
 			uint32_t seed = batch_seed(v[i].data, v[i].len);
 			uint32_t prod = seed >> 24, seq = seed & 0xffffff;
 
+			if (v[i].base != next) {
+				struct tu_batch *v2 = NULL;
+				int n2 = tu_read_all(part, 0, &v2);
+
+				fprintf(stderr,
+					"gap p%d i=%d prev [%lld,%lld] len %zu got %lld; reread "
+					"n=%d vs %d\n",
+					p, i, (long long)v[i - 1].base, (long long)v[i - 1].last,
+					v[i - 1].len, (long long)v[i].base, n2, n);
+			}
 			assert_int_equal(v[i].base, next);
 			next = v[i].last + 1;
 			assert_true(prod < PRODUCERS);

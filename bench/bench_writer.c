@@ -1,0 +1,277 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Storage writer benchmark (bench_writer.sh runs it next to fio on the same directory).
+ *
+ *   bench_writer throughput DIR MIB [none|fallocate] [fixed|plain] [BATCH_KIB]
+ *       sustained writer throughput: a producer thread feeds pre-built batches through the
+ *       SPSC ring to one writer (O_DIRECT, flush_bytes 1 MiB) until MIB are durable.
+ *   bench_writer latency DIR N [none|fallocate] [ring|sync] [BYTES]
+ *       durable latency of small group commits: one BYTES batch (default 4096), wait for
+ *       the durable watermark to pass it, N times; through the writer thread (ring) or
+ *       sluice_partition_append_sync (sync).
+ *
+ * Prints one "key value" line per figure. Reports, never asserts.
+ */
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <rte_eal.h>
+#include <rte_mempool.h>
+#include <rte_ring.h>
+
+#include "sluice_record.h"
+#include "sluice_storage.h"
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* A batch of exactly `bytes` bytes (>= 200): records with 1 KiB values, the last one sized to
+ * land on the exact total. */
+static size_t build_batch(uint8_t *buf, size_t bytes, int32_t *records)
+{
+	static uint8_t val[1 << 20];
+	struct sluice_rb_builder b;
+	struct sluice_rb_record rec = {.timestamp = 1700000000000, .key_len = -1, .value = val};
+
+	if (!val[0])
+		memset(val, 'x', sizeof(val));
+	sluice_rb_builder_init(&b, buf, bytes, NULL);
+	for (;;) {
+		size_t left = bytes - b.len;
+
+		rec.value_len = 1024;
+		if (sluice_rb_builder_record_bytes(&b, &rec) + 64 > left) {
+			/* the last record: shrink its value until the batch is exactly full */
+			for (int32_t v = (int32_t)left; v >= 0; v--) {
+				rec.value_len = v;
+				if (sluice_rb_builder_record_bytes(&b, &rec) == left)
+					break;
+			}
+			if (sluice_rb_builder_record_bytes(&b, &rec) != left)
+				rec.value_len = 0;
+			sluice_rb_builder_append(&b, &rec);
+			break;
+		}
+		sluice_rb_builder_append(&b, &rec);
+	}
+	*records = sluice_rb_builder_count(&b);
+	return sluice_rb_builder_seal(&b);
+}
+
+struct tmpl {
+	size_t bytes;
+	uint32_t len;
+	int32_t records;
+};
+
+static void init_elt(struct rte_mempool *mp, void *arg, void *obj, unsigned idx)
+{
+	struct tmpl *t = arg;
+	struct sluice_batch *b = obj;
+	int32_t records;
+
+	(void)idx;
+	b->pool = mp;
+	b->data = (uint8_t *)(b + 1);
+	b->len = (uint32_t)build_batch(b->data, t->bytes, &records);
+	b->records = (uint32_t)records;
+	b->partition_id = 0;
+	t->len = b->len;
+	t->records = records;
+}
+
+static int eal(const char *argv0)
+{
+	static char prefix[64];
+	char *a[] = {(char *)argv0,   "--no-pci", "--no-huge", "-m",          "512",
+		     "--no-shconf",   "-l",       "0",         "--log-level", "error",
+		     "--file-prefix", prefix,     NULL};
+
+	snprintf(prefix, sizeof(prefix), "sluice_bw_%d", (int)getpid());
+	return rte_eal_init(12, a) < 0 ? -1 : 0;
+}
+
+static enum sluice_prealloc parse_prealloc(const char *s)
+{
+	return s && strcmp(s, "none") == 0 ? SLUICE_PREALLOC_NONE : SLUICE_PREALLOC_FALLOCATE;
+}
+
+static int throughput(int argc, char **argv)
+{
+	struct sluice_topic_opts t = {
+		.name = "bench",
+		.partitions = 1,
+		.segment_bytes = 1ull << 30,
+		.flush_interval_us = 5000,
+		.flush_bytes = 1 << 20,
+		.index_interval_bytes = 4096,
+	};
+	struct sluice_log_opts o = {
+		.data_dir = argv[2],
+		.topics = &t,
+		.ntopics = 1,
+		.writers = 1,
+		.producers = 1,
+		.ring_size = 1024,
+		.direct_io = -1,
+		.write_buffer_bytes = 2 << 20,
+		.prealloc = parse_prealloc(argc > 4 ? argv[4] : NULL),
+		.no_fixed_buffers = argc > 5 && strcmp(argv[5], "plain") == 0,
+	};
+	struct tmpl tm = {.bytes = (size_t)(argc > 6 ? atoi(argv[6]) : 64) << 10};
+	uint64_t total = strtoull(argv[3], NULL, 10) << 20, sent = 0, t0, t1;
+	struct sluice_partition_stats st;
+	struct sluice_partition *p;
+	struct rte_mempool *mp;
+	struct sluice_log *log;
+	struct rte_ring *ring;
+	int64_t want = 0;
+
+	mp = rte_mempool_create("bw_pool", 1023, sizeof(struct sluice_batch) + tm.bytes, 0, 0, NULL,
+				NULL, init_elt, &tm, SOCKET_ID_ANY, 0);
+	if (!mp || sluice_log_open(&o, &log) || sluice_log_start(log)) {
+		fprintf(stderr, "bench_writer: setup failed\n");
+		return 1;
+	}
+	p = sluice_log_partition(log, 0);
+	ring = sluice_log_ring(log, 0, 0);
+	t0 = now_ns();
+	while (sent < total) {
+		void *objs[32];
+		unsigned n = 32;
+
+		while (rte_mempool_get_bulk(mp, objs, n) != 0)
+			if (n > 1)
+				n /= 2;
+		unsigned q = 0;
+
+		while (q < n)
+			q += rte_ring_sp_enqueue_burst(ring, objs + q, n - q, NULL);
+		sent += (uint64_t)n * tm.len;
+		want += (int64_t)n * tm.records;
+	}
+	while (sluice_partition_durable_offset(p) < want)
+		usleep(50);
+	t1 = now_ns();
+	sluice_partition_stats(p, &st);
+	printf("throughput_mib_s %.1f\n", (double)sent / (1 << 20) / ((double)(t1 - t0) / 1e9));
+	printf("bytes_per_fsync %.0f\n", st.fsyncs ? (double)st.appended_bytes / st.fsyncs : 0.0);
+	printf("fsyncs %" PRIu64 "\n", st.fsyncs);
+	printf("batch_bytes %u\n", tm.len);
+	for (int i = 0; i < SLUICE_HIST_BUCKETS; i++)
+		if (st.fsync_hist[i])
+			printf("commit_le_%lluus %" PRIu64 "\n", 1ull << i, st.fsync_hist[i]);
+	sluice_log_close(log);
+	rte_mempool_free(mp);
+	return 0;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return (x > y) - (x < y);
+}
+
+static int latency(int argc, char **argv)
+{
+	struct sluice_topic_opts t = {
+		.name = "bench",
+		.partitions = 1,
+		.segment_bytes = 1ull << 30,
+		.flush_interval_us = 1, /* commit as soon as anything is there */
+		.flush_bytes = 1,
+		.index_interval_bytes = 4096,
+	};
+	bool sync = argc > 5 && strcmp(argv[5], "sync") == 0;
+	struct sluice_log_opts o = {
+		.data_dir = argv[2],
+		.topics = &t,
+		.ntopics = 1,
+		.writers = 1,
+		.producers = sync ? 0 : 1,
+		.ring_size = 64,
+		.direct_io = -1,
+		.write_buffer_bytes = 1 << 20,
+		.prealloc = parse_prealloc(argc > 4 ? argv[4] : NULL),
+	};
+	int n = atoi(argv[3]);
+	struct tmpl tm = {.bytes = argc > 6 ? (size_t)atoi(argv[6]) : 4096};
+	uint64_t *lat = calloc((size_t)n, sizeof(*lat)), sum = 0;
+	struct sluice_partition *p;
+	struct rte_mempool *mp;
+	struct sluice_log *log;
+	struct rte_ring *ring = NULL;
+	uint8_t *buf = malloc(tm.bytes);
+	int32_t records;
+
+	mp = rte_mempool_create("bl_pool", 63, sizeof(struct sluice_batch) + tm.bytes, 0, 0, NULL,
+				NULL, init_elt, &tm, SOCKET_ID_ANY, 0);
+	build_batch(buf, tm.bytes, &records);
+	if (!mp || !lat || sluice_log_open(&o, &log) || (!sync && sluice_log_start(log))) {
+		fprintf(stderr, "bench_writer: setup failed\n");
+		return 1;
+	}
+	p = sluice_log_partition(log, 0);
+	if (!sync)
+		ring = sluice_log_ring(log, 0, 0);
+	for (int i = 0; i < n; i++) {
+		int64_t want = sluice_partition_durable_offset(p) + records;
+		uint64_t t0 = now_ns();
+
+		if (sync) {
+			sluice_partition_append_sync(p, buf, tm.bytes, NULL);
+		} else {
+			void *obj;
+
+			while (rte_mempool_get(mp, &obj) != 0)
+				;
+			while (rte_ring_sp_enqueue(ring, obj) != 0)
+				;
+			while (sluice_partition_durable_offset(p) < want)
+				;
+		}
+		lat[i] = now_ns() - t0;
+		sum += lat[i];
+	}
+	qsort(lat, (size_t)n, sizeof(*lat), cmp_u64);
+	printf("latency_p50_us %.1f\n", (double)lat[n / 2] / 1000);
+	printf("latency_p99_us %.1f\n", (double)lat[n * 99 / 100] / 1000);
+	printf("latency_mean_us %.1f\n", (double)sum / n / 1000);
+	printf("batch_bytes %zu\n", tm.bytes);
+	sluice_log_close(log);
+	rte_mempool_free(mp);
+	free(lat);
+	free(buf);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	int rc;
+
+	if (argc < 4) {
+		fprintf(stderr, "usage: see bench/bench_writer.c\n");
+		return 2;
+	}
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (eal(argv[0]))
+		return 1;
+	if (strcmp(argv[1], "throughput") == 0)
+		rc = throughput(argc, argv);
+	else
+		rc = latency(argc, argv);
+	rte_eal_cleanup();
+	return rc;
+}
