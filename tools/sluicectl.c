@@ -46,7 +46,9 @@ static const char usage_text[] =
 	"  status                   health, uptime, ports, workers, writers, forwarder, alarms\n"
 	"  stats                    the accounting chain and counters\n"
 	"  health                   healthy, or the failing checks (exit 6 when unhealthy)\n"
-	"  top [-i SEC] [-n COUNT]  live per-port/core/partition rates (Ctrl-C to quit)\n"
+	"  top [-i SEC] [-n COUNT] [--all]\n"
+	"                           live per-port/core/partition rates, busy %, durable and\n"
+	"                           forward lag (Ctrl-C to quit; --all: every column)\n"
 	"  producers [-l LIMIT]     events, lost, duplicates, last seen (most lost first)\n"
 	"  partitions               appended, durable and forwarded offsets, lag, segments\n"
 	"  segments TOPIC-P         the segments of one partition\n"
@@ -664,6 +666,26 @@ static double num(json_t *v)
 	return NAN;
 }
 
+static bool has_other_labels(json_t *labels)
+{
+	static const char *const entity_labels[] = {"port",  "queue",  "worker", "core",
+						    "lcore", "writer", "topic",  "partition"};
+	const char *k;
+	json_t *v;
+
+	json_object_foreach(labels, k, v)
+	{
+		bool known = false;
+
+		for (size_t i = 0; i < sizeof(entity_labels) / sizeof(entity_labels[0]); i++)
+			if (strcmp(k, entity_labels[i]) == 0)
+				known = true;
+		if (!known)
+			return true;
+	}
+	return false;
+}
+
 /* prev: "name|labels" → value of the previous snapshot. */
 static json_t *top_view(json_t *metrics, json_t *prev, double dt)
 {
@@ -712,7 +734,8 @@ static json_t *top_view(json_t *metrics, json_t *prev, double dt)
 			} else {
 				shown = v;
 			}
-			if (sec == SEC_COUNT)
+			/* Gauges with labels beyond the row's (xstats by name, ...) do not add up. */
+			if (sec == SEC_COUNT || (gauge && has_other_labels(labels)))
 				continue;
 			short_name(name, sec, counter, col, sizeof(col));
 			row = json_object_get(rows[sec], entity);
@@ -758,6 +781,14 @@ static json_t *top_view(json_t *metrics, json_t *prev, double dt)
 			if (!isnan(busy) && !isnan(idle) && busy + idle > 0)
 				json_object_set_new(r, "busy%",
 						    json_real(100.0 * busy / (busy + idle)));
+			/* Durable lag: records written but not yet through fdatasync. */
+			if (json_is_real(json_object_get(row, "log_end_offset")) &&
+			    json_is_real(json_object_get(row, "durable_offset")))
+				json_object_set_new(r, "durable_lag",
+						    json_real(json_real_value(json_object_get(
+								      row, "log_end_offset")) -
+							      json_real_value(json_object_get(
+								      row, "durable_offset"))));
 			json_array_append_new(arr, r);
 		}
 		json_object_set_new(view, section_names[s], arr);
@@ -766,13 +797,64 @@ static json_t *top_view(json_t *metrics, json_t *prev, double dt)
 	return view;
 }
 
-static void print_rate_table(const char *title, json_t *arr)
+/*
+ * Columns `top` shows by default when sluiced exports them (--all shows every one): rates,
+ * busy %, durable and forward lag; the rest is in --json and `sluicectl metrics`.
+ */
+static const char *const top_columns[SEC_COUNT][9] = {
+	[SEC_PORTS] = {"rx_packets/s", "rx_bytes/s", "rx_missed_packets/s", "rx_nombuf/s",
+		       "rx_errors/s", "link_up"},
+	[SEC_CORES] = {"rx_packets/s", "events_parsed/s", "rejected/s", "shed_events/s",
+		       "events_open", "batches_sealed/s", "blocked_cycles/s", "busy%"},
+	[SEC_PARTITIONS] = {"appended_records/s", "persisted_records/s", "durable_lag",
+			    "forwarder_lag_records", "forwarder_oldest_unforwarded_age_ms",
+			    "disk_bytes", "segments", "failed"},
+	[SEC_NONE] = {"unaccounted_events", "forwarder_delivered_records/s",
+		      "forwarder_delivery_errors/s", "ctl_requests/s"},
+};
+
+/* Keep the default columns of @p sec when at least two are there (else sluiced names its
+ * metrics differently: show everything rather than nothing). */
+static void select_columns(json_t *arr, enum section sec)
+{
+	const char *const *want = top_columns[sec];
+	unsigned present = 0;
+	size_t i;
+	json_t *r;
+
+	for (unsigned c = 0; c < 9 && want[c] != NULL; c++) {
+		json_array_foreach(arr, i, r)
+		{
+			if (json_object_get(r, want[c]) != NULL) {
+				present++;
+				break;
+			}
+		}
+	}
+	if (present < 2)
+		return;
+	json_array_foreach(arr, i, r)
+	{
+		json_t *keep = json_object();
+
+		json_object_set(keep, "name", json_object_get(r, "name"));
+		json_object_set(keep, "scope", json_object_get(r, "scope"));
+		for (unsigned c = 0; c < 9 && want[c] != NULL; c++)
+			if (json_object_get(r, want[c]) != NULL)
+				json_object_set(keep, want[c], json_object_get(r, want[c]));
+		json_array_set_new(arr, i, keep);
+	}
+}
+
+static void print_rate_table(const char *title, json_t *arr, enum section sec, bool all)
 {
 	size_t i;
 	json_t *r;
 
 	if (json_array_size(arr) == 0)
 		return;
+	if (!all)
+		select_columns(arr, sec);
 	printf("\n%s\n", title);
 	/* Rates and gauges span nanoseconds to billions: print them with SI suffixes. */
 	json_array_foreach(arr, i, r)
@@ -804,7 +886,7 @@ static void print_rate_table(const char *title, json_t *arr)
 	print_table(arr, 2);
 }
 
-static int cmd_top(const struct opts *o, double interval, long count)
+static int cmd_top(const struct opts *o, double interval, long count, bool all)
 {
 	struct conn c;
 	json_t *prev = json_object();
@@ -863,11 +945,15 @@ static int cmd_top(const struct opts *o, double interval, long count)
 				{
 					printf("  ! %s\n", json_string_value(r));
 				}
-				print_rate_table("ports", json_object_get(view, "ports"));
-				print_rate_table("cores", json_object_get(view, "cores"));
-				print_rate_table("partitions", json_object_get(view, "partitions"));
+				print_rate_table("ports", json_object_get(view, "ports"), SEC_PORTS,
+						 all);
+				print_rate_table("cores", json_object_get(view, "cores"), SEC_CORES,
+						 all);
+				print_rate_table("partitions", json_object_get(view, "partitions"),
+						 SEC_PARTITIONS, all);
 				if (!tty) {
-					print_rate_table("totals", json_object_get(view, "totals"));
+					print_rate_table("totals", json_object_get(view, "totals"),
+							 SEC_NONE, all);
 					printf("\n");
 				}
 			}
@@ -1010,6 +1096,7 @@ int main(int argc, char **argv)
 	if (strcmp(cmd, "top") == 0) {
 		double interval = 1.0;
 		long count = -1;
+		bool all = false;
 
 		for (int i = 0; i < argc; i++) {
 			if ((strcmp(argv[i], "-i") == 0 || strcmp(argv[i], "--interval") == 0) &&
@@ -1023,11 +1110,14 @@ int main(int argc, char **argv)
 				if (!parse_long(argv[++i], 1, 1000000000, &count))
 					return usage_error(
 						"top: --count: expected a positive number");
+			} else if (strcmp(argv[i], "-a") == 0 || strcmp(argv[i], "--all") == 0) {
+				all = true;
 			} else {
-				return usage_error("top: usage: top [-i SECONDS] [-n COUNT]");
+				return usage_error(
+					"top: usage: top [-i SECONDS] [-n COUNT] [--all]");
 			}
 		}
-		return cmd_top(&o, interval, count);
+		return cmd_top(&o, interval, count, all);
 	}
 	if (strcmp(cmd, "raw") == 0) {
 		json_t *args = NULL;
