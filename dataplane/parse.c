@@ -36,25 +36,50 @@ static inline uint16_t be16(const uint8_t *p)
 
 uint32_t dp_csum_partial(const uint8_t *p, size_t len, uint32_t sum)
 {
-	/* 64-bit accumulator over 32-bit big-endian words: no carry handling per step, and
-	 * 2^32 words would be needed to overflow. */
-	uint64_t acc = sum;
+	/*
+	 * RFC 1071: the ones' complement sum is byte-order independent, so sum native-order
+	 * 32-bit words eight bytes at a time into a 64-bit accumulator (no carry handling per
+	 * step) and swap once at the end. Several times faster than assembling big-endian
+	 * 16-bit words, which matters for 1500-byte datagrams without checksum offload.
+	 */
+	uint64_t acc = 0;
+	while (len >= 16) {
+		uint64_t a, b;
+		memcpy(&a, p, 8);
+		memcpy(&b, p + 8, 8);
+		acc += (a & 0xffffffffu) + (a >> 32) + (b & 0xffffffffu) + (b >> 32);
+		p += 16;
+		len -= 16;
+	}
 	while (len >= 4) {
-		acc += ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) |
-			p[3];
+		uint32_t w;
+		memcpy(&w, p, 4);
+		acc += w;
 		p += 4;
 		len -= 4;
 	}
 	if (len >= 2) {
-		acc += ((uint32_t)p[0] << 8) | p[1];
+		uint16_t h;
+		memcpy(&h, p, 2);
+		acc += h;
 		p += 2;
 		len -= 2;
 	}
-	if (len)
-		acc += (uint32_t)p[0] << 8;
+	if (len) {
+		uint8_t tail[2] = {p[0], 0};
+		uint16_t h;
+		memcpy(&h, tail, 2);
+		acc += h;
+	}
 	while (acc >> 16)
 		acc = (acc & 0xffff) + (acc >> 16);
-	return (uint32_t)acc;
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	acc = ((acc & 0xff) << 8) | (acc >> 8);
+#endif
+	sum += (uint32_t)acc;
+	while (sum >> 16)
+		sum = (sum & 0xffff) + (sum >> 16);
+	return sum;
 }
 
 uint16_t dp_csum_fold(uint32_t sum)

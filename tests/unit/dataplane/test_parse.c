@@ -209,12 +209,21 @@ static void test_udp_checksum(void **state)
 	o.bad_udp_csum = false;
 	o.zero_udp_csum = true; /* mandatory over IPv6 */
 	assert_int_equal(parse(&o, "payload", &pi, 0), SLUICE_DP_REJECT_UDP_CHECKSUM);
-	/* Odd payload lengths exercise the checksum tail. */
-	o = v4();
-	for (int n = 1; n < 9; n++) {
-		char p[16] = "123456789";
-		p[n] = '\0';
-		assert_int_equal(parse(&o, p, &pi, 0), SLUICE_DP_REJECT_NONE);
+	/* Every length up to 80 and a full-size datagram, with carries (0xff bytes), over
+	 * both families: the word-at-a-time checksum against the test's byte-wise one. */
+	uint8_t f[2048], pl[1472];
+	for (size_t i = 0; i < sizeof(pl); i++)
+		pl[i] = (uint8_t)(i * 37 % 7 == 0 ? 0xff : i * 131);
+	for (int fam = 4; fam <= 6; fam += 2) {
+		o = fam == 4 ? v4() : v6();
+		for (size_t n = 0; n <= 81; n++) {
+			size_t plen = n == 81 ? (fam == 4 ? 1472 : 1452) : n;
+			size_t len = craft_udp(f, &o, pl, plen);
+			assert_int_equal(sluice_pkt_parse(f, len, 0, &pi), SLUICE_DP_REJECT_NONE);
+			f[len - 1] ^= 0x10;
+			assert_int_equal(sluice_pkt_parse(f, len, 0, &pi),
+					 SLUICE_DP_REJECT_UDP_CHECKSUM);
+		}
 	}
 }
 

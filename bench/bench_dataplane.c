@@ -1,0 +1,341 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Worker throughput on one core against the receive limit of the same device.
+ *
+ * For each traffic shape (format x frame size x events per frame) the benchmark writes a pcap
+ * of 1024 distinct frames, measures `dpdk-testpmd --forward-mode=rxonly` on
+ * net_pcap(infinite_rx=1) over it (the device's receive limit on this machine), then runs one
+ * sluice worker on the same device and file: worker on lcore 1 (CPU 1), a drain thread on the
+ * main lcore (CPU 0) that takes sealed batches off the ring and returns the buffers, exactly
+ * the storage writer's cost minus the disk. Reports packets/s, events/s, the ratio to testpmd,
+ * and the worker's busy share. It reports; it never asserts on timings.
+ *
+ * usage: bench_dataplane [seconds per run (default 2)] [shape name | all] [no-baseline]
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <rte_cycles.h>
+#include <rte_eal.h>
+#include <rte_launch.h>
+#include <rte_lcore.h>
+#include <rte_mbuf.h>
+#include <rte_mempool.h>
+#include <rte_ring.h>
+
+#include "dp_craft.h"
+#include "sluice_dataplane.h"
+#include "sluice_nic.h"
+
+#define FRAMES 1024
+#define PARTITIONS 8
+
+struct shape {
+	const char *name;
+	enum sluice_format format;
+	int32_t kafka_partition; /* -2: explicit i % PARTITIONS; -1: by key */
+	unsigned events; /* per frame */
+	size_t event_bytes; /* value bytes per event (lines: including the newline) */
+	double testpmd_mpps;
+	size_t frame_bytes;
+};
+
+static struct shape shapes[] = {
+	{"raw 60B", SLUICE_FORMAT_RAW, 0, 1, 18, 0, 0},
+	{"lines 60B", SLUICE_FORMAT_LINES, 0, 1, 18, 0, 0},
+	{"raw 508B", SLUICE_FORMAT_RAW, 0, 1, 466, 0, 0},
+	{"lines 508B", SLUICE_FORMAT_LINES, 0, 1, 466, 0, 0},
+	{"kafka 1x10B", SLUICE_FORMAT_KAFKA, -2, 1, 10, 0, 0},
+	{"kafka 1x10B by key", SLUICE_FORMAT_KAFKA, -1, 1, 10, 0, 0},
+	{"kafka 20x50B", SLUICE_FORMAT_KAFKA, -2, 20, 50, 0, 0},
+	{"kafka 20x50B by key", SLUICE_FORMAT_KAFKA, -1, 20, 50, 0, 0},
+	{"lines 20x50B", SLUICE_FORMAT_LINES, 0, 20, 50, 0, 0},
+};
+#define NSHAPES (sizeof(shapes) / sizeof(shapes[0]))
+
+static const uint8_t our_ip[4] = {192, 0, 2, 1};
+
+static size_t payload(const struct shape *s, unsigned i, uint8_t *out, size_t cap)
+{
+	if (s->format != SLUICE_FORMAT_KAFKA) {
+		size_t n = 0;
+		for (unsigned e = 0; e < s->events; e++) {
+			memset(out + n, 'a' + (char)((i + e) % 26), s->event_bytes);
+			n += s->event_bytes;
+			if (s->format == SLUICE_FORMAT_LINES)
+				out[n - 1] = '\n';
+		}
+		return n;
+	}
+	struct sluice_rb_builder b;
+	struct sluice_rb_batch_meta meta = {.producer_id = -1, .base_sequence = -1};
+	int32_t part = s->kafka_partition == -2 ? (int32_t)(i % PARTITIONS) : -1;
+	sluice_envelope_encode(out, part);
+	sluice_rb_builder_init(&b, out + 8, cap - 8, &meta);
+	for (unsigned e = 0; e < s->events; e++) {
+		char key[16], val[256];
+		int kl = snprintf(key, sizeof(key), "k%u", i * 31 + e);
+		memset(val, 'v', s->event_bytes);
+		struct sluice_rb_record r = {.timestamp = 1700000000000 + e,
+					     .key = (const uint8_t *)key,
+					     .key_len = kl,
+					     .value = (const uint8_t *)val,
+					     .value_len = (int32_t)s->event_bytes};
+		sluice_rb_builder_append(&b, &r);
+	}
+	return 8 + sluice_rb_builder_seal(&b);
+}
+
+static void put32(FILE *fp, uint32_t v)
+{
+	fwrite(&v, 4, 1, fp); /* host order: the pcap magic tells readers which */
+}
+
+static int write_pcap(struct shape *s, const char *path)
+{
+	uint8_t frame[2048], pl[2048];
+	FILE *fp = fopen(path, "wb");
+	if (!fp)
+		return -errno;
+	put32(fp, 0xa1b2c3d4);
+	put32(fp, 0x00040002);
+	put32(fp, 0);
+	put32(fp, 0);
+	put32(fp, 65535);
+	put32(fp, 1);
+	for (unsigned i = 0; i < FRAMES; i++) {
+		struct craft_opts o = {.family = 4,
+				       .sport = (uint16_t)(1024 + i),
+				       .dport = (uint16_t)(7000 + s->format)};
+		memset(o.dst_mac, 0xff, 6);
+		memcpy(o.src, (uint8_t[]){10, 0, (uint8_t)(i >> 8), (uint8_t)i}, 4);
+		memcpy(o.dst, our_ip, 4);
+		size_t n = craft_udp(frame, &o, pl, payload(s, i, pl, sizeof(pl)));
+		s->frame_bytes = n;
+		put32(fp, 1);
+		put32(fp, i);
+		put32(fp, (uint32_t)n);
+		put32(fp, (uint32_t)n);
+		fwrite(frame, 1, n, fp);
+	}
+	return fclose(fp) == 0 ? 0 : -errno;
+}
+
+/* The median of testpmd's per-second Rx-pps samples (the first, start-up, one dropped). */
+static double testpmd_mpps(const char *pcap, unsigned seconds)
+{
+	char cmd[1024], line[512];
+	double v[64];
+	int n = 0;
+	snprintf(cmd, sizeof(cmd),
+		 "timeout -s INT %u dpdk-testpmd --no-pci --no-huge -m 512 --file-prefix "
+		 "bdp-tp-%d --lcores 0@0,1@1 --vdev net_pcap0,rx_pcap=%s,infinite_rx=1 "
+		 "--log-level '*:error' -- --forward-mode=rxonly --stats-period 1 "
+		 "--total-num-mbufs 8192 2>&1; rm -rf /var/run/dpdk/bdp-tp-%d",
+		 seconds + 5, (int)getpid(), pcap, (int)getpid());
+	FILE *p = popen(cmd, "r");
+	if (!p)
+		return 0;
+	while (fgets(line, sizeof(line), p)) {
+		char *s = strstr(line, "Rx-pps:");
+		if (s && n < 64)
+			v[n++] = strtod(s + 7, NULL);
+	}
+	pclose(p);
+	/* drop the first sample (start-up), sort the rest */
+	int m = 0;
+	for (int i = 1; i < n; i++)
+		if (v[i] > 0)
+			v[m++] = v[i];
+	for (int i = 0; i < m; i++)
+		for (int j = i + 1; j < m; j++)
+			if (v[j] < v[i]) {
+				double t = v[i];
+				v[i] = v[j];
+				v[j] = t;
+			}
+	return m ? v[m / 2] / 1e6 : 0;
+}
+
+static struct sluice_worker *the_worker;
+
+static int worker_main(void *arg)
+{
+	(void)arg;
+	return sluice_worker_run(the_worker);
+}
+
+/* Return buffers without touching them: the drain must never be what limits the worker. */
+static void drain_until(struct rte_ring *ring, struct rte_mempool *pool, uint64_t until_tsc)
+{
+	void *objs[256];
+	while (rte_rdtsc() < until_tsc) {
+		unsigned n = rte_ring_dequeue_burst(ring, objs, 256, NULL);
+		if (n)
+			rte_mempool_put_bulk(pool, objs, n);
+	}
+}
+
+static int run_shape(struct shape *s, unsigned idx, unsigned seconds)
+{
+	char name[32];
+	struct rte_mempool *mbufs, *batches = NULL;
+	struct sluice_nic_port *port = NULL;
+	int rc;
+
+	snprintf(name, sizeof(name), "bm%u", idx);
+	/* infinite_rx keeps the whole file in mbufs of this pool. */
+	mbufs = rte_pktmbuf_pool_create(name, 8191, 256, 0, RTE_MBUF_DEFAULT_BUF_SIZE,
+					SOCKET_ID_ANY);
+	snprintf(name, sizeof(name), "bb%u", idx);
+	rc = sluice_dp_batch_pool_create(name, 8191, 16384, SOCKET_ID_ANY, &batches);
+	snprintf(name, sizeof(name), "br%u", idx);
+	struct rte_ring *ring =
+		rte_ring_create(name, 4096, SOCKET_ID_ANY, RING_F_SP_ENQ | RING_F_SC_DEQ);
+	if (!mbufs || rc || !ring)
+		return -ENOMEM;
+	snprintf(name, sizeof(name), "net_pcap%u", idx);
+	struct sluice_nic_port_opts po = {.name = name,
+					  .device = name,
+					  .rx_queues = 1,
+					  .tx_queues = 1,
+					  .rx_desc = 1024,
+					  .tx_desc = 512,
+					  .pool = mbufs};
+	rc = sluice_nic_port_create(&po, &port);
+	if (rc == 0)
+		rc = sluice_nic_port_start(port, 1000);
+	if (rc) {
+		fprintf(stderr, "%s: port: %s\n", s->name, strerror(-rc));
+		return rc;
+	}
+	struct sluice_listener l = {.udp_port = (uint16_t)(7000 + s->format),
+				    .format = s->format,
+				    .partitions = PARTITIONS,
+				    .max_event_bytes = 4096};
+	snprintf(l.topic, sizeof(l.topic), "bench");
+	struct sluice_dp_port dp = {.port = port, .queue = 0, .promiscuous = true};
+	memcpy(dp.ipv4, our_ip, 4);
+	struct sluice_worker_opts wo = {.id = 0,
+					.lcore = 1,
+					.ports = &dp,
+					.nports = 1,
+					.listeners = &l,
+					.nlisteners = 1,
+					.rings = &ring,
+					.nrings = 1,
+					.batch_pool = batches,
+					.batch_bytes = 16384,
+					.linger_us = 1000,
+					.backpressure = SLUICE_BACKPRESSURE_BLOCK};
+	rc = sluice_worker_create(&wo, &the_worker);
+	if (rc)
+		return rc;
+	rte_eal_remote_launch(worker_main, NULL, 1);
+	uint64_t hz = rte_get_tsc_hz();
+	drain_until(ring, batches, rte_rdtsc() + hz / 2); /* warm-up */
+	struct sluice_worker_stats a, b;
+	sluice_worker_stats(the_worker, &a);
+	uint64_t t0 = rte_rdtsc();
+	drain_until(ring, batches, t0 + hz * seconds);
+	sluice_worker_stats(the_worker, &b);
+	double dt = (double)(rte_rdtsc() - t0) / (double)hz;
+	sluice_worker_stop(the_worker);
+	while (rte_eal_get_lcore_state(1) != WAIT)
+		drain_until(ring, batches, rte_rdtsc() + hz / 1000);
+	rte_eal_wait_lcore(1);
+	drain_until(ring, batches, rte_rdtsc() + hz / 100);
+
+	double mpps = (double)(b.rx_packets - a.rx_packets) / dt / 1e6;
+	double mev = (double)(b.events_enqueued - a.events_enqueued) / dt / 1e6;
+	uint64_t busy = b.busy_cycles - a.busy_cycles, idle = b.idle_cycles - a.idle_cycles;
+	uint64_t blocked = b.blocked_cycles - a.blocked_cycles;
+	uint64_t rej = 0;
+	for (int r = 1; r < SLUICE_DP_REJECT__COUNT; r++)
+		rej += b.rejects[r];
+	printf("| %-20s | %5zu | %3u | %7.2f | %7.2f | %7.2f | %5.2f | %5.1f%% | %5.1f%% | %6.1f "
+	       "|\n",
+	       s->name, s->frame_bytes + 4, s->events, s->testpmd_mpps, mpps, mev,
+	       s->testpmd_mpps > 0 ? mpps / s->testpmd_mpps : 0,
+	       busy + idle ? 100.0 * (double)busy / (double)(busy + idle + blocked) : 0,
+	       busy + idle ? 100.0 * (double)blocked / (double)(busy + idle + blocked) : 0,
+	       mpps > 0 ? 1e3 / mpps : 0);
+	if (rej || b.shed[0] + b.shed[1] + b.shed[2])
+		printf("|   (%s: %" PRIu64 " rejected, %" PRIu64 " shed: the shape is wrong)\n",
+		       s->name, rej, b.shed[0] + b.shed[1] + b.shed[2]);
+	fflush(stdout);
+	sluice_worker_destroy(the_worker);
+	sluice_nic_port_destroy(port);
+	rte_ring_free(ring);
+	rte_mempool_free(batches);
+	rte_mempool_free(mbufs);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	unsigned seconds = argc > 1 ? (unsigned)atoi(argv[1]) : 2;
+	const char *only = argc > 2 ? argv[2] : NULL;
+	bool baseline = !(argc > 3 && strcmp(argv[3], "no-baseline") == 0);
+	char dir[] = "/tmp/sluice-bdp-XXXXXX", path[256], prefix[64];
+	static char vdevs_buf[NSHAPES][320];
+	const char *vdevs[NSHAPES + 1] = {0};
+	unsigned nv = 0;
+
+	if (seconds == 0 || !mkdtemp(dir))
+		return 1;
+	for (unsigned i = 0; i < NSHAPES; i++) {
+		snprintf(path, sizeof(path), "%s/s%u.pcap", dir, i);
+		if (write_pcap(&shapes[i], path) != 0)
+			return 1;
+		snprintf(vdevs_buf[i], sizeof(vdevs_buf[i]), "net_pcap%u,rx_pcap=%s,infinite_rx=1",
+			 i, path);
+		if (!only || strcmp(only, "all") == 0 || strcmp(only, shapes[i].name) == 0)
+			vdevs[nv++] = vdevs_buf[i];
+	}
+	/* Baselines first, before this process's workers compete for the CPUs. */
+	for (unsigned i = 0; i < NSHAPES; i++) {
+		if (only && strcmp(only, "all") != 0 && strcmp(only, shapes[i].name) != 0)
+			continue;
+		snprintf(path, sizeof(path), "%s/s%u.pcap", dir, i);
+		if (baseline)
+			shapes[i].testpmd_mpps = testpmd_mpps(path, seconds);
+	}
+	snprintf(prefix, sizeof(prefix), "bdp-%d", (int)getpid());
+	struct sluice_nic_eal_opts eo = {.prog = "bench_dataplane",
+					 .lcores = "0@0,1@1",
+					 .mem_mode = SLUICE_NIC_MEM_NO_HUGE,
+					 .mem_mb = 1024,
+					 .file_prefix = prefix,
+					 .vdevs = vdevs,
+					 .log_level = "*:error"};
+	if (sluice_nic_eal_init(&eo) != 0)
+		return 1;
+	printf("one worker core (net_pcap infinite_rx, %u s per run) vs dpdk-testpmd rxonly\n\n",
+	       seconds);
+	printf("| shape                | frame | ev  | testpmd | worker  | worker  | ratio | busy  "
+	       " | ns/pkt |\n");
+	printf("|                      | bytes | /pk | Mpps    | Mpps    | Mev/s   |       |       "
+	       " |        |\n");
+	printf("|----------------------|-------|-----|---------|---------|---------|-------|-------"
+	       "-|--------|\n");
+	unsigned vi = 0;
+	for (unsigned i = 0; i < NSHAPES; i++) {
+		if (only && strcmp(only, "all") != 0 && strcmp(only, shapes[i].name) != 0)
+			continue;
+		/* Ports are named by their vdev; keep the probe index. */
+		if (run_shape(&shapes[i], i, seconds) != 0)
+			fprintf(stderr, "%s: failed\n", shapes[i].name);
+		vi++;
+	}
+	(void)vi;
+	sluice_nic_eal_cleanup();
+	char cmd[256];
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s' '/var/run/dpdk/%s'", dir, prefix);
+	return system(cmd) == 0 ? 0 : 1;
+}
