@@ -129,6 +129,45 @@ for i in range(200):
 PY
 ctl status >/dev/null || fail "daemon unusable after garbage"
 
+# -- a client that pipelines requests and never reads holds one reply, not the server; the
+# 16-connection limit refuses the 17th with a clear error and frees slots on close
+python3 - "$SOCK" "$CTL" <<'PY' || fail "slow reader / connection limit"
+import json, socket, subprocess, sys, time
+path, ctl = sys.argv[1], sys.argv[2]
+hog = socket.socket(socket.AF_UNIX); hog.connect(path); hog.setblocking(False)
+sent = 0
+try:
+    for i in range(20000):
+        hog.send(b'{"v":1,"cmd":"metrics"}\n'); sent += 1
+except BlockingIOError:
+    pass
+assert sent > 100, sent
+t = time.monotonic()
+r = subprocess.run([ctl, "--socket", path, "--timeout", "5", "--json", "status"], capture_output=True)
+assert r.returncode == 0 and json.loads(r.stdout)["state"] == "running", r
+assert time.monotonic() - t < 5
+hog.close()
+conns = []
+for i in range(15):      # + the server's view of the closing hog may lag: retry below
+    c = socket.socket(socket.AF_UNIX); c.connect(path); conns.append(c)
+deadline = time.monotonic() + 10
+while True:
+    c = socket.socket(socket.AF_UNIX); c.connect(path); c.settimeout(5)
+    c.sendall(b'{"v":1,"cmd":"hello"}\n')
+    r = json.loads(c.makefile("rb").readline())
+    if r["ok"]:
+        conns.append(c); break        # the 16th slot (the hog's) is free again
+    assert time.monotonic() < deadline, r
+    c.close(); time.sleep(0.05)
+c = socket.socket(socket.AF_UNIX); c.connect(path); c.settimeout(5)
+r = json.loads(c.makefile("rb").readline())
+assert r["ok"] is False and r["error"].startswith("busy: 16"), r
+c.close()
+for c in conns:
+    c.close()
+PY
+ctl status >/dev/null || fail "daemon unusable after the slow reader"
+
 # -- unauthorised peer: nobody may open the 0666 socket but SO_PEERCRED refuses it
 setpriv --reuid=65534 --regid=65534 --clear-groups "$CTL" --socket "$SOCK" status 2>"$TMP/e"
 rc=$?
@@ -140,7 +179,8 @@ m=$(curl -sf "http://127.0.0.1:$PORT/metrics") || fail "scrape"
 for want in 'sluice_ctl_rejected_connections_total{reason="peer_credentials"} 1' \
 	'sluice_ctl_bad_requests_total{reason="json"} ' \
 	'sluice_ctl_bad_requests_total{reason="oversized"} 1' \
-	'sluice_ctl_bad_requests_total{reason="unknown_field"} 1'; do
+	'sluice_ctl_bad_requests_total{reason="unknown_field"} 1' \
+	'sluice_ctl_rejected_connections_total{reason="too_many_clients"} '; do
 	grep -qF "$want" <<<"$m" || fail "metrics lack '$want'"
 done
 testd_stop
