@@ -291,9 +291,10 @@ static bool queue_reply(struct sluice_ctl_server *srv, struct client *c, json_t 
 		reply = sluice_ctl_proto_error("out of memory");
 	if (reply == NULL)
 		return false;
-	if (json_is_false(json_object_get(reply, "ok")))
-		count(&srv->error_replies);
+	/* Framing turns a handler's reply without "ok" into an error: count after it. */
 	line = sluice_ctl_proto_reply_line(reply, id, &len);
+	if (!json_is_true(json_object_get(reply, "ok")))
+		count(&srv->error_replies);
 	json_decref(reply);
 	if (line == NULL)
 		return false;
