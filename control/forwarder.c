@@ -146,7 +146,6 @@ struct sluice_fwd {
 	uint32_t rr;
 	uint64_t last_ckpt_ms;
 	uint32_t reset_backoff_ms;
-	uint64_t last_progress_ms; /* last delivery report, or last poke */
 
 	/* published */
 	_Atomic int a_state;
@@ -470,7 +469,6 @@ static void dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 	if (s->seq != seq || s->state != SLOT_SENT)
 		return;
 	p->outstanding--;
-	f->last_progress_ms = mono_ms();
 	if (m->err) {
 		s->state = SLOT_FAILED;
 		p->needs_rewind = true;
@@ -564,6 +562,9 @@ static rd_kafka_conf_t *producer_conf(struct sluice_fwd *f)
 	rc |= conf_set(conf, "message.timeout.ms", "0");
 	rc |= conf_set(conf, "compression.type", f->compression);
 	rc |= conf_set_u32(conf, "linger.ms", f->linger_ms);
+	/* After an outage, reconnect within a second instead of librdkafka's 10 s back-off
+	 * ceiling: the backlog starts draining as soon as the broker is back. */
+	rc |= conf_set(conf, "reconnect.backoff.max.ms", "1000");
 	if (f->transactional)
 		rc |= conf_set(conf, "transactional.id", f->transactional_id);
 	rc |= apply_passthrough(f, conf);
@@ -1239,28 +1240,6 @@ static void sample_rates(struct sluice_fwd *f, uint64_t now)
 	}
 }
 
-/*
- * After an outage librdkafka 2.0.2 can leave messages queued on partitions whose leader
- * it forgot (the metadata refresh failed while the broker was down) with nothing due to
- * refresh it for topic.metadata.refresh.interval.ms (5 min): seen with the mock cluster.
- * A metadata request forces a connection and, once answered, reassigns the partitions.
- * Only when nothing was delivered for a second while messages are outstanding.
- */
-static void poke_if_stalled(struct sluice_fwd *f)
-{
-	const struct rd_kafka_metadata *md = NULL;
-	rd_kafka_resp_err_t err;
-	bool stalled = false;
-
-	for (uint32_t i = 0; i < f->nparts && !stalled; i++)
-		stalled = f->parts[i].outstanding > 0;
-	if (!stalled)
-		return;
-	err = rd_kafka_metadata(f->rk, 0, NULL, &md, 500);
-	if (err == RD_KAFKA_RESP_ERR_NO_ERROR)
-		rd_kafka_metadata_destroy(md);
-}
-
 static void drain(struct sluice_fwd *f)
 {
 	uint32_t timeout = LOAD(f->drain_timeout_ms);
@@ -1318,10 +1297,6 @@ static void *fwd_main(void *arg)
 		if (!f->fatal)
 			rewind_failed(f, now);
 		report_forwarded(f);
-		if (now - f->last_progress_ms >= 1000) {
-			poke_if_stalled(f);
-			f->last_progress_ms = now;
-		}
 		if (now - last_sample >= 1000) {
 			sample_rates(f, now);
 			last_sample = now;
