@@ -1,0 +1,288 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Unit tests of control/forwarder.c and control/kafka_embedded.c: option validation, the
+ * kafka.* passthrough check, the checkpoint as a lower bound, pause/resume, stats, and one
+ * short in-process forward to the embedded cluster. The scenarios (kill -9, outages,
+ * injected errors, retention) are functional tests: tests/functional/control/fwd_*.sh.
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "forwarder.h"
+
+struct fixture {
+	char dir[64];
+	struct sluice_log *log;
+};
+
+static int setup(void **state)
+{
+	struct fixture *fx = calloc(1, sizeof(*fx));
+	struct sluice_topic_opts t = {
+		.name = "t",
+		.partitions = 2,
+		.segment_bytes = 1 << 20,
+		.flush_interval_us = 1000,
+		.flush_bytes = 1 << 20,
+		.index_interval_bytes = 4096,
+	};
+	struct sluice_log_opts o = {
+		.topics = &t, .ntopics = 1, .writers = 1, .write_buffer_bytes = 1 << 20};
+
+	if (!fx)
+		return -1;
+	snprintf(fx->dir, sizeof(fx->dir), "/tmp/test_forwarder.XXXXXX");
+	if (!mkdtemp(fx->dir))
+		return -1;
+	o.data_dir = fx->dir;
+	if (sluice_log_open(&o, &fx->log))
+		return -1;
+	*state = fx;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *fx = *state;
+	char cmd[128];
+
+	sluice_log_close(fx->log);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", fx->dir);
+	if (system(cmd) != 0)
+		return -1;
+	free(fx);
+	return 0;
+}
+
+static void append(struct sluice_log *log, uint32_t partition, int n)
+{
+	uint8_t buf[4096];
+	struct sluice_rb_batch_meta meta = {.producer_id = SLUICE_RB_NO_PRODUCER_ID,
+					    .base_sequence = SLUICE_RB_NO_SEQUENCE,
+					    .producer_epoch = -1};
+	struct sluice_rb_builder b;
+	int id = sluice_log_partition_id(log, "t", partition);
+
+	assert_true(id >= 0);
+	assert_int_equal(sluice_rb_builder_init(&b, buf, sizeof(buf), &meta), 0);
+	for (int i = 0; i < n; i++) {
+		struct sluice_rb_record r = {.timestamp = 1700000000000LL + i,
+					     .key = (const uint8_t *)"k",
+					     .key_len = 1,
+					     .value = (const uint8_t *)"value",
+					     .value_len = 5};
+
+		assert_int_equal(sluice_rb_builder_append(&b, &r), 0);
+	}
+	assert_int_equal(sluice_partition_append_sync(sluice_log_partition(log, (uint32_t)id), buf,
+						      sluice_rb_builder_seal(&b), NULL),
+			 0);
+}
+
+static struct sluice_fwd_opts base_opts(struct fixture *fx, const struct sluice_fwd_topic *t)
+{
+	return (struct sluice_fwd_opts){
+		.log = fx->log,
+		.topics = t,
+		.ntopics = 1,
+		.brokers = "127.0.0.1:1",
+		.appliance_id = "unit",
+		.checkpoint_dir = fx->dir,
+	};
+}
+
+static void test_conf_check(void **state)
+{
+	char err[256];
+
+	(void)state;
+	assert_int_equal(sluice_fwd_kafka_conf_check("linger.ms", "20", err, sizeof(err)), 0);
+	assert_int_equal(sluice_fwd_kafka_conf_check("linger.ms", "soon", err, sizeof(err)),
+			 -EINVAL);
+	assert_true(strlen(err) > 0);
+	assert_int_equal(sluice_fwd_kafka_conf_check("no.such.key", "1", err, sizeof(err)),
+			 -EINVAL);
+	/* The keys that carry exactly-once are sluice's, whatever the value. */
+	assert_int_equal(sluice_fwd_kafka_conf_check("acks", "all", err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "sluice"));
+	assert_int_equal(
+		sluice_fwd_kafka_conf_check("enable.idempotence", "false", err, sizeof(err)),
+		-EINVAL);
+	assert_int_equal(
+		sluice_fwd_kafka_conf_check("message.timeout.ms", "1000", err, sizeof(err)),
+		-EINVAL);
+}
+
+static void test_create_validation(void **state)
+{
+	struct fixture *fx = *state;
+	struct sluice_fwd_topic t = {.name = "t"}, missing = {.name = "nope"};
+	struct sluice_fwd_kv owned = {"acks", "1"}, bad = {"linger.ms", "x"};
+	struct sluice_fwd_opts o;
+	struct sluice_fwd *f = (struct sluice_fwd *)1;
+
+	o = base_opts(fx, &t);
+	o.brokers = NULL;
+	assert_int_equal(sluice_fwd_create(&o, &f), -EINVAL);
+	assert_null(f);
+	o = base_opts(fx, &t);
+	o.appliance_id = "";
+	assert_int_equal(sluice_fwd_create(&o, &f), -EINVAL);
+	o = base_opts(fx, &missing);
+	assert_int_equal(sluice_fwd_create(&o, &f), -ENOENT);
+	o = base_opts(fx, &t);
+	o.compression = "brotli";
+	assert_int_equal(sluice_fwd_create(&o, &f), -EINVAL);
+	o = base_opts(fx, &t);
+	o.kafka_conf = &owned;
+	o.nkafka_conf = 1;
+	assert_int_equal(sluice_fwd_create(&o, &f), -EINVAL);
+	o.kafka_conf = &bad;
+	assert_int_equal(sluice_fwd_create(&o, &f), -EINVAL);
+	o = base_opts(fx, &t);
+	o.compression = "zstd";
+	assert_int_equal(sluice_fwd_create(&o, &f), 0);
+	sluice_fwd_destroy(f);
+	sluice_fwd_destroy(NULL);
+}
+
+static void test_checkpoint_lower_bound_and_stats(void **state)
+{
+	struct fixture *fx = *state;
+	struct sluice_fwd_topic t = {.name = "t"};
+	struct sluice_fwd_opts o = base_opts(fx, &t);
+	struct sluice_fwd_partition_stats ps[4];
+	struct sluice_fwd_stats st;
+	struct sluice_fwd *f;
+	const char ckpt[] = "t 0 3\nt 1 x\ngarbage line\nother 0 9\n";
+
+	append(fx->log, 0, 5);
+	append(fx->log, 1, 2);
+	assert_int_equal(
+		sluice_storage_write_atomic(fx->dir, "forwarder.ckpt", ckpt, sizeof(ckpt) - 1), 0);
+	assert_int_equal(sluice_fwd_create(&o, &f), 0);
+	sluice_fwd_stats(f, &st, ps, 4);
+	assert_int_equal(st.state, SLUICE_FWD_STOPPED);
+	assert_int_equal(st.npartitions, 2);
+	assert_string_equal(ps[0].topic, "t");
+	assert_int_equal(ps[0].forwarded_offset, 3);
+	assert_int_equal(ps[0].durable_offset, 5);
+	assert_int_equal(ps[0].lag_records, 2);
+	assert_true(ps[0].lag_bytes > 0);
+	assert_int_equal(ps[1].forwarded_offset, 0); /* malformed line ignored */
+	assert_int_equal(ps[1].lag_records, 2);
+	assert_int_equal(ps[1].retention_drop_eta_s, -1);
+
+	assert_int_equal(sluice_fwd_pause(f, "nope"), -ENOENT);
+	assert_int_equal(sluice_fwd_pause(f, "t"), 0);
+	sluice_fwd_stats(f, &st, ps, 1);
+	assert_true(ps[0].paused);
+	assert_int_equal(sluice_fwd_resume(f, "t"), 0);
+	sluice_fwd_stats(f, &st, ps, 1);
+	assert_false(ps[0].paused);
+	sluice_fwd_set_inflight(f, 7, 0);
+	sluice_fwd_destroy(f);
+}
+
+static void test_state_names(void **state)
+{
+	(void)state;
+	assert_string_equal(sluice_fwd_state_name(SLUICE_FWD_RUNNING), "running");
+	assert_string_equal(sluice_fwd_state_name(SLUICE_FWD_BROKER_DOWN), "broker_down");
+	assert_string_equal(sluice_fwd_state_name((enum sluice_fwd_state)99), "unknown");
+}
+
+static void test_embedded(void **state)
+{
+	struct sluice_kafka_embedded_topic topics[] = {{"a", 3}, {"b", 1}};
+	struct sluice_kafka_embedded *e;
+	int errs[] = {6, 7};
+
+	(void)state;
+	assert_int_equal(sluice_kafka_embedded_start(topics, 2, 1, &e), 0);
+	assert_non_null(strchr(sluice_kafka_embedded_bootstrap(e), ':'));
+	assert_int_equal(sluice_kafka_embedded_topic_create(e, "c", 0), -EINVAL);
+	assert_int_equal(sluice_kafka_embedded_topic_create(e, "c", 2), 0);
+	assert_int_equal(sluice_kafka_embedded_broker_down(e, 1), 0);
+	assert_int_equal(sluice_kafka_embedded_broker_up(e, 1), 0);
+	sluice_kafka_embedded_push_errors(e, 0, errs, 2);
+	sluice_kafka_embedded_stop(e);
+	sluice_kafka_embedded_stop(NULL);
+}
+
+/* The whole path once, in-process: both partitions forwarded, the cursor and the
+ * checkpoint at the end, a restart that finds everything already in Kafka. */
+static void test_forward_in_process(void **state)
+{
+	struct fixture *fx = *state;
+	struct sluice_kafka_embedded_topic kt = {"t", 2};
+	struct sluice_fwd_topic t = {.name = "t"};
+	struct sluice_fwd_opts o = base_opts(fx, &t);
+	struct sluice_fwd_partition_stats ps[2];
+	struct sluice_kafka_embedded *e;
+	struct sluice_fwd_stats st;
+	struct sluice_fwd *f;
+	char path[128], buf[256];
+	FILE *fp;
+	size_t n;
+
+	append(fx->log, 0, 10);
+	append(fx->log, 1, 4);
+	assert_int_equal(sluice_kafka_embedded_start(&kt, 1, 1, &e), 0);
+	o.brokers = sluice_kafka_embedded_bootstrap(e);
+	for (int run = 0; run < 2; run++) {
+		assert_int_equal(sluice_fwd_create(&o, &f), 0);
+		assert_int_equal(sluice_fwd_start(f), 0);
+		assert_int_equal(sluice_fwd_start(f), -EALREADY);
+		for (int i = 0; i < 1000; i++) {
+			sluice_fwd_stats(f, &st, ps, 2);
+			if (st.state == SLUICE_FWD_RUNNING && ps[0].forwarded_offset == 10 &&
+			    ps[1].forwarded_offset == 4)
+				break;
+			nanosleep(&(struct timespec){0, 10 * 1000 * 1000}, NULL);
+		}
+		sluice_fwd_stop(f, 1000);
+		sluice_fwd_stats(f, &st, ps, 2);
+		assert_int_equal(st.state, SLUICE_FWD_STOPPED);
+		assert_int_equal(ps[0].forwarded_offset, 10);
+		assert_int_equal(ps[1].forwarded_offset, 4);
+		assert_int_equal(ps[0].lag_records, 0);
+		/* The second run resumes from Kafka's tail and sends nothing again. */
+		assert_int_equal(st.delivered_records, run == 0 ? 14 : 0);
+		assert_int_equal(ps[0].resume_offset, run == 0 ? 0 : 10);
+		sluice_fwd_destroy(f);
+	}
+	snprintf(path, sizeof(path), "%s/forwarder.ckpt", fx->dir);
+	fp = fopen(path, "r");
+	assert_non_null(fp);
+	n = fread(buf, 1, sizeof(buf) - 1, fp);
+	fclose(fp);
+	buf[n] = '\0';
+	assert_string_equal(buf, "t 0 10\nt 1 4\n");
+	sluice_kafka_embedded_stop(e);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_conf_check),
+		cmocka_unit_test(test_state_names),
+		cmocka_unit_test(test_embedded),
+		cmocka_unit_test_setup_teardown(test_create_validation, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_checkpoint_lower_bound_and_stats, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_forward_in_process, setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
