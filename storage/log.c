@@ -593,6 +593,23 @@ void sluice_partition_stats(const struct sluice_partition *p, struct sluice_part
 	out->oldest_timestamp_ms = CNT_GET(p->oldest_timestamp_ms);
 }
 
+void sluice_log_writer_stats(const struct sluice_log *log, uint32_t writer,
+			     struct sluice_writer_stats *out)
+{
+	const struct sluice_writer *w;
+
+	memset(out, 0, sizeof(*out));
+	if (writer >= log->nwriters)
+		return;
+	w = &log->writers[writer];
+	out->passes = CNT_GET(w->passes);
+	out->busy_passes = CNT_GET(w->busy_passes);
+	out->busy_ns = CNT_GET(w->busy_ns);
+	out->idle_ns = CNT_GET(w->idle_ns);
+	out->batches = CNT_GET(w->batches);
+	out->misrouted = CNT_GET(w->misrouted);
+}
+
 int sluice_log_retention_run(struct sluice_log *log)
 {
 	int total = 0;

@@ -854,10 +854,11 @@ int part_load(struct sluice_partition *p)
 		sluice_storage_log("fsync %s: %s", p->dir, strerror(-rc));
 		goto out;
 	}
-	if (res.cut_bytes)
-		sluice_storage_log("%s: recovered to offset %" PRId64 ", %" PRIu64
-				   " bytes quarantined",
-				   p->dir, p->log_end_offset, res.cut_bytes);
+	if (!clean && nbases)
+		sluice_storage_log("%s: recovered (no clean shutdown) in %.1f ms to offset %" PRId64
+				   ", %" PRIu64 " bytes quarantined",
+				   p->dir, (double)(sluice_now_ns() - t0) / 1e6, p->log_end_offset,
+				   res.cut_bytes);
 out:
 	free(bases);
 	p->recovery_ns = sluice_now_ns() - t0;

@@ -191,6 +191,20 @@ struct sluice_partition_stats {
 /** Snapshot a partition's counters. Thread-safe (relaxed reads of writer-owned counters). */
 void sluice_partition_stats(const struct sluice_partition *p, struct sluice_partition_stats *out);
 
+/** Counters of one writer thread (busy/idle accounting as in an SPDK reactor). */
+struct sluice_writer_stats {
+	uint64_t passes; /**< poll passes */
+	uint64_t busy_passes; /**< passes that did work (completions, batches, submissions) */
+	uint64_t busy_ns; /**< time spent in busy passes */
+	uint64_t idle_ns; /**< time spent in idle passes, back-off sleeps included */
+	uint64_t batches; /**< batches taken from the rings */
+	uint64_t misrouted; /**< batches for a partition the writer does not own (dropped) */
+};
+
+/** Snapshot writer @p writer's counters (zeros for an invalid index). Thread-safe. */
+void sluice_log_writer_stats(const struct sluice_log *log, uint32_t writer,
+			     struct sluice_writer_stats *out);
+
 /**
  * Open a reader positioned at the batch that contains @p offset.
  * @return 0, -ERANGE when offset is below the log start, or -errno.

@@ -178,6 +178,7 @@ struct sluice_writer {
 	uint32_t ring_rr;
 	bool logged_misrouted;
 	_Atomic uint64_t misrouted;
+	_Atomic uint64_t passes, busy_passes, busy_ns, idle_ns, batches;
 };
 
 struct sluice_log {

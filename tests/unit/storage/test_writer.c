@@ -208,6 +208,18 @@ static void run_writers(bool idle_sleep, uint32_t writers, const char *tag)
 		assert_true(st.segments > 1);
 		assert_true(st.fsyncs > 0);
 	}
+	{
+		struct sluice_writer_stats ws;
+		uint64_t batches = 0;
+
+		for (uint32_t w = 0; w < writers; w++) {
+			sluice_log_writer_stats(log, w, &ws);
+			batches += ws.batches;
+			assert_int_equal(ws.misrouted, 0);
+			assert_true(ws.busy_passes > 0 && ws.busy_passes <= ws.passes);
+		}
+		assert_int_equal(batches, PRODUCERS * BATCHES_PER_PRODUCER);
+	}
 	sluice_log_flush_request(log);
 	assert_int_equal(sluice_log_stop(log), 0);
 	assert_int_equal(sluice_log_stop(log), 0);
