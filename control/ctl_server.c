@@ -28,6 +28,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "ctl_proto.h"
@@ -66,6 +67,8 @@ struct sluice_ctl_server {
 	_Atomic uint64_t oversized;
 	_Atomic uint64_t error_replies;
 	_Atomic uint64_t bad[SLUICE_CTL_PROTO_ERR_COUNT];
+	time_t refusal_logged; /* server thread only: refusals are logged once a minute */
+	uint64_t refusals_unlogged;
 };
 
 static void count(_Atomic uint64_t *c)
@@ -504,7 +507,22 @@ static void accept_clients(struct sluice_ctl_server *srv)
 			continue;
 		}
 		if (!peer_allowed(srv, &cr)) {
+			time_t now = time(NULL);
+
 			count(&srv->rejected_peers);
+			/* A refused peer is a misconfiguration or a probe: say so, but a loop of
+			 * attempts must not flood the log. */
+			if (now - srv->refusal_logged >= 60) {
+				sluice_ctl_log("%s: refused uid %ld pid %ld (not root%s)%s",
+					       srv->path, (long)cr.uid, (long)cr.pid,
+					       srv->gid == (gid_t)-1 ? "" : " nor in the group",
+					       srv->refusals_unlogged ? "; more refusals not logged"
+								      : "");
+				srv->refusal_logged = now;
+				srv->refusals_unlogged = 0;
+			} else {
+				srv->refusals_unlogged++;
+			}
 			if (srv->gid == (gid_t)-1)
 				refuse(fd,
 				       "permission denied: uid %ld is not root (control socket %s)",

@@ -173,6 +173,7 @@ setpriv --reuid=65534 --regid=65534 --clear-groups "$CTL" --socket "$SOCK" statu
 rc=$?
 [ $rc = 4 ] && grep -q 'permission denied: uid 65534 is not root' "$TMP/e" ||
 	fail "nobody: exit $rc: $(cat "$TMP/e")"
+grep -c 'refused uid 65534' "$TMP/testd.log" >/dev/null || fail "refusal not logged"
 
 # -- the counters saw all of it
 m=$(curl -sf "http://127.0.0.1:$PORT/metrics") || fail "scrape"
