@@ -532,6 +532,8 @@ static int apply_common(struct sluice_fwd *f, rd_kafka_conf_t *conf)
 
 	rc |= conf_set(conf, "bootstrap.servers", f->brokers);
 	rc |= conf_set(conf, "log_level", "4");
+	/* Brokers close idle connections; that is not worth a log line each time. */
+	rc |= conf_set(conf, "log.connection.close", "false");
 	rd_kafka_conf_set_log_cb(conf, log_cb);
 	return rc ? -EINVAL : 0;
 }
