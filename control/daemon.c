@@ -1149,7 +1149,7 @@ static void collect_forwarder(struct sluice_daemon *d, const struct sluice_metri
 			 offsetof(struct sluice_fwd_partition_stats, lag_records), false},
 			{"sluice_forwarder_lag_bytes", "Estimated bytes not yet acknowledged",
 			 offsetof(struct sluice_fwd_partition_stats, lag_bytes), false},
-			{"sluice_forwarder_oldest_unforwarded_age_ms",
+			{"sluice_forwarder_oldest_unforwarded_age_seconds",
 			 "Age of the oldest unforwarded record (-1: none)",
 			 offsetof(struct sluice_fwd_partition_stats, oldest_unforwarded_age_ms),
 			 true},
@@ -1165,9 +1165,15 @@ static void collect_forwarder(struct sluice_daemon *d, const struct sluice_metri
 				struct sluice_label l[2] = {{"topic", ps[i].topic},
 							    {"partition", pn}};
 				snprintf(pn, sizeof(pn), "%u", ps[i].partition);
-				smp(s, f[k].name, l, 2,
-				    f[k].i64 ? (double)*(const int64_t *)p
-					     : (double)*(const uint64_t *)p);
+				double v = f[k].i64 ? (double)*(const int64_t *)p
+						    : (double)*(const uint64_t *)p;
+				/* The forwarder keeps milliseconds; Prometheus wants seconds. */
+				if (f[k].off ==
+					    offsetof(struct sluice_fwd_partition_stats,
+						     oldest_unforwarded_age_ms) &&
+				    v >= 0)
+					v /= 1000.0;
+				smp(s, f[k].name, l, 2, v);
 			}
 		}
 	}

@@ -96,6 +96,13 @@ if not 0 < s["producer_lost"] <= ce:
     sys.exit(f"producer_lost {s['producer_lost']}, expected 1..{ce}")
 PY
 ctl health >/dev/null || fail "unhealthy while running: $(ctl health)"
+curl -sf "http://127.0.0.1:$METRICS_PORT/metrics" >"$TMP/metrics.txt" || fail "GET /metrics"
+promtool check metrics <"$TMP/metrics.txt" >"$TMP/promtool.out" 2>&1 ||
+	fail "promtool check metrics: $(cat "$TMP/promtool.out")"
+grep -q '^sluice_unaccounted_events 0$' "$TMP/metrics.txt" || fail "metrics: unaccounted not 0"
+grep -q "^sluice_accounting_events{stage=\"persisted\"} $EXPECT\$" "$TMP/metrics.txt" ||
+	fail "metrics: persisted stage is not $EXPECT: $(grep accounting_events "$TMP/metrics.txt")"
+curl -sf "http://127.0.0.1:$METRICS_PORT/health" >/dev/null || fail "GET /health not 200"
 ctl config set dataplane.linger 200us >/dev/null || fail "config set"
 [ "$(ctl config get dataplane.linger)" = 200us ] || fail "config get after set: $(ctl config get dataplane.linger)"
 ctl config set storage.writers 2 >/dev/null 2>&1 && fail "non-runtime key accepted"
@@ -111,6 +118,7 @@ python3 "$CHECK" kafka "$BOOTSTRAP" events >"$TMP/kafka1.json" || fail "kafka ch
 python3 "$CHECK" same "$TMP/log1.json" "$TMP/kafka1.json" || fail "log and Kafka differ"
 TOTAL=$(python3 -c "import json; print(sum(v['records'] for v in json.load(open('$TMP/log1.json')).values()))")
 [ "$TOTAL" = "$EXPECT" ] || fail "log holds $TOTAL records, expected $EXPECT"
+[ "$(dump_count "$TMP/data" events $PARTS)" = "$EXPECT" ] || fail "sluice-dump disagrees"
 
 echo "== run 2: restart after a clean shutdown, offsets continue"
 "$GEN" --pcap "$TMP/c.pcap" --format kafka --count 300 --producers 2 --producer-id 3000 \
@@ -146,5 +154,6 @@ python3 "$CHECK" kafka "$BOOTSTRAP" events >"$TMP/kafka3.json" || fail "kafka ch
 python3 "$CHECK" same "$TMP/log3.json" "$TMP/kafka3.json" || fail "log and Kafka differ after recovery"
 TOTAL=$(python3 -c "import json; print(sum(v['records'] for v in json.load(open('$TMP/log3.json')).values()))")
 [ "$TOTAL" = "$((EXPECT + 1230 + 80))" ] || fail "log holds $TOTAL records, expected $((EXPECT + 1230 + 80))"
+[ "$(dump_count "$TMP/data" events $PARTS)" = "$TOTAL" ] || fail "sluice-dump disagrees after recovery"
 [ -d "/var/run/dpdk/$PREFIX" ] && fail "sluiced left /var/run/dpdk/$PREFIX behind"
 echo "PASS: $TOTAL events in the log and in Kafka, offsets continuous across 3 runs"

@@ -7,6 +7,7 @@ BUILD=${SLUICE_BUILD_ROOT:?}
 SLUICED=$BUILD/control/sluiced
 SLUICECTL=$BUILD/tools/sluicectl
 GEN=$BUILD/bench/sluice-gen
+DUMP=$BUILD/tools/sluice-dump
 MOCK=$BUILD/tests/functional/control/kafka_mock
 CHECK=${SLUICE_SOURCE_ROOT:?}/tests/functional/control/sluiced_check.py
 TMP=$(mktemp -d /tmp/sluiced-test.XXXXXX)
@@ -61,7 +62,10 @@ sluiced_start() {
 	"$SLUICED" -c "$cfg" "$@" >"$TMP/sluiced.out" 2>"$TMP/sluiced.err" &
 	SLUICED_PID=$!
 	for i in $(seq 300); do
-		grep -q '^sluiced: running' "$TMP/sluiced.out" && return 0
+		if grep -q '^sluiced: running' "$TMP/sluiced.out"; then
+			METRICS_PORT=$(awk '/metrics on port/ {print $NF}' "$TMP/sluiced.out")
+			return 0
+		fi
 		kill -0 "$SLUICED_PID" 2>/dev/null || fail "sluiced exited during start-up"
 		sleep 0.1
 	done
@@ -78,7 +82,7 @@ sluiced_stop() {
 	done
 	kill -0 "$SLUICED_PID" 2>/dev/null && fail "sluiced still running 30 s after SIG$sig"
 	STOP_STATUS=0
-	wait "$SLUICED_PID" || STOP_STATUS=$?
+	{ wait "$SLUICED_PID"; } 2>/dev/null || STOP_STATUS=$?
 	SLUICED_PID=
 }
 
@@ -100,4 +104,16 @@ wait_stat() {
 		sleep 0.1
 	done
 	fail "$field is $got, expected $want after ${secs}s"
+}
+
+# dump_count DATA_DIR TOPIC PARTITIONS: verify every partition with sluice-dump, print the
+# total record count it reports
+dump_count() {
+	local p total=0 n
+	for p in $(seq 0 $(($3 - 1))); do
+		"$DUMP" -v -q "$1/$2-$p" >"$TMP/dump.err" 2>&1 || fail "sluice-dump -v $2-$p: $(cat "$TMP/dump.err")"
+		n=$("$DUMP" -f json "$1/$2-$p" | python3 -c 'import json,sys; print(sum(json.loads(l)["count"] for l in sys.stdin if l.startswith("{")))')
+		total=$((total + n))
+	done
+	echo "$total"
 }
