@@ -330,9 +330,13 @@ static bool flush_out(struct client *c)
 	return true;
 }
 
-static void handle_line(struct sluice_ctl_server *srv, struct client *c, const char *line,
+/* Returns false when no reply could be queued (out of memory): the client is dropped rather
+ * than left waiting for a reply that will never come. */
+static bool handle_line(struct sluice_ctl_server *srv, struct client *c, const char *line,
 			size_t len)
 {
+	bool queued;
+
 	struct sluice_ctl_request req;
 	char err[256];
 	enum sluice_ctl_proto_err e;
@@ -340,12 +344,12 @@ static void handle_line(struct sluice_ctl_server *srv, struct client *c, const c
 	e = sluice_ctl_proto_parse(line, len, &req, err, sizeof(err));
 	if (e != SLUICE_CTL_PROTO_OK) {
 		count(&srv->bad[e]);
-		queue_reply(srv, c, sluice_ctl_proto_error("bad request: %s", err), NULL);
-		return;
+		return queue_reply(srv, c, sluice_ctl_proto_error("bad request: %s", err), NULL);
 	}
 	count(&srv->requests);
-	queue_reply(srv, c, dispatch(srv, &req), req.id);
+	queued = queue_reply(srv, c, dispatch(srv, &req), req.id);
 	sluice_ctl_request_clear(&req);
+	return queued;
 }
 
 /*
@@ -374,11 +378,12 @@ static bool process_input(struct sluice_ctl_server *srv, struct client *c)
 			/* A line longer than allowed: refuse it once, skip to its end. */
 			if (!c->discarding) {
 				count(&srv->oversized);
-				queue_reply(srv, c,
-					    sluice_ctl_proto_error(
-						    "bad request: line longer than %zu bytes",
-						    srv->max_line),
-					    NULL);
+				if (!queue_reply(srv, c,
+						 sluice_ctl_proto_error(
+							 "bad request: line longer than %zu bytes",
+							 srv->max_line),
+						 NULL))
+					return false;
 			}
 			c->discarding = true;
 			c->in_len = 0;
@@ -387,8 +392,8 @@ static bool process_input(struct sluice_ctl_server *srv, struct client *c)
 		used = (size_t)(nl - c->in) + 1;
 		if (c->discarding)
 			c->discarding = false;
-		else
-			handle_line(srv, c, c->in, used - 1);
+		else if (!handle_line(srv, c, c->in, used - 1))
+			return false;
 		memmove(c->in, c->in + used, c->in_len - used);
 		c->in_len -= used;
 	}
