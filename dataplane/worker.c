@@ -325,6 +325,19 @@ static uint32_t keyless_pick(struct sluice_worker *w, const struct sluice_listen
 	return p;
 }
 
+/* An upper bound of what a record adds to a batch (the varints at their widest), so that the
+ * exact sluice_rb_builder_record_bytes() runs only when a batch is nearly full. */
+static inline size_t record_bytes_max(const struct sluice_rb_record *rec)
+{
+	size_t n = 5 + 1 + 10 + 5 + 5 + 5 + 5; /* length, attrs, ts, offset, key/value lens, hdrs */
+	n += rec->key_len > 0 ? (size_t)rec->key_len : 0;
+	n += rec->value_len > 0 ? (size_t)rec->value_len : 0;
+	for (uint32_t i = 0; i < rec->header_count; i++)
+		n += 10 + (rec->headers[i].key_len > 0 ? (size_t)rec->headers[i].key_len : 0) +
+			(rec->headers[i].value_len > 0 ? (size_t)rec->headers[i].value_len : 0);
+	return n;
+}
+
 static int w_event(void *arg, const struct sluice_listener *l, int32_t partition,
 		   const struct sluice_rb_record *rec)
 {
@@ -341,7 +354,7 @@ static int w_event(void *arg, const struct sluice_listener *l, int32_t partition
 		ob = &w->open[pid];
 		if (ob->b == NULL && (rc = open_batch(w, pid)) != 0)
 			return rc;
-		if (ob->records == 0 ||
+		if (ob->records == 0 || ob->rb.len + record_bytes_max(rec) <= w->batch_bytes ||
 		    ob->rb.len + sluice_rb_builder_record_bytes(&ob->rb, rec) <= w->batch_bytes)
 			break;
 		seal(w, pid, SEAL_SIZE);
