@@ -280,8 +280,8 @@ sys.stdout.write("".join("%09d %s\n" % (i, s) for i in range(n)))' "$n" >"$work/
 
 # 6. sluiced itself: memif server port, one worker on CPU 1, kafka listener; sluice-gen sends
 # packed kafka batches (20 x 50 B events, explicit partitions, stored as received) unpaced.
-sluiced_run() { # tag forward(0|1)
-	local tag=$1 fwd=$2 sd="$build/control/sluiced" ctl="$build/tools/sluicectl"
+sluiced_run() { # tag forward(0|1) format(kafka|lines)
+	local tag=$1 fwd=$2 fmt=$3 sd="$build/control/sluiced" ctl="$build/tools/sluicectl"
 	local sock="$work/$tag.sock" sp="sluice-bench-sd-$$-$tag" gp="sluice-bench-sg-$$-$tag"
 	prefixes+=("$sp" "$gp")
 	cat >"$work/$tag.ini" <<-EOF
@@ -301,7 +301,7 @@ sluiced_run() { # tag forward(0|1)
 		partitions = 4
 		[listener.events]
 		udp_port = 9000
-		format = kafka
+		format = $fmt
 		[kafka]
 		enabled = $([ "$fwd" = 1 ] && echo true || echo false)
 		brokers = embedded
@@ -319,9 +319,15 @@ sluiced_run() { # tag forward(0|1)
 		return
 	fi
 	local c0; c0=$(cpu_s "$spid")
+	# kafka: packed batches (20 x 50 B) for explicit partitions, stored as received; lines:
+	# the peers' traffic, one 100 B event per datagram.
+	local traffic="--format kafka --partitions 4 --events-per-packet 20 --event-size 50"
+	[ "$fmt" = lines ] && traffic="--format lines --events-per-packet 1 --event-size 100"
+	# quick (CI): bounded work, so that forwarding to the mock cluster settles in seconds
+	[ $quick = 1 ] && traffic="$traffic --count 20000"
+	# shellcheck disable=SC2086
 	"$GEN" --vdev "net_memif0,role=client,socket=$sock,socket-abstract=no" --lcores 0@0 \
-		--file-prefix "$gp" --format kafka --partitions 4 --producers 8 \
-		--events-per-packet 20 --event-size 50 --duration "$secs" --linger-ms 500 \
+		--file-prefix "$gp" $traffic --producers 8 --duration "$secs" --linger-ms 500 \
 		--link-wait-ms 15000 --quiet --summary "$work/$tag.gen.json" 2>"$work/$tag.gen.err" || true
 	stats() { "$ctl" -s "$work/$tag.ctl" -t 10 -j stats 2>/dev/null || echo '{}'; }
 	# Settle: wait until nothing is open or in flight (and, forwarding, all forwarded).
@@ -341,15 +347,16 @@ sys.exit(0 if ok else 1)' "$st" "$fwd"; then break; fi
 	kill -TERM "$spid" 2>/dev/null || true
 	wait "$spid" 2>/dev/null || true
 	python3 - "$work/$tag.stats.json" "$work/$tag.gen.json" "$work/steps/$tag.json" \
-		"$(calc "$c1 - $c0")" "$(calc "$t1 - $t0")" "$fwd" <<-'PY'
+		"$(calc "$c1 - $c0")" "$(calc "$t1 - $t0")" "$fwd" "$fmt" <<-'PY'
 		import json, sys
 		st = json.load(open(sys.argv[1])); g = json.load(open(sys.argv[2]))
 		cpu = float(sys.argv[4]); settle = float(sys.argv[5]); fwd = sys.argv[6] == "1"
+		traffic = "kafka 20 x 50 B" if sys.argv[7] == "kafka" else "lines 1 x 100 B"
 		secs = g["run"]["seconds"] or 1
 		sent = g["run"]["tx_events"]; persisted = st.get("persisted", 0)
 		shed = sum(st.get("shed", {}).values())
 		out = {"kind": "sluice",
-		       "what": "sluiced, memif, kafka 20 x 50 B, 1 worker" + (", forwarding" if fwd else ", persist only"),
+		       "what": "sluiced, memif, " + traffic + ", 1 worker" + (", forwarding" if fwd else ", persist only"),
 		       "offered_eps": g["run"]["eps"], "offered_pps": g["run"]["pps"],
 		       "sent_events": sent, "parsed": st.get("parsed", 0), "persisted": persisted,
 		       "persisted_eps": persisted / secs, "shed": shed,
@@ -370,11 +377,17 @@ sluiced_step() {
 		step_json sluiced kind=sluice what="sluiced (not built)" skipped=true
 		return
 	fi
-	sluiced_run sluiced_persist 0
-	sluiced_run sluiced_forward 1
+	sluiced_run sluiced_persist 0 kafka
+	sluiced_run sluiced_lines 0 lines
+	sluiced_run sluiced_forward 1 kafka
 }
 
-want memif_rxonly && { memif_rxonly 64; memif_rxonly 512; }
+# Receive limit against frame size (the full run sweeps; --quick measures 64 and 512 B).
+if want memif_rxonly; then
+	for sz in $([ $quick = 1 ] && echo "64 512" || echo "64 128 256 512 1024 1500"); do
+		memif_rxonly "$sz"
+	done
+fi
 want pcap_rxonly && { pcap_rxonly 64; pcap_rxonly 512; }
 want fio && fio_steps
 want udp_sink && peer_sweep udp_sink
@@ -441,9 +454,10 @@ if sp.get("persisted_eps"):
     def ratio(label, num, den):
         if den:
             ratios.append("| %s | %.2f |" % (label, num / den))
+    sl = steps.get("sluiced_lines", {})
     for peer in ("udp_sink", "rsyslog"):
-        ratio("sluiced persisted events/s / %s events/s" % peer, sp["persisted_eps"],
-              steps.get(peer, {}).get("best_eps"))
+        ratio("sluiced (lines 1 x 100 B) persisted events/s / %s events/s, same traffic" % peer,
+              sl.get("persisted_eps", 0), steps.get(peer, {}).get("best_eps"))
     ratio("sluiced persisted MB/s / fio sequential MB/s", sp["mb_s_persisted"],
           steps.get("fio_seq", {}).get("mb_s"))
     ratio("sluiced packets/s (about 1.1 kB) / testpmd rxonly on memif (512 B) packets/s",
@@ -463,6 +477,10 @@ with open(os.path.join(out, name + ".md"), "w") as f:
     f.write(md)
 print(md)
 # data for the plots
+with open(os.path.join(out, name + "-sizes.dat"), "w") as f:
+    for k in sorted((k for k in steps if k.startswith("memif_rxonly_")),
+                    key=lambda k: steps[k]["frame_bytes"]):
+        f.write("%d %.4f %.4f\n" % (steps[k]["frame_bytes"], steps[k]["pps"] / 1e6, steps[k]["gbps"]))
 with open(os.path.join(out, name + "-peers.dat"), "w") as f:
     for peer in ("udp_sink", "rsyslog"):
         for p in steps.get(peer, {}).get("points", []):
@@ -470,7 +488,7 @@ with open(os.path.join(out, name + "-peers.dat"), "w") as f:
 PY
 if command -v gnuplot >/dev/null && [ -s "$out/$name-peers.dat" ]; then
 	gnuplot <<-EOF || log "gnuplot failed; no plot"
-		set terminal png size 800,450
+		set terminal png size 800,450 noenhanced
 		set output "$out/$name-peers.png"
 		set title "Kernel-path peers: loss against offered rate (lines, 100 B events)"
 		set xlabel "offered packets/s"; set ylabel "loss %"; set logscale x; set key left top; set yrange [0:*]
@@ -478,5 +496,16 @@ if command -v gnuplot >/dev/null && [ -s "$out/$name-peers.dat" ]; then
 		     "< grep ^rsyslog $out/$name-peers.dat" using 2:3 with linespoints title "rsyslog"
 	EOF
 fi
-rm -f "$out/$name-peers.dat"
+if command -v gnuplot >/dev/null && [ -s "$out/$name-sizes.dat" ]; then
+	gnuplot <<-EOF || log "gnuplot failed; no plot"
+		set terminal png size 800,450 noenhanced
+		set output "$out/$name-sizes.png"
+		set title "Receive limit: sluice-gen -> memif -> testpmd rxonly, against frame size"
+		set xlabel "frame bytes"; set ylabel "Mpps"; set y2label "Gbit/s"
+		set ytics nomirror; set y2tics; set key left top; set yrange [0:*]; set y2range [0:*]
+		plot "$out/$name-sizes.dat" using 1:2 with linespoints title "Mpps", \
+		     "$out/$name-sizes.dat" using 1:3 axes x1y2 with linespoints title "Gbit/s"
+	EOF
+fi
+rm -f "$out/$name-peers.dat" "$out/$name-sizes.dat"
 log "results in $out/$name.json and $out/$name.md"
