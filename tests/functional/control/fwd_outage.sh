@@ -31,7 +31,7 @@ echo "before: $before"
 echo "during: $during"
 echo "after:  $after"
 lag() { [[ "$1" =~ lag=([0-9]+) ]] && echo "${BASH_REMATCH[1]}"; }
-[ "$(lag "$during")" -gt 500 ] || fail "lag did not rise during the outage"
+[ "$(lag "$during")" -gt 100 ] || fail "lag did not rise during the outage"
 [ "$(lag "$after")" -eq 0 ] || fail "lag did not drain"
 [[ "$during" =~ state=broker_down ]] || fail "state not broker_down during the outage"
 python3 "$SRC/fwd_check.py" -b "$BOOTSTRAP" -t events -e "$(ends "$D")" -a test-appliance -v 100 ||
