@@ -352,6 +352,7 @@ int sluice_log_open(const struct sluice_log_opts *opts, struct sluice_log **out)
 			rc = part_tail_load(p);
 			if (rc)
 				goto fail;
+			part_update_oldest(p, p->segs[0]->base_offset);
 			w->parts[w->nparts++] = p;
 		}
 	}

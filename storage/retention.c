@@ -16,7 +16,7 @@
 
 #include "storage_internal.h"
 
-static void update_oldest(struct sluice_partition *p, int64_t base)
+void part_update_oldest(struct sluice_partition *p, int64_t base)
 {
 	uint8_t h[SLUICE_RB_HEADER_BYTES];
 	char path[PATH_MAX];
@@ -76,6 +76,6 @@ int part_retention(struct sluice_partition *p, int64_t now_ms)
 	first = p->segs[0]->base_offset;
 	pthread_mutex_unlock(&p->lock);
 	if (deleted || atomic_load_explicit(&p->oldest_timestamp_ms, memory_order_relaxed) < 0)
-		update_oldest(p, first);
+		part_update_oldest(p, first);
 	return deleted;
 }

@@ -242,5 +242,6 @@ int part_finish(struct sluice_partition *p);
 
 /* retention.c */
 int part_retention(struct sluice_partition *p, int64_t now_ms);
+void part_update_oldest(struct sluice_partition *p, int64_t first_segment_base);
 
 #endif /* SLUICE_STORAGE_INTERNAL_H */

@@ -150,6 +150,8 @@ static void test_append_read_reopen(void **state)
 	snprintf(path, sizeof(path), "%s/events-0", f->dir);
 	assert_false(tu_exists(path, "clean-shutdown"));
 	assert_int_equal(sluice_partition_durable_offset(p), f->v[f->n - 1].last + 1);
+	sluice_partition_stats(p, &st);
+	assert_int_equal(st.oldest_timestamp_ms, 1000);
 	check_all(f, p, 0);
 	for (int i = 0; i < 50; i++)
 		append_one(f, p, 5000 + i, 3, 4000);

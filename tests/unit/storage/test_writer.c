@@ -7,6 +7,7 @@
 #include <inttypes.h>
 #include <pthread.h>
 #include <sched.h>
+#include <stdatomic.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -65,6 +66,56 @@ static void *producer_main(void *arg)
 			sched_yield();
 		}
 	}
+	return NULL;
+}
+
+/* Tails partition 0 while the producers run: every batch it gets is whole, valid and
+ * contiguous, and it never sees past the durable watermark. */
+struct tail {
+	struct sluice_log *log;
+	atomic_bool stop;
+	int64_t seen; /* next offset expected */
+	int errors;
+	uint64_t polls;
+};
+
+static void *tail_main(void *arg)
+{
+	struct tail *t = arg;
+	struct sluice_partition *p = sluice_log_partition(t->log, 0);
+	struct sluice_reader *r;
+
+	if (sluice_reader_open(p, 0, &r) != 0) {
+		t->errors++;
+		return NULL;
+	}
+	for (int idle = 0; idle < 2;) {
+		const uint8_t *b;
+		size_t len;
+		struct sluice_rb_header h;
+		int64_t durable = sluice_partition_durable_offset(p);
+		int rc = sluice_reader_next(r, &b, &len);
+
+		t->polls++;
+		if (rc < 0) {
+			t->errors++;
+			break;
+		}
+		if (rc == 0) {
+			/* caught up: finish after one more empty poll once told to stop */
+			if (atomic_load(&t->stop))
+				idle++;
+			usleep(200);
+			continue;
+		}
+		if (sluice_rb_batch_validate(b, len, &h, NULL) != SLUICE_RB_OK ||
+		    h.base_offset != t->seen)
+			t->errors++;
+		t->seen = h.base_offset + h.last_offset_delta + 1;
+		if (t->seen > sluice_partition_durable_offset(p) && t->seen > durable)
+			t->errors++;
+	}
+	sluice_reader_close(r);
 	return NULL;
 }
 
@@ -149,6 +200,10 @@ static void run_writers(bool idle_sleep, uint32_t writers, const char *tag)
 	assert_int_equal(sluice_log_start(log), 0);
 	assert_int_equal(sluice_partition_append_sync(sluice_log_partition(log, 0), NULL, 0, NULL),
 			 -EBUSY);
+	struct tail tl = {.log = log};
+	pthread_t tail_th;
+
+	assert_int_equal(pthread_create(&tail_th, NULL, tail_main, &tl), 0);
 	for (uint32_t i = 0; i < PRODUCERS; i++) {
 		pr[i].log = log;
 		pr[i].index = i;
@@ -168,6 +223,10 @@ static void run_writers(bool idle_sleep, uint32_t writers, const char *tag)
 			usleep(1000);
 		assert_int_equal(sluice_partition_durable_offset(part), (int64_t)expect[p]);
 	}
+	atomic_store(&tl.stop, true);
+	pthread_join(tail_th, NULL);
+	assert_int_equal(tl.errors, 0);
+	assert_int_equal(tl.seen, (int64_t)expect[0]);
 	/* Readers run while the writers are live. */
 	for (int p = 0; p < PARTITIONS; p++) {
 		struct sluice_partition *part = sluice_log_partition(log, (uint32_t)p);
