@@ -25,7 +25,10 @@ python3 "$SRC/fwd_check.py" -b "$BOOTSTRAP" -t events -e "$(ends "$D")" -a test-
 	2>"$TMP/run2.err" &
 pid=$!
 PIDS+=("$pid")
-sleep 1.5
+for _ in $(seq 200); do
+	grep -q 'state=running lag=[0-9]* inflight=[0-9]* delivered=[1-9]' "$TMP/run2.txt" && break
+	sleep 0.05
+done
 mock_cmd err $PRODUCE $OUT_OF_ORDER_SEQ
 wait "$pid" || fail "forward exited with $?: $(tail -5 "$TMP/run2.err")"
 last=$(grep '^stat' "$TMP/run2.txt" | tail -1)
@@ -37,8 +40,8 @@ python3 "$SRC/fwd_check.py" -b "$BOOTSTRAP" -t events -e "$(ends "$D")" -a test-
 
 # One failing partition does not stall the others: Kafka topic "short" lacks partition 2.
 D=$TMP/short
-"$DRIVER" append -d "$D" -n 3000 -v 30 || fail "append"
-"$DRIVER" forward -d "$D" -K short -b "$BOOTSTRAP" -s 200 -t 3 >"$TMP/short.txt" \
+"$DRIVER" append -d "$D" -n 1500 -v 30 || fail "append"
+"$DRIVER" forward -d "$D" -K short -b "$BOOTSTRAP" -s 200 -t 5 >"$TMP/short.txt" \
 	2>"$TMP/short.err" || fail "forward to short"
 last=$(grep '^stat' "$TMP/short.txt" | tail -1)
 echo "$last"
