@@ -78,6 +78,7 @@ struct sluice_daemon {
 	pthread_mutex_t lock;
 	struct sluice_config *cfg;
 	const char *prog;
+	FILE *log_stream; /* stderr, or a syslog cookie stream */
 	enum daemon_state state;
 	atomic_uint stop_requests;
 
@@ -139,8 +140,10 @@ static ssize_t syslog_write(void *cookie, const char *buf, size_t len)
 	return (ssize_t)len;
 }
 
-static void log_setup(const struct sluice_config *cfg)
+static FILE *log_setup(const struct sluice_config *cfg)
 {
+	FILE *stream = stderr;
+
 	/* Set before rte_eal_init, so EAL's own stdout+syslog default stream is never used:
 	 * sluiced keeps stdout for its few lines of user-facing output. */
 	if (cfg->control.log == SLUICE_CONFIG_LOG_SYSLOG) {
@@ -151,12 +154,12 @@ static void log_setup(const struct sluice_config *cfg)
 		f = fopencookie(NULL, "w", fns);
 		if (f) {
 			setvbuf(f, NULL, _IOLBF, 0);
-			rte_openlog_stream(f);
+			stream = f;
 		}
-	} else {
-		rte_openlog_stream(stderr);
 	}
+	rte_openlog_stream(stream);
 	rte_log_set_level_pattern("sluice.*", cfg->control.log_level);
+	return stream;
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -270,6 +273,8 @@ static int start_eal(struct sluice_daemon *d)
 		return rc;
 	}
 	d->eal_up = true;
+	/* nic/ points DPDK's log at stderr for EAL's start-up; take it back (syslog). */
+	rte_openlog_stream(d->log_stream);
 	/* EAL may have reset the levels of types registered before it parsed --log-level. */
 	rte_log_set_level_pattern("sluice.*", cfg->control.log_level);
 	return 0;
@@ -651,7 +656,7 @@ int sluice_daemon_start(struct sluice_daemon *d)
 	clock_gettime(CLOCK_REALTIME, &wall);
 	d->start_time_s = ts_to_s(&wall);
 	set_state(d, STATE_STARTING);
-	log_setup(d->cfg);
+	d->log_stream = log_setup(d->cfg);
 	if ((rc = start_eal(d)) || (rc = start_pools(d)) || (rc = start_storage(d)) ||
 	    (rc = start_ports(d)))
 		goto fail;
@@ -1997,6 +2002,7 @@ int sluice_daemon_stop(struct sluice_daemon *d)
 {
 	const struct sluice_config *cfg = d->cfg;
 	bool was_running;
+	double t0 = mono_now(), t_rx, t_log, t_fwd;
 	int rc = 0;
 
 	pthread_mutex_lock(&d->lock);
@@ -2024,6 +2030,7 @@ int sluice_daemon_stop(struct sluice_daemon *d)
 	for (uint32_t i = 0; i < d->nports; i++)
 		sluice_nic_port_stop(d->ports[i]);
 
+	t_rx = mono_now();
 	/* 2. Drain every ring, seal and fdatasync. */
 	if (d->log && d->log_started) {
 		int src = sluice_log_stop(d->log);
@@ -2033,6 +2040,7 @@ int sluice_daemon_stop(struct sluice_daemon *d)
 		}
 	}
 
+	t_log = mono_now();
 	/* 3. The forwarder gets a bounded time to send what is now durable. */
 	if (d->fwd) {
 		double t = (double)cfg->kafka.shutdown_timeout_us / 1e6;
@@ -2040,6 +2048,7 @@ int sluice_daemon_stop(struct sluice_daemon *d)
 		sluice_fwd_stop(d->fwd, (uint32_t)(cfg->kafka.shutdown_timeout_us / 1000));
 	}
 
+	t_fwd = mono_now();
 	if (d->log && d->nworkers) {
 		struct totals t;
 		pthread_mutex_lock(&d->lock);
@@ -2108,7 +2117,11 @@ int sluice_daemon_stop(struct sluice_daemon *d)
 	d->stop_rc = rc;
 	pthread_mutex_unlock(&d->lock);
 	if (was_running)
-		DLOG(NOTICE, "stopped%s", rc ? " with errors" : " cleanly");
+		DLOG(NOTICE,
+		     "stopped%s in %.0f ms (RX %.0f ms, drain and sync %.0f ms, forwarder %.0f ms, "
+		     "close %.0f ms)",
+		     rc ? " with errors" : " cleanly", (mono_now() - t0) * 1e3, (t_rx - t0) * 1e3,
+		     (t_log - t_rx) * 1e3, (t_fwd - t_log) * 1e3, (mono_now() - t_fwd) * 1e3);
 	return rc;
 }
 

@@ -10,10 +10,12 @@
 #include <errno.h>
 #include <getopt.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -26,9 +28,22 @@ static struct sluice_daemon *g_daemon;
 static void on_signal(int sig)
 {
 	static const char msg[] = "sluiced: second signal, exiting without a clean shutdown\n";
+	/* Lock-free on every platform DPDK runs on, hence async-signal-safe. */
+	static atomic_llong first_ms;
+	struct timespec ts;
+	long long now, first;
 
 	(void)sig;
-	if (g_daemon && sluice_daemon_stop_requests(g_daemon) > 0) {
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	now = (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 + 1;
+	first = atomic_load(&first_ms);
+	/* timeout(1) and some supervisors signal the process and then its group: a repeat
+	 * within a second is the same request, not an operator insisting. */
+	if (first && now - first < 1000)
+		return;
+	if (!first) {
+		atomic_store(&first_ms, now);
+	} else {
 		/* The next start runs recovery: nothing durable is lost, only time. */
 		ssize_t n = write(STDERR_FILENO, msg, sizeof(msg) - 1);
 		(void)n;
