@@ -436,8 +436,14 @@ int sluice_worker_run(void *worker);
 /** One pass of the loop (tests): RX burst per port, linger check. @return work done. */
 unsigned sluice_worker_poll(struct sluice_worker *w);
 
-/** Seal and enqueue every open batch now (tests, sluicectl flush when stopped). */
+/** Seal and enqueue every open batch now, in the calling thread: only while not running. */
 void sluice_worker_flush(struct sluice_worker *w);
+
+/**
+ * Ask a running worker to seal and enqueue every open batch at its next pass (sluicectl
+ * flush), without waiting for linger. Any thread; returns at once.
+ */
+void sluice_worker_flush_request(struct sluice_worker *w);
 
 /** Ask the worker to stop; it returns from sluice_worker_run() after flushing. Any thread. */
 void sluice_worker_stop(struct sluice_worker *w);

@@ -119,6 +119,8 @@ struct sluice_worker {
 	_Atomic uint32_t t_idle_sleep_us;
 	_Atomic bool quit;
 	_Atomic bool running;
+	_Atomic uint32_t flush_req;
+	uint32_t flush_seen;
 	_Atomic uint32_t snap_req;
 	_Atomic uint32_t snap_done;
 	uint32_t snap_seen;
@@ -533,6 +535,13 @@ unsigned sluice_worker_poll(struct sluice_worker *w)
 	w->now_ms = w->base_ms + (int64_t)((now - w->base_tsc) / w->tsc_per_ms);
 	load_tunables(w);
 	serve_snapshot(w);
+	/* Partner: the relaxed increment in sluice_worker_flush_request(); the batches it seals
+	 * are published through the rings, which carry their own ordering. */
+	uint32_t fr = atomic_load_explicit(&w->flush_req, memory_order_relaxed);
+	if (unlikely(fr != w->flush_seen)) {
+		w->flush_seen = fr;
+		flush_all(w, SEAL_FLUSH);
+	}
 
 	for (uint32_t i = 0; i < w->nports; i++) {
 		const struct sluice_dp_port *p = &w->ctx->ports[i];
@@ -596,6 +605,11 @@ void sluice_worker_flush(struct sluice_worker *w)
 	w->draining = true;
 	flush_all(w, SEAL_FLUSH);
 	w->draining = false;
+}
+
+void sluice_worker_flush_request(struct sluice_worker *w)
+{
+	atomic_fetch_add_explicit(&w->flush_req, 1, memory_order_relaxed);
 }
 
 void sluice_worker_stop(struct sluice_worker *w)

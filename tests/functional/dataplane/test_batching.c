@@ -212,11 +212,22 @@ static void test_seal_on_linger(void **state)
 	assert_int_equal(s.batches_sealed_linger, 1);
 	assert_int_equal(s.events_open, 0);
 	assert_int_equal(drain(&r, NULL, 0, NULL), 3);
+	/* A flush request seals at the next pass, whatever the linger. */
+	sluice_worker_set_linger_us(r.w, 1000000);
+	sluice_worker_poll(r.w);
+	inject_events(7000, 2, 10);
+	poll_until(r.w, 5);
+	assert_int_equal(stats_of(r.w).events_open, 2);
+	sluice_worker_flush_request(r.w);
+	sluice_worker_poll(r.w);
+	assert_int_equal(stats_of(r.w).events_open, 0);
+	assert_int_equal(stats_of(r.w).batches_sealed_flush, 1);
+	assert_int_equal(drain(&r, NULL, 0, NULL), 2);
 	/* linger 0: sealed in the pass that received them. */
 	sluice_worker_set_linger_us(r.w, 0);
 	sluice_worker_poll(r.w);
 	inject_events(7000, 2, 10);
-	poll_until(r.w, 5);
+	poll_until(r.w, 7);
 	assert_int_equal(stats_of(r.w).events_open, 0);
 	assert_int_equal(drain(&r, NULL, 0, NULL), 2);
 	check_balance((struct sluice_worker_stats[]){stats_of(r.w)});
