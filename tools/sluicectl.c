@@ -807,7 +807,7 @@ static const char *const top_columns[SEC_COUNT][9] = {
 	[SEC_CORES] = {"rx_packets/s", "events_parsed/s", "rejected/s", "shed_events/s",
 		       "events_open", "batches_sealed/s", "blocked_cycles/s", "busy%"},
 	[SEC_PARTITIONS] = {"appended_records/s", "persisted_records/s", "durable_lag",
-			    "forwarder_lag_records", "forwarder_oldest_unforwarded_age_ms",
+			    "forwarder_lag_records", "forwarder_oldest_unforwarded_age_seconds",
 			    "disk_bytes", "segments", "failed"},
 	[SEC_NONE] = {"unaccounted_events", "forwarder_delivered_records/s",
 		      "forwarder_delivery_errors/s", "ctl_requests/s"},

@@ -99,7 +99,7 @@ ctl top -i 0.2 -n 1 | grep -c '^cores' >/dev/null || sfail "top"
 # batch; after `config set dataplane.batch_bytes 4K` batches are sealed by size.
 "$GEN" --vdev "net_memif0,role=client,socket=$TMP/memif.sock,socket-abstract=no" --lcores 0@0 \
 	--file-prefix "$GEN_PREFIX" --format raw --dst-port 9000 --event-size 100 --pps 1000 \
-	--count 3000 --link-wait-ms 15000 --linger-ms 1000 --quiet --summary "$TMP/gen.json" \
+	--count 3000 --link-wait-ms 15000 --linger-ms 60000 --quiet --summary "$TMP/gen.json" \
 	2>"$TMP/gen.err" &
 GEN_PID=$!
 for ((i = 0; i < 300; i++)); do
@@ -111,13 +111,18 @@ before=$(metric sluice_worker_batches_sealed_total cause=size)
 [ "$before" = 0 ] || sfail "$before batches sealed by size with 1M batches"
 out=$(ctl config set dataplane.batch_bytes 4K) || sfail "config set"
 [ "$out" = "dataplane.batch_bytes = 4K (was 1M)" ] || sfail "config set said: $out"
-wait "$GEN_PID" || sfail "sluice-gen failed: $(cat "$TMP/gen.err")"
-GEN_PID=
-for ((i = 0; i < 300; i++)); do
+# sluice-gen lingers (connected) after its last packet so that nothing is left in the memif
+# ring when it disconnects; it is stopped once everything is durable.
+for ((i = 0; i < 600; i++)); do
 	[ "$(ctl --json stats | J 'd["persisted"]')" = 3000 ] && break
+	kill -0 "$GEN_PID" 2>/dev/null || sfail "sluice-gen exited early: $(cat "$TMP/gen.err")"
 	sleep 0.1
 done
-[ "$(ctl --json stats | J 'd["persisted"]')" = 3000 ] || sfail "persisted $(ctl --json stats | J 'd["persisted"]')"
+[ "$(ctl --json stats | J 'd["persisted"]')" = 3000 ] ||
+	sfail "persisted $(ctl --json stats | J 'd["persisted"]') of 3000: $(ctl stats; cat "$TMP/gen.err")"
+kill -INT "$GEN_PID" 2>/dev/null
+wait "$GEN_PID"
+GEN_PID=
 after=$(metric sluice_worker_batches_sealed_total cause=size)
 [ "$after" -ge 10 ] || sfail "only $after batches sealed by size after batch_bytes = 4K"
 echo "batches sealed by size: $before before, $after after config set"
