@@ -1863,6 +1863,17 @@ json_t *sluice_daemon_request(struct sluice_daemon *d, const char *cmd, json_t *
 		return reply_err("args must be an object");
 	if (args && json_is_null(args))
 		args = NULL;
+	{
+		static const char *const known[] = {
+			"status",      "shutdown",        "config.get",       "config.set",
+			"config.list", "stats",           "producers",        "partitions",
+			"segments",    "forwarder.pause", "forwarder.resume", "flush"};
+		bool found = false;
+		for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
+			found = found || strcmp(cmd, known[i]) == 0;
+		if (!found)
+			return reply_err("unknown command \"%s\"", cmd);
+	}
 	pthread_mutex_lock(&d->lock);
 	if (strcmp(cmd, "status") == 0) {
 		r = req_status(d);

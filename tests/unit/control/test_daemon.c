@@ -1,0 +1,225 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * control/daemon.c without EAL: the request handlers that need no running modules
+ * (config.get/set/list, status, shutdown, errors), health and collect before start.
+ * The running daemon is covered by tests/functional/control/sluiced_e2e.sh.
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <jansson.h>
+
+#include "daemon.h"
+
+static const char base[] = "[storage]\n"
+			   "data_dir = /tmp/sluice-test-daemon-never-created\n"
+			   "[port.p0]\n"
+			   "device = net_null0\n"
+			   "[topic.events]\n"
+			   "partitions = 2\n"
+			   "[listener.in]\n"
+			   "udp_port = 9000\n";
+
+static struct sluice_daemon *make(void)
+{
+	struct sluice_config *cfg = sluice_config_new();
+	struct sluice_daemon *d;
+
+	assert_non_null(cfg);
+	cfg->online_cpus = 2;
+	cfg->skip_env_checks = true;
+	assert_int_equal(sluice_config_parse(cfg, "t.ini", base, sizeof(base) - 1), 0);
+	assert_int_equal(sluice_config_validate(cfg), 0);
+	assert_int_equal(sluice_daemon_create(cfg, "test", &d), 0);
+	return d;
+}
+
+/* Send a request; args as JSON text or NULL. */
+static json_t *req(struct sluice_daemon *d, const char *cmd, const char *args)
+{
+	json_t *a = args ? json_loads(args, 0, NULL) : NULL;
+	json_t *r;
+
+	if (args)
+		assert_non_null(a);
+	r = sluice_daemon_request(d, cmd, a);
+	json_decref(a);
+	assert_non_null(r);
+	assert_true(json_is_boolean(json_object_get(r, "ok")));
+	return r;
+}
+
+static void expect_error(struct sluice_daemon *d, const char *cmd, const char *args,
+			 const char *fragment)
+{
+	json_t *r = req(d, cmd, args);
+	const char *err = json_string_value(json_object_get(r, "error"));
+
+	if (json_is_true(json_object_get(r, "ok")) || !err || !strstr(err, fragment))
+		fail_msg("%s %s: expected an error with '%s', got %s", cmd, args ? args : "",
+			 fragment, json_dumps(r, 0));
+	json_decref(r);
+}
+
+static void test_config_requests(void **state)
+{
+	struct sluice_daemon *d = make();
+	json_t *r;
+
+	(void)state;
+	r = req(d, "config.get", "{\"key\":\"dataplane.linger\"}");
+	assert_true(json_is_true(json_object_get(r, "ok")));
+	assert_string_equal(json_string_value(json_object_get(r, "value")), "1ms");
+	assert_true(json_is_true(json_object_get(r, "runtime")));
+	json_decref(r);
+
+	r = req(d, "config.set", "{\"key\":\"dataplane.linger\",\"value\":\"200us\"}");
+	assert_true(json_is_true(json_object_get(r, "ok")));
+	assert_string_equal(json_string_value(json_object_get(r, "value")), "200us");
+	assert_string_equal(json_string_value(json_object_get(r, "previous")), "1ms");
+	json_decref(r);
+	r = req(d, "config.get", "{\"key\":\"dataplane.linger\"}");
+	assert_string_equal(json_string_value(json_object_get(r, "value")), "200us");
+	json_decref(r);
+
+	expect_error(d, "config.set", "{\"key\":\"storage.writers\",\"value\":\"2\"}",
+		     "storage.writers: cannot change at runtime");
+	expect_error(d, "config.set", "{\"key\":\"dataplane.linger\",\"value\":\"5\"}",
+		     "'5' needs a unit");
+	expect_error(d, "config.set", "{\"key\":\"dataplane.linger\"}", "needs args value");
+	expect_error(d, "config.set", "{\"key\":\"dataplane.linger\",\"value\":5}",
+		     "needs args value");
+	expect_error(d, "config.get", NULL, "needs args key");
+	expect_error(d, "config.get", "{\"key\":\"nope.nope\"}",
+		     "unknown config key \"nope.nope\"");
+	expect_error(d, "config.get", "{\"key\":\"topic.other.partitions\"}", "unknown config key");
+	r = req(d, "config.get", "{\"key\":\"topic.events.partitions\"}");
+	assert_string_equal(json_string_value(json_object_get(r, "value")), "2");
+	json_decref(r);
+
+	r = req(d, "config.list", NULL);
+	{
+		json_t *keys = json_object_get(r, "keys"), *k;
+		size_t i;
+		bool saw_linger = false;
+		assert_true(json_array_size(keys) > 50);
+		json_array_foreach(keys, i, k)
+		{
+			assert_true(json_is_string(json_object_get(k, "key")));
+			assert_true(json_is_string(json_object_get(k, "value")));
+			assert_true(json_is_boolean(json_object_get(k, "runtime")));
+			assert_non_null(json_object_get(k, "default"));
+			if (strcmp(json_string_value(json_object_get(k, "key")),
+				   "dataplane.linger") == 0) {
+				saw_linger = true;
+				assert_string_equal(json_string_value(json_object_get(k, "value")),
+						    "200us");
+				assert_string_equal(
+					json_string_value(json_object_get(k, "default")), "1ms");
+			}
+		}
+		assert_true(saw_linger);
+	}
+	json_decref(r);
+	sluice_daemon_destroy(d);
+}
+
+static void test_other_requests(void **state)
+{
+	struct sluice_daemon *d = make();
+	json_t *r;
+
+	(void)state;
+	expect_error(d, "nope", NULL, "unknown command \"nope\"");
+	expect_error(d, "stats", NULL, "sluiced is created");
+	expect_error(d, "partitions", NULL, "sluiced is created");
+	{
+		json_t *bad = json_string("x");
+		r = sluice_daemon_request(d, "status", bad);
+		assert_true(json_is_false(json_object_get(r, "ok")));
+		assert_non_null(strstr(json_string_value(json_object_get(r, "error")),
+				       "args must be an object"));
+		json_decref(r);
+		json_decref(bad);
+	}
+
+	r = req(d, "status", NULL);
+	assert_true(json_is_true(json_object_get(r, "ok")));
+	assert_string_equal(json_string_value(json_object_get(r, "state")), "created");
+	assert_true(json_is_false(json_object_get(r, "healthy")));
+	assert_int_equal(json_array_size(json_object_get(r, "alarms")), 1);
+	json_decref(r);
+
+	assert_int_equal(sluice_daemon_stop_requests(d), 0);
+	r = req(d, "shutdown", NULL);
+	assert_true(json_is_true(json_object_get(r, "ok")));
+	json_decref(r);
+	assert_int_equal(sluice_daemon_stop_requests(d), 1);
+	sluice_daemon_destroy(d);
+}
+
+struct names {
+	char seen[64][64];
+	unsigned n;
+};
+
+static void sink_family(void *ctx, const char *name, enum sluice_metric_type type, const char *help)
+{
+	struct names *n = ctx;
+
+	(void)type;
+	assert_non_null(help);
+	assert_true(strncmp(name, "sluice_", 7) == 0);
+	if (n->n < 64)
+		snprintf(n->seen[n->n++], sizeof(n->seen[0]), "%s", name);
+}
+
+static void sink_sample(void *ctx, const char *name, const struct sluice_label *labels,
+			unsigned nlabels, double value)
+{
+	(void)ctx;
+	(void)name;
+	(void)labels;
+	(void)nlabels;
+	(void)value;
+}
+
+static void test_health_and_collect_before_start(void **state)
+{
+	struct sluice_daemon *d = make();
+	char reason[256];
+	struct names n = {.n = 0};
+	struct sluice_metric_sink sink = {.ctx = &n, .family = sink_family, .sample = sink_sample};
+	bool info = false;
+
+	(void)state;
+	assert_int_not_equal(sluice_daemon_health(d, reason, sizeof(reason)), 0);
+	assert_string_equal(reason, "sluiced is created");
+	sluice_daemon_collect(d, &sink);
+	for (unsigned i = 0; i < n.n; i++)
+		info = info || strcmp(n.seen[i], "sluice_info") == 0;
+	assert_true(info);
+	assert_null(sluice_daemon_kafka_bootstrap(d));
+	assert_int_equal(sluice_daemon_metrics_port(d), 0);
+	/* Never started: stop and destroy are safe and touch nothing. */
+	assert_int_equal(sluice_daemon_stop(d), 0);
+	sluice_daemon_destroy(d);
+	sluice_daemon_destroy(NULL);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_config_requests),
+		cmocka_unit_test(test_other_requests),
+		cmocka_unit_test(test_health_and_collect_before_start),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
