@@ -8,7 +8,7 @@ PKGS=(
 	build-essential pkg-config meson ninja-build clang clang-format libclang-rt-14-dev
 	dpdk dpdk-dev libdpdk-dev python3-pyelftools
 	libisal-dev liburing-dev librdkafka-dev libcmocka-dev libjansson-dev libmicrohttpd-dev libpcap-dev
-	kcat fio rsyslog prometheus gnuplot-nox libhugetlbfs-bin iproute2
+	kcat fio rsyslog prometheus gnuplot-nox libhugetlbfs-bin iproute2 curl python3
 )
 
 # kafkajs (npm), the independent RecordBatch decoder of the record-format functional test.
