@@ -453,6 +453,9 @@ static void test_producers_while_running(void **state)
 	int seen = 0;
 	assert_int_equal(sluice_worker_producers(r.w, count_cb, &seen, 1000), 1);
 	assert_int_equal(seen, 1);
+	/* An idle worker with back-off on ends up sleeping (bounded wait, not a timing). */
+	for (int i = 0; i < 5000 && stats_of(r.w).idle_sleeps == 0; i++)
+		usleep(1000);
 	sluice_worker_stop(r.w);
 	assert_int_equal(rte_eal_wait_lcore(lcore), 0);
 	struct sluice_worker_stats s = stats_of(r.w);
