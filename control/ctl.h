@@ -32,6 +32,12 @@ extern "C" {
 /** Default longest request line accepted, newline included. */
 #define SLUICE_CTL_MAX_LINE_DEFAULT (64u * 1024u)
 
+/**
+ * Send the ctl outputs' log lines (one line each, no newline) to @p fn, e.g. the daemon's
+ * rte_log type, instead of stderr. Call before starting any output; NULL restores stderr.
+ */
+void sluice_ctl_set_log(void (*fn)(const char *line, void *arg), void *arg);
+
 struct sluice_ctl_server;
 
 struct sluice_ctl_server_opts {

@@ -34,6 +34,16 @@ const char *sluice_ctl_proto_err_name(enum sluice_ctl_proto_err e)
 	return err_names[e];
 }
 
+/* Set once by the daemon before any output thread starts; read by those threads. */
+static void (*log_fn)(const char *line, void *arg);
+static void *log_arg;
+
+void sluice_ctl_set_log(void (*fn)(const char *line, void *arg), void *arg)
+{
+	log_fn = fn;
+	log_arg = arg;
+}
+
 void sluice_ctl_log(const char *fmt, ...)
 {
 	char buf[512];
@@ -42,6 +52,10 @@ void sluice_ctl_log(const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(buf, sizeof(buf), fmt, ap);
 	va_end(ap);
+	if (log_fn != NULL) {
+		log_fn(buf, log_arg);
+		return;
+	}
 	/* One write per line so that lines from several threads do not interleave. */
 	fprintf(stderr, "sluice ctl: %s\n", buf);
 }

@@ -4,6 +4,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -192,6 +193,22 @@ static void test_error_and_request(void **state)
 	assert_string_equal(sluice_ctl_proto_err_name(SLUICE_CTL_PROTO_ERR_COUNT), "unknown");
 }
 
+static void capture(const char *line, void *arg)
+{
+	snprintf(arg, 128, "%s", line);
+}
+
+static void test_log_hook(void **state)
+{
+	char got[128] = "";
+
+	(void)state;
+	sluice_ctl_set_log(capture, got);
+	sluice_ctl_log("refused uid %d", 7);
+	sluice_ctl_set_log(NULL, NULL);
+	assert_string_equal(got, "refused uid 7");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -200,6 +217,7 @@ int main(void)
 		cmocka_unit_test(test_nul_in_string),
 		cmocka_unit_test(test_reply_line),
 		cmocka_unit_test(test_error_and_request),
+		cmocka_unit_test(test_log_hook),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
