@@ -159,6 +159,13 @@ static void test_event_body(void **state)
 	assert_int_equal(gen_event_parse(ev, 40, &p, &s), 0);
 	assert_int_equal(p, 1234);
 	assert_int_equal(s, 987654321);
+	/* the filler: 'a' + (seq + i) % 26 after the prefix, at any length */
+	static uint8_t big[9000];
+	for (size_t sz = 15; sz < sizeof(big); sz = sz * 3 + 1) {
+		gen_event_body(big, sz, 1234, 987654321);
+		for (size_t i = 15; i < sz; i++)
+			assert_int_equal(big[i], 'a' + (987654321 + i) % 26);
+	}
 	/* shorter than the prefix: cut, and no longer parseable */
 	gen_event_body(ev, 6, 1234, 987654321);
 	assert_memory_equal(ev, "1234:9", 6);
