@@ -410,7 +410,8 @@ try:
 except OSError:
     pass
 res = {"name": name, "quick": quick == "1", "seconds_per_step": float(secs),
-       "machine": {"cpu": cpu, "cpus": os.cpu_count(), "kernel": platform.release()},
+       "machine": {"cpu": cpu, "cpus": os.cpu_count(), "kernel": platform.release(),
+                   "loadavg_at_end": os.getloadavg()},
        "steps": steps}
 with open(os.path.join(out, name + ".json"), "w") as f:
     json.dump(res, f, indent=2, sort_keys=True)
@@ -468,9 +469,9 @@ if sp.get("persisted_eps"):
     res["ratios"] = ratios
     with open(os.path.join(out, name + ".json"), "w") as f:
         json.dump(res, f, indent=2, sort_keys=True)
-md = "# %s\n\n%s, %d CPUs, Linux %s; %s s per step%s.\n\n%s\n" % (
+md = "# %s\n\n%s, %d CPUs, Linux %s; %s s per step%s; load average at the end %.1f (other\nwork on the machine shares the CPUs with every step).\n\n%s\n" % (
     name, cpu, os.cpu_count(), platform.release(), secs, " (quick)" if quick == "1" else "",
-    "\n".join(rows))
+    os.getloadavg()[0], "\n".join(rows))
 if ratios:
     md += "\n| ratio | value |\n|---|---|\n" + "\n".join(ratios) + "\n"
 with open(os.path.join(out, name + ".md"), "w") as f:
