@@ -272,6 +272,63 @@ static void test_forward_in_process(void **state)
 	sluice_kafka_embedded_stop(e);
 }
 
+/* Paused: nothing is sent, but lag, the oldest record's age and the retention estimate are
+ * exported; resumed: everything goes. */
+static void test_pause_lag_age_eta(void **state)
+{
+	struct fixture *fx = *state;
+	struct sluice_kafka_embedded_topic kt = {"t", 2};
+	struct sluice_fwd_topic t = {.name = "t",
+				     .retention_ms = 10ull * 365 * 24 * 3600 * 1000,
+				     .retention_drop_unforwarded = true};
+	struct sluice_fwd_opts o = base_opts(fx, &t);
+	struct sluice_fwd_partition_stats ps[2];
+	struct sluice_kafka_embedded *e;
+	struct sluice_fwd_stats st;
+	struct sluice_fwd *f;
+	struct timespec now;
+	int64_t age_want, eta_want;
+
+	append(fx->log, 0, 10);
+	assert_int_equal(sluice_kafka_embedded_start(&kt, 1, 1, &e), 0);
+	o.brokers = sluice_kafka_embedded_bootstrap(e);
+	assert_int_equal(sluice_fwd_create(&o, &f), 0);
+	assert_int_equal(sluice_fwd_pause(f, "t"), 0);
+	assert_int_equal(sluice_fwd_start(f), 0);
+	for (int i = 0; i < 1000; i++) {
+		sluice_fwd_stats(f, &st, ps, 2);
+		if (st.state == SLUICE_FWD_RUNNING && ps[0].oldest_unforwarded_age_ms >= 0)
+			break;
+		nanosleep(&(struct timespec){0, 10 * 1000 * 1000}, NULL);
+	}
+	clock_gettime(CLOCK_REALTIME, &now);
+	age_want = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000 - 1700000000000LL;
+	eta_want = (1700000000000LL + (int64_t)t.retention_ms) / 1000 - (int64_t)now.tv_sec;
+	assert_true(ps[0].paused);
+	assert_int_equal(ps[0].lag_records, 10);
+	assert_int_equal(ps[0].inflight_msgs, 0);
+	assert_int_equal(st.delivered_records, 0);
+	assert_true(ps[0].oldest_unforwarded_age_ms > age_want - 60000 &&
+		    ps[0].oldest_unforwarded_age_ms <= age_want + 1000);
+	assert_true(ps[0].retention_drop_eta_s > eta_want - 60 &&
+		    ps[0].retention_drop_eta_s <= eta_want + 1);
+	assert_int_equal(ps[1].lag_records, 0);
+	assert_int_equal(ps[1].oldest_unforwarded_age_ms, -1);
+	assert_int_equal(ps[1].retention_drop_eta_s, -1);
+	assert_int_equal(sluice_fwd_resume(f, "t"), 0);
+	for (int i = 0; i < 1000; i++) {
+		sluice_fwd_stats(f, &st, ps, 2);
+		if (ps[0].forwarded_offset == 10)
+			break;
+		nanosleep(&(struct timespec){0, 10 * 1000 * 1000}, NULL);
+	}
+	assert_int_equal(ps[0].forwarded_offset, 10);
+	assert_int_equal(ps[0].lag_records, 0);
+	assert_int_equal(ps[0].retention_drop_eta_s, -1);
+	sluice_fwd_destroy(f);
+	sluice_kafka_embedded_stop(e);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -282,6 +339,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_checkpoint_lower_bound_and_stats, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_forward_in_process, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pause_lag_age_eta, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
