@@ -109,8 +109,8 @@ void sluice_fwd_stop(struct sluice_fwd *f, uint32_t drain_timeout_ms);
 /** Free everything (stops first if needed). Accepts NULL. */
 void sluice_fwd_destroy(struct sluice_fwd *f);
 
-/** Pause / resume forwarding of a local topic (in-flight messages still complete).
- * @return 0 or -ENOENT. */
+/** Pause / resume forwarding of a local topic, or of every topic when @p topic is NULL
+ * (in-flight messages still complete). @return 0 or -ENOENT. */
 int sluice_fwd_pause(struct sluice_fwd *f, const char *topic);
 int sluice_fwd_resume(struct sluice_fwd *f, const char *topic);
 
