@@ -4,7 +4,7 @@
  * workers on lcores, a real sluice_log with its io_uring writer thread, replies captured by
  * tx_pcap. A known mix of good and bad frames per queue; the test asserts the exact events per
  * partition (read back from the log), the exact counters by reason, that the accounting
- * identities balance, and that ARP and ICMP replies were transmitted.
+ * identities balance, and that ARP, ICMP echo and IPv6 ND replies were transmitted.
  *
  * usage: test_worker <queues> <lcores>     e.g. 1 "0@0,1@1" or 4 "0@0,1@1,2@0,3@1"
  * Worker q runs on lcore q (the main lcore runs worker 0); a control thread stops them.
@@ -52,7 +52,7 @@ struct expect {
 	uint64_t records[NPART];
 	uint32_t value_sum[NPART]; /* order-independent: sum of crc32c(value) */
 	uint64_t rejects[SLUICE_DP_REJECT__COUNT];
-	uint64_t arp, icmp;
+	uint64_t arp, icmp, nd;
 };
 
 static struct expect exp_total;
@@ -174,6 +174,16 @@ static void build_mix(unsigned q, struct frames *f, struct expect *e)
 	push(f, craft_icmp(next(f), &o, 8, NULL, 32));
 	e->icmp++;
 
+	/* IPv6 neighbour solicitation for our address (to its solicited-node group) */
+	o = to_us(q, 7, 0);
+	o.family = 6;
+	memcpy(o.src, s6, 16);
+	o.src[15] = 7;
+	uint8_t sol[16] = {0xff, 0x02, [11] = 1, [12] = 0xff, [15] = 1};
+	memcpy(o.dst, sol, 16);
+	push(f, craft_icmp(next(f), &o, 135, our_ip6, 0));
+	e->nd++;
+
 	/* bad ones, one per reason */
 	o = to_us(q, 8, 5140);
 	o.bad_udp_csum = true;
@@ -264,7 +274,7 @@ static uint32_t get32le(const uint8_t *b)
 }
 
 /* Count ARP replies and ICMP echo replies in a tx_pcap file. */
-static void read_tx(const char *path, uint64_t *arp, uint64_t *icmp)
+static void read_tx(const char *path, uint64_t *arp, uint64_t *icmp, uint64_t *nd)
 {
 	static uint8_t buf[1 << 20];
 	FILE *fp = fopen(path, "rb");
@@ -295,6 +305,13 @@ static void read_tx(const char *path, uint64_t *arp, uint64_t *icmp)
 			CHECK(memcmp(pi.src_addr, our_ip, 4) == 0, "ICMP src");
 			CHECK(pi.dst_addr[3] == 7, "ICMP dst");
 			(*icmp)++;
+		} else if (r == SLUICE_DP_REJECT_NONE && pi.kind == SLUICE_PKT_ICMP6) {
+			const uint8_t *na = fr + pi.l4_off;
+			CHECK(na[0] == 136, "ICMPv6 type %u", na[0]);
+			CHECK(memcmp(na + 8, our_ip6, 16) == 0, "NA target");
+			CHECK(memcmp(pi.src_addr, our_ip6, 16) == 0, "NA source");
+			CHECK(pi.hop_limit == 255, "NA hop limit %u", pi.hop_limit);
+			(*nd)++;
 		}
 		off += 16 + cap;
 	}
@@ -541,6 +558,9 @@ int main(int argc, char **argv)
 	      s.batch_errors[SLUICE_RB_ECRC]);
 	CHECK(s.arp_replies == exp_total.arp, "arp replies %" PRIu64, s.arp_replies);
 	CHECK(s.icmp_replies == exp_total.icmp, "icmp replies %" PRIu64, s.icmp_replies);
+	CHECK(s.nd_replies == exp_total.nd, "nd replies %" PRIu64, s.nd_replies);
+	CHECK(s.ctrl_packets == exp_total.arp + exp_total.icmp + exp_total.nd, "ctrl %" PRIu64,
+	      s.ctrl_packets);
 	for (int r = 0; r < SLUICE_DP_SHED__COUNT; r++)
 		CHECK(s.shed[r] == 0, "shed %s %" PRIu64, sluice_dp_shed_name(r), s.shed[r]);
 	/* The identities. */
@@ -589,13 +609,14 @@ int main(int argc, char **argv)
 		sluice_worker_destroy(workers[q]);
 	sluice_log_close(log);
 	sluice_nic_port_destroy(port); /* closes the tx_pcap files */
-	uint64_t arp = 0, icmp = 0;
+	uint64_t arp = 0, icmp = 0, nd = 0;
 	for (unsigned q = 0; q < nq; q++) {
 		snprintf(path, sizeof(path), "%s/tx%u.pcap", dir, q);
-		read_tx(path, &arp, &icmp);
+		read_tx(path, &arp, &icmp, &nd);
 	}
 	CHECK(arp == exp_total.arp, "arp replies on the wire %" PRIu64, arp);
 	CHECK(icmp == exp_total.icmp, "icmp replies on the wire %" PRIu64, icmp);
+	CHECK(nd == exp_total.nd, "neighbour advertisements on the wire %" PRIu64, nd);
 
 	rte_mempool_free(batches);
 	rte_mempool_free(mbufs);
