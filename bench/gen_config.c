@@ -57,6 +57,7 @@ enum {
 	OPT_REORDER,
 	OPT_CORRUPT,
 	OPT_CORRUPT_KEEP,
+	OPT_STAMP,
 	OPT_QUIET,
 	OPT_SUMMARY,
 	OPT_HELP,
@@ -110,6 +111,7 @@ static const struct option long_opts[] = {
 	{"reorder", required_argument, NULL, OPT_REORDER},
 	{"corrupt", required_argument, NULL, OPT_CORRUPT},
 	{"corrupt-keep-cksum", no_argument, NULL, OPT_CORRUPT_KEEP},
+	{"stamp", no_argument, NULL, OPT_STAMP},
 	{"quiet", no_argument, NULL, OPT_QUIET},
 	{"summary", required_argument, NULL, OPT_SUMMARY},
 	{"help", no_argument, NULL, OPT_HELP},
@@ -148,6 +150,7 @@ void gen_config_usage(FILE *f)
 	      "  --events-file FILE    sample events from the lines of FILE\n"
 	      "  --events-per-packet N (1) --producers N (1) --producer-id N (1000, first id)\n"
 	      "  --producer-epoch N (0) --first-sequence N (0) --keys N (key space; 0 = null)\n"
+	      "  --stamp               events carry their send time: <producer>:<seq>:<ns>:\n"
 	      "  --seed N (1)\n"
 	      "\nRate and length (numbers take k, M, G suffixes):\n"
 	      "  --pps N | --rate N    packets/s    --eps N  events/s    --gbps X  wire Gbit/s\n"
@@ -574,6 +577,9 @@ int gen_config_parse(int argc, char **argv, struct gen_config *c, char *err, siz
 		}
 		case OPT_CORRUPT_KEEP:
 			c->corrupt_keep_cksum = true;
+			break;
+		case OPT_STAMP:
+			c->stamp = true;
 			break;
 		case OPT_QUIET:
 			c->quiet = true;

@@ -198,15 +198,20 @@ static size_t put_u64(char *out, uint64_t v)
 	return n;
 }
 
-size_t gen_event_body(uint8_t *out, size_t size, uint64_t producer, uint64_t seq)
+static size_t event_body(uint8_t *out, size_t size, uint64_t producer, uint64_t seq,
+			 const uint64_t *stamp_ns)
 {
-	char prefix[48];
+	char prefix[72];
 	size_t n = 0;
 
 	n += put_u64(prefix + n, producer);
 	prefix[n++] = ':';
 	n += put_u64(prefix + n, seq);
 	prefix[n++] = ':';
+	if (stamp_ns) {
+		n += put_u64(prefix + n, *stamp_ns);
+		prefix[n++] = ':';
+	}
 	if (n > size)
 		n = size;
 	memcpy(out, prefix, n);
@@ -222,6 +227,17 @@ size_t gen_event_body(uint8_t *out, size_t size, uint64_t producer, uint64_t seq
 		done += k;
 	}
 	return size;
+}
+
+size_t gen_event_body(uint8_t *out, size_t size, uint64_t producer, uint64_t seq)
+{
+	return event_body(out, size, producer, seq, NULL);
+}
+
+size_t gen_event_body_stamped(uint8_t *out, size_t size, uint64_t producer, uint64_t seq,
+			      uint64_t stamp_ns)
+{
+	return event_body(out, size, producer, seq, &stamp_ns);
 }
 
 static int parse_u64(const uint8_t **pp, const uint8_t *end, uint64_t *out)

@@ -82,6 +82,14 @@ enum gen_parse_err gen_packet_parse(const uint8_t *frame, size_t len, struct gen
 size_t gen_event_body(uint8_t *out, size_t size, uint64_t producer, uint64_t seq);
 
 /**
+ * Like gen_event_body(), with the send time after the sequence:
+ * "<producer>:<sequence>:<stamp_ns>:" (CLOCK_REALTIME nanoseconds), so that a receiver on the
+ * same host can measure latency. gen_event_parse() still reads the first two fields.
+ */
+size_t gen_event_body_stamped(uint8_t *out, size_t size, uint64_t producer, uint64_t seq,
+			      uint64_t stamp_ns);
+
+/**
  * Parse "<producer>:<sequence>:" at the start of an event body.
  * @return 0, or -EINVAL when the event does not start that way.
  */

@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "gen_traffic.h"
 #include "sluice_record.h"
@@ -208,7 +209,13 @@ static void make_events(struct gen_traffic *t, uint64_t producer_id, int64_t fir
 			int64_t now_ms)
 {
 	uint32_t n = t->cfg.events_per_packet;
+	uint64_t stamp = 0;
 
+	if (t->cfg.stamp) {
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		stamp = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+	}
 	for (uint32_t i = 0; i < n; i++) {
 		struct gen_event *e = &t->ev[i];
 		uint8_t *v = t->values + (size_t)i * t->value_cap;
@@ -222,7 +229,10 @@ static void make_events(struct gen_traffic *t, uint64_t producer_id, int64_t fir
 			e->value_len = t->sample_len[k];
 		} else {
 			uint32_t sz = rng_range(&t->rng, t->cfg.event_min, t->cfg.event_max);
-			gen_event_body(v, sz, producer_id, (uint64_t)seq);
+			if (t->cfg.stamp)
+				gen_event_body_stamped(v, sz, producer_id, (uint64_t)seq, stamp);
+			else
+				gen_event_body(v, sz, producer_id, (uint64_t)seq);
 			e->value = v;
 			e->value_len = sz;
 		}

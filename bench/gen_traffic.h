@@ -73,6 +73,7 @@ struct gen_config {
 	double reorder;
 	double corrupt;
 	bool corrupt_keep_cksum; /**< recompute the UDP checksum so only the batch CRC can tell */
+	bool stamp; /**< events carry their send time (CLOCK_REALTIME ns) after the sequence */
 	/* reporting */
 	bool quiet;
 	const char *summary_path;

@@ -219,7 +219,7 @@ peer_point() { # peer rate port -> prints "received cpu_s sent"
 	pids+=("$rpid")
 	for _ in $(seq 1 50); do ss -Huln "sport = :$port" | grep -q . && break; sleep 0.1; done
 	local c0 c1; c0=$(cpu_s "$rpid")
-	"$GEN" --udp "127.0.0.1:$port" --format lines --event-size 100 --pps "$rate" \
+	"$GEN" --udp "127.0.0.1:$port" --format lines --event-size 100 --pps "$rate" --stamp \
 		--duration "$secs" --quiet --summary "$dir/gen.json"
 	sleep 1
 	c1=$(cpu_s "$rpid")
@@ -227,27 +227,33 @@ peer_point() { # peer rate port -> prints "received cpu_s sent"
 	wait "$rpid" 2>/dev/null || true
 	local got=0
 	[ -f "$dir/out.log" ] && got=$(wc -l <"$dir/out.log")
-	local p50=0 p99=0
-	if [ -f "$dir/sink.json" ]; then
-		p50=$(json_get "$dir/sink.json" fdatasync_p50_us)
-		p99=$(json_get "$dir/sink.json" fdatasync_p99_us)
+	# durable latency (send -> fdatasync done), udp_sink only: rsyslog's omfile never syncs
+	local p50=null p99=null p999=null
+	if [ -f "$dir/sink.json" ] && grep -q durable_latency_p50_us "$dir/sink.json"; then
+		p50=$(json_get "$dir/sink.json" durable_latency_p50_us)
+		p99=$(json_get "$dir/sink.json" durable_latency_p99_us)
+		p999=$(json_get "$dir/sink.json" durable_latency_p999_us)
+		python3 -c 'import json,sys; print(json.dumps(json.load(open(sys.argv[1]))["durable_latency_cdf"]))' \
+			"$dir/sink.json" >"$work/$peer-$rate.cdf.json"
 	fi
-	echo "$got $(calc "$c1 - $c0") $(json_get "$dir/gen.json" run.tx_packets) $p50 $p99"
+	echo "$got $(calc "$c1 - $c0") $(json_get "$dir/gen.json" run.tx_packets) $p50 $p99 $p999"
 }
 peer_sweep() { # peer
-	local peer=$1 best=0 best_cpu=0 points="[" port=$((19600 + RANDOM % 300))
+	local peer=$1 best=0 best_cpu=0 best_lat="null null null" points="[" port=$((19600 + RANDOM % 300))
 	log "$peer: offered rates $(peer_rates) pps, ${secs} s each, lines format, 100 B events"
 	for r in $(peer_rates); do
-		read -r got cpu sent p50 p99 < <(peer_point "$peer" "$r" "$port")
+		read -r got cpu sent p50 p99 p999 < <(peer_point "$peer" "$r" "$port")
 		local loss; loss=$(calc "($sent - $got) * 100 / ($sent + ($sent == 0))")
 		log "$peer: offered $r pps: sent $sent received $got loss $(printf %.3f "$loss") %"
-		points="$points{\"offered_pps\":$r,\"sent\":$sent,\"received\":$got,\"loss_pct\":$loss,\"cpu_s\":$cpu,\"fdatasync_p50_us\":$p50,\"fdatasync_p99_us\":$p99},"
+		points="$points{\"offered_pps\":$r,\"sent\":$sent,\"received\":$got,\"loss_pct\":$loss,\"cpu_s\":$cpu,\"durable_p50_us\":$p50,\"durable_p99_us\":$p99,\"durable_p999_us\":$p999},"
 		if ! awk "BEGIN { exit !($loss <= 0.1) }"; then
 			break
 		fi
 		if awk "BEGIN { exit !($got / $secs > $best) }"; then
 			best=$(calc "$got / $secs")
 			best_cpu=$(calc "$cpu * 1000000000 / ($got + ($got == 0))")
+			best_lat="$p50 $p99 $p999"
+			[ -f "$work/$peer-$r.cdf.json" ] && cp "$work/$peer-$r.cdf.json" "$work/steps-$peer.cdf.json"
 		fi
 		# One sender core saturates before some peers lose anything: offering more only
 		# repeats the same point.
@@ -258,7 +264,11 @@ peer_sweep() { # peer
 		port=$((port + 1))
 	done
 	points="${points%,}]"
-	step_json "$peer" kind=peer what="$peer over loopback (lines, 100 B events$([ "$peer" = rsyslog ] && echo ", omfile without fsync"))" \
+	local l50 l99 l999 cdf=null
+	read -r l50 l99 l999 <<<"$best_lat"
+	[ -f "$work/steps-$peer.cdf.json" ] && cdf=$(cat "$work/steps-$peer.cdf.json")
+	step_json "$peer" kind=peer durable_p50_us="$l50" durable_p99_us="$l99" \
+		durable_p999_us="$l999" durable_cdf="$cdf" what="$peer over loopback (lines, 100 B events$([ "$peer" = rsyslog ] && echo ", omfile without fsync"))" \
 		best_eps="$best" cpu_ns_per_event="$best_cpu" points="$points"
 }
 
@@ -438,8 +448,12 @@ for k, s in steps.items():
         rows.append("| %s | %s | %s | p50 %.0f us, p99 %.0f us |" % (
             k, s["what"], fmt(s["syncs_per_s"], "syncs/s"), s["sync_p50_us"], s["sync_p99_us"]))
     elif "best_eps" in s:
-        rows.append("| %s | %s | %s | highest rate with <= 0.1%% loss; %.0f ns CPU/event |" % (
-            k, s["what"], fmt(s["best_eps"], "ev/s"), s["cpu_ns_per_event"]))
+        lat = ""
+        if s.get("durable_p50_us") is not None:
+            lat = "; durable latency p50 %.1f ms, p99 %.1f ms, p99.9 %.1f ms" % (
+                s["durable_p50_us"] / 1e3, s["durable_p99_us"] / 1e3, s["durable_p999_us"] / 1e3)
+        rows.append("| %s | %s | %s | highest rate with <= 0.1%% loss; %.0f ns CPU/event%s |" % (
+            k, s["what"], fmt(s["best_eps"], "ev/s"), s["cpu_ns_per_event"], lat))
     elif "persisted_eps" in s:
         note = "offered %s, persisted %.0f MB/s, loss %.2f %%, %.0f ns CPU/event" % (
             fmt(s["offered_eps"], "ev/s"), s["mb_s_persisted"], s["loss_pct"], s["cpu_ns_per_event"])
@@ -482,6 +496,9 @@ with open(os.path.join(out, name + "-sizes.dat"), "w") as f:
     for k in sorted((k for k in steps if k.startswith("memif_rxonly_")),
                     key=lambda k: steps[k]["frame_bytes"]):
         f.write("%d %.4f %.4f\n" % (steps[k]["frame_bytes"], steps[k]["pps"] / 1e6, steps[k]["gbps"]))
+with open(os.path.join(out, name + "-cdf.dat"), "w") as f:
+    for lat_us, frac in (steps.get("udp_sink", {}).get("durable_cdf") or []):
+        f.write("%.1f %.4f\n" % (lat_us / 1e3, frac))
 with open(os.path.join(out, name + "-peers.dat"), "w") as f:
     for peer in ("udp_sink", "rsyslog"):
         for p in steps.get(peer, {}).get("points", []):
@@ -508,5 +525,14 @@ if command -v gnuplot >/dev/null && [ -s "$out/$name-sizes.dat" ]; then
 		     "$out/$name-sizes.dat" using 1:3 axes x1y2 with linespoints title "Gbit/s"
 	EOF
 fi
-rm -f "$out/$name-peers.dat" "$out/$name-sizes.dat"
+if command -v gnuplot >/dev/null && [ -s "$out/$name-cdf.dat" ]; then
+	gnuplot <<-EOF || log "gnuplot failed; no plot"
+		set terminal png size 800,450 noenhanced
+		set output "$out/$name-latency-cdf.png"
+		set title "Durable latency CDF, send -> fdatasync done (udp_sink at its best lossless rate)"
+		set xlabel "ms"; set ylabel "fraction of events"; set key right bottom; set yrange [0:1]
+		plot "$out/$name-cdf.dat" using 1:2 with lines title "udp_sink"
+	EOF
+fi
+rm -f "$out/$name-peers.dat" "$out/$name-sizes.dat" "$out/$name-cdf.dat"
 log "results in $out/$name.json and $out/$name.md"

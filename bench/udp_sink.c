@@ -6,6 +6,10 @@
  * engineer get from the kernel UDP stack on this machine" so that sluice's figures have a fair
  * peer next to rsyslog.
  *
+ * Durable latency: when a datagram starts "<producer>:<seq>:<send ns>:" (sluice-gen --stamp,
+ * CLOCK_REALTIME on the same host), its latency is the time from that send to the completion of
+ * the fdatasync that made it durable. The summary gives p50/p99/p99.9 and a CDF.
+ *
  * Threading contract: one thread; a signal handler only sets `quit`.
  *
  * usage: udp_sink --bind ADDR:PORT --out FILE [--flush-ms N] [--flush-bytes N]
@@ -31,6 +35,7 @@
 #define BATCH 64
 #define DGRAM_MAX 65536
 #define MAX_SYNC_SAMPLES 200000
+#define MAX_LAT_SAMPLES (4u << 20)
 
 static atomic_bool quit;
 
@@ -54,6 +59,60 @@ static int cmp_u64(const void *a, const void *b)
 	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
 
 	return x < y ? -1 : x > y;
+}
+
+static uint64_t real_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+/* The send stamp of a "<producer>:<seq>:<ns>:" datagram, or 0. */
+static uint64_t stamp_of(const uint8_t *p, size_t len)
+{
+	uint64_t v = 0;
+	size_t i = 0;
+	int field = 0;
+
+	for (; i < len && field < 2; i++) {
+		if (p[i] == ':')
+			field++;
+		else if (p[i] < '0' || p[i] > '9')
+			return 0;
+	}
+	for (; i < len && p[i] >= '0' && p[i] <= '9'; i++)
+		v = v * 10 + (uint64_t)(p[i] - '0');
+	return i < len && p[i] == ':' ? v : 0;
+}
+
+/* Stamps of datagrams written since the last fdatasync. */
+static uint64_t *pending;
+static size_t npending, cap_pending;
+static uint64_t *lat_ns;
+static size_t nlat;
+
+static void pending_add(uint64_t stamp)
+{
+	if (npending == cap_pending) {
+		size_t cap = cap_pending ? cap_pending * 2 : 65536;
+		uint64_t *p = realloc(pending, cap * sizeof(*p));
+		if (p == NULL)
+			return; /* latency is a report, not the data: skip the sample */
+		pending = p;
+		cap_pending = cap;
+	}
+	pending[npending++] = stamp;
+}
+
+static void pending_durable(void)
+{
+	uint64_t now = real_ns();
+
+	for (size_t i = 0; i < npending && nlat < MAX_LAT_SAMPLES; i++)
+		lat_ns[nlat++] = now > pending[i] ? now - pending[i] : 0;
+	npending = 0;
 }
 
 static int parse_bind(const char *s, struct sockaddr_storage *ss, socklen_t *sl)
@@ -177,6 +236,9 @@ int main(int argc, char **argv)
 		fprintf(stderr, "udp_sink: %s: %s\n", out_path, strerror(errno));
 		goto out;
 	}
+	lat_ns = malloc(MAX_LAT_SAMPLES * sizeof(*lat_ns));
+	if (lat_ns == NULL)
+		goto out;
 	for (int i = 0; i < BATCH; i++) {
 		riov[i].iov_base = bufs[i];
 		riov[i].iov_len = DGRAM_MAX;
@@ -218,6 +280,9 @@ int main(int argc, char **argv)
 				wiov[w++].iov_len = 1;
 				wb += msgs[i].msg_len + 1;
 				bytes += msgs[i].msg_len;
+				uint64_t st = stamp_of(bufs[i], msgs[i].msg_len);
+				if (st)
+					pending_add(st);
 			}
 			dgrams += (uint64_t)n;
 			ssize_t k = writev(out, wiov, w);
@@ -234,6 +299,7 @@ int main(int argc, char **argv)
 				goto out;
 			}
 			uint64_t s1 = now_ns();
+			pending_durable();
 			if (nsync < MAX_SYNC_SAMPLES)
 				sync_ns[nsync++] = s1 - s0;
 			syncs++;
@@ -247,6 +313,7 @@ int main(int argc, char **argv)
 			goto out;
 		}
 		syncs++;
+		pending_durable();
 	}
 	uint64_t stop = last_rx > first ? last_rx : now_ns();
 	double secs = first ? (double)(stop - first) / 1e9 : 0;
@@ -258,8 +325,24 @@ int main(int argc, char **argv)
 		fprintf(stderr, "udp_sink: --summary %s: %s\n", summary, strerror(errno));
 		goto out;
 	}
+	qsort(lat_ns, nlat, sizeof(lat_ns[0]), cmp_u64);
+	fprintf(sf, "{\"durable_latency_samples\": %zu", nlat);
+	if (nlat) {
+		fprintf(sf,
+			", \"durable_latency_p50_us\": %.1f, \"durable_latency_p99_us\": %.1f, "
+			"\"durable_latency_p999_us\": %.1f, \"durable_latency_cdf\": [",
+			(double)lat_ns[nlat / 2] / 1e3, (double)lat_ns[nlat * 99 / 100] / 1e3,
+			(double)lat_ns[nlat * 999 / 1000] / 1e3);
+		/* 200 points: enough for a plot, small enough for a summary */
+		for (int q = 0; q <= 200; q++) {
+			size_t k = (size_t)((double)(nlat - 1) * q / 200.0);
+			fprintf(sf, "%s[%.1f, %.4f]", q ? ", " : "", (double)lat_ns[k] / 1e3,
+				(double)(k + 1) / (double)nlat);
+		}
+		fputc(']', sf);
+	}
 	fprintf(sf,
-		"{\"tool\": \"udp_sink\", \"datagrams\": %" PRIu64 ", \"bytes\": %" PRIu64
+		", \"tool\": \"udp_sink\", \"datagrams\": %" PRIu64 ", \"bytes\": %" PRIu64
 		", \"seconds\": %.6f, \"pps\": %.1f, \"fdatasyncs\": %" PRIu64
 		", \"fdatasync_p50_us\": %.1f, \"fdatasync_p99_us\": %.1f, \"write_errors\": "
 		"%" PRIu64 "}\n",
@@ -273,5 +356,7 @@ out:
 		close(fd);
 	if (out >= 0)
 		close(out);
+	free(pending);
+	free(lat_ns);
 	return rc;
 }

@@ -166,6 +166,12 @@ static void test_event_body(void **state)
 		for (size_t i = 15; i < sz; i++)
 			assert_int_equal(big[i], 'a' + (987654321 + i) % 26);
 	}
+	/* stamped: the send time is a third field; the first two still parse */
+	gen_event_body_stamped(ev, 60, 7, 42, 1795614314057450407ULL);
+	assert_memory_equal(ev, "7:42:1795614314057450407:", 25);
+	assert_int_equal(gen_event_parse(ev, 60, &p, &s), 0);
+	assert_int_equal(p, 7);
+	assert_int_equal(s, 42);
 	/* shorter than the prefix: cut, and no longer parseable */
 	gen_event_body(ev, 6, 1234, 987654321);
 	assert_memory_equal(ev, "1234:9", 6);
