@@ -83,6 +83,8 @@ struct out {
 	uint32_t un;
 	char prefix[64];
 	bool eal;
+	uint64_t deadline_tsc; /* end of --duration (0: none): a full ring stops being retried */
+	bool link_lost;
 };
 
 static void sleep_ns(long ns)
@@ -308,6 +310,7 @@ static void port_flush(struct out *o)
 
 	for (uint32_t q = 0; q < o->cfg->queues; q++) {
 		uint32_t done = 0;
+		uint64_t stuck_since = 0;
 		while (done < o->qn[q]) {
 			uint16_t k = sluice_nic_tx_burst(o->port, (uint16_t)q, &o->q[q][done],
 							 (uint16_t)(o->qn[q] - done));
@@ -317,7 +320,18 @@ static void port_flush(struct out *o)
 			done += k;
 			if (done == o->qn[q])
 				break;
-			if (o->cfg->tx_drop_when_full || quitting()) {
+			/* A peer that went away (memif disconnect) never drains the ring: after a
+			 * second without progress, check the link; past --duration, stop retrying. */
+			uint64_t now = rte_rdtsc();
+			if (k)
+				stuck_since = 0;
+			else if (stuck_since == 0)
+				stuck_since = now;
+			if (stuck_since && now - stuck_since > o->hz &&
+			    !sluice_nic_port_link_up(o->port))
+				o->link_lost = true;
+			if (o->cfg->tx_drop_when_full || quitting() || o->link_lost ||
+			    (o->deadline_tsc && now > o->deadline_tsc)) {
 				for (uint32_t i = done; i < o->qn[q]; i++) {
 					o->st.tx_dropped_packets++;
 					o->st.tx_dropped_events += o->qev[q][i];
@@ -505,7 +519,8 @@ static void run(struct out *o, struct gen_traffic *t)
 	o->st.start_tsc = now;
 	if (c->duration_s > 0)
 		end_tsc = now + (uint64_t)(c->duration_s * (double)o->hz);
-	while (!quitting()) {
+	o->deadline_tsc = end_tsc;
+	while (!quitting() && !o->link_lost) {
 		now = rte_rdtsc();
 		if (end_tsc && now >= end_tsc)
 			break;
@@ -563,6 +578,11 @@ static void run(struct out *o, struct gen_traffic *t)
 	o->st.end_tsc = rte_rdtsc();
 	if (!c->quiet)
 		progress(o, o->st.end_tsc, &ltsc, &lp, &le, &lb, true);
+	if (o->link_lost)
+		fprintf(stderr,
+			"sluice-gen: --port %s: link went down with the TX ring full; "
+			"stopped (unsent packets counted as tx_dropped)\n",
+			c->port_device);
 }
 
 static void out_close(struct out *o)
@@ -636,8 +656,10 @@ int main(int argc, char **argv)
 					cfg.linger_ms);
 			sleep_ns((long)cfg.linger_ms * 1000000L);
 		}
-		if (write_summary(&o, t, NULL) != 0)
+		if (write_summary(&o, t, o.link_lost ? "link down" : NULL) != 0)
 			rc = -EIO;
+		if (o.link_lost)
+			rc = -ENOLINK;
 	}
 	out_close(&o);
 	gen_traffic_destroy(t);
