@@ -70,7 +70,12 @@ struct sluice_nic_port_opts {
  */
 int sluice_nic_port_create(const struct sluice_nic_port_opts *opts, struct sluice_nic_port **out);
 
-/** Start the port and wait up to @p link_wait_ms for link up. @return 0, -ETIMEDOUT, -errno. */
+/**
+ * Start the port (then spread the RETA over the RX queues where RSS is on) and wait up to
+ * @p link_wait_ms for link up; 0 does not wait (a memif server whose peer connects later).
+ * Calling it again on a started port only waits for the link.
+ * @return 0, -ETIMEDOUT, -errno.
+ */
 int sluice_nic_port_start(struct sluice_nic_port *port, uint32_t link_wait_ms);
 
 void sluice_nic_port_stop(struct sluice_nic_port *port);
