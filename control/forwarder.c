@@ -580,14 +580,25 @@ static rd_kafka_conf_t *producer_conf(struct sluice_fwd *f)
 	return conf;
 }
 
-static void producer_destroy(struct sluice_fwd *f)
+/*
+ * Destroy the producer. Messages not yet sent are purged. Requests already on the wire are
+ * waited for (up to @p inflight_wait_ms): once their answers are back the broker has
+ * applied them or not, so the tail read that follows a reset sees the truth, and none of
+ * them can land after it. What is still unanswered at the deadline is purged.
+ * Delivery reports seen here are discarded: the caller rewinds every partition.
+ */
+static void producer_destroy(struct sluice_fwd *f, uint32_t inflight_wait_ms)
 {
+	uint64_t deadline = mono_ms() + inflight_wait_ms;
+
 	if (!f->rk)
 		return;
-	/* Fail what is queued or in flight now, so that destroy does not wait on a broker;
-	 * the delivery reports of purged messages are served and then discarded. */
 	f->purging = true;
-	rd_kafka_purge(f->rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+	rd_kafka_purge(f->rk, RD_KAFKA_PURGE_F_QUEUE);
+	while (rd_kafka_outq_len(f->rk) > 0 && mono_ms() < deadline && !LOAD(f->stop))
+		rd_kafka_poll(f->rk, 10);
+	if (rd_kafka_outq_len(f->rk) > 0)
+		rd_kafka_purge(f->rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
 	rd_kafka_poll(f->rk, 0);
 	for (uint32_t i = 0; i < f->ntopics; i++) {
 		if (f->topics[i].rkt)
@@ -619,7 +630,7 @@ static int producer_create(struct sluice_fwd *f)
 		if (!f->topics[i].rkt) {
 			fwd_log("rd_kafka_topic_new(%s): %s", f->topics[i].kafka_topic,
 				rd_kafka_err2str(rd_kafka_last_error()));
-			producer_destroy(f);
+			producer_destroy(f, 0);
 			return -EINVAL;
 		}
 	}
@@ -633,7 +644,7 @@ static int producer_create(struct sluice_fwd *f)
 			count_error(f, rd_kafka_error_code(err));
 			fwd_log("init_transactions: %s", rd_kafka_error_string(err));
 			rd_kafka_error_destroy(err);
-			producer_destroy(f);
+			producer_destroy(f, 0);
 			return -EAGAIN;
 		}
 	}
@@ -950,7 +961,7 @@ static int reset_all(struct sluice_fwd *f)
 	if (!all)
 		return -ENOMEM;
 	set_state(f, SLUICE_FWD_RESUMING);
-	producer_destroy(f);
+	producer_destroy(f, f->resume_timeout_ms);
 	for (uint32_t i = 0; i < f->nparts; i++) {
 		all[i] = &f->parts[i];
 		ring_clear(all[i]);
@@ -1322,7 +1333,7 @@ static void *fwd_main(void *arg)
 	drain(f);
 	report_forwarded(f);
 	ckpt_write(f, false);
-	producer_destroy(f);
+	producer_destroy(f, 0); /* drain() already waited as long as allowed */
 	for (uint32_t i = 0; i < f->nparts; i++) {
 		if (f->parts[i].reader)
 			sluice_reader_close(f->parts[i].reader);
