@@ -1686,16 +1686,32 @@ static json_t *req_segments(struct sluice_daemon *d, json_t *args)
 	closedir(dh);
 	qsort(bases, n, sizeof(bases[0]), cmp_u64);
 	a = json_array();
-	for (size_t i = 0; i < n; i++) {
-		char path[PATH_MAX + 32];
-		struct stat st;
-		snprintf(path, sizeof(path), "%s/%020" PRIu64 ".log", dir, bases[i]);
-		if (stat(path, &st) != 0)
-			continue;
-		json_array_append_new(a,
-				      json_pack("{s:I,s:I,s:s}", "base_offset",
-						(json_int_t)bases[i], "bytes",
-						(json_int_t)st.st_size, "file", path));
+	{
+		/* The active segment is preallocated ahead of its tail: its size on disk says
+		 * nothing. Its logical size is what the partition holds beyond the others. */
+		struct sluice_partition_stats ps;
+		uint64_t others = 0;
+		int id = sluice_log_partition_id(d->log, json_string_value(tj),
+						 (uint32_t)json_integer_value(pj));
+		sluice_partition_stats(sluice_log_partition(d->log, (uint32_t)id), &ps);
+		for (size_t i = 0; i < n; i++) {
+			char path[PATH_MAX + 32];
+			struct stat st;
+			uint64_t bytes;
+			snprintf(path, sizeof(path), "%s/%020" PRIu64 ".log", dir, bases[i]);
+			if (stat(path, &st) != 0)
+				continue;
+			bytes = (uint64_t)st.st_size;
+			if (i + 1 == n)
+				bytes = ps.bytes_on_disk > others ? ps.bytes_on_disk - others : 0;
+			else
+				others += bytes;
+			json_array_append_new(a,
+					      json_pack("{s:I,s:I,s:b,s:s}", "base_offset",
+							(json_int_t)bases[i], "bytes",
+							(json_int_t)bytes, "active", i + 1 == n,
+							"file", path));
+		}
 	}
 	r = reply_ok();
 	json_object_set_new(r, "segments", a);
@@ -1830,16 +1846,40 @@ static json_t *req_flush(struct sluice_daemon *d)
 
 	if (!target)
 		return reply_err("out of memory");
+	/* First the workers seal their open batches and the writers take them off the rings;
+	 * only then is every received event in the log and the end offsets final. */
+	for (uint32_t w = 0; w < d->nworkers; w++)
+		sluice_worker_flush_request(d->workers[w]);
+	for (;;) {
+		struct totals t;
+		gather(d, &t);
+		if (t.w.events_open == 0 && t.w.events_enqueued <= t.appended + t.storage_shed)
+			break;
+		if (mono_now() > deadline || d->state != STATE_RUNNING) {
+			free(target);
+			return reply_err("flush: %" PRIu64 " events still in open batches or rings "
+					 "after 5 s",
+					 t.w.events_open + t.w.events_enqueued - t.appended -
+						 t.storage_shed);
+		}
+		pthread_mutex_unlock(&d->lock);
+		nanosleep(&(struct timespec){0, 1000000}, NULL);
+		pthread_mutex_lock(&d->lock);
+	}
 	for (uint32_t i = 0; i < n; i++) {
 		struct sluice_partition_stats ps;
 		sluice_partition_stats(sluice_log_partition(d->log, i), &ps);
 		target[i] = ps.log_end_offset;
 	}
 	sluice_log_flush_request(d->log);
+	/* Wait without the lock, so /metrics and other requests are served meanwhile. The log
+	 * stays valid: stop frees it only after the control socket's requests have finished. */
+	struct sluice_log *log = d->log;
+	pthread_mutex_unlock(&d->lock);
 	while (!done && mono_now() < deadline) {
 		done = true;
 		for (uint32_t i = 0; i < n; i++)
-			if (sluice_partition_durable_offset(sluice_log_partition(d->log, i)) <
+			if (sluice_partition_durable_offset(sluice_log_partition(log, i)) <
 			    target[i])
 				done = false;
 		if (!done) {
@@ -1847,6 +1887,7 @@ static json_t *req_flush(struct sluice_daemon *d)
 			nanosleep(&ts, NULL);
 		}
 	}
+	pthread_mutex_lock(&d->lock);
 	free(target);
 	if (!done)
 		return reply_err("flush: not every partition became durable within 5 s");
@@ -2013,7 +2054,7 @@ int sluice_daemon_stop(struct sluice_daemon *d)
 {
 	const struct sluice_config *cfg = d->cfg;
 	bool was_running;
-	double t0 = mono_now(), t_rx, t_log, t_fwd;
+	double t0 = mono_now(), t_workers, t_rx, t_log, t_fwd;
 	int rc = 0;
 
 	pthread_mutex_lock(&d->lock);
@@ -2038,6 +2079,7 @@ int sluice_daemon_stop(struct sluice_daemon *d)
 			d->launched[w] = false;
 		}
 	}
+	t_workers = mono_now();
 	for (uint32_t i = 0; i < d->nports; i++)
 		sluice_nic_port_stop(d->ports[i]);
 
@@ -2129,10 +2171,12 @@ int sluice_daemon_stop(struct sluice_daemon *d)
 	pthread_mutex_unlock(&d->lock);
 	if (was_running)
 		DLOG(NOTICE,
-		     "stopped%s in %.0f ms (RX %.0f ms, drain and sync %.0f ms, forwarder %.0f ms, "
-		     "close %.0f ms)",
-		     rc ? " with errors" : " cleanly", (mono_now() - t0) * 1e3, (t_rx - t0) * 1e3,
-		     (t_log - t_rx) * 1e3, (t_fwd - t_log) * 1e3, (mono_now() - t_fwd) * 1e3);
+		     "stopped%s in %.0f ms (workers %.0f ms, ports %.0f ms, drain and sync %.0f "
+		     "ms, "
+		     "forwarder %.0f ms, close %.0f ms)",
+		     rc ? " with errors" : " cleanly", (mono_now() - t0) * 1e3,
+		     (t_workers - t0) * 1e3, (t_rx - t_workers) * 1e3, (t_log - t_rx) * 1e3,
+		     (t_fwd - t_log) * 1e3, (mono_now() - t_fwd) * 1e3);
 	return rc;
 }
 

@@ -125,9 +125,13 @@ echo "== run 2: restart after a clean shutdown, offsets continue"
 	--events-per-packet 4 --dst-port 9000 --quiet --summary /dev/null
 "$GEN" --pcap "$TMP/e.pcap" --format lines --count 10 --events-per-packet 3 --dst-port 5140 \
 	--quiet --summary /dev/null
+# A long linger keeps batches open: flush must seal them and make them durable.
 sluiced_start "$TMP/sluiced.ini" --set "port.p0.args=rx_pcap=$TMP/c.pcap" \
-	--set "port.p1.args=rx_pcap=$TMP/e.pcap"
-wait_stat persisted 1230
+	--set "port.p1.args=rx_pcap=$TMP/e.pcap" --set dataplane.linger=1s
+wait_stat parsed 1230
+ctl flush >/dev/null || fail "flush"
+[ "$(stat persisted)" = 1230 ] || fail "after flush only $(stat persisted) of 1230 persisted"
+[ "$(stat open)" = 0 ] || fail "after flush $(stat open) events still in open batches"
 wait_stat forwarded 1230
 [ "$(stat unaccounted)" = 0 ] || fail "run 2 unaccounted"
 
