@@ -14,6 +14,7 @@
  */
 #include <inttypes.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -105,7 +106,11 @@ static int eal(const char *argv0)
 
 static enum sluice_prealloc parse_prealloc(const char *s)
 {
-	return s && strcmp(s, "none") == 0 ? SLUICE_PREALLOC_NONE : SLUICE_PREALLOC_FALLOCATE;
+	if (s && strcmp(s, "none") == 0)
+		return SLUICE_PREALLOC_NONE;
+	if (s && strcmp(s, "zero") == 0)
+		return SLUICE_PREALLOC_ZERO;
+	return SLUICE_PREALLOC_FALLOCATE;
 }
 
 static int throughput(int argc, char **argv)
@@ -152,13 +157,20 @@ static int throughput(int argc, char **argv)
 		void *objs[32];
 		unsigned n = 32;
 
-		while (rte_mempool_get_bulk(mp, objs, n) != 0)
+		/* the writer is behind: yield the (shared) core to it rather than spin */
+		while (rte_mempool_get_bulk(mp, objs, n) != 0) {
 			if (n > 1)
 				n /= 2;
+			else
+				sched_yield();
+		}
 		unsigned q = 0;
 
-		while (q < n)
+		while (q < n) {
 			q += rte_ring_sp_enqueue_burst(ring, objs + q, n - q, NULL);
+			if (q < n)
+				sched_yield();
+		}
 		sent += (uint64_t)n * tm.len;
 		want += (int64_t)n * tm.records;
 	}
@@ -170,6 +182,13 @@ static int throughput(int argc, char **argv)
 	printf("bytes_per_fsync %.0f\n", st.fsyncs ? (double)st.appended_bytes / st.fsyncs : 0.0);
 	printf("fsyncs %" PRIu64 "\n", st.fsyncs);
 	printf("batch_bytes %u\n", tm.len);
+	{
+		struct sluice_writer_stats ws;
+
+		sluice_log_writer_stats(log, 0, &ws);
+		printf("writer_busy_fraction %.2f\n",
+		       (double)ws.busy_ns / (double)(ws.busy_ns + ws.idle_ns + 1));
+	}
 	for (int i = 0; i < SLUICE_HIST_BUCKETS; i++)
 		if (st.fsync_hist[i])
 			printf("commit_le_%lluus %" PRIu64 "\n", 1ull << i, st.fsync_hist[i]);
@@ -222,7 +241,7 @@ static int latency(int argc, char **argv)
 
 	mp = rte_mempool_create("bl_pool", 63, sizeof(struct sluice_batch) + tm.bytes, 0, 0, NULL,
 				NULL, init_elt, &tm, SOCKET_ID_ANY, 0);
-	build_batch(buf, tm.bytes, &records);
+	size_t blen = build_batch(buf, tm.bytes, &records);
 	if (!mp || !lat || sluice_log_open(&o, &log) || (!sync && sluice_log_start(log))) {
 		fprintf(stderr, "bench_writer: setup failed\n");
 		return 1;
@@ -235,7 +254,7 @@ static int latency(int argc, char **argv)
 		uint64_t t0 = now_ns();
 
 		if (sync) {
-			sluice_partition_append_sync(p, buf, tm.bytes, NULL);
+			sluice_partition_append_sync(p, buf, blen, NULL);
 		} else {
 			void *obj;
 
@@ -253,7 +272,7 @@ static int latency(int argc, char **argv)
 	printf("latency_p50_us %.1f\n", (double)lat[n / 2] / 1000);
 	printf("latency_p99_us %.1f\n", (double)lat[n * 99 / 100] / 1000);
 	printf("latency_mean_us %.1f\n", (double)sum / n / 1000);
-	printf("batch_bytes %zu\n", tm.bytes);
+	printf("batch_bytes %zu\n", blen);
 	sluice_log_close(log);
 	rte_mempool_free(mp);
 	free(lat);

@@ -1,65 +1,84 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: BSD-3-Clause
-# Storage writer vs fio, in one run, on one directory (SLUICE_BENCH_DIR, default /var/tmp):
+# Storage writer vs fio, in one run, on one directory (SLUICE_BENCH_DIR, default /var/tmp).
+# The two are interleaved over SLUICE_BENCH_ROUNDS rounds (default 3) so that a noisy, shared
+# disk hits both alike; each round prints its ratio, the last line the median ratio.
 #  1. sustained throughput, ~1 MiB of batches per group commit, O_DIRECT, against
-#     fio --rw=write --bs=1M --direct=1 --ioengine=io_uring (ratio);
-#  2. durable latency of 4 KiB group commits against fio --fdatasync=1 with 4 KiB writes.
+#     fio --rw=write --bs=1M --direct=1 --ioengine=io_uring;
+#  2. durable latency of 4 KiB group commits against fio --fdatasync=1 with 4 KiB writes
+#     (fio's write + fdatasync time per operation).
 # Reports only; never fails on a number. SLUICE_BENCH_MIB sets the throughput volume.
 set -u
 bw=${1:?usage: bench_writer.sh BENCH_WRITER}
 parent=${SLUICE_BENCH_DIR:-/var/tmp}
-mib=${SLUICE_BENCH_MIB:-2048}
-n=${SLUICE_BENCH_SAMPLES:-2000}
+mib=${SLUICE_BENCH_MIB:-1024}
+n=${SLUICE_BENCH_SAMPLES:-1000}
+rounds=${SLUICE_BENCH_ROUNDS:-3}
 dir=$(mktemp -d "$parent/sluice-bench-writer-XXXXXX")
-trap 'rm -rf "$dir"; rm -rf /var/run/dpdk/sluice_bw_*' EXIT
-fs=$(stat -f -c %T "$dir")
-echo "bench_writer: $dir ($fs), $(nproc) CPUs, kernel $(uname -r)"
+trap 'rm -rf "$dir"' EXIT
+echo "bench_writer: $dir ($(stat -f -c %T "$dir")), $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg)," \
+	"kernel $(uname -r), $rounds rounds"
 
 val() { awk -v k="$1" '$1 == k { print $2 }'; }
+median() { sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 fio_json() { fio --output-format=json --directory="$dir" "$@" 2>/dev/null; }
-
-# --- throughput ---
-fio_bw=$(fio_json --name=seq --rw=write --bs=1M --direct=1 --ioengine=io_uring --size="${mib}M" |
-	python3 -c 'import json,sys; j=json.load(sys.stdin); print("%.1f" % (j["jobs"][0]["write"]["bw_bytes"] / 2**20))')
-rm -f "$dir"/seq*
-echo "fio seq write 1M direct io_uring:        $fio_bw MiB/s"
-for v in "fallocate fixed" "none fixed" "fallocate plain"; do
-	set -- $v
-	out=$("$bw" throughput "$dir/log-$1-$2" "$mib" "$1" "$2")
-	t=$(echo "$out" | val throughput_mib_s)
-	per=$(echo "$out" | val bytes_per_fsync)
-	ratio=$(python3 -c "print('%.2f' % ($t / $fio_bw))")
-	printf 'sluice writer (prealloc %-9s %-5s buffers): %s MiB/s, %s bytes/fsync, ratio to fio %s\n' \
-		"$1," "$2" "$t" "$per" "$ratio"
-	rm -rf "$dir/log-$1-$2"
-done
-fio_bw2=$(fio_json --name=seq --rw=write --bs=1M --direct=1 --ioengine=io_uring --size="${mib}M" |
-	python3 -c 'import json,sys; j=json.load(sys.stdin); print("%.1f" % (j["jobs"][0]["write"]["bw_bytes"] / 2**20))')
-rm -f "$dir"/seq*
-echo "fio seq write 1M direct io_uring (again): $fio_bw2 MiB/s"
-
-# --- durable latency of small group commits ---
-for fa in native none; do
+fio_seq() {
+	fio_json --name=seq --rw=write --bs=1M --direct=1 --ioengine=io_uring --size="${mib}M" |
+		python3 -c 'import json,sys; j=json.load(sys.stdin); print("%.1f" % (j["jobs"][0]["write"]["bw_bytes"] / 2**20))'
+	rm -f "$dir"/seq*
+}
+# fio 4 KiB write + fdatasync: "p50 p99" of the per-operation time (write clat + sync lat,
+# percentile by percentile) and the mean from the rate.
+fio_lat() {
 	fio_json --name=lat --rw=write --bs=4k --direct=1 --ioengine=psync --fdatasync=1 \
-		--fallocate=$fa --size=$((n * 4))k >"$dir/fio-lat.json"
-	python3 - "$dir/fio-lat.json" "$fa" <<'PY'
+		--size=$((n * 4))k | python3 -c '
 import json, sys
-j = json.load(open(sys.argv[1]))["jobs"][0]
+j = json.load(sys.stdin)["jobs"][0]
 w = j["write"]["clat_ns"]["percentile"]; s = j["sync"]["lat_ns"]["percentile"]
-iops = j["write"]["iops"]
-print("fio 4k write+fdatasync (fallocate=%s): write p50 %.1f p99 %.1f us, fdatasync p50 %.1f p99 %.1f us,"
-      " sum p50 %.1f p99 %.1f us, mean per op %.1f us" % (sys.argv[2],
-      w["50.000000"] / 1e3, w["99.000000"] / 1e3, s["50.000000"] / 1e3, s["99.000000"] / 1e3,
-      (w["50.000000"] + s["50.000000"]) / 1e3, (w["99.000000"] + s["99.000000"]) / 1e3, 1e6 / iops))
-PY
+print("%.1f %.1f %.1f" % ((w["50.000000"] + s["50.000000"]) / 1e3,
+      (w["99.000000"] + s["99.000000"]) / 1e3, 1e6 / j["write"]["iops"]))'
 	rm -f "$dir"/lat*
+}
+ratio() { python3 -c "print('%.2f' % ($1 / $2))"; }
+
+tr_ratios=() lat_ratios=() zlat_ratios=()
+for ((r = 1; r <= rounds; r++)); do
+	f=$(fio_seq)
+	out=$("$bw" throughput "$dir/log" "$mib" fallocate fixed)
+	rm -rf "$dir/log"
+	t=$(echo "$out" | val throughput_mib_s)
+	f2=$(fio_seq)
+	fm=$(python3 -c "print(($f + $f2) / 2)")
+	tr_ratios+=("$(ratio "$t" "$fm")")
+	echo "round $r throughput: fio $f / $f2 MiB/s, sluice $t MiB/s" \
+		"($(echo "$out" | val bytes_per_fsync) bytes per fdatasync," \
+		"writer busy $(echo "$out" | val writer_busy_fraction)), ratio ${tr_ratios[-1]}"
 done
-for v in "fallocate ring" "fallocate sync" "none sync"; do
+for v in "zero fixed" "none fixed" "fallocate plain"; do
 	set -- $v
-	out=$("$bw" latency "$dir/lat-$1-$2" "$n" "$1" "$2")
-	printf 'sluice 4k group commit (prealloc %-9s %-4s): p50 %s us, p99 %s us, mean %s us\n' "$1," "$2" \
-		"$(echo "$out" | val latency_p50_us)" "$(echo "$out" | val latency_p99_us)" \
-		"$(echo "$out" | val latency_mean_us)"
-	rm -rf "$dir/lat-$1-$2"
+	out=$("$bw" throughput "$dir/log" "$mib" "$1" "$2")
+	rm -rf "$dir/log"
+	echo "variant prealloc=$1 buffers=$2: $(echo "$out" | val throughput_mib_s) MiB/s"
 done
+
+for ((r = 1; r <= rounds; r++)); do
+	read -r fp50 fp99 fmean <<<"$(fio_lat)"
+	out=$("$bw" latency "$dir/lat" "$n" fallocate sync)
+	rm -rf "$dir/lat"
+	sp50=$(echo "$out" | val latency_p50_us) sp99=$(echo "$out" | val latency_p99_us)
+	out=$("$bw" latency "$dir/lat" "$n" zero sync)
+	rm -rf "$dir/lat"
+	zp50=$(echo "$out" | val latency_p50_us) zp99=$(echo "$out" | val latency_p99_us)
+	out=$("$bw" latency "$dir/lat" "$n" fallocate ring)
+	rm -rf "$dir/lat"
+	rp50=$(echo "$out" | val latency_p50_us) rp99=$(echo "$out" | val latency_p99_us)
+	lat_ratios+=("$(ratio "$sp50" "$fp50")")
+	zlat_ratios+=("$(ratio "$zp50" "$fp50")")
+	echo "round $r 4k durable latency p50/p99 us: fio $fp50/$fp99 (mean $fmean)," \
+		"sluice append_sync fallocate $sp50/$sp99, zero-filled $zp50/$zp99," \
+		"via ring+writer thread $rp50/$rp99; p50 ratios ${lat_ratios[-1]} ${zlat_ratios[-1]}"
+done
+echo "median throughput ratio (sluice / fio): $(printf '%s\n' "${tr_ratios[@]}" | median)"
+echo "median durable latency p50 ratio (sluice append_sync / fio): fallocate" \
+	"$(printf '%s\n' "${lat_ratios[@]}" | median), zero-filled $(printf '%s\n' "${zlat_ratios[@]}" | median)"
 exit 0

@@ -68,6 +68,7 @@ enum sluice_prealloc {
 	SLUICE_PREALLOC_DEFAULT = 0, /**< the measured best: currently FALLOCATE */
 	SLUICE_PREALLOC_NONE, /**< every group commit also commits the file growth */
 	SLUICE_PREALLOC_FALLOCATE, /**< fallocate() prealloc_bytes ahead, asynchronously */
+	SLUICE_PREALLOC_ZERO, /**< write zeros ahead: commits become true overwrites (2x writes) */
 };
 
 struct sluice_log_opts {

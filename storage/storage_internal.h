@@ -131,6 +131,7 @@ struct sluice_partition {
 	uint64_t sync_first_ns;
 	uint64_t first_unsynced_ns; /* when the oldest bytes in the fill buffer arrived */
 	bool prealloc_in_flight;
+	uint64_t prealloc_start; /* the preallocation in flight covers [start, target) */
 	uint64_t prealloc_target;
 	bool logged_prealloc;
 	bool op_parked; /* a write failed with ENOSPC and waits for retry_ns */

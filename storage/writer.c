@@ -146,28 +146,78 @@ static enum sluice_prealloc prealloc_mode(const struct sluice_log *log)
 /* Keep preallocated space ahead of the tail, asynchronously (IORING_OP_FALLOCATE runs in an
  * io-wq worker), so that a group commit rarely also commits an allocation. Not fatal: a
  * failed fallocate leaves the write to allocate (and to report ENOSPC). */
-static void maybe_prealloc(struct sluice_writer *w, struct sluice_partition *p, uint64_t upto)
+/*
+ * ZERO: keep blocks ahead of the tail written with zeros, so that the next group commits are
+ * true overwrites: ext4 then takes the O_DIRECT write inline (no io-wq hop) and the fdatasync
+ * has no extent or size change to journal. It costs a second write of the log's bytes.
+ */
+#define ZERO_CHUNK (1u << 20)
+static uint8_t *zero_buf;
+static pthread_once_t zero_once = PTHREAD_ONCE_INIT;
+
+static void zero_init(void)
+{
+	void *m =
+		mmap(NULL, ZERO_CHUNK, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	if (m == MAP_FAILED)
+		return;
+	memset(m, 0, ZERO_CHUNK); /* real pages, not the shared zero page, for O_DIRECT */
+	zero_buf = m;
+}
+
+/* A data write ending past the start of a zero write in flight must wait for it. */
+static bool zero_conflict(const struct sluice_partition *p, uint64_t end_pos)
+{
+	return p->prealloc_in_flight && prealloc_mode(p->log) == SLUICE_PREALLOC_ZERO &&
+		end_pos > p->prealloc_start;
+}
+
+/*
+ * Keep space prepared ahead of the tail, asynchronously, one operation at a time: fallocate
+ * (runs in an io-wq worker) or a write of zeros. Not fatal: when it fails the segment goes on
+ * without (the data write then allocates, and reports ENOSPC itself).
+ */
+static void maybe_prealloc(struct sluice_writer *w, struct sluice_partition *p, uint64_t upto,
+			   uint64_t data_end)
 {
 	struct segment *s = p->active;
+	enum sluice_prealloc mode = prealloc_mode(p->log);
 	uint64_t ahead = p->log->opts.prealloc_bytes ? p->log->opts.prealloc_bytes : 16u << 20;
 	uint64_t limit =
 		(p->topt->segment_bytes + SLUICE_DIO_ALIGN - 1) & ~(uint64_t)(SLUICE_DIO_ALIGN - 1);
 	struct io_uring_sqe *sqe;
-	uint64_t len;
+	uint64_t start, len;
 
-	if (prealloc_mode(p->log) != SLUICE_PREALLOC_FALLOCATE || p->prealloc_in_flight ||
-	    s->prealloc_end >= limit || upto + ahead / 2 < s->prealloc_end)
+	if (mode == SLUICE_PREALLOC_NONE || p->prealloc_in_flight)
+		return;
+	/* never behind the data: zeros must not land on anything written */
+	data_end = (data_end + SLUICE_DIO_ALIGN - 1) & ~(uint64_t)(SLUICE_DIO_ALIGN - 1);
+	if (s->prealloc_end < data_end)
+		s->prealloc_end = data_end;
+	start = (s->prealloc_end + SLUICE_DIO_ALIGN - 1) & ~(uint64_t)(SLUICE_DIO_ALIGN - 1);
+	if (start >= limit || upto + ahead / 2 < start)
 		return;
 	len = ahead;
-	if (s->prealloc_end + len > limit)
-		len = limit - s->prealloc_end;
+	if (mode == SLUICE_PREALLOC_ZERO) {
+		pthread_once(&zero_once, zero_init);
+		if (!zero_buf)
+			return;
+		len = ZERO_CHUNK;
+	}
+	if (start + len > limit)
+		len = limit - start;
 	sqe = get_sqe(w);
 	if (!sqe)
 		return;
-	io_uring_prep_fallocate(sqe, s->fd, 0, (off_t)s->prealloc_end, (off_t)len);
+	if (mode == SLUICE_PREALLOC_ZERO)
+		io_uring_prep_write(sqe, s->fd, zero_buf, (unsigned)len, start);
+	else
+		io_uring_prep_fallocate(sqe, s->fd, 0, (off_t)start, (off_t)len);
 	io_uring_sqe_set_data(sqe, &p->ops[OP_PREALLOC]);
 	p->prealloc_in_flight = true;
-	p->prealloc_target = s->prealloc_end + len;
+	p->prealloc_start = start;
+	p->prealloc_target = start + len;
 	w->to_submit++;
 }
 
@@ -256,7 +306,7 @@ static int submit_flush(struct sluice_writer *w, struct sluice_partition *p, uin
 	p->op_end = end;
 	p->op_sync = !p->topt->flush_none;
 	p->first_unsynced_ns = 0;
-	maybe_prealloc(w, p, b->file_pos + end + b->cap);
+	maybe_prealloc(w, p, b->file_pos + end + b->cap, b->file_pos + end);
 	return prep_write(w, p, now);
 }
 
@@ -369,9 +419,14 @@ static void on_cqe(struct sluice_partition *p, enum op_kind kind, int res, uint6
 		p->prealloc_in_flight = false;
 		if (res < 0) {
 			if (!p->logged_prealloc)
-				sluice_storage_log("%s: fallocate: %s (writes allocate instead)",
-						   p->dir, strerror(-res));
+				sluice_storage_log(
+					"%s: preallocation: %s (writes allocate instead)", p->dir,
+					strerror(-res));
 			p->logged_prealloc = true;
+			/* give up for this segment rather than retry at every flush */
+			p->active->prealloc_end = UINT64_MAX / 2;
+		} else if (prealloc_mode(p->log) == SLUICE_PREALLOC_ZERO) {
+			p->active->prealloc_end = p->prealloc_start + (uint64_t)res;
 		} else {
 			p->active->prealloc_end = p->prealloc_target;
 		}
@@ -452,7 +507,8 @@ static bool flush_due(const struct sluice_partition *p, uint64_t now, bool force
 {
 	const struct wbuf *b = &p->bufs[p->fill];
 
-	if (p->in_flight || !b->batches || p->failed_permanent)
+	if (p->in_flight || !b->batches || p->failed_permanent ||
+	    zero_conflict(p, b->file_pos + b->len + p->align))
 		return false;
 	return force || b->new_bytes >= p->topt->flush_bytes ||
 		now - p->first_unsynced_ns >= p->topt->flush_interval_us * 1000 ||
@@ -463,14 +519,6 @@ static bool flush_due(const struct sluice_partition *p, uint64_t now, bool force
  * Completions of the writer's other partitions are handled on the way. */
 static int part_drain(struct sluice_writer *w, struct sluice_partition *p)
 {
-	/* A fallocate still running could extend a segment after it is sealed. */
-	while (p->prealloc_in_flight) {
-		int rc = wait_some(w);
-
-		if (rc)
-			return rc;
-		reap(w, sluice_now_ns());
-	}
 	for (;;) {
 		uint64_t now = sluice_now_ns();
 		int rc;
@@ -481,14 +529,18 @@ static int part_drain(struct sluice_writer *w, struct sluice_partition *p)
 		part_service(w, p, now, false);
 		if (p->op_parked)
 			return -atomic_load(&p->last_errno);
-		if (!p->in_flight && p->bufs[p->fill].batches) {
+		if (!p->in_flight && p->bufs[p->fill].batches &&
+		    !zero_conflict(p,
+				   p->bufs[p->fill].file_pos + p->bufs[p->fill].len + p->align)) {
 			rc = submit_flush(w, p, now);
 			if (rc)
 				return rc;
 		}
-		if (!p->in_flight && !p->sync_in_flight && !p->sync_wanted)
+		/* a preallocation still running could extend a segment after it is sealed */
+		if (!p->in_flight && !p->sync_in_flight && !p->sync_wanted &&
+		    !p->prealloc_in_flight && !p->bufs[p->fill].batches)
 			return 0;
-		if (!p->sync_in_flight && !p->in_flight)
+		if (!p->sync_in_flight && !p->in_flight && !p->prealloc_in_flight)
 			continue; /* part_service starts the fdatasync */
 		rc = wait_some(w);
 		if (rc)
@@ -649,7 +701,8 @@ static int deliver(struct sluice_writer *w, struct sluice_batch *bt, uint64_t no
 		goto put;
 	}
 	rc = part_append(w, p, bt->data, bt->len, now, NULL);
-	if (rc == -EAGAIN && !p->in_flight && !p->failed_permanent) {
+	if (rc == -EAGAIN && !p->in_flight && !p->failed_permanent &&
+	    !zero_conflict(p, p->bufs[p->fill].file_pos + p->bufs[p->fill].len + p->align)) {
 		submit_flush(w, p, now);
 		rc = part_append(w, p, bt->data, bt->len, now, NULL);
 	}

@@ -134,6 +134,9 @@ int main(int argc, char **argv)
 
 	if (argc != 4)
 		return 2;
+	/* each cycle runs one of the preallocation modes: their tails differ after a crash */
+	o.prealloc = (enum sluice_prealloc)(1 + getpid() % 3);
+	o.prealloc_bytes = 256 << 10;
 	append = strcmp(argv[1], "append") == 0;
 	o.data_dir = argv[2];
 	min = strtoll(argv[3], NULL, 10);

@@ -165,7 +165,8 @@ static uint32_t batch_seed(const uint8_t *b, size_t len)
 	return (uint32_t)strtoul(key + 1, NULL, 10);
 }
 
-static void run_writers(bool idle_sleep, uint32_t writers, const char *tag)
+static void run_writers(bool idle_sleep, uint32_t writers, enum sluice_prealloc prealloc,
+			const char *tag)
 {
 	char dir[256];
 	struct sluice_topic_opts t = {
@@ -185,6 +186,8 @@ static void run_writers(bool idle_sleep, uint32_t writers, const char *tag)
 		.direct_io = -1,
 		.write_buffer_bytes = 128 << 10,
 		.writer_idle_sleep = idle_sleep,
+		.prealloc = prealloc,
+		.prealloc_bytes = 64 << 10, /* several preallocations per 256 KiB segment */
 	};
 	struct sluice_log *log;
 	pthread_t th[PRODUCERS];
@@ -300,19 +303,19 @@ static void run_writers(bool idle_sleep, uint32_t writers, const char *tag)
 static void test_writers_busy_poll(void **state)
 {
 	(void)state;
-	run_writers(false, 2, "wr-poll");
+	run_writers(false, 2, SLUICE_PREALLOC_FALLOCATE, "wr-poll");
 }
 
 static void test_writers_idle_sleep(void **state)
 {
 	(void)state;
-	run_writers(true, 1, "wr-sleep");
+	run_writers(true, 1, SLUICE_PREALLOC_ZERO, "wr-sleep");
 }
 
 static void test_writers_three(void **state)
 {
 	(void)state;
-	run_writers(true, 3, "wr-three");
+	run_writers(true, 3, SLUICE_PREALLOC_NONE, "wr-three");
 }
 
 int main(void)
