@@ -8,7 +8,9 @@
  * sluice worker on the same device and file: worker on lcore 1 (CPU 1), a drain thread on the
  * main lcore (CPU 0) that takes sealed batches off the ring and returns the buffers, exactly
  * the storage writer's cost minus the disk. Reports packets/s, events/s, the ratio to testpmd,
- * and the worker's busy share. It reports; it never asserts on timings.
+ * and the worker's busy share, each the best of three windows (testpmd: the best per-second
+ * sample), since on a shared machine other tenants only ever lower a figure. It reports; it
+ * never asserts on timings.
  *
  * usage: bench_dataplane [seconds per run (default 2)] [shape name | all] [no-baseline]
  */
@@ -36,6 +38,7 @@
 
 #define FRAMES 1024
 #define PARTITIONS 8
+#define WINDOWS 3
 
 struct shape {
 	const char *name;
@@ -128,7 +131,7 @@ static int write_pcap(struct shape *s, const char *path)
 	return fclose(fp) == 0 ? 0 : -errno;
 }
 
-/* The median of testpmd's per-second Rx-pps samples (the first, start-up, one dropped). */
+/* dpdk-testpmd rxonly on the same file: its per-second Rx-pps samples. */
 static double testpmd_mpps(const char *pcap, unsigned seconds)
 {
 	char cmd[1024], line[512];
@@ -149,19 +152,12 @@ static double testpmd_mpps(const char *pcap, unsigned seconds)
 			v[n++] = strtod(s + 7, NULL);
 	}
 	pclose(p);
-	/* drop the first sample (start-up), sort the rest */
-	int m = 0;
+	/* The best per-second sample after the first (start-up): other tenants only lower it. */
+	double best = 0;
 	for (int i = 1; i < n; i++)
-		if (v[i] > 0)
-			v[m++] = v[i];
-	for (int i = 0; i < m; i++)
-		for (int j = i + 1; j < m; j++)
-			if (v[j] < v[i]) {
-				double t = v[i];
-				v[i] = v[j];
-				v[j] = t;
-			}
-	return m ? v[m / 2] / 1e6 : 0;
+		if (v[i] > best)
+			best = v[i];
+	return best / 1e6;
 }
 
 static struct sluice_worker *the_worker;
@@ -261,34 +257,51 @@ static int run_shape(struct shape *s, unsigned idx, unsigned seconds)
 	rte_eal_remote_launch(worker_main, NULL, 1);
 	uint64_t hz = rte_get_tsc_hz();
 	drain_until(ring, batches, rte_rdtsc() + hz / 2); /* warm-up */
-	struct sluice_worker_stats a, b;
-	sluice_worker_stats(the_worker, &a);
-	double cpu0 = worker_cpu_s();
-	uint64_t t0 = rte_rdtsc();
-	drain_until(ring, batches, t0 + hz * seconds);
-	sluice_worker_stats(the_worker, &b);
-	double cpu = worker_cpu_s() - cpu0;
-	double dt = (double)(rte_rdtsc() - t0) / (double)hz;
+	/* Best of WINDOWS windows: other tenants of the machine only ever make a window worse. */
+	struct sluice_worker_stats a, b, first;
+	double mpps = 0, mev = 0, cpu_ns = 0, busy_pct = 0, block_pct = 0;
+	sluice_worker_stats(the_worker, &first);
+	for (int win = 0; win < WINDOWS; win++) {
+		sluice_worker_stats(the_worker, &a);
+		double cpu0 = worker_cpu_s();
+		uint64_t t0 = rte_rdtsc();
+		drain_until(ring, batches, t0 + hz * seconds);
+		sluice_worker_stats(the_worker, &b);
+		double cpu = worker_cpu_s() - cpu0;
+		double dt = (double)(rte_rdtsc() - t0) / (double)hz;
+		uint64_t pkts = b.rx_packets - a.rx_packets;
+		double w_mpps = (double)pkts / dt / 1e6;
+		double w_ns = pkts ? cpu * 1e9 / (double)pkts : 0;
+		if (w_mpps > mpps) {
+			uint64_t busy = b.busy_cycles - a.busy_cycles;
+			uint64_t idle = b.idle_cycles - a.idle_cycles;
+			uint64_t blocked = b.blocked_cycles - a.blocked_cycles;
+			double all = (double)(busy + idle + blocked);
+			mpps = w_mpps;
+			mev = (double)(b.events_enqueued - a.events_enqueued) / dt / 1e6;
+			busy_pct = all > 0 ? 100.0 * (double)busy / all : 0;
+			block_pct = all > 0 ? 100.0 * (double)blocked / all : 0;
+		}
+		if (w_ns > 0 && (cpu_ns == 0 || w_ns < cpu_ns))
+			cpu_ns = w_ns;
+	}
 	sluice_worker_stop(the_worker);
 	while (rte_eal_get_lcore_state(1) != WAIT)
 		drain_until(ring, batches, rte_rdtsc() + hz / 1000);
 	rte_eal_wait_lcore(1);
 	drain_until(ring, batches, rte_rdtsc() + hz / 100);
+	sluice_worker_stats(the_worker, &b);
 
-	double mpps = (double)(b.rx_packets - a.rx_packets) / dt / 1e6;
-	double mev = (double)(b.events_enqueued - a.events_enqueued) / dt / 1e6;
-	uint64_t busy = b.busy_cycles - a.busy_cycles, idle = b.idle_cycles - a.idle_cycles;
-	uint64_t blocked = b.blocked_cycles - a.blocked_cycles;
 	uint64_t rej = 0;
 	for (int r = 1; r < SLUICE_DP_REJECT__COUNT; r++)
-		rej += b.rejects[r];
-	printf("| %-20s | %5zu | %3u | %7.2f | %7.2f | %7.2f | %5.2f | %5.1f%% | %5.1f%% | %6.1f "
-	       "|\n",
+		rej += b.rejects[r] - first.rejects[r];
+	/* CPU-time rates: what one core would do if it had the CPU to itself. */
+	double cpu_mpps = cpu_ns > 0 ? 1e3 / cpu_ns : 0;
+	printf("| %-20s | %5zu | %3u | %7.2f | %7.2f | %7.2f | %5.2f | %6.1f | %7.2f | %7.2f "
+	       "| %5.1f%% | %5.1f%% |\n",
 	       s->name, s->frame_bytes + 4, s->events, s->testpmd_mpps, mpps, mev,
-	       s->testpmd_mpps > 0 ? mpps / s->testpmd_mpps : 0,
-	       busy + idle ? 100.0 * (double)busy / (double)(busy + idle + blocked) : 0,
-	       busy + idle ? 100.0 * (double)blocked / (double)(busy + idle + blocked) : 0,
-	       b.rx_packets > a.rx_packets ? cpu * 1e9 / (double)(b.rx_packets - a.rx_packets) : 0);
+	       s->testpmd_mpps > 0 ? mpps / s->testpmd_mpps : 0, cpu_ns, cpu_mpps,
+	       cpu_mpps * s->events, busy_pct, block_pct);
 	if (rej || b.shed[0] + b.shed[1] + b.shed[2])
 		printf("|   (%s: %" PRIu64 " rejected, %" PRIu64 " shed: the shape is wrong)\n",
 		       s->name, rej, b.shed[0] + b.shed[1] + b.shed[2]);
@@ -342,12 +355,16 @@ int main(int argc, char **argv)
 		return 1;
 	printf("one worker core (net_pcap infinite_rx, %u s per run) vs dpdk-testpmd rxonly\n\n",
 	       seconds);
-	printf("| shape                | frame | ev  | testpmd | worker  | worker  | ratio | busy  "
-	       " | cpu ns/pkt |\n");
-	printf("|                      | bytes | /pk | Mpps    | Mpps    | Mev/s   |       |       "
-	       " |        |\n");
+	printf("wall: best of 3 windows (testpmd: best second); cpu: worker thread CPU time\n\n");
+	printf("| shape                | frame | ev  | testpmd | worker  | worker  | wall  | cpu   "
+	       " "
+	       "| cpu     | cpu     | busy   | block  |\n");
+	printf("|                      | bytes | /pk | Mpps    | Mpps    | Mev/s   | ratio | "
+	       "ns/pkt "
+	       "| Mpps    | Mev/s   |        |        |\n");
 	printf("|----------------------|-------|-----|---------|---------|---------|-------|-------"
-	       "-|--------|\n");
+	       "-"
+	       "|---------|---------|--------|--------|\n");
 	unsigned vi = 0;
 	for (unsigned i = 0; i < NSHAPES; i++) {
 		if (only && strcmp(only, "all") != 0 && strcmp(only, shapes[i].name) != 0)
