@@ -7,6 +7,7 @@
 set -euo pipefail
 GEN=${1:?sluice-gen}
 COUNT=${COUNT:-200000}
+QUEUES=${2:-1} # memif needs the same queue count on both sides
 command -v dpdk-testpmd >/dev/null || { echo "dpdk-testpmd missing"; exit 77; }
 dir=$(mktemp -d /tmp/sluice-gen-memif.XXXXXX)
 sock="$dir/memif.sock"
@@ -39,7 +40,7 @@ exec 3<>"$dir/cmd"
 stdbuf -oL dpdk-testpmd --no-pci --no-huge -m 256 --file-prefix "$tp_prefix" \
 	--lcores 0@0,1@1 --log-level='*:warning' \
 	--vdev "net_memif0,role=server,socket=$sock,socket-abstract=no" -- \
-	-i --forward-mode=rxonly --total-num-mbufs=16384 <&3 >"$dir/tp.out" 2>&1 &
+	-i --forward-mode=rxonly --total-num-mbufs=16384 --rxq="$QUEUES" --txq="$QUEUES" <&3 >"$dir/tp.out" 2>&1 &
 tp=$!
 for _ in $(seq 1 100); do [ -S "$sock" ] && break; sleep 0.1; done
 [ -S "$sock" ] || { cat "$dir/tp.out"; exit 1; }
@@ -47,7 +48,8 @@ for _ in $(seq 1 100); do [ -S "$sock" ] && break; sleep 0.1; done
 # memif's client connects once, when its port starts: start it after testpmd's port is up.
 wait_for "$dir/tp.out" "Checking link statuses" 30
 "$GEN" --vdev "net_memif0,role=client,socket=$sock,socket-abstract=no" --lcores 0@0 \
-	--file-prefix "$gen_prefix" --format kafka --producers 4 --events-per-packet 4 \
+	--file-prefix "$gen_prefix" --format kafka --producers 8 --events-per-packet 4 \
+	--queues "$QUEUES" \
 	--event-size 32 --count "$COUNT" --link-wait-ms 15000 --linger-ms 4000 \
 	--summary "$dir/sum.json" 2>"$dir/gen.err" &
 gen=$!
@@ -63,6 +65,6 @@ wait "$gen"
 rx=$(grep -E '^ *RX-packets:' "$dir/tp.out" | tail -1 | awk '{print $2}')
 sent=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["run"]["tx_packets"])' \
 	"$dir/sum.json")
-echo "gen_memif: asked $COUNT, sluice-gen sent $sent, testpmd received $rx"
+echo "gen_memif: $QUEUES queue(s): asked $COUNT, sluice-gen sent $sent, testpmd received $rx"
 cat "$dir/gen.err" | grep -v '^EAL' || true
 [ "$sent" = "$COUNT" ] && [ "$rx" = "$sent" ]
