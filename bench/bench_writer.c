@@ -110,6 +110,8 @@ static enum sluice_prealloc parse_prealloc(const char *s)
 		return SLUICE_PREALLOC_NONE;
 	if (s && strcmp(s, "zero") == 0)
 		return SLUICE_PREALLOC_ZERO;
+	if (s && strcmp(s, "auto") == 0)
+		return SLUICE_PREALLOC_DEFAULT;
 	return SLUICE_PREALLOC_FALLOCATE;
 }
 

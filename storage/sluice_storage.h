@@ -65,7 +65,8 @@ struct sluice_topic_opts {
 
 /** How segments get their disk space ahead of the tail (see docs/storage.md). */
 enum sluice_prealloc {
-	SLUICE_PREALLOC_DEFAULT = 0, /**< the measured best: currently FALLOCATE */
+	SLUICE_PREALLOC_DEFAULT = 0, /**< adaptive: ZERO while group commits are small, else
+					FALLOCATE (the measured best of both, docs/storage.md) */
 	SLUICE_PREALLOC_NONE, /**< every group commit also commits the file growth */
 	SLUICE_PREALLOC_FALLOCATE, /**< fallocate() prealloc_bytes ahead, asynchronously */
 	SLUICE_PREALLOC_ZERO, /**< write zeros ahead: commits become true overwrites (2x writes) */

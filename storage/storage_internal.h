@@ -132,6 +132,8 @@ struct sluice_partition {
 	uint64_t first_unsynced_ns; /* when the oldest bytes in the fill buffer arrived */
 	bool prealloc_in_flight;
 	uint64_t prealloc_start; /* the preallocation in flight covers [start, target) */
+	bool prealloc_zero; /* ... and it is a write of zeros */
+	uint64_t ewma_write_bytes; /* recent group commit size (adaptive preallocation) */
 	uint64_t prealloc_target;
 	bool logged_prealloc;
 	bool op_parked; /* a write failed with ENOSPC and waits for retry_ns */

@@ -139,9 +139,13 @@ static struct io_uring_sqe *get_sqe(struct sluice_writer *w)
 
 static enum sluice_prealloc prealloc_mode(const struct sluice_log *log)
 {
-	return log->opts.prealloc == SLUICE_PREALLOC_DEFAULT ? SLUICE_PREALLOC_FALLOCATE
-							     : log->opts.prealloc;
+	return log->opts.prealloc;
 }
+
+/* DEFAULT adapts: small group commits (latency-bound) get zero-filled blocks ahead, whose
+ * extra write is cheap at their rate; large ones (throughput-bound) get fallocate, where the
+ * extent conversion is amortised over megabytes and a second write of every byte is not. */
+#define ADAPTIVE_ZERO_BELOW (256u << 10)
 
 /* Keep preallocated space ahead of the tail, asynchronously (IORING_OP_FALLOCATE runs in an
  * io-wq worker), so that a group commit rarely also commits an allocation. Not fatal: a
@@ -169,8 +173,7 @@ static void zero_init(void)
 /* A data write ending past the start of a zero write in flight must wait for it. */
 static bool zero_conflict(const struct sluice_partition *p, uint64_t end_pos)
 {
-	return p->prealloc_in_flight && prealloc_mode(p->log) == SLUICE_PREALLOC_ZERO &&
-		end_pos > p->prealloc_start;
+	return p->prealloc_in_flight && p->prealloc_zero && end_pos > p->prealloc_start;
 }
 
 /*
@@ -188,6 +191,8 @@ static void maybe_prealloc(struct sluice_writer *w, struct sluice_partition *p, 
 		(p->topt->segment_bytes + SLUICE_DIO_ALIGN - 1) & ~(uint64_t)(SLUICE_DIO_ALIGN - 1);
 	struct io_uring_sqe *sqe;
 	uint64_t start, len;
+	bool zero = mode == SLUICE_PREALLOC_ZERO ||
+		(mode == SLUICE_PREALLOC_DEFAULT && p->ewma_write_bytes < ADAPTIVE_ZERO_BELOW);
 
 	if (mode == SLUICE_PREALLOC_NONE || p->prealloc_in_flight)
 		return;
@@ -199,7 +204,7 @@ static void maybe_prealloc(struct sluice_writer *w, struct sluice_partition *p, 
 	if (start >= limit || upto + ahead / 2 < start)
 		return;
 	len = ahead;
-	if (mode == SLUICE_PREALLOC_ZERO) {
+	if (zero) {
 		pthread_once(&zero_once, zero_init);
 		if (!zero_buf)
 			return;
@@ -210,12 +215,13 @@ static void maybe_prealloc(struct sluice_writer *w, struct sluice_partition *p, 
 	sqe = get_sqe(w);
 	if (!sqe)
 		return;
-	if (mode == SLUICE_PREALLOC_ZERO)
+	if (zero)
 		io_uring_prep_write(sqe, s->fd, zero_buf, (unsigned)len, start);
 	else
 		io_uring_prep_fallocate(sqe, s->fd, 0, (off_t)start, (off_t)len);
 	io_uring_sqe_set_data(sqe, &p->ops[OP_PREALLOC]);
 	p->prealloc_in_flight = true;
+	p->prealloc_zero = zero;
 	p->prealloc_start = start;
 	p->prealloc_target = start + len;
 	w->to_submit++;
@@ -306,6 +312,7 @@ static int submit_flush(struct sluice_writer *w, struct sluice_partition *p, uin
 	p->op_end = end;
 	p->op_sync = !p->topt->flush_none;
 	p->first_unsynced_ns = 0;
+	p->ewma_write_bytes = p->ewma_write_bytes - p->ewma_write_bytes / 8 + b->new_bytes / 8;
 	maybe_prealloc(w, p, b->file_pos + end + b->cap, b->file_pos + end);
 	return prep_write(w, p, now);
 }
@@ -425,7 +432,7 @@ static void on_cqe(struct sluice_partition *p, enum op_kind kind, int res, uint6
 			p->logged_prealloc = true;
 			/* give up for this segment rather than retry at every flush */
 			p->active->prealloc_end = UINT64_MAX / 2;
-		} else if (prealloc_mode(p->log) == SLUICE_PREALLOC_ZERO) {
+		} else if (p->prealloc_zero) {
 			p->active->prealloc_end = p->prealloc_start + (uint64_t)res;
 		} else {
 			p->active->prealloc_end = p->prealloc_target;

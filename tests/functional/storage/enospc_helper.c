@@ -120,6 +120,7 @@ static void free_filler(const char *mnt)
 	fd = open(mnt, O_RDONLY | O_DIRECTORY);
 	syncfs(fd);
 	close(fd);
+	sync(); /* ext4 reuses freed blocks once the transaction that freed them commits */
 }
 
 int main(int argc, char **argv)
@@ -176,7 +177,7 @@ int main(int argc, char **argv)
 		rc = sluice_partition_append_sync(p, buf, len, &base);
 		if (rc == 0)
 			break;
-		CHECK(rc == -ENOSPC && tries < 50, "resume: %s", strerror(-rc));
+		CHECK(rc == -ENOSPC && tries < 100, "resume: %s", strerror(-rc));
 		usleep(100000);
 	}
 	k++;
