@@ -46,7 +46,10 @@ _Static_assert(sizeof(uintptr_t) >= 8, "msg_opaque packs partition index and seq
 #define REWIND_BACKOFF_MAX_MS 30000
 #define RESET_BACKOFF_MAX_MS 5000
 #define TAIL_WIDEN_STEPS 6
+/* tail_read() results other than "last offset of ours + 1" */
+#define TAIL_NONE (-1) /* the whole partition was read: nothing of ours in it */
 #define TAIL_UNAVAILABLE (-2) /* the Kafka partition does not exist (yet) */
+#define TAIL_UNKNOWN (-3) /* nothing of ours in what is left of it (retention, window) */
 
 enum slot_state { SLOT_SENT = 0, SLOT_ACKED, SLOT_FAILED };
 
@@ -83,6 +86,7 @@ struct fpart {
 	struct sluice_rb_record cur;
 	int64_t next_send; /* next local offset to produce */
 	int64_t acked; /* next offset not acknowledged (mirrors forwarded, txn: committed) */
+	int64_t acked_hw; /* highest acked ever known (checkpoint included): never decreases */
 	struct slot *ring;
 	uint32_t cap; /* power of two */
 	uint64_t head, tail; /* sequences: [head, tail) occupy the ring */
@@ -342,6 +346,7 @@ static void ckpt_load(struct sluice_fwd *f)
 
 			if (fp_->partition == part && strcmp(fp_->topic->name, topic) == 0) {
 				fp_->acked = (int64_t)off;
+				fp_->acked_hw = (int64_t)off;
 				fp_->ckpt_offset = (int64_t)off;
 			}
 		}
@@ -431,6 +436,8 @@ static void advance_cursor(struct fpart *p)
 		if (s->state != SLOT_ACKED)
 			break;
 		p->acked = s->offset + 1;
+		if (p->acked > p->acked_hw)
+			p->acked_hw = p->acked;
 		p->ring_bytes -= s->bytes;
 		p->head++;
 		moved = true;
@@ -732,7 +739,7 @@ static int tail_read(struct sluice_fwd *f, struct fpart **parts, uint32_t n, int
 			rk, parts[i]->topic->kafka_topic, (int32_t)parts[i]->partition, &lo[i],
 			&hi[i], (int)f->resume_timeout_ms);
 
-		next[i] = -1;
+		next[i] = TAIL_NONE;
 		if (err == RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION ||
 		    err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART ||
 		    err == RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC) {
@@ -844,6 +851,10 @@ static int tail_read(struct sluice_fwd *f, struct fpart **parts, uint32_t n, int
 			if (!done[i] && start[i] <= lo[i])
 				done[i] = true;
 	}
+	/* Nothing of ours found: certain only if the partition was read from offset 0. */
+	for (uint32_t i = 0; i < n; i++)
+		if (next[i] == TAIL_NONE && start[i] > 0)
+			next[i] = TAIL_UNKNOWN;
 	rc = 0;
 out:
 	if (tpl)
@@ -878,16 +889,24 @@ static void reader_reposition(struct fpart *p)
 		/* Retention deleted records we had not forwarded (policy allowed it). */
 		sluice_partition_stats(p->sp, &st);
 		if (st.log_start_offset > p->next_send) {
-			ADD(p->a_skipped, (uint64_t)(st.log_start_offset - p->next_send));
-			fwd_log("%s/%" PRIu32 ": offsets %" PRId64 "..%" PRId64
-				" were deleted by retention before being forwarded",
-				p->topic->name, p->partition, p->next_send,
-				st.log_start_offset - 1);
+			/* Only what was never acknowledged counts as lost; re-forwarding (to a
+			 * new cluster) cannot bring back what local retention already deleted. */
+			int64_t lost_from = p->next_send > p->acked_hw ? p->next_send : p->acked_hw;
+
+			if (st.log_start_offset > lost_from) {
+				ADD(p->a_skipped, (uint64_t)(st.log_start_offset - lost_from));
+				fwd_log("%s/%" PRIu32 ": offsets %" PRId64 "..%" PRId64
+					" were deleted by retention before being forwarded",
+					p->topic->name, p->partition, lost_from,
+					st.log_start_offset - 1);
+			}
 			p->next_send = st.log_start_offset;
 			if (p->acked < p->next_send) {
 				p->acked = p->next_send;
 				STORE(p->a_forwarded, p->acked);
 			}
+			if (p->acked_hw < p->acked)
+				p->acked_hw = p->acked;
 		}
 		rc = sluice_reader_open(p->sp, p->next_send, &p->reader);
 	}
@@ -915,7 +934,7 @@ static int resume_parts(struct sluice_fwd *f, struct fpart **parts, uint32_t n)
 		goto out;
 	for (uint32_t i = 0; i < n; i++) {
 		struct fpart *p = parts[i];
-		int64_t from = next[i] >= 0 ? next[i] : 0;
+		int64_t from;
 
 		ring_clear(p);
 		if (next[i] == TAIL_UNAVAILABLE) {
@@ -933,13 +952,32 @@ static int resume_parts(struct sluice_fwd *f, struct fpart **parts, uint32_t n)
 			continue;
 		}
 
-		/* Kafka is the truth; what we saw acknowledged (or checkpointed) is a lower
-		 * bound that only matters where Kafka lost data or deleted it by retention. */
-		if (p->acked > from) {
-			fwd_log("%s/%" PRIu32 ": Kafka's tail ends at %" PRId64 " but %" PRId64
-				" was acknowledged: resuming at %" PRId64,
-				p->topic->name, p->partition, from, p->acked, p->acked);
+		/* Kafka is the truth wherever it can answer. The checkpoint (or what this
+		 * process saw acknowledged) decides only when Kafka no longer holds anything
+		 * of ours although it may have: deleted by Kafka's retention, or beyond the
+		 * widest window read. */
+		if (next[i] >= 0) {
+			from = next[i];
+			if (p->acked > from)
+				fwd_log("%s/%" PRIu32 ": Kafka ends at offset %" PRId64
+					" although %" PRId64 " was acknowledged (records lost in "
+					"Kafka?): forwarding them again",
+					p->topic->name, p->partition, from, p->acked);
+		} else if (next[i] == TAIL_NONE) {
+			from = 0;
+			if (p->acked > 0)
+				fwd_log("%s/%" PRIu32 ": nothing of this appliance in Kafka "
+					"partition %s/%" PRIu32
+					" (a new cluster or topic?): forwarding "
+					"the log from its start",
+					p->topic->name, p->partition, p->topic->kafka_topic,
+					p->partition);
+		} else {
 			from = p->acked;
+			if (from > 0)
+				fwd_log("%s/%" PRIu32 ": nothing of this appliance left in Kafka's "
+					"partition: resuming from the checkpoint at %" PRId64,
+					p->topic->name, p->partition, from);
 		}
 		p->acked = from;
 		p->next_send = from;
