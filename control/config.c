@@ -80,6 +80,7 @@ static const char *const keyless_names[] = {"sticky", "round_robin", NULL};
 static const char *const compression_names[] = {"none", "gzip", "snappy", "lz4", "zstd", NULL};
 static const char *const direct_names[] = {"auto", "on", "off", NULL};
 static const char *const log_names[] = {"stderr", "syslog", NULL};
+static const char *const prealloc_names[] = {"auto", "none", "fallocate", NULL};
 static const char *const level_names[] = {"emerg",  "alert", "crit",  "err", "warning",
 					  "notice", "info",  "debug", NULL};
 
@@ -205,6 +206,13 @@ static const struct key storage_keys[] = {
 	 "CPU to pin each writer to (one per writer); empty: not pinned"},
 	{"idle_sleep", T_BOOL, "true", 0, 0, FIELD(sluice_config_storage, idle_sleep), NULL, 0, 0,
 	 "writers sleep briefly when idle (shared cores); false: busy-poll"},
+	{"prealloc", T_ENUM, "auto", 0, 0, FIELD(sluice_config_storage, prealloc), prealloc_names,
+	 0, 0,
+	 "how segments get disk space ahead of the tail: auto (the measured best, see "
+	 "docs/storage.md), none (each group commit also commits the file growth), fallocate"},
+	{"prealloc_bytes", T_SIZE, "16M", 1 * MB, 1 * GB,
+	 FIELD(sluice_config_storage, prealloc_bytes), NULL, 0, 0,
+	 "how far ahead of the tail fallocate reserves"},
 };
 
 static const struct key kafka_keys[] = {

@@ -160,6 +160,8 @@ struct sluice_config_storage {
 	uint64_t write_buffer_bytes;
 	struct sluice_cpu_list writer_cpus;
 	bool idle_sleep;
+	uint32_t prealloc; /**< 0 auto, 1 none, 2 fallocate (enum sluice_prealloc order) */
+	uint64_t prealloc_bytes;
 };
 
 struct sluice_config_kafka_prop {

@@ -354,6 +354,10 @@ static int start_storage(struct sluice_daemon *d)
 	o.write_buffer_bytes = cfg->storage.write_buffer_bytes;
 	o.writer_cpus = cfg->storage.writer_cpus.n ? writer_cpus : NULL;
 	o.writer_idle_sleep = cfg->storage.idle_sleep;
+	o.prealloc = cfg->storage.prealloc == 1 ? SLUICE_PREALLOC_NONE
+		: cfg->storage.prealloc == 2    ? SLUICE_PREALLOC_FALLOCATE
+						: SLUICE_PREALLOC_DEFAULT;
+	o.prealloc_bytes = cfg->storage.prealloc_bytes;
 	if (mkdir(cfg->storage.data_dir, 0750) != 0 && errno != EEXIST) {
 		rc = -errno;
 		DLOG(ERR, "cannot create data directory %s: %s", cfg->storage.data_dir,
