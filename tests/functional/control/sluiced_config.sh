@@ -85,6 +85,20 @@ status=0
 [ "$status" = 2 ] || fail "missing file: exit $status"
 grep -q 'missing.ini: file: cannot open: No such file or directory' "$TMP/err" || fail "missing file message: $(cat "$TMP/err")"
 
+# A valid config whose device does not probe: exit 1, the reason named, EAL's runtime
+# directory removed.
+status=0
+"$SLUICED" -c "$TMP/good.ini" --set eal.memory=no-huge --set eal.memory_mb=256 \
+	--set "eal.file_prefix=$PREFIX" --set port.p0.device=net_pcap0 \
+	--set "port.p0.args=rx_pcap=$TMP/missing.pcap" --set "control.socket=$TMP/ctl.sock" \
+	--set control.metrics=false --set dataplane.mbufs=4095 \
+	--set dataplane.batch_buffers=64 >/dev/null 2>"$TMP/err" || status=$?
+[ "$status" = 1 ] || fail "device that does not probe: exit $status, expected 1"
+grep -q 'port p0 (net_pcap0): No such device' "$TMP/err" || fail "no reason: $(grep -v '^EAL' "$TMP/err")"
+[ -d "/var/run/dpdk/$PREFIX" ] && fail "EAL runtime directory left behind"
+[ -e "$TMP/ctl.sock" ] && fail "control socket left behind"
+rm -rf "$DATA"
+
 # The committed reference is what the tables generate.
 "$SLUICED" --help-config=markdown | diff -u "$SLUICE_SOURCE_ROOT/docs/configuration.md" - >&2 ||
 	fail "docs/configuration.md is stale: run sluiced --help-config=markdown > docs/configuration.md"
