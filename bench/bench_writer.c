@@ -229,7 +229,7 @@ static int latency(int argc, char **argv)
 		.prealloc = parse_prealloc(argc > 4 ? argv[4] : NULL),
 		/* a 2-CPU host shares its cores: the writer backs off when idle, and this
 		 * thread polls the watermark with short sleeps rather than spinning */
-		.writer_idle_sleep = true,
+		.writer_idle_sleep = !(argc > 5 && strcmp(argv[5], "ring-spin") == 0),
 	};
 	int n = atoi(argv[3]);
 	struct tmpl tm = {.bytes = argc > 6 ? (size_t)atoi(argv[6]) : 4096};
@@ -265,7 +265,7 @@ static int latency(int argc, char **argv)
 			while (rte_ring_sp_enqueue(ring, obj) != 0)
 				;
 			while (sluice_partition_durable_offset(p) < want)
-				nanosleep(&(struct timespec){.tv_nsec = 2000}, NULL);
+				nanosleep(&(struct timespec){.tv_nsec = 20000}, NULL);
 		}
 		lat[i] = now_ns() - t0;
 		sum += lat[i];
