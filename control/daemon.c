@@ -1798,6 +1798,15 @@ static json_t *req_config(struct sluice_daemon *d, const char *cmd, json_t *args
 		if (rc)
 			return reply_err("%s", err);
 	}
+	/* Batch buffers were sized at start: a larger batch cannot fit them. */
+	if (strcmp(json_string_value(kj), "dataplane.batch_bytes") == 0 && d->batch_pool &&
+	    d->cfg->dataplane.batch_bytes > sluice_dp_batch_pool_capacity(d->batch_pool)) {
+		uint64_t cap = sluice_dp_batch_pool_capacity(d->batch_pool);
+		sluice_config_set(d->cfg, "dataplane.batch_bytes", previous, err, sizeof(err));
+		return reply_err("dataplane.batch_bytes: at most %" PRIu64
+				 " bytes while running (the batch buffers' size, fixed at start)",
+				 cap);
+	}
 	apply_runtime(d, json_string_value(kj));
 	sluice_config_get(d->cfg, json_string_value(kj), value, sizeof(value));
 	DLOG(NOTICE, "config.set %s = %s (was %s)", json_string_value(kj), value, previous);

@@ -106,6 +106,9 @@ curl -sf "http://127.0.0.1:$METRICS_PORT/health" >/dev/null || fail "GET /health
 ctl config set dataplane.linger 200us >/dev/null || fail "config set"
 [ "$(ctl config get dataplane.linger)" = 200us ] || fail "config get after set: $(ctl config get dataplane.linger)"
 ctl config set storage.writers 2 >/dev/null 2>&1 && fail "non-runtime key accepted"
+ctl config set dataplane.batch_bytes 1M >/dev/null 2>&1 && fail "batch larger than its buffers accepted"
+[ "$(ctl config get dataplane.batch_bytes)" = 64K ] || fail "refused batch_bytes changed the value"
+ctl config set dataplane.batch_bytes 32K >/dev/null || fail "smaller batch_bytes refused"
 
 sluiced_stop TERM
 [ "$STOP_STATUS" = 0 ] || fail "sluiced exited $STOP_STATUS after SIGTERM"
