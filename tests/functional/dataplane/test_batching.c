@@ -464,6 +464,56 @@ static void test_producers_while_running(void **state)
 	rig_down(&r);
 }
 
+static void test_create_rejects(void **state)
+{
+	(void)state;
+	struct sluice_worker *w = NULL;
+	struct rte_mempool *pool = NULL;
+	assert_int_equal(sluice_dp_batch_pool_create("bp_bad", 8, 10, SOCKET_ID_ANY, &pool),
+			 -EINVAL);
+	assert_int_equal(sluice_dp_batch_pool_create("bp_ok", 8, 4096, SOCKET_ID_ANY, &pool), 0);
+	assert_int_equal(sluice_dp_batch_pool_capacity(pool), 4096);
+	struct rte_ring *ring = rte_ring_create("br_bad", 8, SOCKET_ID_ANY, 0);
+	struct sluice_dp_port dp = {.port = port};
+	struct sluice_listener l = raw_listener(7000, 0, 1);
+	struct sluice_worker_opts ok = {.ports = &dp,
+					.nports = 1,
+					.listeners = &l,
+					.nlisteners = 1,
+					.rings = &ring,
+					.nrings = 1,
+					.batch_pool = pool};
+	struct sluice_worker_opts o = ok;
+	o.batch_pool = NULL; /* no buffers */
+	assert_int_equal(sluice_worker_create(&o, &w), -EINVAL);
+	o = ok;
+	o.rings = NULL; /* nowhere to send batches */
+	assert_int_equal(sluice_worker_create(&o, &w), -EINVAL);
+	o = ok;
+	o.burst = 65;
+	assert_int_equal(sluice_worker_create(&o, &w), -EINVAL);
+	o = ok;
+	struct sluice_listener two[2] = {l, l}; /* same address and port twice */
+	o.listeners = two;
+	o.nlisteners = 2;
+	assert_int_equal(sluice_worker_create(&o, &w), -EINVAL);
+	o = ok;
+	l.partitions = 0;
+	assert_int_equal(sluice_worker_create(&o, &w), -EINVAL);
+	l.partitions = 1;
+	o = ok;
+	dp.port = NULL;
+	assert_int_equal(sluice_worker_create(&o, &w), -EINVAL);
+	dp.port = port;
+	assert_int_equal(sluice_worker_create(&ok, &w), 0);
+	/* batch_bytes is clamped to the buffers. */
+	sluice_worker_set_batch_bytes(w, 1 << 20);
+	sluice_worker_destroy(w);
+	sluice_worker_destroy(NULL);
+	rte_ring_free(ring);
+	rte_mempool_free(pool);
+}
+
 static int setup(void **state)
 {
 	(void)state;
@@ -508,6 +558,7 @@ static int teardown(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_create_rejects),
 		cmocka_unit_test(test_seal_on_size),
 		cmocka_unit_test(test_seal_on_linger),
 		cmocka_unit_test(test_drop_ring_full),
