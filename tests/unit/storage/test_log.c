@@ -365,6 +365,44 @@ static void test_retention(void **state)
 	sluice_log_close(log);
 }
 
+/* A reader keeps the segment it is in readable while retention deletes it; the files go
+ * when the reader lets go. */
+static void test_retention_pinned_reader(void **state)
+{
+	struct fixture *f = *state;
+	struct sluice_log *log;
+	struct sluice_partition *p;
+	struct sluice_partition_stats st;
+	struct sluice_reader *r;
+	const uint8_t *b;
+	size_t len;
+	char path[600];
+	int got = 0;
+
+	f->topic.segment_bytes = 4 << 10;
+	f->topic.retention_bytes = 1;
+	log = tu_open(f->dir, &f->topic, -1);
+	p = sluice_log_partition(log, 0);
+	for (int i = 0; i < 100; i++)
+		append_one(f, p, 1000 + i, 4, 100);
+	assert_int_equal(sluice_reader_open(p, 0, &r), 0);
+	assert_int_equal(sluice_reader_next(r, &b, &len), 1);
+	got++;
+	sluice_partition_set_forwarded(p, f->v[f->n - 1].last + 1);
+	assert_true(sluice_log_retention_run(log) > 0);
+	sluice_partition_stats(p, &st);
+	assert_int_equal(st.segments, 1);
+	snprintf(path, sizeof(path), "%s/events-0/%020d.log", f->dir, 0);
+	assert_true(tu_file_size(path) > 0); /* pinned by the reader */
+	/* the reader finishes its segment, then continues in the oldest one still there */
+	while (sluice_reader_next(r, &b, &len) == 1)
+		got++;
+	sluice_reader_close(r);
+	assert_int_equal(tu_file_size(path), -1);
+	assert_true(got > 1 && got < f->n);
+	sluice_log_close(log);
+}
+
 static void test_retention_drop_unforwarded(void **state)
 {
 	struct fixture *f = *state;
@@ -497,6 +535,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_roll_by_age, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_retention, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_retention_drop_unforwarded, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_retention_pinned_reader, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_input, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_flush_none, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_direct_tail_rewrite, setup, teardown),
