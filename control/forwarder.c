@@ -735,9 +735,18 @@ static int tail_read(struct sluice_fwd *f, struct fpart **parts, uint32_t n, int
 	conf = NULL;
 	ADD(f->a_resumes, 1);
 	for (uint32_t i = 0; i < n; i++) {
-		rd_kafka_resp_err_t err = rd_kafka_query_watermark_offsets(
-			rk, parts[i]->topic->kafka_topic, (int32_t)parts[i]->partition, &lo[i],
-			&hi[i], (int)f->resume_timeout_ms);
+		uint64_t deadline = mono_ms() + f->resume_timeout_ms;
+		rd_kafka_resp_err_t err;
+
+		/* Short attempts, so that a stop request is seen within a second even while
+		 * the broker is down. */
+		do {
+			err = rd_kafka_query_watermark_offsets(rk, parts[i]->topic->kafka_topic,
+							       (int32_t)parts[i]->partition, &lo[i],
+							       &hi[i], 1000);
+		} while ((err == RD_KAFKA_RESP_ERR__TIMED_OUT ||
+			  err == RD_KAFKA_RESP_ERR__TRANSPORT) &&
+			 mono_ms() < deadline && !LOAD(f->stop));
 
 		next[i] = TAIL_NONE;
 		if (err == RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION ||
