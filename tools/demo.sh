@@ -215,6 +215,9 @@ print(f"   {'throughput (kafka run)':<40} {gen.get('run', {}).get('tx_events', 0
 print(f"   {'disk used':<40} {disk / 1e6:>14,.1f} MB in {data}")
 PY
 
+say "the log, partition by partition (sluicectl partitions)"
+ctl partitions | sed 's/^/   /' || true
+
 say "a few records read back from Kafka with kcat (headers carry the local offset)"
 kcat -b "$BOOTSTRAP" -C -t events -p 0 -o beginning -c 3 -e -q \
 	-f '   partition %p offset %o key %k (%S bytes)\n     headers %h\n' || true
