@@ -93,9 +93,20 @@ static void init_elt(struct rte_mempool *mp, void *arg, void *obj, unsigned idx)
 	t->records = records;
 }
 
+static char prefix[64];
+
+/* EAL leaves /var/run/dpdk/<prefix> behind even after rte_eal_cleanup. */
+static void eal_dir_remove(void)
+{
+	char cmd[128];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf /var/run/dpdk/%s", prefix);
+	if (system(cmd) != 0)
+		fprintf(stderr, "bench_writer: could not remove /var/run/dpdk/%s\n", prefix);
+}
+
 static int eal(const char *argv0)
 {
-	static char prefix[64];
 	char *a[] = {(char *)argv0,   "--no-pci", "--no-huge", "-m",          "512",
 		     "--no-shconf",   "-l",       "0",         "--log-level", "error",
 		     "--file-prefix", prefix,     NULL};
@@ -299,5 +310,6 @@ int main(int argc, char **argv)
 	else
 		rc = latency(argc, argv);
 	rte_eal_cleanup();
+	eal_dir_remove();
 	return rc;
 }

@@ -24,6 +24,17 @@
 #define ELT_BYTES 4096
 
 static struct rte_mempool *pool;
+static char prefix[64];
+
+/* EAL leaves /var/run/dpdk/<prefix> behind; a killed run's is removed by the script. */
+static void eal_dir_remove(void)
+{
+	char cmd[128];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf /var/run/dpdk/%s", prefix);
+	if (system(cmd) != 0)
+		fprintf(stderr, "could not remove /var/run/dpdk/%s\n", prefix);
+}
 static struct sluice_log *log_;
 static atomic_bool stop;
 static uint64_t next_seq;
@@ -105,7 +116,7 @@ static int verify(struct sluice_partition *p, int64_t min, uint64_t *count)
 
 int main(int argc, char **argv)
 {
-	char prefix[64], *eal_argv[16];
+	char *eal_argv[16];
 	int eal_argc = 0;
 	struct sluice_topic_opts t = {
 		.name = "crash",
@@ -166,14 +177,17 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	p = sluice_log_partition(log_, 0);
-	if (verify(p, min, &k))
+	if (verify(p, min, &k)) {
+		eal_dir_remove();
 		return 1;
+	}
 	sluice_partition_stats(p, &st);
 	printf("verified %" PRIu64 " %" PRId64 " %" PRIu64 "\n", k, st.durable_offset,
 	       st.recovery_truncated_bytes);
 	if (!append) {
 		sluice_log_close(log_);
 		rte_eal_cleanup();
+		eal_dir_remove();
 		return 0;
 	}
 	next_seq = k;
@@ -194,5 +208,6 @@ int main(int argc, char **argv)
 	pthread_join(th, NULL);
 	sluice_log_close(log_);
 	rte_eal_cleanup();
+	eal_dir_remove();
 	return 0;
 }
