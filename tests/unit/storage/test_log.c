@@ -509,6 +509,55 @@ static void test_direct_tail_rewrite(void **state)
 	}
 }
 
+static void test_two_topics(void **state)
+{
+	struct fixture *f = *state;
+	struct sluice_topic_opts t[2] = {f->topic, f->topic};
+	struct sluice_log_opts o = {.data_dir = f->dir, .topics = t, .ntopics = 2, .writers = 3};
+	struct sluice_log *log;
+	char path[600];
+
+	t[0].name = "alpha";
+	t[0].partitions = 2;
+	t[1].name = "beta";
+	t[1].partitions = 3;
+	assert_int_equal(sluice_log_open(&o, &log), 0);
+	assert_int_equal(sluice_log_partition_count(log), 5);
+	assert_int_equal(sluice_log_writer_count(log), 3);
+	assert_int_equal(sluice_log_partition_id(log, "alpha", 1), 1);
+	assert_int_equal(sluice_log_partition_id(log, "beta", 0), 2);
+	assert_int_equal(sluice_log_partition_id(log, "beta", 2), 4);
+	assert_int_equal(sluice_log_partition_id(log, "beta", 3), -ENOENT);
+	assert_null(sluice_log_partition(log, 5));
+	assert_null(sluice_log_ring(log, 0, 0)); /* no producers: no rings, no EAL */
+	for (uint32_t id = 0; id < 5; id++) {
+		struct sluice_partition_stats st;
+
+		assert_true(sluice_log_writer_of(log, id) < 3);
+		sluice_partition_stats(sluice_log_partition(log, id), &st);
+		assert_string_equal(st.topic, id < 2 ? "alpha" : "beta");
+		assert_int_equal(st.partition, id < 2 ? id : id - 2);
+		{
+			uint8_t buf[256];
+			size_t len = tu_make_batch(buf, sizeof(buf), 2, 1, id, 10);
+			int64_t base = -1;
+
+			assert_int_equal(sluice_partition_append_sync(sluice_log_partition(log, id),
+								      buf, len, &base),
+					 0);
+			assert_int_equal(base, 0);
+		}
+	}
+	sluice_log_close(log);
+	snprintf(path, sizeof(path), "%s/beta-2", f->dir);
+	assert_true(tu_exists(path, "clean-shutdown"));
+	snprintf(path, sizeof(path), "%s/alpha-1", f->dir);
+	assert_true(tu_exists(path, "00000000000000000000.log"));
+	/* the same topic twice is refused */
+	t[1].name = "alpha";
+	assert_int_equal(sluice_log_open(&o, &log), -EINVAL);
+}
+
 static void test_write_atomic(void **state)
 {
 	struct fixture *f = *state;
@@ -539,6 +588,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_bad_input, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_flush_none, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_direct_tail_rewrite, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_two_topics, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_write_atomic, setup, teardown),
 	};
 
