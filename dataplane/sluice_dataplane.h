@@ -452,6 +452,13 @@ void sluice_worker_stop(struct sluice_worker *w);
 void sluice_worker_stats(const struct sluice_worker *w, struct sluice_worker_stats *out);
 
 /**
+ * Events of global partition @p partition_id this worker shed, by reason (the per-partition
+ * breakdown of stats.shed[]). Any thread (relaxed loads). @return 0 or -ERANGE.
+ */
+int sluice_worker_partition_shed(const struct sluice_worker *w, uint32_t partition_id,
+				 uint64_t shed[SLUICE_DP_SHED__COUNT]);
+
+/**
  * Visit the producer table. While the worker runs, it copies the table at its next pass
  * (waits up to @p timeout_ms); otherwise the table is read directly. Control thread.
  * @return entries visited, or -ETIMEDOUT.

@@ -87,6 +87,7 @@ struct sluice_worker {
 	uint32_t capacity;
 	uint32_t npart;
 	struct open_batch *open;
+	_Atomic uint64_t (*pshed)[SLUICE_DP_SHED__COUNT]; /* per global partition */
 	uint32_t *open_list;
 	uint32_t nopen;
 	uint64_t next_deadline;
@@ -192,6 +193,14 @@ static void wait_done(struct sluice_worker *w, uint64_t start)
 	}
 }
 
+/* Count @p n shed events of partition @p pid when @p rc is 1 + a shed reason; returns rc. */
+static inline int part_shed(struct sluice_worker *w, uint32_t pid, int rc, uint64_t n)
+{
+	if (rc > 0 && rc <= SLUICE_DP_SHED__COUNT)
+		ctr_add(&w->pshed[pid][rc - 1], n);
+	return rc;
+}
+
 /* Enqueue a sealed batch. @return 0, or 1 + shed reason (the buffer is back in the pool and
  * nothing is counted as shed here: the caller knows in which account the events sit). */
 static int enqueue(struct sluice_worker *w, struct rte_ring *ring, struct sluice_batch *b)
@@ -243,8 +252,10 @@ static void seal(struct sluice_worker *w, uint32_t pid, enum seal_cause cause)
 		1);
 	int rc = enqueue(w, ob->ring, b);
 	ctr_sub(&c->events_open, records);
-	if (rc)
+	if (rc) {
 		ctr_add(&c->shed[rc - 1], records);
+		part_shed(w, pid, rc, records);
+	}
 }
 
 static void flush_all(struct sluice_worker *w, enum seal_cause cause)
@@ -380,7 +391,7 @@ static int w_event(void *arg, const struct sluice_listener *l, int32_t partition
 		pid = l->first_partition_id + (uint32_t)partition;
 		ob = &w->open[pid];
 		if (ob->b == NULL && (rc = open_batch(w, pid)) != 0)
-			return rc;
+			return part_shed(w, pid, rc, 1);
 		if (ob->records == 0 || ob->rb.len + record_bytes_max(rec) <= w->batch_bytes ||
 		    ob->rb.len + sluice_rb_builder_record_bytes(&ob->rb, rec) <= w->batch_bytes)
 			break;
@@ -389,7 +400,7 @@ static int w_event(void *arg, const struct sluice_listener *l, int32_t partition
 		 * advances the sticky partition). */
 		if (!keyless || w->keyless != SLUICE_KEYLESS_STICKY || tries >= l->partitions) {
 			if ((rc = open_batch(w, pid)) != 0)
-				return rc;
+				return part_shed(w, pid, rc, 1);
 			break;
 		}
 	}
@@ -398,7 +409,7 @@ static int w_event(void *arg, const struct sluice_listener *l, int32_t partition
 		/* A timestamp delta out of range: the record starts a batch of its own. */
 		seal(w, pid, SEAL_SIZE);
 		if ((rc = open_batch(w, pid)) != 0)
-			return rc;
+			return part_shed(w, pid, rc, 1);
 		rc = sluice_rb_builder_append(&ob->rb, rec);
 	}
 	if (unlikely(rc != 0)) {
@@ -408,7 +419,7 @@ static int w_event(void *arg, const struct sluice_listener *l, int32_t partition
 			rte_mempool_put(w->pool, ob->b);
 			ob->b = NULL;
 		}
-		return 1 + SLUICE_DP_SHED_POOL_EMPTY;
+		return part_shed(w, pid, 1 + SLUICE_DP_SHED_POOL_EMPTY, 1);
 	}
 	if (ob->records++ == 0) {
 		ob->deadline_tsc = w->now_tsc + w->linger_tsc;
@@ -431,13 +442,13 @@ static int w_batch(void *arg, const struct sluice_listener *l, uint32_t partitio
 	int why = 0;
 	struct sluice_batch *b = get_buffer(w, pid, &why);
 	if (b == NULL)
-		return why;
+		return part_shed(w, pid, why, records);
 	/* ctx.c rejected batches above batch_capacity, so len fits. */
 	memcpy(b->data, batch, len);
 	b->len = (uint32_t)len;
 	b->records = records;
 	ctr_add(&w->ctx->c.batches_passthrough, 1);
-	return enqueue(w, w->open[pid].ring, b);
+	return part_shed(w, pid, enqueue(w, w->open[pid].ring, b), records);
 }
 
 static int w_reply(void *arg, uint32_t port_idx, const uint8_t *frame, size_t len)
@@ -702,6 +713,16 @@ void sluice_worker_set_idle_backoff(struct sluice_worker *w, bool on, uint32_t i
 	atomic_store_explicit(&w->t_idle_backoff, on, memory_order_relaxed);
 }
 
+int sluice_worker_partition_shed(const struct sluice_worker *w, uint32_t partition_id,
+				 uint64_t shed[SLUICE_DP_SHED__COUNT])
+{
+	if (partition_id >= w->npart)
+		return -ERANGE;
+	for (unsigned i = 0; i < SLUICE_DP_SHED__COUNT; i++)
+		shed[i] = atomic_load_explicit(&w->pshed[partition_id][i], memory_order_relaxed);
+	return 0;
+}
+
 uint32_t sluice_worker_id(const struct sluice_worker *w)
 {
 	return w->id;
@@ -782,8 +803,9 @@ int sluice_worker_create(const struct sluice_worker_opts *o, struct sluice_worke
 	rc = -ENOMEM;
 	w->open = calloc(w->npart ? w->npart : 1, sizeof(*w->open));
 	w->open_list = calloc(w->npart ? w->npart : 1, sizeof(*w->open_list));
+	w->pshed = calloc(w->npart ? w->npart : 1, sizeof(*w->pshed));
 	w->snap = calloc(w->ctx->prod_mask + 1, sizeof(*w->snap));
-	if (w->open == NULL || w->open_list == NULL || w->snap == NULL)
+	if (w->open == NULL || w->open_list == NULL || w->pshed == NULL || w->snap == NULL)
 		goto fail;
 	for (uint32_t p = 0; p < w->npart; p++) {
 		w->open[p].ring = o->log
@@ -832,12 +854,14 @@ void sluice_worker_destroy(struct sluice_worker *w)
 			struct open_batch *ob = &w->open[w->open_list[i]];
 			ctr_sub(&w->ctx->c.events_open, ob->records);
 			ctr_add(&w->ctx->c.shed[SLUICE_DP_SHED_STOPPED], ob->records);
+			ctr_add(&w->pshed[w->open_list[i]][SLUICE_DP_SHED_STOPPED], ob->records);
 			rte_mempool_put(w->pool, ob->b);
 		}
 	}
 	if (w->pool)
 		return_spare(w);
 	free(w->open);
+	free(w->pshed);
 	free(w->open_list);
 	free(w->snap);
 	sluice_dp_ctx_destroy(w->ctx);

@@ -250,6 +250,10 @@ static void test_drop_ring_full(void **state)
 	assert_int_equal(s.shed[SLUICE_DP_SHED_RING_FULL], 7);
 	assert_int_equal(s.shed[SLUICE_DP_SHED_POOL_EMPTY], 0);
 	check_balance(&s);
+	uint64_t ps[SLUICE_DP_SHED__COUNT];
+	assert_int_equal(sluice_worker_partition_shed(r.w, 0, ps), 0);
+	assert_int_equal(ps[SLUICE_DP_SHED_RING_FULL], 7);
+	assert_int_equal(sluice_worker_partition_shed(r.w, 1, ps), -ERANGE);
 	assert_int_equal(drain(&r, NULL, 0, NULL), 3);
 	rig_down(&r);
 }
@@ -268,6 +272,9 @@ static void test_drop_pool_empty(void **state)
 	assert_int_equal(s.events_enqueued, 4);
 	assert_int_equal(s.shed[SLUICE_DP_SHED_POOL_EMPTY], 6);
 	check_balance(&s);
+	uint64_t ps[SLUICE_DP_SHED__COUNT];
+	assert_int_equal(sluice_worker_partition_shed(r.w, 0, ps), 0);
+	assert_int_equal(ps[SLUICE_DP_SHED_POOL_EMPTY], 6);
 	rig_down(&r);
 }
 
@@ -354,6 +361,9 @@ static void test_block_stopped(void **state)
 	sluice_worker_flush(r.w);
 	struct sluice_worker_stats s = stats_of(r.w);
 	assert_int_equal(s.shed[SLUICE_DP_SHED_STOPPED], 5);
+	uint64_t ps[SLUICE_DP_SHED__COUNT];
+	assert_int_equal(sluice_worker_partition_shed(r.w, 0, ps), 0);
+	assert_int_equal(ps[SLUICE_DP_SHED_STOPPED], 5);
 	assert_int_equal(s.events_open, 0);
 	check_balance(&s);
 	rig_down(&r);
