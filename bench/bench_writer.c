@@ -149,6 +149,8 @@ static int throughput(int argc, char **argv)
 		.no_fixed_buffers = argc > 5 && strcmp(argv[5], "plain") == 0,
 	};
 	struct tmpl tm = {.bytes = (size_t)(argc > 6 ? atoi(argv[6]) : 64) << 10};
+
+	t.flush_none = argc > 7 && strcmp(argv[7], "nosync") == 0; /* the pipeline without fsync */
 	uint64_t total = strtoull(argv[3], NULL, 10) << 20, sent = 0, t0, t1;
 	struct sluice_partition_stats st;
 	struct sluice_partition *p;

@@ -155,7 +155,10 @@ static enum sluice_prealloc prealloc_mode(const struct sluice_log *log)
  * true overwrites: ext4 then takes the O_DIRECT write inline (no io-wq hop) and the fdatasync
  * has no extent or size change to journal. It costs a second write of the log's bytes.
  */
-#define ZERO_CHUNK (1u << 20)
+/* 4 MiB per zero write: measured p99 of 4 KiB commits ~0.25 ms vs ~0.6-1 ms with 1 MiB and
+ * 256 KiB chunks, whose more frequent zero writes (and the allocation their first overwrite
+ * commits) disturb more commits. */
+#define ZERO_CHUNK (4u << 20)
 static uint8_t *zero_buf;
 static pthread_once_t zero_once = PTHREAD_ONCE_INIT;
 
