@@ -8,7 +8,11 @@ set -u
 helper=${1:?usage: storage_kill9.sh HELPER}
 cycles=${SLUICE_KILL9_CYCLES:-50}
 work=$(mktemp -d "${SLUICE_TEST_DIR:-/tmp}/sluice-kill9-XXXXXX")
-cleanup() { rm -rf "$work"; }
+pids=()
+cleanup() {
+	rm -rf "$work"
+	for p in "${pids[@]}"; do rm -rf "/var/run/dpdk/sluice_crash_$p"; done
+}
 trap cleanup EXIT
 
 min=0 kills=0 early=0 cut_total=0
@@ -16,6 +20,7 @@ for ((i = 1; i <= cycles; i++)); do
 	out=$work/out.$i
 	"$helper" append "$work/log" "$min" >"$out" 2>"$work/err.$i" &
 	pid=$!
+	pids+=("$pid")
 	if ((RANDOM % 10 == 0)); then
 		# sometimes kill during EAL start-up or recovery itself
 		sleep "$(printf '0.%03d' $((RANDOM % 80)))"
