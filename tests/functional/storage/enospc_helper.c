@@ -16,6 +16,10 @@
 #include <inttypes.h>
 #include <sys/statvfs.h>
 
+#include <rte_eal.h>
+#include <rte_mempool.h>
+#include <rte_ring.h>
+
 #include "storage_test_util.h"
 
 #define MAX_BATCHES 20000
@@ -121,6 +125,129 @@ static void free_filler(const char *mnt)
 	syncfs(fd);
 	close(fd);
 	sync(); /* ext4 reuses freed blocks once the transaction that freed them commits */
+}
+
+/*
+ * C: the same with writer threads fed through the ring, two partitions: the one that hits
+ * ENOSPC fails and sheds while batches keep arriving, the writer thread retries on its own,
+ * and both partitions go on once space is back; everything readable after a reopen is valid.
+ */
+static void phase_c(const char *mnt)
+{
+	char dir[512], prefix[64], cmd[128];
+	char *eal_argv[] = {"enospc",        "--no-pci", "--no-huge", "-m",          "64",
+			    "--no-shconf",   "-l",       "0",         "--log-level", "error",
+			    "--file-prefix", prefix,     NULL};
+	struct sluice_topic_opts t = {
+		.name = "c",
+		.partitions = 2,
+		.segment_bytes = 1 << 20,
+		.flush_interval_us = 500,
+		.flush_bytes = 64 << 10,
+		.index_interval_bytes = 4096,
+	};
+	struct sluice_log_opts o = {.topics = &t,
+				    .ntopics = 1,
+				    .writers = 1,
+				    .producers = 1,
+				    .ring_size = 256,
+				    .direct_io = 1,
+				    .write_buffer_bytes = 256 << 10,
+				    .writer_idle_sleep = true};
+	struct rte_mempool *mp;
+	struct sluice_log *log;
+	struct sluice_partition_stats st[2];
+	int64_t frozen = -1, before[2] = {0, 0};
+	int k = 0;
+	bool full = false, resumed = false;
+
+	snprintf(prefix, sizeof(prefix), "sluice_enospc_%d", (int)getpid());
+	snprintf(dir, sizeof(dir), "%s/logc", mnt);
+	o.data_dir = dir;
+	CHECK(rte_eal_init(12, eal_argv) >= 0, "EAL");
+	mp = rte_mempool_create("enospc_pool", 255, 32768, 0, 0, NULL, NULL, NULL, NULL,
+				SOCKET_ID_ANY, 0);
+	CHECK(mp && sluice_log_open(&o, &log) == 0 && sluice_log_start(log) == 0, "setup C");
+	make_filler(mnt, 2u << 20);
+	/* 20 s bound: fill up, note the freeze, free, see both partitions move again */
+	for (int iter = 0; iter < 40000 && !resumed; iter++) {
+		struct sluice_batch *b;
+		void *obj;
+
+		if (rte_mempool_get(mp, &obj) != 0) {
+			usleep(500);
+			continue;
+		}
+		b = obj;
+		b->pool = mp;
+		b->data = (uint8_t *)(b + 1);
+		b->len = (uint32_t)make(b->data, 32768 - sizeof(*b), k);
+		b->records = (uint32_t)(1 + k % 5);
+		b->partition_id = (uint32_t)(k % 2);
+		k++;
+		while (rte_ring_sp_enqueue(sluice_log_ring(log, 0, 0), b) != 0)
+			usleep(100);
+		usleep(500);
+		for (int i = 0; i < 2; i++)
+			sluice_partition_stats(sluice_log_partition(log, (uint32_t)i), &st[i]);
+		if (!full && (st[0].failed || st[1].failed)) {
+			int f = st[0].failed ? 0 : 1;
+
+			full = true;
+			frozen = st[f].durable_offset;
+			CHECK(st[f].last_errno == ENOSPC, "C: errno %d", st[f].last_errno);
+			/* keep sending for a while: refused batches are counted, durable frozen */
+			for (int j = 0; j < 200; j++) {
+				if (rte_mempool_get(mp, &obj) != 0) {
+					usleep(1000);
+					continue;
+				}
+				b = obj;
+				b->pool = mp;
+				b->data = (uint8_t *)(b + 1);
+				b->len = (uint32_t)make(b->data, 32768 - sizeof(*b), k);
+				b->records = (uint32_t)(1 + k % 5);
+				b->partition_id = (uint32_t)f;
+				k++;
+				while (rte_ring_sp_enqueue(sluice_log_ring(log, 0, 0), b) != 0)
+					usleep(100);
+			}
+			usleep(200000);
+			sluice_partition_stats(sluice_log_partition(log, (uint32_t)f), &st[f]);
+			CHECK(st[f].shed_records > 0, "C: nothing shed while failed");
+			CHECK(st[f].durable_offset == frozen, "C: durable moved while failed");
+			before[0] = st[0].durable_offset;
+			before[1] = st[1].durable_offset;
+			free_filler(mnt);
+		} else if (full && !st[0].failed && !st[1].failed &&
+			   st[0].durable_offset > before[0] && st[1].durable_offset > before[1]) {
+			resumed = true;
+		}
+	}
+	CHECK(full, "C: the disk never filled");
+	CHECK(resumed, "C: the partitions did not resume");
+	sluice_log_close(log);
+	/* reopen: every readable batch is valid and contiguous in both partitions */
+	o.producers = 0;
+	CHECK(sluice_log_open(&o, &log) == 0, "C: reopen");
+	for (int i = 0; i < 2; i++) {
+		struct tu_batch *v = NULL;
+		int n = tu_read_all(sluice_log_partition(log, (uint32_t)i), 0, &v);
+
+		CHECK(n > 0, "C: partition %d read %d", i, n);
+		for (int j = 1; j < n; j++)
+			CHECK(v[j].base == v[j - 1].last + 1, "C: gap in partition %d", i);
+		tu_free_batches(v, n);
+	}
+	sluice_log_close(log);
+	rte_mempool_free(mp);
+	rte_eal_cleanup();
+	snprintf(cmd, sizeof(cmd), "rm -rf /var/run/dpdk/%s", prefix);
+	if (system(cmd) != 0)
+		printf("could not remove /var/run/dpdk/%s\n", prefix);
+	printf("phase C: writer thread: ENOSPC at durable %" PRId64 ", shed and frozen, resumed "
+	       "after %d batches\n",
+	       frozen, k);
 }
 
 int main(int argc, char **argv)
@@ -235,6 +362,7 @@ int main(int argc, char **argv)
 	sluice_log_close(log);
 	for (int i = 0; i < nexpect; i++)
 		free(expect[i]);
+	phase_c(argv[1]);
 	printf("ok\n");
 	return 0;
 }
