@@ -148,7 +148,7 @@ const struct sluice_listener *sluice_dp_ctx_listener(const struct sluice_dp_ctx 
 /* ---------------------------------------------------------------------------------------- */
 /* Producer sequence tracking                                                                */
 
-enum seq_verdict { SEQ_ACCEPT, SEQ_DUPLICATE, SEQ_OVERLAP, SEQ_STALE };
+enum seq_verdict { SEQ_ACCEPT, SEQ_RESEND, SEQ_DUPLICATE, SEQ_OVERLAP, SEQ_STALE };
 
 /* Kafka sequences are non-negative int32 and wrap from INT32_MAX to 0: arithmetic mod 2^31. */
 static int32_t seq_add(int32_t a, int64_t n)
@@ -212,6 +212,12 @@ static enum seq_verdict prod_check(const struct sluice_dp_ctx *ctx, const struct
 		return SEQ_ACCEPT;
 	int64_t ob = seq_diff(h->base_sequence, e->next_seq);
 	int64_t oe = ob + h->record_count;
+	for (unsigned i = 0; i < e->nshed; i++) {
+		int64_t sb = seq_diff(e->shed[i].base, e->next_seq);
+		int64_t se = sb + seq_diff(e->shed[i].end, e->shed[i].base);
+		if (ob >= sb && oe <= se)
+			return SEQ_RESEND;
+	}
 	if (ob < 0)
 		return oe <= 0 ? SEQ_DUPLICATE : SEQ_OVERLAP;
 	for (unsigned i = 0; i < e->npending; i++) {
@@ -278,6 +284,7 @@ static void prod_commit(struct sluice_dp_ctx *ctx, struct prod_entry *e,
 		e->epoch = h->producer_epoch;
 		e->next_seq = end;
 		e->npending = 0;
+		e->nshed = 0;
 		return;
 	}
 	int64_t d = seq_diff(base, e->next_seq);
@@ -304,6 +311,70 @@ static void prod_commit(struct sluice_dp_ctx *ctx, struct prod_entry *e,
 	prod_merge(e);
 }
 
+/*
+ * A batch the sink shed: the producer sent it and will not know to resend it, so the sequence
+ * moves past it as if stored (its events are counted as shed; a hole there would count them a
+ * second time, as the producer's loss). The range is remembered so that a resend is stored.
+ */
+static void prod_shed(struct sluice_dp_ctx *ctx, struct prod_entry *e,
+		      const struct sluice_rb_header *h, int64_t now_ms)
+{
+	int32_t base = h->base_sequence;
+	int32_t end = seq_add(base, h->record_count);
+
+	prod_commit(ctx, e, h, now_ms);
+	e->batches--;
+	e->events -= (uint64_t)h->record_count;
+	e->shed_events += (uint64_t)h->record_count;
+	if (e->nshed && e->shed[e->nshed - 1].end == base) {
+		e->shed[e->nshed - 1].end = end;
+		return;
+	}
+	if (e->nshed == PROD_SHED_MAX) {
+		/* The oldest range is no longer resendable: its resend becomes a duplicate. */
+		memmove(&e->shed[0], &e->shed[1], (PROD_SHED_MAX - 1) * sizeof(e->shed[0]));
+		e->nshed--;
+	}
+	e->shed[e->nshed].base = base;
+	e->shed[e->nshed].end = end;
+	e->nshed++;
+}
+
+/* A resend of (part of) a shed range was stored: that part is no longer resendable. */
+static void prod_unshed(struct prod_entry *e, const struct sluice_rb_header *h, int64_t now_ms)
+{
+	int32_t base = h->base_sequence;
+	int32_t end = seq_add(base, h->record_count);
+
+	e->batches++;
+	e->events += (uint64_t)h->record_count;
+	e->last_seen_ms = now_ms;
+	for (unsigned i = 0; i < e->nshed; i++) {
+		struct prod_range *r = &e->shed[i];
+		int64_t ob = seq_diff(base, r->base);
+		int64_t oe = ob + h->record_count;
+		if (ob < 0 || oe > seq_diff(r->end, r->base))
+			continue;
+		if (ob > 0 && r->end != end) {
+			/* The middle of a range: keep both sides, or the newer one if full. */
+			struct prod_range hi = {end, r->end};
+			r->end = base;
+			if (e->nshed < PROD_SHED_MAX)
+				e->shed[e->nshed++] = hi;
+			else
+				*r = hi;
+		} else if (ob > 0) {
+			r->end = base;
+		} else if (r->end != end) {
+			r->base = end;
+		} else {
+			memmove(r, r + 1, (size_t)(e->nshed - i - 1) * sizeof(*r));
+			e->nshed--;
+		}
+		return;
+	}
+}
+
 unsigned dp_ctx_producers_from(const struct sluice_dp_ctx *ctx, const struct prod_entry *tab,
 			       uint32_t n, sluice_producer_visit_fn cb, void *arg)
 {
@@ -324,6 +395,7 @@ unsigned dp_ctx_producers_from(const struct sluice_dp_ctx *ctx, const struct pro
 			.lost = e->lost,
 			.duplicates = e->dups,
 			.last_seen_ms = e->last_seen_ms,
+			.shed = e->shed_events,
 		};
 		if (e->pkey & PKEY_BY_KEY) {
 			uint32_t li = e->pkey & ~PKEY_BY_KEY;
@@ -535,12 +607,16 @@ static unsigned decode_kafka(struct sluice_dp_ctx *ctx, const struct sluice_list
 	ctr_add(C(ctx, events_decoded), n);
 
 	struct prod_entry *e = NULL;
+	enum seq_verdict verdict = SEQ_ACCEPT;
 	if (h.producer_id >= 0 && h.base_sequence >= 0) {
 		uint32_t pkey = partition >= 0 ? l->first_partition_id + (uint32_t)partition
 					       : PKEY_BY_KEY | (uint32_t)(l - ctx->listeners);
 		e = prod_get(ctx, h.producer_id, pkey, now_ms);
-		switch (prod_check(ctx, e, &h)) {
+		enum seq_verdict v = prod_check(ctx, e, &h);
+		switch (v) {
 		case SEQ_ACCEPT:
+		case SEQ_RESEND:
+			verdict = v;
 			break;
 		case SEQ_DUPLICATE:
 			e->dups += n;
@@ -560,7 +636,9 @@ static unsigned decode_kafka(struct sluice_dp_ctx *ctx, const struct sluice_list
 	if (partition < 0) {
 		/* Re-batched records lose their producer identity, so the sequence is committed
 		 * as soon as they are decoded; shedding later is counted as shed, not retried. */
-		if (e)
+		if (e && verdict == SEQ_RESEND)
+			prod_unshed(e, &h, now_ms);
+		else if (e)
 			prod_commit(ctx, e, &h, now_ms);
 		return repartition(ctx, l, batch, blen, sink);
 	}
@@ -570,8 +648,13 @@ static unsigned decode_kafka(struct sluice_dp_ctx *ctx, const struct sluice_list
 	if (sink && sink->batch)
 		rc = sink->batch(sink->arg, l, (uint32_t)partition, batch, blen, (uint32_t)n);
 	if (rc > 0 && rc <= SLUICE_DP_SHED__COUNT) {
-		/* Not stored: the sequence stays where it was, so a retransmission is accepted. */
 		ctr_add(&ctx->c.shed[rc - 1], n);
+		if (e && verdict == SEQ_ACCEPT)
+			prod_shed(ctx, e, &h, now_ms);
+		else if (e) /* a resend shed again: still resendable */
+			e->shed_events += n;
+	} else if (e && verdict == SEQ_RESEND) {
+		prod_unshed(e, &h, now_ms);
 	} else if (e) {
 		prod_commit(ctx, e, &h, now_ms);
 	}

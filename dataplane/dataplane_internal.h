@@ -70,6 +70,8 @@ static inline void ctr_sub(_Atomic uint64_t *c, uint64_t n)
 }
 
 #define PROD_PENDING_MAX 4
+/* Ranges received but shed (ring full, pool empty) that a retransmission may still fill. */
+#define PROD_SHED_MAX 4
 
 /* Sequence ranges are [base, end) modulo 2^31, as Kafka wraps sequences at INT32_MAX. */
 struct prod_range {
@@ -83,12 +85,17 @@ struct prod_entry {
 	uint32_t pkey; /* global partition id, or PKEY_BY_KEY | listener index */
 	int16_t epoch;
 	uint8_t npending;
+	uint8_t nshed;
 	int32_t next_seq;
 	struct prod_range pending[PROD_PENDING_MAX];
+	/* Oldest first. The sequence has moved past them: the producer sent them, so a hole they
+	 * leave is not its loss; a resend of (part of) one is accepted, once. */
+	struct prod_range shed[PROD_SHED_MAX];
 	uint64_t batches;
 	uint64_t events;
 	uint64_t lost;
 	uint64_t dups;
+	uint64_t shed_events;
 	int64_t last_seen_ms;
 };
 

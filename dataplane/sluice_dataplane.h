@@ -366,6 +366,9 @@ struct sluice_producer_info {
 	uint64_t lost;
 	uint64_t duplicates;
 	int64_t last_seen_ms;
+	/** events of this producer's explicit-partition batches the appliance shed (counted in
+	 *  shed[], never in lost) */
+	uint64_t shed;
 };
 
 typedef void (*sluice_producer_visit_fn)(const struct sluice_producer_info *info, void *arg);

@@ -541,6 +541,72 @@ static void test_sequences_no_window(void **state)
 	check_identities(&s, s.events_parsed);
 }
 
+/*
+ * A producer does not retransmit what the appliance shed (UDP: it never learns). Its next
+ * batches leave a hole at the shed range, which must not be given up as the producer's loss:
+ * those events are already counted as shed. A retransmission is still accepted, once.
+ */
+static void test_shed_is_not_producer_loss(void **state)
+{
+	struct fixture *f = *state; /* window 64 */
+	assert_int_equal(send_seq(f, 1, 5, 50, 0, 0), 5);
+	f->cap.shed_next = 1 + SLUICE_DP_SHED_RING_FULL;
+	assert_int_equal(send_seq(f, 1, 5, 50, 0, 5), 5); /* 5..9 shed */
+	f->cap.shed_next = 1 + SLUICE_DP_SHED_POOL_EMPTY;
+	assert_int_equal(send_seq(f, 1, 5, 50, 0, 10), 5); /* 10..14 shed */
+	/* Far past the window: every hole would be given up now. */
+	assert_int_equal(send_seq(f, 1, 5, 50, 0, 15), 5);
+	for (int32_t s = 20; s < 200; s += 5)
+		assert_int_equal(send_seq(f, 1, 5, 50, 0, s), 5);
+	assert_int_equal(prod_lost(f), 0);
+	/* A real hole after that is still the producer's loss. */
+	assert_int_equal(send_seq(f, 1, 5, 50, 0, 300), 5);
+	assert_int_equal(prod_lost(f), 100);
+	/* The shed batch resent late is stored once; a second copy is a duplicate. */
+	unsigned before = f->cap.nbatches;
+	assert_int_equal(send_seq(f, 1, 5, 50, 0, 5), 5);
+	assert_int_equal(f->cap.nbatches, before + 1);
+	assert_int_equal(send_seq(f, 1, 5, 50, 0, 5), 0);
+	/* Half of a shed range resent: accepted; the rest stays resendable. */
+	assert_int_equal(send_seq(f, 1, 2, 50, 0, 10), 2);
+	assert_int_equal(send_seq(f, 1, 3, 50, 0, 12), 3);
+	assert_int_equal(send_seq(f, 1, 3, 50, 0, 12), 0);
+
+	/* With no reorder window the hole is given up at once: the same holds. */
+	f->cap.shed_next = 1 + SLUICE_DP_SHED_RING_FULL;
+	assert_int_equal(send_seq(f, 2, 4, 51, 3, 0), 4);
+	assert_int_equal(send_seq(f, 2, 4, 51, 3, 4), 4);
+	assert_int_equal(prod_lost(f), 100);
+
+	struct sluice_worker_stats s = stats(f);
+	assert_int_equal(s.shed[SLUICE_DP_SHED_RING_FULL], 5 + 4);
+	assert_int_equal(s.shed[SLUICE_DP_SHED_POOL_EMPTY], 5);
+	assert_int_equal(s.rejects[SLUICE_DP_REJECT_DUPLICATE], 5 + 3);
+	check_identities(&s, s.events_parsed - (5 + 4 + 5));
+}
+
+static void test_shed_is_not_producer_loss_no_window(void **state)
+{
+	struct fixture *f = *state; /* window 0 */
+	assert_int_equal(send_seq(f, 0, 3, 9, 0, 0), 3);
+	f->cap.shed_next = 1 + SLUICE_DP_SHED_RING_FULL;
+	assert_int_equal(send_seq(f, 0, 3, 9, 0, 3), 3);
+	assert_int_equal(send_seq(f, 0, 3, 9, 0, 6), 3);
+	assert_int_equal(prod_lost(f), 0);
+	assert_int_equal(send_seq(f, 0, 3, 9, 0, 3), 3); /* the resend */
+	assert_int_equal(send_seq(f, 0, 3, 9, 0, 12), 3); /* 9..11 lost */
+	assert_int_equal(prod_lost(f), 3);
+	/* A new epoch forgets shed ranges: the old range is now stale. */
+	f->cap.shed_next = 1 + SLUICE_DP_SHED_RING_FULL;
+	assert_int_equal(send_seq(f, 0, 3, 9, 0, 15), 3);
+	assert_int_equal(send_seq(f, 0, 3, 9, 1, 0), 3);
+	assert_int_equal(send_seq(f, 0, 3, 9, 0, 15), 0);
+	struct sluice_worker_stats s = stats(f);
+	assert_int_equal(s.shed[SLUICE_DP_SHED_RING_FULL], 6);
+	assert_int_equal(s.rejects[SLUICE_DP_REJECT_STALE_EPOCH], 3);
+	check_identities(&s, s.events_parsed - 6);
+}
+
 static void test_arp(void **state)
 {
 	struct fixture *f = *state;
@@ -658,6 +724,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_kafka_headers, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_sequences, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_sequences_no_window, setup_small, teardown),
+		cmocka_unit_test_setup_teardown(test_shed_is_not_producer_loss, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_shed_is_not_producer_loss_no_window,
+						setup_small, teardown),
 		cmocka_unit_test_setup_teardown(test_arp, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_icmp, setup, teardown),
 	};
