@@ -142,7 +142,7 @@ uint32_t sluice_partition_for_key(const void *key, size_t len, uint32_t partitio
 /* ---------------------------------------------------------------------------------------- */
 /* Varints                                                                                   */
 
-size_t sluice_varint_encode(int32_t v, uint8_t *out)
+static inline size_t varint_enc(int32_t v, uint8_t *out)
 {
 	/* Zig-zag in unsigned arithmetic: a left shift of a negative int is UB in C. */
 	uint32_t u = ((uint32_t)v << 1) ^ (uint32_t) - (int32_t)((uint32_t)v >> 31);
@@ -156,7 +156,7 @@ size_t sluice_varint_encode(int32_t v, uint8_t *out)
 	return n;
 }
 
-size_t sluice_varlong_encode(int64_t v, uint8_t *out)
+static inline size_t varlong_enc(int64_t v, uint8_t *out)
 {
 	uint64_t u = ((uint64_t)v << 1) ^ (uint64_t) - (int64_t)((uint64_t)v >> 63);
 	size_t n = 0;
@@ -167,6 +167,16 @@ size_t sluice_varlong_encode(int64_t v, uint8_t *out)
 	}
 	out[n++] = (uint8_t)u;
 	return n;
+}
+
+size_t sluice_varint_encode(int32_t v, uint8_t *out)
+{
+	return varint_enc(v, out);
+}
+
+size_t sluice_varlong_encode(int64_t v, uint8_t *out)
+{
+	return varlong_enc(v, out);
 }
 
 /* Bytes a value takes, without writing it (the builder sizes records before writing). */
@@ -226,28 +236,55 @@ static size_t uleb_decode(const uint8_t *p, size_t len, unsigned max_bytes, unsi
 	return 0;
 }
 
-size_t sluice_varint_decode(const uint8_t *p, size_t len, int32_t *v)
+/*
+ * The decoders the parser uses, inlined: the exported ones are interposable in a PIC build,
+ * so the compiler would not inline them, and records are mostly one-byte varints (small
+ * lengths and deltas), which the first test below settles without entering the loop.
+ */
+static inline size_t varint_dec(const uint8_t *p, size_t len, int32_t *v)
 {
 	uint64_t u;
-	size_t n = uleb_decode(p, len, 5, 4, &u);
+	size_t n;
 
-	if (n == 0)
-		return 0;
+	if (len > 0 && p[0] < 0x80) {
+		u = p[0];
+		n = 1;
+	} else {
+		n = uleb_decode(p, len, 5, 4, &u);
+		if (n == 0)
+			return 0;
+	}
 	uint32_t z = (uint32_t)u;
 
 	*v = (int32_t)((z >> 1) ^ (uint32_t) - (int32_t)(z & 1));
 	return n;
 }
 
-size_t sluice_varlong_decode(const uint8_t *p, size_t len, int64_t *v)
+static inline size_t varlong_dec(const uint8_t *p, size_t len, int64_t *v)
 {
 	uint64_t z;
-	size_t n = uleb_decode(p, len, 10, 1, &z);
+	size_t n;
 
-	if (n == 0)
-		return 0;
+	if (len > 0 && p[0] < 0x80) {
+		z = p[0];
+		n = 1;
+	} else {
+		n = uleb_decode(p, len, 10, 1, &z);
+		if (n == 0)
+			return 0;
+	}
 	*v = (int64_t)((z >> 1) ^ (uint64_t) - (int64_t)(z & 1));
 	return n;
+}
+
+size_t sluice_varint_decode(const uint8_t *p, size_t len, int32_t *v)
+{
+	return varint_dec(p, len, v);
+}
+
+size_t sluice_varlong_decode(const uint8_t *p, size_t len, int64_t *v)
+{
+	return varlong_dec(p, len, v);
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -334,7 +371,7 @@ size_t sluice_rb_builder_record_bytes(const struct sluice_rb_builder *b,
 
 static uint8_t *put_bytes(uint8_t *w, const uint8_t *data, int32_t len)
 {
-	w += sluice_varint_encode(len, w);
+	w += varint_enc(len, w);
 	if (len > 0) {
 		memcpy(w, data, (size_t)len);
 		w += len;
@@ -358,13 +395,13 @@ int sluice_rb_builder_append(struct sluice_rb_builder *b, const struct sluice_rb
 	int64_t ts_delta = b->count > 0 ? rec->timestamp - b->base_timestamp : 0;
 	uint8_t *w = b->buf + b->len;
 
-	w += sluice_varint_encode((int32_t)body, w);
+	w += varint_enc((int32_t)body, w);
 	*w++ = 0; /* record attributes: unused in v2 */
-	w += sluice_varlong_encode(ts_delta, w);
-	w += sluice_varint_encode(b->count, w);
+	w += varlong_enc(ts_delta, w);
+	w += varint_enc(b->count, w);
 	w = put_bytes(w, rec->key, rec->key_len);
 	w = put_bytes(w, rec->value, rec->value_len);
-	w += sluice_varint_encode((int32_t)rec->header_count, w);
+	w += varint_enc((int32_t)rec->header_count, w);
 	for (uint32_t i = 0; i < rec->header_count; i++) {
 		w = put_bytes(w, rec->headers[i].key, rec->headers[i].key_len);
 		w = put_bytes(w, rec->headers[i].value, rec->headers[i].value_len);
@@ -447,7 +484,7 @@ static enum sluice_rb_err field_parse(const uint8_t **pp, const uint8_t *end, bo
 				      const uint8_t **data, int32_t *len)
 {
 	const uint8_t *p = *pp;
-	size_t n = sluice_varint_decode(p, (size_t)(end - p), len);
+	size_t n = varint_dec(p, (size_t)(end - p), len);
 
 	if (n == 0)
 		return SLUICE_RB_EVARINT;
@@ -471,7 +508,7 @@ static enum sluice_rb_err record_parse(const uint8_t **pp, const uint8_t *end,
 {
 	const uint8_t *p = *pp;
 	int32_t body;
-	size_t n = sluice_varint_decode(p, (size_t)(end - p), &body);
+	size_t n = varint_dec(p, (size_t)(end - p), &body);
 	enum sluice_rb_err e;
 
 	if (n == 0)
@@ -482,11 +519,11 @@ static enum sluice_rb_err record_parse(const uint8_t **pp, const uint8_t *end,
 	const uint8_t *rend = p + body;
 
 	p++; /* record attributes: unused in v2 */
-	n = sluice_varlong_decode(p, (size_t)(rend - p), &rec->timestamp);
+	n = varlong_dec(p, (size_t)(rend - p), &rec->timestamp);
 	if (n == 0)
 		return SLUICE_RB_EVARINT;
 	p += n;
-	n = sluice_varint_decode(p, (size_t)(rend - p), offset_delta);
+	n = varint_dec(p, (size_t)(rend - p), offset_delta);
 	if (n == 0)
 		return SLUICE_RB_EVARINT;
 	p += n;
@@ -498,7 +535,7 @@ static enum sluice_rb_err record_parse(const uint8_t **pp, const uint8_t *end,
 		return e;
 	int32_t hcount;
 
-	n = sluice_varint_decode(p, (size_t)(rend - p), &hcount);
+	n = varint_dec(p, (size_t)(rend - p), &hcount);
 	if (n == 0)
 		return SLUICE_RB_EVARINT;
 	p += n;
@@ -526,14 +563,17 @@ static enum sluice_rb_err record_parse(const uint8_t **pp, const uint8_t *end,
 	return SLUICE_RB_OK;
 }
 
-enum sluice_rb_err sluice_rb_batch_validate(const uint8_t *buf, size_t len,
-					    struct sluice_rb_header *h, size_t *batch_bytes)
+/*
+ * The validator, and the single-pass decoder when recs is given: each record is parsed once,
+ * into recs[i] while i < cap (with the iterator's absolute offset and timestamp), else into a
+ * local. One body for both, so that the two cannot disagree on any input.
+ */
+static inline enum sluice_rb_err batch_check(const uint8_t *buf, size_t len,
+					     struct sluice_rb_header *h, size_t *batch_bytes,
+					     struct sluice_rb_record *recs, uint32_t cap)
 {
-	struct sluice_rb_header local;
 	enum sluice_rb_err e;
 
-	if (h == NULL)
-		h = &local;
 	e = sluice_rb_header_decode(buf, len, h);
 	if (e != SLUICE_RB_OK)
 		return e;
@@ -552,24 +592,31 @@ enum sluice_rb_err sluice_rb_batch_validate(const uint8_t *buf, size_t len,
 
 	const uint8_t *p = buf + SLUICE_RB_HEADER_BYTES;
 	const uint8_t *end = buf + total;
-	bool check_ts = !(h->attributes & SLUICE_RB_ATTR_TIMESTAMP_LOG_APPEND);
+	bool log_append = (h->attributes & SLUICE_RB_ATTR_TIMESTAMP_LOG_APPEND) != 0;
 
+	if ((uint32_t)h->record_count > cap)
+		recs = NULL; /* the caller iterates; validate only */
 	for (int32_t i = 0; i < h->record_count; i++) {
-		struct sluice_rb_record rec;
+		struct sluice_rb_record local;
+		struct sluice_rb_record *rec = recs ? &recs[i] : &local;
 		int32_t od;
 		int64_t ts;
 
 		if (p == end)
 			return SLUICE_RB_ECOUNT;
-		e = record_parse(&p, end, &rec, &od);
+		e = record_parse(&p, end, rec, &od);
 		if (e != SLUICE_RB_OK)
 			return e;
 		if (od != i)
 			return SLUICE_RB_EOFFSET_DELTA;
-		if (__builtin_add_overflow(h->base_timestamp, rec.timestamp, &ts))
+		if (__builtin_add_overflow(h->base_timestamp, rec->timestamp, &ts))
 			return SLUICE_RB_ETIMESTAMP;
-		if (check_ts && ts > h->max_timestamp)
+		if (!log_append && ts > h->max_timestamp)
 			return SLUICE_RB_ETIMESTAMP;
+		/* As sluice_rb_record_iter_next() reports them (no overflow: checked above and
+		 * below, and od == i). */
+		rec->timestamp = log_append ? h->max_timestamp : ts;
+		rec->offset = (int64_t)((uint64_t)h->base_offset + (uint64_t)i);
 	}
 	if (p != end)
 		return SLUICE_RB_ECOUNT;
@@ -582,6 +629,32 @@ enum sluice_rb_err sluice_rb_batch_validate(const uint8_t *buf, size_t len,
 	if (batch_bytes != NULL)
 		*batch_bytes = total;
 	return SLUICE_RB_OK;
+}
+
+enum sluice_rb_err sluice_rb_batch_validate(const uint8_t *buf, size_t len,
+					    struct sluice_rb_header *h, size_t *batch_bytes)
+{
+	struct sluice_rb_header local;
+
+	return batch_check(buf, len, h ? h : &local, batch_bytes, NULL, 0);
+}
+
+enum sluice_rb_err sluice_rb_batch_decode(const uint8_t *buf, size_t len,
+					  struct sluice_rb_header *h, size_t *batch_bytes,
+					  struct sluice_rb_record *recs, uint32_t cap,
+					  uint32_t *nrecs)
+{
+	struct sluice_rb_header local;
+
+	if (h == NULL)
+		h = &local;
+	enum sluice_rb_err e = batch_check(buf, len, h, batch_bytes, recs, recs ? cap : 0);
+
+	if (nrecs != NULL)
+		*nrecs = e == SLUICE_RB_OK && recs != NULL && (uint32_t)h->record_count <= cap
+			? (uint32_t)h->record_count
+			: 0;
+	return e;
 }
 
 enum sluice_rb_err sluice_rb_range_validate(const uint8_t *buf, size_t len, int64_t expected_offset,

@@ -219,6 +219,28 @@ enum sluice_rb_err sluice_rb_batch_validate(const uint8_t *buf, size_t len,
 					    struct sluice_rb_header *h, size_t *batch_bytes);
 
 /**
+ * sluice_rb_batch_validate() and sluice_rb_record_iter_next() in one pass over the records:
+ * validates the batch at buf with exactly the checks, order and reasons of
+ * sluice_rb_batch_validate() and, while doing so, decodes its records into a table the caller
+ * supplies, each as the iterator would return it (absolute offset and timestamp, pointers into
+ * buf, headers in headers_raw). For callers that validate untrusted bytes and then use every
+ * record (the dataplane's partition -1 path): each record is parsed once instead of twice.
+ * Never reads outside buf[0..len). Pure; thread-safe as the rest of this file.
+ * @param[out] h           decoded header (may be NULL)
+ * @param[out] batch_bytes as sluice_rb_batch_validate() (may be NULL)
+ * @param[out] recs        the table (may be NULL); recs[0..recordCount) are written only when
+ *                         recordCount <= cap, and are meaningful only on SLUICE_RB_OK
+ * @param      cap         entries in recs
+ * @param[out] nrecs       records decoded into recs: recordCount on success when it is at most
+ *                         cap, else 0 (a valid batch with more records than cap: iterate it
+ *                         with sluice_rb_record_iter_*()) (may be NULL)
+ */
+enum sluice_rb_err sluice_rb_batch_decode(const uint8_t *buf, size_t len,
+					  struct sluice_rb_header *h, size_t *batch_bytes,
+					  struct sluice_rb_record *recs, uint32_t cap,
+					  uint32_t *nrecs);
+
+/**
  * Validate the consecutive batches of a byte range, as log recovery and readers need: each
  * batch fully (sluice_rb_batch_validate()), and each baseOffset equal to the previous batch's
  * baseOffset + lastOffsetDelta + 1 (the first one equal to @p expected_offset unless it is -1).

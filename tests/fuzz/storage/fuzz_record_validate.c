@@ -8,7 +8,10 @@
  *    every header of every record decodes;
  *  - re-building the accepted records with the builder gives a batch the validator accepts
  *    and the iterator returns the same keys, values, headers, offsets and timestamps;
- *  - the range validator's valid prefix is made of batches the single-batch validator accepts.
+ *  - the range validator's valid prefix is made of batches the single-batch validator accepts;
+ *  - the single-pass decoder (sluice_rb_batch_decode) returns the validator's reason, header
+ *    and size on every input, writes nothing past the table it is given (an exact-size heap
+ *    table), and on a valid batch hands out exactly the iterator's records.
  */
 #include <errno.h>
 #include <stdint.h>
@@ -107,6 +110,53 @@ out:
 	free(out);
 }
 
+/* Records per decode table: small, so that batches above it (nothing decoded) occur too. */
+#define DECODE_CAP 16
+
+static void decode_compare(const uint8_t *buf, size_t size, enum sluice_rb_err want,
+			   const struct sluice_rb_header *hw, size_t bytes_w)
+{
+	struct sluice_rb_record *recs = malloc(DECODE_CAP * sizeof(*recs));
+	struct sluice_rb_header h;
+	size_t bytes = 0;
+	uint32_t n = 12345;
+
+	CHECK(recs != NULL);
+	enum sluice_rb_err e = sluice_rb_batch_decode(buf, size, &h, &bytes, recs, DECODE_CAP, &n);
+
+	CHECK(e == want);
+	if (e != SLUICE_RB_OK) {
+		CHECK(n == 0);
+		goto out;
+	}
+	CHECK(bytes == bytes_w && h.record_count == hw->record_count &&
+	      h.base_offset == hw->base_offset && h.crc == hw->crc &&
+	      h.attributes == hw->attributes && h.max_timestamp == hw->max_timestamp &&
+	      h.producer_id == hw->producer_id && h.base_sequence == hw->base_sequence);
+	if (h.record_count > DECODE_CAP) {
+		CHECK(n == 0);
+		goto out;
+	}
+	CHECK(n == (uint32_t)h.record_count);
+
+	struct sluice_rb_record_iter it;
+	struct sluice_rb_record r;
+
+	sluice_rb_record_iter_init(&it, buf, bytes);
+	for (uint32_t i = 0; i < n; i++) {
+		CHECK(sluice_rb_record_iter_next(&it, &r) == 1);
+		CHECK(recs[i].offset == r.offset && recs[i].timestamp == r.timestamp);
+		CHECK(recs[i].key == r.key && recs[i].key_len == r.key_len);
+		CHECK(recs[i].value == r.value && recs[i].value_len == r.value_len);
+		CHECK(recs[i].header_count == r.header_count);
+		CHECK(recs[i].headers_raw == r.headers_raw &&
+		      recs[i].headers_raw_len == r.headers_raw_len);
+	}
+	CHECK(sluice_rb_record_iter_next(&it, &r) == 0);
+out:
+	free(recs);
+}
+
 static void one_input(uint8_t *buf, size_t size)
 {
 	struct sluice_rb_header h;
@@ -116,6 +166,7 @@ static void one_input(uint8_t *buf, size_t size)
 
 	CHECK((unsigned)e < SLUICE_RB__COUNT);
 	CHECK(sluice_rb_strerror(e) != NULL);
+	decode_compare(buf, size, e, &h, bytes);
 	if (e == SLUICE_RB_OK) {
 		struct sluice_rb_record_iter it;
 		struct sluice_rb_record r;

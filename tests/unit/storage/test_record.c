@@ -142,9 +142,84 @@ static size_t build_three(uint8_t *buf, size_t cap)
 	return sluice_rb_builder_seal(&b);
 }
 
+/* Reasons sluice_rb_batch_decode() was seen to agree on (bit per enum value). */
+static unsigned decode_reasons_seen;
+
+static bool same_bytes(const uint8_t *a, int32_t alen, const uint8_t *b, int32_t blen)
+{
+	return alen == blen && (alen <= 0 ? a == b : memcmp(a, b, (size_t)alen) == 0);
+}
+
+/*
+ * The single-pass decoder must say exactly what the validator says on every input, and on a
+ * valid batch hand out exactly the iterator's records; with a table too small it decodes
+ * nothing but still validates. Called on every batch the validator sees in this file.
+ */
+static enum sluice_rb_err decode_agrees(const uint8_t *buf, size_t len)
+{
+	static struct sluice_rb_record recs[600];
+	struct sluice_rb_header h1, h2;
+	size_t b1 = 0, b2 = 0;
+	uint32_t n = 99;
+	enum sluice_rb_err e1 = sluice_rb_batch_validate(buf, len, &h1, &b1);
+	enum sluice_rb_err e2 = sluice_rb_batch_decode(buf, len, &h2, &b2, recs, 600, &n);
+
+	assert_int_equal(e2, e1);
+	decode_reasons_seen |= 1u << e1;
+	if (e1 != SLUICE_RB_OK) {
+		assert_int_equal(n, 0);
+		return e1;
+	}
+	assert_int_equal(b2, b1);
+	assert_int_equal(h1.base_offset, h2.base_offset);
+	assert_int_equal(h1.batch_length, h2.batch_length);
+	assert_int_equal(h1.partition_leader_epoch, h2.partition_leader_epoch);
+	assert_int_equal(h1.crc, h2.crc);
+	assert_int_equal(h1.attributes, h2.attributes);
+	assert_int_equal(h1.last_offset_delta, h2.last_offset_delta);
+	assert_int_equal(h1.base_timestamp, h2.base_timestamp);
+	assert_int_equal(h1.max_timestamp, h2.max_timestamp);
+	assert_int_equal(h1.producer_id, h2.producer_id);
+	assert_int_equal(h1.producer_epoch, h2.producer_epoch);
+	assert_int_equal(h1.base_sequence, h2.base_sequence);
+	assert_int_equal(h1.record_count, h2.record_count);
+	if (h1.record_count <= 600) {
+		assert_int_equal(n, (uint32_t)h1.record_count);
+		struct sluice_rb_record_iter it;
+		struct sluice_rb_record r;
+		sluice_rb_record_iter_init(&it, buf, b1);
+		for (uint32_t i = 0; i < n; i++) {
+			assert_int_equal(sluice_rb_record_iter_next(&it, &r), 1);
+			assert_int_equal(recs[i].offset, r.offset);
+			assert_int_equal(recs[i].timestamp, r.timestamp);
+			assert_true(same_bytes(recs[i].key, recs[i].key_len, r.key, r.key_len));
+			assert_true(
+				same_bytes(recs[i].value, recs[i].value_len, r.value, r.value_len));
+			assert_int_equal(recs[i].header_count, r.header_count);
+			assert_ptr_equal(recs[i].headers_raw, r.headers_raw);
+			assert_int_equal(recs[i].headers_raw_len, r.headers_raw_len);
+			assert_null(recs[i].headers);
+		}
+		assert_int_equal(sluice_rb_record_iter_next(&it, &r), 0);
+	} else {
+		assert_int_equal(n, 0);
+	}
+	/* Too small a table, or none: validated, nothing decoded. */
+	if (h1.record_count > 1) {
+		n = 99;
+		assert_int_equal(sluice_rb_batch_decode(buf, len, NULL, NULL, recs,
+							(uint32_t)h1.record_count - 1, &n),
+				 SLUICE_RB_OK);
+		assert_int_equal(n, 0);
+	}
+	assert_int_equal(sluice_rb_batch_decode(buf, len, NULL, NULL, NULL, 600, &n), SLUICE_RB_OK);
+	assert_int_equal(n, 0);
+	return e1;
+}
+
 static enum sluice_rb_err validate(const uint8_t *buf, size_t len)
 {
-	return sluice_rb_batch_validate(buf, len, NULL, NULL);
+	return decode_agrees(buf, len);
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -432,6 +507,7 @@ static void test_roundtrip_random(void **state)
 		size_t bytes = 0;
 
 		assert_int_equal(sluice_rb_batch_validate(buf, total, &h, &bytes), SLUICE_RB_OK);
+		assert_int_equal(decode_agrees(buf, total), SLUICE_RB_OK);
 		assert_int_equal(bytes, total);
 		/* trailing bytes after the batch are not part of it */
 		assert_int_equal(sluice_rb_batch_validate(buf, cap, &h, &bytes), SLUICE_RB_OK);
@@ -996,6 +1072,19 @@ static void test_range_offset_order(void **state)
 	assert_int_equal(valid, 0);
 }
 
+/* Runs after the error tests: the decoder agreed with the validator on every batch reason. */
+static void test_decode_every_reason(void **state)
+{
+	(void)state;
+	for (unsigned e = 0; e < SLUICE_RB__COUNT; e++) {
+		if (e == SLUICE_RB_EOFFSET_ORDER) /* a range reason, not a batch one */
+			continue;
+		if (!(decode_reasons_seen & (1u << e)))
+			fail_msg("sluice_rb_batch_decode never compared on %s",
+				 sluice_rb_strerror(e));
+	}
+}
+
 static void test_strerror(void **state)
 {
 	(void)state;
@@ -1095,6 +1184,8 @@ static void test_mutations(void **state)
 		struct sluice_rb_header h;
 		enum sluice_rb_err e = sluice_rb_batch_validate(heap, len, &h, &bytes);
 
+		assert_int_equal(decode_agrees(heap, len), e);
+
 		if (e == SLUICE_RB_OK) {
 			struct sluice_rb_record_iter it;
 			struct sluice_rb_record r;
@@ -1135,6 +1226,7 @@ int main(void)
 		cmocka_unit_test(test_iter_malformed),
 		cmocka_unit_test(test_envelope),
 		cmocka_unit_test(test_mutations),
+		cmocka_unit_test(test_decode_every_reason),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
