@@ -525,41 +525,60 @@ static unsigned decode_text(struct sluice_dp_ctx *ctx, const struct sluice_liste
 	return events;
 }
 
-static unsigned repartition(struct sluice_dp_ctx *ctx, const struct sluice_listener *l,
-			    const uint8_t *batch, size_t blen, const struct sluice_dp_sink *sink)
+/* One record of a partition -1 batch (validated) to its partition's sink. */
+static unsigned repartition_one(struct sluice_dp_ctx *ctx, const struct sluice_listener *l,
+				struct sluice_rb_record *rec, const struct sluice_dp_sink *sink)
 {
-	struct sluice_rb_record_iter it;
-	struct sluice_rb_record rec;
-	unsigned events = 0;
-	int rc;
-
-	sluice_rb_record_iter_init(&it, batch, blen);
-	while ((rc = sluice_rb_record_iter_next(&it, &rec)) == 1) {
-		size_t kv = (rec.key_len > 0 ? (size_t)rec.key_len : 0) +
-			(rec.value_len > 0 ? (size_t)rec.value_len : 0);
-		if (rec.header_count > ctx->max_headers) {
-			reject(ctx, SLUICE_DP_REJECT_TOO_MANY_HEADERS, 1);
-			continue;
-		}
-		if (!record_fits(ctx, l, kv, rec.headers_raw_len)) {
-			reject(ctx, SLUICE_DP_REJECT_EVENT_TOO_LARGE, 1);
-			continue;
-		}
-		bool bad = false;
-		for (uint32_t i = 0; i < rec.header_count && !bad; i++)
-			bad = sluice_rb_record_header(&rec, i, &ctx->hdr_scratch[i]) != 0;
-		if (bad) {
+	size_t kv = (rec->key_len > 0 ? (size_t)rec->key_len : 0) +
+		(rec->value_len > 0 ? (size_t)rec->value_len : 0);
+	if (rec->header_count > ctx->max_headers) {
+		reject(ctx, SLUICE_DP_REJECT_TOO_MANY_HEADERS, 1);
+		return 0;
+	}
+	if (!record_fits(ctx, l, kv, rec->headers_raw_len)) {
+		reject(ctx, SLUICE_DP_REJECT_EVENT_TOO_LARGE, 1);
+		return 0;
+	}
+	rec->headers = NULL;
+	if (rec->header_count) {
+		struct sluice_rb_header_iter hit;
+		uint32_t n = 0;
+		sluice_rb_header_iter_init(&hit, rec);
+		while (n < rec->header_count &&
+		       sluice_rb_header_iter_next(&hit, &ctx->hdr_scratch[n]) == 1)
+			n++;
+		if (n != rec->header_count) {
 			/* Cannot happen for a validated batch; count rather than trust it. */
 			reject(ctx, SLUICE_DP_REJECT_TOO_MANY_HEADERS, 1);
-			continue;
+			return 0;
 		}
-		rec.headers = rec.header_count ? ctx->hdr_scratch : NULL;
-		int32_t partition = -1;
-		if (rec.key_len >= 0)
-			partition = (int32_t)sluice_partition_for_key(rec.key, (size_t)rec.key_len,
-								      l->partitions);
-		events += emit(ctx, l, partition, &rec, sink);
+		rec->headers = ctx->hdr_scratch;
 	}
+	int32_t partition = -1;
+	if (rec->key_len >= 0)
+		partition = (int32_t)sluice_partition_for_key(rec->key, (size_t)rec->key_len,
+							      l->partitions);
+	return emit(ctx, l, partition, rec, sink);
+}
+
+/* The records were decoded into ctx->recs[0..nrecs) while validating, unless there were more
+ * than the table holds (nrecs 0): then the batch is iterated. */
+static unsigned repartition(struct sluice_dp_ctx *ctx, const struct sluice_listener *l,
+			    const uint8_t *batch, size_t blen, uint32_t nrecs,
+			    const struct sluice_dp_sink *sink)
+{
+	unsigned events = 0;
+
+	if (nrecs) {
+		for (uint32_t i = 0; i < nrecs; i++)
+			events += repartition_one(ctx, l, &ctx->recs[i], sink);
+		return events;
+	}
+	struct sluice_rb_record_iter it;
+	struct sluice_rb_record rec;
+	sluice_rb_record_iter_init(&it, batch, blen);
+	while (sluice_rb_record_iter_next(&it, &rec) == 1)
+		events += repartition_one(ctx, l, &rec, sink);
 	return events;
 }
 
@@ -581,7 +600,11 @@ static unsigned decode_kafka(struct sluice_dp_ctx *ctx, const struct sluice_list
 	}
 	const uint8_t *batch = p + SLUICE_ENVELOPE_BYTES;
 	size_t blen = len - SLUICE_ENVELOPE_BYTES;
-	enum sluice_rb_err err = sluice_rb_batch_validate(batch, blen, &h, &bb);
+	uint32_t nrecs = 0;
+	/* Partition -1 uses every record: validate and decode them in one pass. */
+	enum sluice_rb_err err = partition < 0
+		? sluice_rb_batch_decode(batch, blen, &h, &bb, ctx->recs, DP_RECS_MAX, &nrecs)
+		: sluice_rb_batch_validate(batch, blen, &h, &bb);
 	if (err == SLUICE_RB_OK && h.record_count <= 0)
 		err = SLUICE_RB_ECOUNT;
 	if (err != SLUICE_RB_OK) {
@@ -640,7 +663,7 @@ static unsigned decode_kafka(struct sluice_dp_ctx *ctx, const struct sluice_list
 			prod_unshed(e, &h, now_ms);
 		else if (e)
 			prod_commit(ctx, e, &h, now_ms);
-		return repartition(ctx, l, batch, blen, sink);
+		return repartition(ctx, l, batch, blen, nrecs, sink);
 	}
 
 	ctr_add(C(ctx, events_parsed), n);

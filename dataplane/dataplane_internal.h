@@ -101,6 +101,10 @@ struct prod_entry {
 
 #define PKEY_BY_KEY 0x80000000u
 
+/* A 1472-byte datagram holds at most 200 records (7 bytes each at the least); a batch with
+ * more (jumbo frames) is iterated after validation instead. */
+#define DP_RECS_MAX 256
+
 struct sluice_dp_ctx {
 	struct dp_counters c;
 	struct sluice_dp_port ports[SLUICE_DP_MAX_PORTS];
@@ -115,6 +119,8 @@ struct sluice_dp_ctx {
 	uint32_t prod_mask;
 	uint16_t max_headers;
 	struct sluice_rb_kv *hdr_scratch; /* max_headers */
+	/* Records of the partition -1 batch being handled, decoded while validating. */
+	struct sluice_rb_record recs[DP_RECS_MAX];
 	/* Reply frames are built here; sized for a jumbo frame. */
 	uint8_t reply[9216 + 64];
 };
