@@ -693,19 +693,22 @@ static bool hdr_eq(rd_kafka_headers_t *h, const char *name, const char *want, si
  * each partition, widening the window where only other appliances' messages were found.
  * @return 0, or -EAGAIN when the cluster could not be read (broker down, timeout).
  */
-static int tail_read(struct sluice_fwd *f, struct fpart **parts, uint32_t n, int64_t *next)
+static int tail_read(struct sluice_fwd *f, struct fpart **parts, uint32_t n, int64_t *next,
+		     uint32_t timeout_ms)
 {
 	rd_kafka_conf_t *conf = rd_kafka_conf_new();
 	rd_kafka_topic_partition_list_t *tpl = NULL;
 	int64_t *lo = calloc(n, sizeof(*lo)), *hi = calloc(n, sizeof(*hi));
 	int64_t *start = calloc(n, sizeof(*start));
-	bool *done = calloc(n, sizeof(*done));
+	bool *done = calloc(n, sizeof(*done)), *eof = calloc(n, sizeof(*eof));
+	uint64_t wm_deadline = mono_ms() + timeout_ms;
+	uint32_t unavailable = 0;
 	rd_kafka_t *rk = NULL;
 	char errstr[512], group[300];
 	uint64_t window = f->resume_tail_records;
 	int rc = -ENOMEM;
 
-	if (!conf || !lo || !hi || !start || !done)
+	if (!conf || !lo || !hi || !start || !done || !eof)
 		goto out;
 	snprintf(group, sizeof(group), "sluice-tail-%s", f->appliance_id);
 	rc = apply_common(f, conf);
@@ -720,7 +723,7 @@ static int tail_read(struct sluice_fwd *f, struct fpart **parts, uint32_t n, int
 	rc |= conf_set(conf, "isolation.level",
 		       f->transactional ? "read_committed" : "read_uncommitted");
 	/* Security and client settings apply to the tail read too; producer-only keys are
-	 * ignored by a consumer (it would warn, hence log_level 3 below). */
+	 * ignored by a consumer (it would warn about each, hence log_level 3 above). */
 	rc |= apply_passthrough(f, conf);
 	if (rc) {
 		rc = -EINVAL;
@@ -735,7 +738,6 @@ static int tail_read(struct sluice_fwd *f, struct fpart **parts, uint32_t n, int
 	conf = NULL;
 	ADD(f->a_resumes, 1);
 	for (uint32_t i = 0; i < n; i++) {
-		uint64_t deadline = mono_ms() + f->resume_timeout_ms;
 		rd_kafka_resp_err_t err;
 
 		/* Short attempts, so that a stop request is seen within a second even while
@@ -746,7 +748,7 @@ static int tail_read(struct sluice_fwd *f, struct fpart **parts, uint32_t n, int
 							       &hi[i], 1000);
 		} while ((err == RD_KAFKA_RESP_ERR__TIMED_OUT ||
 			  err == RD_KAFKA_RESP_ERR__TRANSPORT) &&
-			 mono_ms() < deadline && !LOAD(f->stop));
+			 mono_ms() < wm_deadline && !LOAD(f->stop));
 
 		next[i] = TAIL_NONE;
 		if (err == RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION ||
@@ -759,12 +761,14 @@ static int tail_read(struct sluice_fwd *f, struct fpart **parts, uint32_t n, int
 			continue;
 		}
 		if (err) {
+			/* Its leader is unreachable: held and retried, the others go on. */
 			count_error(f, err);
 			fwd_log("tail read %s/%" PRIu32 ": watermarks: %s",
 				parts[i]->topic->kafka_topic, parts[i]->partition,
 				rd_kafka_err2str(err));
-			rc = -EAGAIN;
-			goto out;
+			next[i] = TAIL_UNAVAILABLE;
+			done[i] = true;
+			continue;
 		}
 		start[i] = hi[i];
 		done[i] = hi[i] <= lo[i];
@@ -792,12 +796,13 @@ static int tail_read(struct sluice_fwd *f, struct fpart **parts, uint32_t n, int
 			rd_kafka_topic_partition_list_add(tpl, parts[i]->topic->kafka_topic,
 							  (int32_t)parts[i]->partition)
 				->offset = start[i];
+			eof[i] = false;
 			pending++;
 		}
 		if (!pending)
 			break;
 		rd_kafka_assign(rk, tpl);
-		deadline = mono_ms() + f->resume_timeout_ms;
+		deadline = mono_ms() + timeout_ms;
 		/* Each step reads from its window's start up to the end; partition EOF ends it.
 		 * Widening re-reads the previous window, which costs little and keeps it simple. */
 		while (pending && mono_ms() < deadline && !LOAD(f->stop)) {
@@ -818,8 +823,12 @@ static int tail_read(struct sluice_fwd *f, struct fpart **parts, uint32_t n, int
 				continue;
 			}
 			if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
-				done[i] = next[i] >= 0;
-				pending--;
+				/* Again if another producer appends meanwhile: count it once. */
+				if (!eof[i]) {
+					eof[i] = true;
+					done[i] = next[i] >= 0;
+					pending--;
+				}
 				rd_kafka_message_destroy(m);
 				continue;
 			}
@@ -848,11 +857,14 @@ static int tail_read(struct sluice_fwd *f, struct fpart **parts, uint32_t n, int
 		rd_kafka_assign(rk, NULL);
 		rd_kafka_topic_partition_list_destroy(tpl);
 		tpl = NULL;
-		if (pending) {
-			fwd_log("tail read: %" PRIu32 " partitions not read within %" PRIu32 " ms",
-				pending, f->resume_timeout_ms);
-			rc = -EAGAIN;
-			goto out;
+		for (uint32_t i = 0; i < n && pending; i++) {
+			if (done[i] || eof[i])
+				continue;
+			fwd_log("tail read %s/%" PRIu32 ": not read within %" PRIu32
+				" ms (held, retried)",
+				parts[i]->topic->kafka_topic, parts[i]->partition, timeout_ms);
+			next[i] = TAIL_UNAVAILABLE;
+			done[i] = true;
 		}
 		/* Next step reads the window just before this one for the partitions where
 		 * nothing of ours was found. */
@@ -861,10 +873,13 @@ static int tail_read(struct sluice_fwd *f, struct fpart **parts, uint32_t n, int
 				done[i] = true;
 	}
 	/* Nothing of ours found: certain only if the partition was read from offset 0. */
-	for (uint32_t i = 0; i < n; i++)
+	for (uint32_t i = 0; i < n; i++) {
 		if (next[i] == TAIL_NONE && start[i] > 0)
 			next[i] = TAIL_UNKNOWN;
-	rc = 0;
+		unavailable += next[i] == TAIL_UNAVAILABLE;
+	}
+	/* Nothing readable at all (cluster down): the caller backs off as a whole. */
+	rc = unavailable == n ? -EAGAIN : 0;
 out:
 	if (tpl)
 		rd_kafka_topic_partition_list_destroy(tpl);
@@ -878,6 +893,7 @@ out:
 	free(hi);
 	free(start);
 	free(done);
+	free(eof);
 	return rc;
 }
 
@@ -931,14 +947,14 @@ static void reader_reposition(struct fpart *p)
 }
 
 /* Resume parts[0..n) from Kafka's tail. Nothing of theirs may be in flight. */
-static int resume_parts(struct sluice_fwd *f, struct fpart **parts, uint32_t n)
+static int resume_parts(struct sluice_fwd *f, struct fpart **parts, uint32_t n, uint32_t timeout_ms)
 {
 	int64_t *next = calloc(n ? n : 1, sizeof(*next));
 	int rc;
 
 	if (!next)
 		return -ENOMEM;
-	rc = tail_read(f, parts, n, next);
+	rc = tail_read(f, parts, n, next, timeout_ms);
 	if (rc)
 		goto out;
 	for (uint32_t i = 0; i < n; i++) {
@@ -950,10 +966,14 @@ static int resume_parts(struct sluice_fwd *f, struct fpart **parts, uint32_t n)
 			/* Retried by rewind_failed() with its back-off; nothing is sent meanwhile. */
 			if (!p->needs_rewind)
 				fwd_log("%s/%" PRIu32 ": Kafka partition %s/%" PRIu32
-					" does not exist: holding this partition, retrying",
+					" does not exist or cannot be read: holding this "
+					"partition, retrying",
 					p->topic->name, p->partition, p->topic->kafka_topic,
 					p->partition);
 			p->needs_rewind = true;
+			/* Each retry blocks the thread up to 2 s: start the back-off at 1 s. */
+			if (p->rewind_backoff_ms < 500)
+				p->rewind_backoff_ms = 500;
 			if (p->reader)
 				sluice_reader_close(p->reader);
 			p->reader = NULL;
@@ -1015,7 +1035,7 @@ static int reset_all(struct sluice_fwd *f)
 	}
 	rc = producer_create(f);
 	if (rc == 0)
-		rc = resume_parts(f, all, f->nparts);
+		rc = resume_parts(f, all, f->nparts, f->resume_timeout_ms);
 	free(all);
 	if (rc == 0)
 		set_state(f, SLUICE_FWD_RUNNING);
@@ -1259,7 +1279,9 @@ static void rewind_failed(struct sluice_fwd *f, uint64_t now)
 			continue;
 		/* Acknowledged slots after the failed one are popped by the rewind: their
 		 * offsets are in Kafka's tail, so they are not sent again. */
-		if (resume_parts(f, &p, 1) == 0) {
+		/* Short: the healthy partitions wait while this runs. */
+		if (resume_parts(f, &p, 1,
+				 f->resume_timeout_ms < 2000 ? f->resume_timeout_ms : 2000) == 0) {
 			ADD(p->a_rewinds, 1);
 			ADD(f->a_retries, 1);
 		}

@@ -50,5 +50,5 @@ python3 "$SRC/fwd_check.py" -b "$BOOTSTRAP" -t short -l events -e "${e%,2:*}" -a
 	-v 30 || fail "partitions 0 and 1 stalled by partition 2"
 [[ "$last" =~ lag=([0-9]+) ]] && [ "${BASH_REMATCH[1]}" -eq "${e##*:}" ] ||
 	fail "partition 2 should be held entirely: $last"
-grep -q 'does not exist' "$TMP/short.err" || fail "missing partition not reported"
+grep -q 'does not exist or cannot be read' "$TMP/short.err" || fail "missing partition not reported"
 echo "PASS"
