@@ -379,6 +379,16 @@ static uint8_t *put_bytes(uint8_t *w, const uint8_t *data, int32_t len)
 	return w;
 }
 
+static void note_timestamp(struct sluice_rb_builder *b, int64_t ts)
+{
+	if (b->count == 0) {
+		b->base_timestamp = ts;
+		b->max_timestamp = ts;
+	} else if (ts > b->max_timestamp) {
+		b->max_timestamp = ts;
+	}
+}
+
 int sluice_rb_builder_append(struct sluice_rb_builder *b, const struct sluice_rb_record *rec)
 {
 	size_t body = record_body_bytes(b, rec);
@@ -407,12 +417,54 @@ int sluice_rb_builder_append(struct sluice_rb_builder *b, const struct sluice_rb
 		w = put_bytes(w, rec->headers[i].value, rec->headers[i].value_len);
 	}
 
-	if (b->count == 0) {
-		b->base_timestamp = rec->timestamp;
-		b->max_timestamp = rec->timestamp;
-	} else if (rec->timestamp > b->max_timestamp) {
-		b->max_timestamp = rec->timestamp;
-	}
+	note_timestamp(b, rec->timestamp);
+	b->len += total;
+	b->count++;
+	return 0;
+}
+
+/* Body size for append_raw (everything after the length varint), or 0 when invalid. */
+static size_t raw_body_bytes(const struct sluice_rb_builder *b, const struct sluice_rb_record *rec)
+{
+	int64_t ts_delta = 0;
+
+	if (rec->tail_raw == NULL || rec->tail_raw_len < 3 || b->count == INT32_MAX)
+		return 0;
+	if (b->count > 0 && __builtin_sub_overflow(rec->timestamp, b->base_timestamp, &ts_delta))
+		return 0;
+	uint64_t n =
+		1 + varlong_size(ts_delta) + varint_size(b->count) + (uint64_t)rec->tail_raw_len;
+
+	return n > INT32_MAX ? 0 : (size_t)n;
+}
+
+size_t sluice_rb_builder_record_bytes_raw(const struct sluice_rb_builder *b,
+					  const struct sluice_rb_record *rec)
+{
+	size_t body = raw_body_bytes(b, rec);
+
+	return body ? varint_size((int32_t)body) + body : 0;
+}
+
+int sluice_rb_builder_append_raw(struct sluice_rb_builder *b, const struct sluice_rb_record *rec)
+{
+	size_t body = raw_body_bytes(b, rec);
+
+	if (body == 0)
+		return -EINVAL;
+	size_t total = varint_size((int32_t)body) + body;
+
+	if (b->buf == NULL || total > b->cap - b->len || b->len + total > SLUICE_RB_MAX_BATCH_BYTES)
+		return b->count == 0 ? -EMSGSIZE : -ENOSPC;
+
+	uint8_t *w = b->buf + b->len;
+
+	w += varint_enc((int32_t)body, w);
+	*w++ = 0;
+	w += varlong_enc(b->count > 0 ? rec->timestamp - b->base_timestamp : 0, w);
+	w += varint_enc(b->count, w);
+	memcpy(w, rec->tail_raw, rec->tail_raw_len);
+	note_timestamp(b, rec->timestamp);
 	b->len += total;
 	b->count++;
 	return 0;
@@ -528,6 +580,8 @@ static enum sluice_rb_err record_parse(const uint8_t **pp, const uint8_t *end,
 	if (n == 0)
 		return SLUICE_RB_EVARINT;
 	p += n;
+	rec->tail_raw = p;
+	rec->tail_raw_len = (size_t)(rend - p);
 	e = field_parse(&p, rend, true, &rec->key, &rec->key_len);
 	if (e != SLUICE_RB_OK)
 		return e;

@@ -122,6 +122,12 @@ struct sluice_rb_record {
 	/* iterator only: raw header bytes, header_count entries */
 	const uint8_t *headers_raw;
 	size_t headers_raw_len;
+	/**
+	 * Iterator and sluice_rb_batch_decode() only: the record's bytes from keyLength to its
+	 * end (key, value and headers as encoded), for sluice_rb_builder_append_raw().
+	 */
+	const uint8_t *tail_raw;
+	size_t tail_raw_len;
 };
 
 /* ---------------------------------------------------------------------------------------- */
@@ -182,6 +188,20 @@ size_t sluice_rb_builder_record_bytes(const struct sluice_rb_builder *b,
  *         -EINVAL for a record with invalid lengths or a timestamp delta out of range.
  */
 int sluice_rb_builder_append(struct sluice_rb_builder *b, const struct sluice_rb_record *rec);
+
+/**
+ * Append a record returned by the iterator or sluice_rb_batch_decode() by copying its key,
+ * value and headers as they were encoded (tail_raw) rather than re-encoding each field; only
+ * the timestamp and offset deltas are new. The result decodes to the same record as
+ * sluice_rb_builder_append() would give (byte-identical when the source used minimal
+ * varints, as every Kafka client does). key, value and headers of @p rec are not read.
+ * @return as sluice_rb_builder_append(); -EINVAL also when rec->tail_raw is NULL.
+ */
+int sluice_rb_builder_append_raw(struct sluice_rb_builder *b, const struct sluice_rb_record *rec);
+
+/** Exact bytes sluice_rb_builder_append_raw() would add, or 0 for an invalid record. */
+size_t sluice_rb_builder_record_bytes_raw(const struct sluice_rb_builder *b,
+					  const struct sluice_rb_record *rec);
 
 /** Records appended so far. */
 static inline int32_t sluice_rb_builder_count(const struct sluice_rb_builder *b)
