@@ -250,7 +250,9 @@ struct sluice_dp_sink {
 	/**
 	 * One event for listener @p l. @p partition is the topic-local partition, or -1 when the
 	 * event has no key and the sink picks one (keyless mode). @p rec's pointers are valid
-	 * only during the call. @return 0 when accepted, or 1 + enum sluice_dp_shed.
+	 * only during the call; headers are decoded into rec->headers. For a re-partitioned
+	 * `kafka` record rec->tail_raw is set (sluice_rb_builder_append_raw() copies it), for
+	 * other events it is NULL. @return 0 when accepted, or 1 + enum sluice_dp_shed.
 	 */
 	int (*event)(void *arg, const struct sluice_listener *l, int32_t partition,
 		     const struct sluice_rb_record *rec);

@@ -478,6 +478,92 @@ static void test_kafka_too_large(void **state)
 	rig_down(&r);
 }
 
+/*
+ * Partition -1 records are re-batched by copying their encoded key, value and headers: what
+ * the worker stores decodes to exactly the records sent (null and empty keys and values,
+ * headers with null values, timestamps).
+ */
+static void test_kafka_by_key_records_intact(void **state)
+{
+	(void)state;
+	struct rig r;
+	struct sluice_listener l = {
+		.udp_port = 9092, .format = SLUICE_FORMAT_KAFKA, .partitions = 1};
+	struct sluice_worker_opts wo = {.batch_bytes = 4096};
+	rig_up(&r, 8, 4096, 8, &wo, &l, 1);
+
+	uint8_t kp[2048], val[64];
+	struct sluice_rb_kv hv[3] = {
+		{(const uint8_t *)"h1", 2, (const uint8_t *)"v1", 2},
+		{(const uint8_t *)"h2", 2, NULL, -1},
+		{(const uint8_t *)"", 0, (const uint8_t *)"", 0},
+	};
+	struct sluice_rb_record in[6];
+	for (int i = 0; i < 6; i++) {
+		memset(val, 'A' + i, sizeof(val));
+		in[i] = (struct sluice_rb_record){
+			.timestamp = 1700000000000 + i * 7,
+			.key = i == 0 ? NULL : (const uint8_t *)"key",
+			.key_len = i == 0 ? -1
+				: i == 1  ? 0
+					  : 3,
+			.value = i == 2 ? NULL : val,
+			.value_len = i == 2 ? -1
+				: i == 3    ? 0
+					    : 10 + i,
+			.headers = hv,
+			.header_count = (uint32_t)(i % 4),
+		};
+	}
+	struct sluice_rb_builder b;
+	struct sluice_rb_batch_meta meta = {.producer_id = -1, .base_sequence = -1};
+	sluice_envelope_encode(kp, -1);
+	assert_int_equal(sluice_rb_builder_init(&b, kp + 8, sizeof(kp) - 8, &meta), 0);
+	for (int i = 0; i < 6; i++) {
+		memset(val, 'A' + i, sizeof(val));
+		assert_int_equal(sluice_rb_builder_append(&b, &in[i]), 0);
+	}
+	size_t n = sluice_rb_builder_seal(&b);
+	inject_raw(9092, (const char *)kp, 8 + n);
+	poll_until(r.w, 1);
+	sluice_worker_flush(r.w);
+
+	void *obj = NULL;
+	assert_int_equal(rte_ring_dequeue(r.ring, &obj), 0);
+	struct sluice_batch *sb = obj;
+	assert_int_equal(sb->records, 6);
+	assert_int_equal(sluice_rb_batch_validate(sb->data, sb->len, NULL, NULL), SLUICE_RB_OK);
+	struct sluice_rb_record_iter it;
+	struct sluice_rb_record o;
+	sluice_rb_record_iter_init(&it, sb->data, sb->len);
+	for (int i = 0; i < 6; i++) {
+		memset(val, 'A' + i, sizeof(val));
+		assert_int_equal(sluice_rb_record_iter_next(&it, &o), 1);
+		assert_true(o.timestamp == in[i].timestamp);
+		assert_int_equal(o.key_len, in[i].key_len);
+		if (o.key_len > 0)
+			assert_memory_equal(o.key, in[i].key, (size_t)o.key_len);
+		assert_int_equal(o.key == NULL, in[i].key == NULL);
+		assert_int_equal(o.value_len, in[i].value_len);
+		assert_int_equal(o.value == NULL, in[i].value_len < 0);
+		if (o.value_len > 0)
+			assert_memory_equal(o.value, val, (size_t)o.value_len);
+		assert_int_equal(o.header_count, in[i].header_count);
+		for (uint32_t j = 0; j < o.header_count; j++) {
+			struct sluice_rb_kv kv;
+			assert_int_equal(sluice_rb_record_header(&o, j, &kv), 0);
+			assert_int_equal(kv.key_len, hv[j].key_len);
+			assert_memory_equal(kv.key, hv[j].key, (size_t)kv.key_len);
+			assert_int_equal(kv.value_len, hv[j].value_len);
+			if (kv.value_len > 0)
+				assert_memory_equal(kv.value, hv[j].value, (size_t)kv.value_len);
+		}
+	}
+	assert_int_equal(sluice_rb_record_iter_next(&it, &o), 0);
+	rte_mempool_put(sb->pool, sb);
+	rig_down(&r);
+}
+
 static struct sluice_worker *running;
 
 static int run_on_lcore(void *arg)
@@ -631,6 +717,7 @@ int main(void)
 		cmocka_unit_test(test_keyless),
 		cmocka_unit_test(test_drop_ring_full_sequenced),
 		cmocka_unit_test(test_kafka_too_large),
+		cmocka_unit_test(test_kafka_by_key_records_intact),
 		cmocka_unit_test(test_producers_while_running),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
