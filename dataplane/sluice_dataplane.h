@@ -298,8 +298,8 @@ unsigned sluice_dp_ctx_packet(struct sluice_dp_ctx *ctx, uint32_t port_idx, cons
 			      const struct sluice_dp_sink *sink);
 
 /**
- * Decode one UDP payload for listener @p l (format decoders and sequence tracking, no packet
- * parsing). @p src is the source address (4 or 16 bytes per @p family) for key_mode
+ * Decode one UDP payload for listener @p l, one of the context's own listeners
+ * (sluice_dp_ctx_listener()) (format decoders and sequence tracking, no packet parsing). @p src is the source address (4 or 16 bytes per @p family) for key_mode
  * source_addr. Counts as one datagram. @return events delivered to the sink.
  */
 unsigned sluice_dp_ctx_datagram(struct sluice_dp_ctx *ctx, const struct sluice_listener *l,
