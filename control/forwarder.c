@@ -689,26 +689,31 @@ static bool hdr_eq(rd_kafka_headers_t *h, const char *name, const char *want, si
 
 /*
  * The highest local offset of ours in each of parts[0..n) found in Kafka, as next offset
- * (last + 1), or -1 when none was found. Reads the last resume_tail_records messages of
- * each partition, widening the window where only other appliances' messages were found.
- * @return 0, or -EAGAIN when the cluster could not be read (broker down, timeout).
+ * (last + 1), or TAIL_NONE / TAIL_UNKNOWN / TAIL_UNAVAILABLE. Reads the last
+ * resume_tail_records messages of each partition (up to partition EOF), widening the window
+ * 8x where only other appliances' messages were found.
+ *
+ * Only the consumer's own poll loop waits, under our deadline: rd_kafka_query_watermark_
+ * offsets() in librdkafka 2.0.2 ignores its timeout while the partition's leader is down
+ * (seen with the mock cluster: blocked for minutes), so watermarks are not queried. The
+ * offset of the EOF event is the high watermark; where the read started is the offset of
+ * the first message received (auto.offset.reset=earliest clamps to the low watermark).
+ * @return 0, or -EAGAIN when no partition could be read (cluster unreachable).
  */
 static int tail_read(struct sluice_fwd *f, struct fpart **parts, uint32_t n, int64_t *next,
 		     uint32_t timeout_ms)
 {
 	rd_kafka_conf_t *conf = rd_kafka_conf_new();
 	rd_kafka_topic_partition_list_t *tpl = NULL;
-	int64_t *lo = calloc(n, sizeof(*lo)), *hi = calloc(n, sizeof(*hi));
-	int64_t *start = calloc(n, sizeof(*start));
+	int64_t *first = calloc(n, sizeof(*first)), *prev = calloc(n, sizeof(*prev));
 	bool *done = calloc(n, sizeof(*done)), *eof = calloc(n, sizeof(*eof));
-	uint64_t wm_deadline = mono_ms() + timeout_ms;
 	uint32_t unavailable = 0;
 	rd_kafka_t *rk = NULL;
 	char errstr[512], group[300];
-	uint64_t window = f->resume_tail_records;
+	int64_t window = f->resume_tail_records;
 	int rc = -ENOMEM;
 
-	if (!conf || !lo || !hi || !start || !done || !eof)
+	if (!conf || !first || !prev || !done || !eof)
 		goto out;
 	snprintf(group, sizeof(group), "sluice-tail-%s", f->appliance_id);
 	rc = apply_common(f, conf);
@@ -716,6 +721,7 @@ static int tail_read(struct sluice_fwd *f, struct fpart **parts, uint32_t n, int
 	rc |= conf_set(conf, "enable.auto.commit", "false");
 	rc |= conf_set(conf, "enable.auto.offset.store", "false");
 	rc |= conf_set(conf, "enable.partition.eof", "true");
+	rc |= conf_set(conf, "auto.offset.reset", "earliest");
 	/* The read ends at partition EOF: do not let the broker hold an empty fetch. */
 	rc |= conf_set(conf, "fetch.wait.max.ms", "10");
 	/* Producer-only passthrough keys would each log a warning here. */
@@ -738,40 +744,8 @@ static int tail_read(struct sluice_fwd *f, struct fpart **parts, uint32_t n, int
 	conf = NULL;
 	ADD(f->a_resumes, 1);
 	for (uint32_t i = 0; i < n; i++) {
-		rd_kafka_resp_err_t err;
-
-		/* Short attempts, so that a stop request is seen within a second even while
-		 * the broker is down. */
-		do {
-			err = rd_kafka_query_watermark_offsets(rk, parts[i]->topic->kafka_topic,
-							       (int32_t)parts[i]->partition, &lo[i],
-							       &hi[i], 1000);
-		} while ((err == RD_KAFKA_RESP_ERR__TIMED_OUT ||
-			  err == RD_KAFKA_RESP_ERR__TRANSPORT) &&
-			 mono_ms() < wm_deadline && !LOAD(f->stop));
-
 		next[i] = TAIL_NONE;
-		if (err == RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION ||
-		    err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART ||
-		    err == RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC) {
-			/* This partition's problem only: the others resume without it. */
-			count_error(f, err);
-			next[i] = TAIL_UNAVAILABLE;
-			done[i] = true;
-			continue;
-		}
-		if (err) {
-			/* Its leader is unreachable: held and retried, the others go on. */
-			count_error(f, err);
-			fwd_log("tail read %s/%" PRIu32 ": watermarks: %s",
-				parts[i]->topic->kafka_topic, parts[i]->partition,
-				rd_kafka_err2str(err));
-			next[i] = TAIL_UNAVAILABLE;
-			done[i] = true;
-			continue;
-		}
-		start[i] = hi[i];
-		done[i] = hi[i] <= lo[i];
+		prev[i] = INT64_MAX;
 	}
 	for (int step = 0; step <= TAIL_WIDEN_STEPS; step++, window *= 8) {
 		uint32_t pending = 0;
@@ -783,19 +757,14 @@ static int tail_read(struct sluice_fwd *f, struct fpart **parts, uint32_t n, int
 			goto out;
 		}
 		for (uint32_t i = 0; i < n; i++) {
-			int64_t end = start[i];
-
 			if (done[i])
 				continue;
-			start[i] =
-				hi[i] - lo[i] > (int64_t)window ? hi[i] - (int64_t)window : lo[i];
-			if (start[i] == end) {
-				done[i] = true;
-				continue;
-			}
 			rd_kafka_topic_partition_list_add(tpl, parts[i]->topic->kafka_topic,
 							  (int32_t)parts[i]->partition)
-				->offset = start[i];
+				->offset = step == 0 ? RD_KAFKA_OFFSET_TAIL(window)
+				: prev[i] > window   ? prev[i] - window
+						     : 0;
+			first[i] = -1;
 			eof[i] = false;
 			pending++;
 		}
@@ -814,7 +783,8 @@ static int tail_read(struct sluice_fwd *f, struct fpart **parts, uint32_t n, int
 			if (!m)
 				continue;
 			for (i = 0; i < n; i++)
-				if (!done[i] && (int32_t)parts[i]->partition == m->partition &&
+				if (!done[i] && !eof[i] &&
+				    (int32_t)parts[i]->partition == m->partition && m->rkt &&
 				    strcmp(rd_kafka_topic_name(m->rkt),
 					   parts[i]->topic->kafka_topic) == 0)
 					break;
@@ -823,12 +793,10 @@ static int tail_read(struct sluice_fwd *f, struct fpart **parts, uint32_t n, int
 				continue;
 			}
 			if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
-				/* Again if another producer appends meanwhile: count it once. */
-				if (!eof[i]) {
-					eof[i] = true;
-					done[i] = next[i] >= 0;
-					pending--;
-				}
+				if (first[i] < 0)
+					first[i] = m->offset; /* nothing before the end */
+				eof[i] = true;
+				pending--;
 				rd_kafka_message_destroy(m);
 				continue;
 			}
@@ -837,6 +805,8 @@ static int tail_read(struct sluice_fwd *f, struct fpart **parts, uint32_t n, int
 				rd_kafka_message_destroy(m);
 				continue;
 			}
+			if (first[i] < 0)
+				first[i] = m->offset;
 			if (rd_kafka_message_headers(m, &h) == RD_KAFKA_RESP_ERR_NO_ERROR &&
 			    hdr_eq(h, SLUICE_FWD_HDR_APPLIANCE, f->appliance_id,
 				   f->appliance_len) &&
@@ -857,25 +827,32 @@ static int tail_read(struct sluice_fwd *f, struct fpart **parts, uint32_t n, int
 		rd_kafka_assign(rk, NULL);
 		rd_kafka_topic_partition_list_destroy(tpl);
 		tpl = NULL;
-		for (uint32_t i = 0; i < n && pending; i++) {
-			if (done[i] || eof[i])
+		for (uint32_t i = 0; i < n; i++) {
+			if (done[i])
 				continue;
-			fwd_log("tail read %s/%" PRIu32 ": not read within %" PRIu32
-				" ms (held, retried)",
-				parts[i]->topic->kafka_topic, parts[i]->partition, timeout_ms);
-			next[i] = TAIL_UNAVAILABLE;
-			done[i] = true;
-		}
-		/* Next step reads the window just before this one for the partitions where
-		 * nothing of ours was found. */
-		for (uint32_t i = 0; i < n; i++)
-			if (!done[i] && start[i] <= lo[i])
+			if (!eof[i]) {
+				/* Its leader is unreachable: held and retried, the others go on. */
+				fwd_log("tail read %s/%" PRIu32 ": not read within %" PRIu32
+					" ms (held, retried)",
+					parts[i]->topic->kafka_topic, parts[i]->partition,
+					timeout_ms);
+				next[i] = TAIL_UNAVAILABLE;
 				done[i] = true;
+			} else if (next[i] >= 0) {
+				done[i] = true;
+			} else if (first[i] == 0) {
+				done[i] = true; /* read from offset 0: nothing of ours, certain */
+			} else if (first[i] >= prev[i]) {
+				next[i] = TAIL_UNKNOWN; /* at the low watermark: the rest is gone */
+				done[i] = true;
+			} else {
+				prev[i] = first[i]; /* widen */
+			}
+		}
 	}
-	/* Nothing of ours found: certain only if the partition was read from offset 0. */
 	for (uint32_t i = 0; i < n; i++) {
-		if (next[i] == TAIL_NONE && start[i] > 0)
-			next[i] = TAIL_UNKNOWN;
+		if (!done[i])
+			next[i] = TAIL_UNKNOWN; /* the widest window did not reach the start */
 		unavailable += next[i] == TAIL_UNAVAILABLE;
 	}
 	/* Nothing readable at all (cluster down): the caller backs off as a whole. */
@@ -889,9 +866,8 @@ out:
 	}
 	if (conf)
 		rd_kafka_conf_destroy(conf);
-	free(lo);
-	free(hi);
-	free(start);
+	free(first);
+	free(prev);
 	free(done);
 	free(eof);
 	return rc;
