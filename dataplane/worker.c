@@ -11,7 +11,8 @@
  *    request a stop (release store of quit, acquire load here), and request a producer-table
  *    snapshot (snap_req/snap_done, see sluice_worker_producers());
  *  - the worker lcore alone touches open batches, the producer table and the mbufs it
- *    receives; it is the single producer of each of its rings (rte_ring SP enqueue);
+ *    receives; it is the single producer of each of its rings (rte_ring SP enqueue), so the
+ *    free space it last read in a ring can only have grown since (see struct ring_q);
  *  - storage writers consume the rings and put batch buffers back to the pool.
  * Nothing in the loop allocates, locks or makes a syscall, except the optional idle back-off
  * sleep, which only happens after many empty passes.
@@ -62,6 +63,23 @@ __attribute__((format(printf, 2, 3))) static void dp_log(uint32_t level, const c
 
 enum seal_cause { SEAL_SIZE, SEAL_LINGER, SEAL_FLUSH };
 
+#define RQ_MAX 64
+
+/*
+ * Batches for one ring, enqueued in bulk at the end of each pass. Every rte_ring_enqueue()
+ * reads the consumer's tail, a cache line the writer on another core keeps taking back: one
+ * miss per batch, the largest single cost of small explicit-partition datagrams. As this
+ * worker is the ring's only producer, the free space it read (room) is a lower bound until it
+ * enqueues, so a batch admitted while n < room is sure to fit at the flush: the drop/block
+ * decision stays exact and immediate, and the ring's order is the order of admission.
+ */
+struct ring_q {
+	struct rte_ring *ring;
+	uint32_t room; /* free slots at the last read, minus what was flushed since */
+	uint32_t n;
+	void *pend[RQ_MAX];
+};
+
 struct open_batch {
 	struct sluice_batch *b; /* NULL when no batch is open */
 	struct sluice_rb_builder rb;
@@ -69,7 +87,7 @@ struct open_batch {
 	uint32_t records;
 	uint32_t gen; /* batches sealed so far: the sticky partitioner's "batch done" signal */
 	uint32_t list_idx; /* position in open_list while open */
-	struct rte_ring *ring;
+	struct ring_q *rq;
 };
 
 struct sticky {
@@ -87,6 +105,8 @@ struct sluice_worker {
 	uint32_t capacity;
 	uint32_t npart;
 	struct open_batch *open;
+	struct ring_q *rqs;
+	uint32_t nrq;
 	_Atomic uint64_t (*pshed)[SLUICE_DP_SHED__COUNT]; /* per global partition */
 	uint32_t *open_list;
 	uint32_t nopen;
@@ -201,12 +221,38 @@ static inline int part_shed(struct sluice_worker *w, uint32_t pid, int rc, uint6
 	return rc;
 }
 
-/* Enqueue a sealed batch. @return 0, or 1 + shed reason (the buffer is back in the pool and
- * nothing is counted as shed here: the caller knows in which account the events sit). */
-static int enqueue(struct sluice_worker *w, struct rte_ring *ring, struct sluice_batch *b)
+static void rq_flush(struct ring_q *q)
 {
-	if (likely(rte_ring_enqueue(ring, b) == 0))
+	if (q->n == 0)
+		return;
+	/* Cannot fail: n <= room, and only the consumer moves, freeing slots. */
+	unsigned done = rte_ring_enqueue_bulk(q->ring, q->pend, q->n, NULL);
+	RTE_VERIFY(done == q->n);
+	q->room -= q->n;
+	q->n = 0;
+}
+
+static void rq_flush_all(struct sluice_worker *w)
+{
+	for (uint32_t i = 0; i < w->nrq; i++)
+		rq_flush(&w->rqs[i]);
+}
+
+/* Enqueue a sealed batch (admitted to the ring's queue, flushed at the end of the pass).
+ * @return 0, or 1 + shed reason (the buffer is back in the pool and nothing is counted as shed
+ * here: the caller knows in which account the events sit). */
+static int enqueue(struct sluice_worker *w, struct ring_q *q, struct sluice_batch *b)
+{
+	if (unlikely(q->n >= q->room || q->n == RQ_MAX)) {
+		rq_flush(q);
+		q->room = rte_ring_free_count(q->ring);
+	}
+	if (likely(q->n < q->room)) {
+		q->pend[q->n++] = b;
 		goto done;
+	}
+	/* Full, and nothing of ours is pending: enqueue directly, in order. */
+	struct rte_ring *ring = q->ring;
 	if (w->bp == SLUICE_BACKPRESSURE_BLOCK || w->draining) {
 		uint64_t start = 0, giveup = 0;
 		bool ok = false;
@@ -250,7 +296,7 @@ static void seal(struct sluice_worker *w, uint32_t pid, enum seal_cause cause)
 			: cause == SEAL_LINGER ? &c->batches_sealed_linger
 					       : &c->batches_sealed_flush,
 		1);
-	int rc = enqueue(w, ob->ring, b);
+	int rc = enqueue(w, ob->rq, b);
 	ctr_sub(&c->events_open, records);
 	if (rc) {
 		ctr_add(&c->shed[rc - 1], records);
@@ -299,6 +345,7 @@ static struct sluice_batch *get_buffer(struct sluice_worker *w, uint32_t pid, in
 		/* Our own open batches may hold the buffers the writers would give back: send them
 		 * first, or a small pool deadlocks. */
 		flush_all(w, SEAL_FLUSH);
+		rq_flush_all(w);
 		uint64_t start = 0, giveup = 0;
 		bool ok = false;
 		while (wait_spin(w, &start, &giveup))
@@ -471,7 +518,7 @@ static int w_batch(void *arg, const struct sluice_listener *l, uint32_t partitio
 	b->len = (uint32_t)len;
 	b->records = records;
 	ctr_add(&w->ctx->c.batches_passthrough, 1);
-	return part_shed(w, pid, enqueue(w, w->open[pid].ring, b), records);
+	return part_shed(w, pid, enqueue(w, w->open[pid].rq, b), records);
 }
 
 static int w_reply(void *arg, uint32_t port_idx, const uint8_t *frame, size_t len)
@@ -600,6 +647,7 @@ unsigned sluice_worker_poll(struct sluice_worker *w)
 	if (unlikely(fr != w->flush_seen)) {
 		w->flush_seen = fr;
 		flush_all(w, SEAL_FLUSH);
+		rq_flush_all(w);
 	}
 
 	for (uint32_t i = 0; i < w->nports; i++) {
@@ -614,6 +662,7 @@ unsigned sluice_worker_poll(struct sluice_worker *w)
 	}
 	if (w->nopen && w->now_tsc >= w->next_deadline)
 		work += seal_expired(w);
+	rq_flush_all(w);
 	w->prev_busy = work != 0;
 	w->prev_tsc = now;
 	return work;
@@ -663,6 +712,7 @@ void sluice_worker_flush(struct sluice_worker *w)
 	load_tunables(w);
 	w->draining = true;
 	flush_all(w, SEAL_FLUSH);
+	rq_flush_all(w);
 	w->draining = false;
 	return_spare(w);
 }
@@ -828,16 +878,25 @@ int sluice_worker_create(const struct sluice_worker_opts *o, struct sluice_worke
 	w->open_list = calloc(w->npart ? w->npart : 1, sizeof(*w->open_list));
 	w->pshed = calloc(w->npart ? w->npart : 1, sizeof(*w->pshed));
 	w->snap = calloc(w->ctx->prod_mask + 1, sizeof(*w->snap));
-	if (w->open == NULL || w->open_list == NULL || w->pshed == NULL || w->snap == NULL)
+	/* At most one queue per partition; usually one per writer. */
+	w->rqs = calloc(w->npart ? w->npart : 1, sizeof(*w->rqs));
+	if (w->open == NULL || w->open_list == NULL || w->pshed == NULL || w->snap == NULL ||
+	    w->rqs == NULL)
 		goto fail;
 	for (uint32_t p = 0; p < w->npart; p++) {
-		w->open[p].ring = o->log
+		struct rte_ring *ring = o->log
 			? sluice_log_ring(o->log, o->id, sluice_log_writer_of(o->log, p))
 			: o->rings[p % o->nrings];
 		rc = -EINVAL;
 		snprintf(why, sizeof(why), "no ring for partition %u (worker %u)", p, o->id);
-		if (w->open[p].ring == NULL)
+		if (ring == NULL)
 			goto bad;
+		uint32_t q = 0;
+		while (q < w->nrq && w->rqs[q].ring != ring)
+			q++;
+		if (q == w->nrq)
+			w->rqs[w->nrq++].ring = ring;
+		w->open[p].rq = &w->rqs[q];
 	}
 	for (uint32_t i = 0; i < o->nlisteners; i++)
 		w->sticky[i].partition = o->id % o->listeners[i].partitions;
@@ -881,8 +940,11 @@ void sluice_worker_destroy(struct sluice_worker *w)
 			rte_mempool_put(w->pool, ob->b);
 		}
 	}
+	if (w->rqs) /* a worker destroyed without its final flush; the batches fit */
+		rq_flush_all(w);
 	if (w->pool)
 		return_spare(w);
+	free(w->rqs);
 	free(w->open);
 	free(w->pshed);
 	free(w->open_list);
