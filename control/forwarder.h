@@ -207,6 +207,10 @@ int sluice_kafka_embedded_topic_create(struct sluice_kafka_embedded *e, const ch
 int sluice_kafka_embedded_broker_down(struct sluice_kafka_embedded *e, int32_t broker_id);
 int sluice_kafka_embedded_broker_up(struct sluice_kafka_embedded *e, int32_t broker_id);
 
+/** Make broker @p broker_id the leader of @p topic / @p partition. @return 0 or -EINVAL. */
+int sluice_kafka_embedded_set_leader(struct sluice_kafka_embedded *e, const char *topic,
+				     int32_t partition, int32_t broker_id);
+
 /**
  * Make the next @p n requests of Kafka API @p api_key (0 = Produce) fail with the given
  * rd_kafka_resp_err_t codes, in order.

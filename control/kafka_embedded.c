@@ -97,6 +97,14 @@ int sluice_kafka_embedded_broker_up(struct sluice_kafka_embedded *e, int32_t bro
 	return rd_kafka_mock_broker_set_up(e->mcluster, broker_id) ? -EINVAL : 0;
 }
 
+int sluice_kafka_embedded_set_leader(struct sluice_kafka_embedded *e, const char *topic,
+				     int32_t partition, int32_t broker_id)
+{
+	return rd_kafka_mock_partition_set_leader(e->mcluster, topic, partition, broker_id)
+		? -EINVAL
+		: 0;
+}
+
 void sluice_kafka_embedded_push_errors(struct sluice_kafka_embedded *e, int16_t api_key,
 				       const int *errors, size_t n)
 {
