@@ -12,6 +12,7 @@
  *
  * Prints one "key value" line per figure. Reports, never asserts.
  */
+#include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <sched.h>
@@ -115,6 +116,21 @@ static int eal(const char *argv0)
 	return rte_eal_init(12, a) < 0 ? -1 : 0;
 }
 
+/* A positive decimal argument, or exit with usage: benchmarks take numbers from scripts. */
+static uint64_t arg_u64(const char *s, const char *what)
+{
+	char *end;
+	unsigned long long v;
+
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno != 0 || end == s || *end != '\0' || v == 0) {
+		fprintf(stderr, "bench_writer: %s: '%s' is not a positive number\n", what, s);
+		exit(2);
+	}
+	return v;
+}
+
 static enum sluice_prealloc parse_prealloc(const char *s)
 {
 	if (s && strcmp(s, "none") == 0)
@@ -148,10 +164,11 @@ static int throughput(int argc, char **argv)
 		.prealloc = parse_prealloc(argc > 4 ? argv[4] : NULL),
 		.no_fixed_buffers = argc > 5 && strcmp(argv[5], "plain") == 0,
 	};
-	struct tmpl tm = {.bytes = (size_t)(argc > 6 ? atoi(argv[6]) : 64) << 10};
+	struct tmpl tm = {.bytes = (size_t)(argc > 6 ? arg_u64(argv[6], "KiB per batch") : 64)
+				  << 10};
 
 	t.flush_none = argc > 7 && strcmp(argv[7], "nosync") == 0; /* the pipeline without fsync */
-	uint64_t total = strtoull(argv[3], NULL, 10) << 20, sent = 0, t0, t1;
+	uint64_t total = arg_u64(argv[3], "MiB to write") << 20, sent = 0, t0, t1;
 	struct sluice_partition_stats st;
 	struct sluice_partition *p;
 	struct rte_mempool *mp;
@@ -244,8 +261,8 @@ static int latency(int argc, char **argv)
 		 * thread polls the watermark with short sleeps rather than spinning */
 		.writer_idle_sleep = !(argc > 5 && strcmp(argv[5], "ring-spin") == 0),
 	};
-	int n = atoi(argv[3]);
-	struct tmpl tm = {.bytes = argc > 6 ? (size_t)atoi(argv[6]) : 4096};
+	int n = (int)arg_u64(argv[3], "commits");
+	struct tmpl tm = {.bytes = argc > 6 ? (size_t)arg_u64(argv[6], "bytes per commit") : 4096};
 	uint64_t *lat = calloc((size_t)n, sizeof(*lat)), sum = 0;
 	struct sluice_partition *p;
 	struct rte_mempool *mp;
