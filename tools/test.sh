@@ -31,6 +31,8 @@ echo "== build (gcc, -Werror)"
 setup build -Dwerror=true -Dtests=true
 echo "== unit + functional tests"
 meson test -C build --suite unit --suite functional --num-processes "$jobs" --print-errorlogs || status=1
+echo "== benchmark harness, --quick (keeps it working; reports, asserts no number)"
+meson test -C build --suite perf bench_quick --print-errorlogs --logbase perflog || status=1
 
 echo "== unit tests under ASan/UBSan"
 setup build-asan -Dwerror=true -Dtests=true -Db_sanitize=address,undefined -Db_lundef=false
@@ -63,8 +65,8 @@ fi
 python3 - "$fuzz_pass" "$fuzz_fail" <<'PY'
 import json, os, sys
 p = int(sys.argv[1]); f = int(sys.argv[2]); s = 0
-for d in ("build", "build-asan"):
-    log = os.path.join(d, "meson-logs", "testlog.json")
+for log in ("build/meson-logs/testlog.json", "build/meson-logs/perflog.json",
+            "build-asan/meson-logs/testlog.json"):
     if not os.path.exists(log):
         continue
     for line in open(log):
