@@ -13,6 +13,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -263,6 +264,25 @@ static const struct key control_keys[] = {
 	{"stats_interval", T_DURATION, "10s", 0, 3600 * SEC_US,
 	 FIELD(sluice_config_control, stats_interval_us), NULL, 0, K_RUNTIME,
 	 "log a one-line rate summary this often; 0: never"},
+	{"socket_group", T_STRING, "", 0, 0, FIELD(sluice_config_control, socket_group), NULL, 0, 0,
+	 "group whose members may use the control socket besides root (the socket is chowned "
+	 "to it, mode 0660); empty: root only"},
+	{"health_max_forward_lag_events", T_U64, "0", 0, UINT64_MAX,
+	 FIELD(sluice_config_control, health_max_forward_lag_events), NULL, 0, K_RUNTIME,
+	 "/health fails when a partition has more durable records than this not yet "
+	 "acknowledged by Kafka; 0: no check"},
+	{"health_max_forward_lag", T_DURATION, "300s", 0, 30 * 24 * 3600 * SEC_US,
+	 FIELD(sluice_config_control, health_max_forward_lag_us), NULL, 0, K_RUNTIME,
+	 "/health fails when a partition's oldest unforwarded record is older than this; 0: no "
+	 "check"},
+	{"health_min_free_percent", T_U32, "5", 0, 100,
+	 FIELD(sluice_config_control, health_min_free_percent), NULL, 0, K_RUNTIME,
+	 "/health fails when storage.data_dir's file system has less free space than this "
+	 "percentage; 0: no check"},
+	{"health_min_free_bytes", T_SIZE, "0", 0, UINT64_MAX,
+	 FIELD(sluice_config_control, health_min_free_bytes), NULL, 0, K_RUNTIME,
+	 "/health fails when storage.data_dir's file system has less free space than this; 0: "
+	 "no check"},
 };
 
 static const struct key dataplane_keys[] = {
@@ -1947,6 +1967,16 @@ int sluice_config_validate(struct sluice_config *cfg)
 				  &c->metrics_port))
 			key_error(cfg, SEC_CONTROL, 0, "metrics_listen",
 				  "not an IPv4:port address");
+		c->socket_gid = (gid_t)-1;
+		if (c->socket_group[0]) {
+			/* Resolved now so that a typo is a config error, not a start-up failure. */
+			struct group *g = getgrnam(c->socket_group);
+			if (g)
+				c->socket_gid = g->gr_gid;
+			else
+				key_error(cfg, SEC_CONTROL, 0, "socket_group", "no such group '%s'",
+					  c->socket_group);
+		}
 	}
 	validate_kafka(cfg);
 	if (!cfg->skip_env_checks)

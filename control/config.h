@@ -19,6 +19,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 #include <stdio.h>
 
 #ifdef __cplusplus
@@ -194,9 +195,16 @@ struct sluice_config_control {
 	uint32_t log_level; /**< enum sluice_config_log_level */
 	uint64_t shutdown_timeout_us;
 	uint64_t stats_interval_us;
+	char socket_group[64]; /**< group allowed on the control socket besides root; "" none */
+	/* /health thresholds; 0 turns a check off. */
+	uint64_t health_max_forward_lag_events; /**< per partition */
+	uint64_t health_max_forward_lag_us; /**< age of the oldest unforwarded record */
+	uint32_t health_min_free_percent; /**< of storage.data_dir's file system */
+	uint64_t health_min_free_bytes;
 	/* Resolved by validation. */
 	char metrics_addr[32];
 	uint16_t metrics_port;
+	gid_t socket_gid; /**< (gid_t)-1 when socket_group is empty */
 };
 
 struct sluice_config_dataplane {

@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <syslog.h>
 #include <time.h>
 #include <unistd.h>
@@ -35,6 +36,7 @@
 #include <rte_log.h>
 #include <rte_mbuf.h>
 #include <rte_mempool.h>
+#include <rte_ring.h>
 
 #include "ctl.h"
 #include "daemon.h"
@@ -1275,6 +1277,18 @@ static void collect_producers(struct sluice_daemon *d, const struct sluice_metri
 	free(pl.rows);
 }
 
+/* Free and total bytes of storage.data_dir's file system. @return 0 or -errno. */
+static int disk_space(const struct sluice_daemon *d, uint64_t *free_bytes, uint64_t *size_bytes)
+{
+	struct statvfs v;
+
+	if (statvfs(d->cfg->storage.data_dir, &v) != 0)
+		return -errno;
+	*free_bytes = (uint64_t)v.f_bavail * v.f_frsize;
+	*size_bytes = (uint64_t)v.f_blocks * v.f_frsize;
+	return 0;
+}
+
 void sluice_daemon_collect(struct sluice_daemon *d, const struct sluice_metric_sink *sink)
 {
 	struct totals t;
@@ -1327,6 +1341,17 @@ void sluice_daemon_collect(struct sluice_daemon *d, const struct sluice_metric_s
 		    "Sum of the accounting identities' residues: 0 when every event is accounted "
 		    "for (transiently non-zero under load, as counters are read one by one)",
 		    (double)t.unaccounted);
+		{
+			uint64_t free_b = 0, size_b = 0;
+
+			if (disk_space(d, &free_b, &size_b) == 0) {
+				one(sink, "sluice_storage_disk_free_bytes", SLUICE_METRIC_GAUGE,
+				    "Bytes available to sluiced on storage.data_dir's file system",
+				    (double)free_b);
+				one(sink, "sluice_storage_disk_size_bytes", SLUICE_METRIC_GAUGE,
+				    "Size of storage.data_dir's file system", (double)size_b);
+			}
+		}
 		collect_nic(d, sink);
 		collect_workers(d, sink);
 		collect_partitions(d, sink);
@@ -1362,9 +1387,90 @@ static void reason_add(char *buf, size_t len, size_t *used, const char *fmt, ...
 	*used += n > 0 ? (size_t)n : 0;
 }
 
+int sluice_daemon_health_judge(const struct sluice_config_control *c,
+			       const struct sluice_daemon_health_facts *f, char *reason, size_t len)
+{
+	size_t used = len ? strnlen(reason, len) : 0;
+	int bad = 0;
+
+	if (f->unaccounted) {
+		reason_add(reason, len, &used,
+			   "%" PRIu64 " events unaccounted for in the accounting chain (a bug: "
+			   "see docs/lifecycle.md)",
+			   f->unaccounted);
+		bad++;
+	}
+	for (uint32_t i = 0; f->lag && i < f->nlag; i++) {
+		const struct sluice_daemon_health_lag *l = &f->lag[i];
+		uint64_t max_ms = c->health_max_forward_lag_us / 1000;
+
+		if (c->health_max_forward_lag_events &&
+		    l->lag_records > c->health_max_forward_lag_events) {
+			reason_add(reason, len, &used,
+				   "partition %s-%u: forward lag %" PRIu64
+				   " records > control.health_max_forward_lag_events = %" PRIu64,
+				   l->topic, l->partition, l->lag_records,
+				   c->health_max_forward_lag_events);
+			bad++;
+		}
+		if (c->health_max_forward_lag_us && l->oldest_unforwarded_age_ms >= 0 &&
+		    (uint64_t)l->oldest_unforwarded_age_ms > max_ms) {
+			reason_add(reason, len, &used,
+				   "partition %s-%u: oldest unforwarded record is %.1f s old > "
+				   "control.health_max_forward_lag = %.1f s",
+				   l->topic, l->partition,
+				   (double)l->oldest_unforwarded_age_ms / 1e3,
+				   (double)c->health_max_forward_lag_us / 1e6);
+			bad++;
+		}
+	}
+	if (f->have_disk && f->disk_size_bytes) {
+		double pct = 100.0 * (double)f->disk_free_bytes / (double)f->disk_size_bytes;
+
+		if (c->health_min_free_percent && pct < (double)c->health_min_free_percent) {
+			reason_add(
+				reason, len, &used,
+				"disk nearly full: %.1f%% free < control.health_min_free_percent "
+				"= %u%%",
+				pct, c->health_min_free_percent);
+			bad++;
+		}
+		if (c->health_min_free_bytes && f->disk_free_bytes < c->health_min_free_bytes) {
+			reason_add(reason, len, &used,
+				   "disk nearly full: %" PRIu64
+				   " bytes free < control.health_min_free_bytes = %" PRIu64,
+				   f->disk_free_bytes, c->health_min_free_bytes);
+			bad++;
+		}
+	}
+	return bad;
+}
+
+/*
+ * Under load the accounting chain's counters are read one after another while events move
+ * between them, so one read can show a transient residue: only a residue that every one of a
+ * few reads shows is reported. Caller holds d->lock.
+ */
+static uint64_t steady_unaccounted(struct sluice_daemon *d)
+{
+	uint64_t least = UINT64_MAX;
+
+	for (int i = 0; i < 3 && least; i++) {
+		struct totals t;
+
+		gather(d, &t);
+		if (t.unaccounted < least)
+			least = t.unaccounted;
+	}
+	return least;
+}
+
 /* Caller holds d->lock. Returns the number of failing checks. */
 static int health_locked(struct sluice_daemon *d, char *reason, size_t len)
 {
+	struct sluice_daemon_health_facts f = {0};
+	struct sluice_daemon_health_lag *lag = NULL;
+	struct sluice_fwd_partition_stats *ps = NULL;
 	size_t used = 0;
 	int bad = 0;
 
@@ -1383,33 +1489,52 @@ static int health_locked(struct sluice_daemon *d, char *reason, size_t len)
 	if (d->log) {
 		uint32_t n = sluice_log_partition_count(d->log);
 		for (uint32_t i = 0; i < n; i++) {
-			struct sluice_partition_stats ps;
-			sluice_partition_stats(sluice_log_partition(d->log, i), &ps);
-			if (ps.failed) {
+			struct sluice_partition_stats pst;
+			sluice_partition_stats(sluice_log_partition(d->log, i), &pst);
+			if (pst.failed) {
 				reason_add(reason, len, &used,
 					   "partition %s-%u failed: %s (refuses writes until "
 					   "restart)",
-					   ps.topic, ps.partition, strerror(ps.last_errno));
+					   pst.topic, pst.partition, strerror(pst.last_errno));
 				bad++;
 			}
-			if (ps.retention_dropped_records) {
+			if (pst.retention_dropped_records) {
 				reason_add(reason, len, &used,
 					   "partition %s-%u: retention deleted %" PRIu64
 					   " unforwarded records",
-					   ps.topic, ps.partition, ps.retention_dropped_records);
+					   pst.topic, pst.partition, pst.retention_dropped_records);
 				bad++;
 			}
 		}
 	}
 	if (d->fwd) {
 		struct sluice_fwd_stats fs;
-		sluice_fwd_stats(d->fwd, &fs, NULL, 0);
+		uint32_t n = d->log ? sluice_log_partition_count(d->log) : 0;
+
+		ps = calloc(n ? n : 1, sizeof(*ps));
+		lag = calloc(n ? n : 1, sizeof(*lag));
+		if (ps && lag) {
+			sluice_fwd_stats(d->fwd, &fs, ps, n);
+			f.nlag = fs.npartitions < n ? fs.npartitions : n;
+			for (uint32_t i = 0; i < f.nlag; i++)
+				lag[i] = (struct sluice_daemon_health_lag){
+					ps[i].topic, ps[i].partition, ps[i].lag_records,
+					ps[i].oldest_unforwarded_age_ms};
+			f.lag = lag;
+		} else {
+			sluice_fwd_stats(d->fwd, &fs, NULL, 0);
+		}
 		if (fs.state == SLUICE_FWD_BROKER_DOWN) {
 			reason_add(reason, len, &used,
 				   "forwarder: all Kafka brokers down (the log buffers)");
 			bad++;
 		}
 	}
+	f.unaccounted = steady_unaccounted(d);
+	f.have_disk = disk_space(d, &f.disk_free_bytes, &f.disk_size_bytes) == 0;
+	bad += sluice_daemon_health_judge(&d->cfg->control, &f, reason, len);
+	free(lag);
+	free(ps);
 	return bad;
 }
 

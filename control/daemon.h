@@ -69,6 +69,33 @@ void sluice_daemon_destroy(struct sluice_daemon *d);
 /** Bootstrap servers of the embedded Kafka, or NULL when not embedded / not started. */
 const char *sluice_daemon_kafka_bootstrap(const struct sluice_daemon *d);
 
+/** One partition's forward lag, as /health judges it. */
+struct sluice_daemon_health_lag {
+	const char *topic;
+	uint32_t partition;
+	uint64_t lag_records; /**< durable, not acknowledged by Kafka */
+	int64_t oldest_unforwarded_age_ms; /**< -1: nothing unforwarded */
+};
+
+/** What /health judges besides module states, measured by the daemon. */
+struct sluice_daemon_health_facts {
+	uint64_t unaccounted; /**< smallest of a few reads of the accounting chain */
+	bool have_disk; /**< statvfs of storage.data_dir succeeded */
+	uint64_t disk_free_bytes; /**< available to sluiced (f_bavail) */
+	uint64_t disk_size_bytes;
+	uint32_t nlag;
+	const struct sluice_daemon_health_lag *lag; /**< nlag entries; NULL when no forwarder */
+};
+
+/**
+ * Judge @p f against the control.health_* thresholds of @p c (0 turns a check off), appending
+ * one line per failing check to @p reason (NUL-terminated, @p len bytes in all).
+ * Pure: sluice_daemon_health() calls it; exposed for unit tests. @return failing checks.
+ */
+int sluice_daemon_health_judge(const struct sluice_config_control *c,
+			       const struct sluice_daemon_health_facts *f, char *reason,
+			       size_t len);
+
 /** The TCP port /metrics is served on, or 0. */
 uint16_t sluice_daemon_metrics_port(const struct sluice_daemon *d);
 

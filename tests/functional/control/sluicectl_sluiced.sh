@@ -95,6 +95,9 @@ ctl --json config list | J '[k["key"] for k in d["keys"]].index("dataplane.linge
 	sfail "config list"
 ctl top -i 0.2 -n 1 | grep -c '^cores' >/dev/null || sfail "top"
 
+# The forwarder is held while events arrive so that /health sees a forward lag (below).
+ctl forwarder pause >/dev/null || sfail "pause before ingest"
+
 # -- config set changes behaviour: with 1M batches and 1 s linger, 100-byte events never fill a
 # batch; after `config set dataplane.batch_bytes 4K` batches are sealed by size.
 "$GEN" --vdev "net_memif0,role=client,socket=$TMP/memif.sock,socket-abstract=no" --lcores 0@0 \
@@ -126,6 +129,42 @@ GEN_PID=
 after=$(metric sluice_worker_batches_sealed_total cause=size)
 [ "$after" -ge 10 ] || sfail "only $after batches sealed by size after batch_bytes = 4K"
 echo "batches sealed by size: $before before, $after after config set"
+
+# -- /health: forward lag (records and age), free disk, each with its reason, tuned at run time
+health() { curl -s -o "$TMP/health" -w '%{http_code}' "http://127.0.0.1:$PORT/health"; }
+reasons() { grep -c "$1" "$TMP/health" || true; }
+health >/dev/null
+[ "$(reasons 'forward lag')" = 0 ] && [ "$(reasons 'disk nearly full')" = 0 ] &&
+	[ "$(reasons 'oldest unforwarded')" = 0 ] ||
+	sfail "/health complains with its checks at their defaults: $(cat "$TMP/health")"
+ctl config set control.health_max_forward_lag_events 100 >/dev/null || sfail "set lag events"
+ctl config set control.health_max_forward_lag 1s >/dev/null || sfail "set lag age"
+ctl config set control.health_min_free_percent 100 >/dev/null || sfail "set free percent"
+code=$(health)
+[ "$code" = 503 ] || sfail "/health $code with 3000 records held: $(cat "$TMP/health")"
+[ "$(reasons 'events-0: forward lag 3000 records > control.health_max_forward_lag_events = 100')" = 1 ] ||
+	sfail "/health lacks the forward lag: $(cat "$TMP/health")"
+[ "$(reasons 'events-0: oldest unforwarded record is .* s old > control.health_max_forward_lag = 1.0 s')" = 1 ] ||
+	sfail "/health lacks the forward lag age: $(cat "$TMP/health")"
+[ "$(reasons 'disk nearly full: .*% free < control.health_min_free_percent = 100%')" = 1 ] ||
+	sfail "/health lacks the disk: $(cat "$TMP/health")"
+[ "$(ctl --json status | J 'len([a for a in d["alarms"] if "forward lag" in a])')" = 1 ] ||
+	sfail "status alarms lack the forward lag"
+free=$(metric sluice_storage_disk_free_bytes)
+size=$(metric sluice_storage_disk_size_bytes)
+[ "$free" -gt 0 ] && [ "$size" -ge "$free" ] || sfail "disk gauges: free $free size $size"
+ctl forwarder resume >/dev/null || sfail "resume after health"
+for ((i = 0; i < 300; i++)); do
+	[ "$(ctl --json stats | J 'd["forwarded"]')" = 3000 ] && break
+	sleep 0.1
+done
+[ "$(ctl --json stats | J 'd["forwarded"]')" = 3000 ] || sfail "forwarded $(ctl --json stats | J 'd["forwarded"]') of 3000"
+ctl config set control.health_min_free_percent 0 >/dev/null || sfail "set free percent 0"
+health >/dev/null
+[ "$(reasons 'forward lag')" = 0 ] && [ "$(reasons 'oldest unforwarded')" = 0 ] &&
+	[ "$(reasons 'disk nearly full')" = 0 ] ||
+	sfail "/health still complains once forwarded and the check is off: $(cat "$TMP/health")"
+echo "/health: lag and disk reasons appear and clear"
 
 # -- refused settings, forwarder, flush
 ctl config set dataplane.workers 4 2>"$TMP/e"

@@ -214,12 +214,91 @@ static void test_health_and_collect_before_start(void **state)
 	sluice_daemon_destroy(NULL);
 }
 
+/* The health thresholds: each check fires on its own, names its key, and 0 turns it off. */
+static void test_health_judge(void **state)
+{
+	struct sluice_config *cfg = sluice_config_new();
+	struct sluice_config_control *c;
+	struct sluice_daemon_health_lag lag[2] = {{"events", 0, 10, 500}, {"events", 1, 0, -1}};
+	struct sluice_daemon_health_facts f = {
+		.have_disk = true,
+		.disk_free_bytes = 50ull << 30,
+		.disk_size_bytes = 100ull << 30,
+		.nlag = 2,
+		.lag = lag,
+	};
+	char reason[1024] = "";
+
+	(void)state;
+	assert_non_null(cfg);
+	cfg->online_cpus = 2;
+	cfg->skip_env_checks = true;
+	assert_int_equal(sluice_config_parse(cfg, "t.ini", base, sizeof(base) - 1), 0);
+	assert_int_equal(sluice_config_validate(cfg), 0);
+	c = &cfg->control;
+	/* Defaults: 5 % free and 300 s of lag; the facts above pass. */
+	assert_int_equal(c->health_min_free_percent, 5);
+	assert_int_equal(sluice_daemon_health_judge(c, &f, reason, sizeof(reason)), 0);
+	assert_string_equal(reason, "");
+
+	f.unaccounted = 7;
+	assert_int_equal(sluice_daemon_health_judge(c, &f, reason, sizeof(reason)), 1);
+	assert_non_null(strstr(reason, "7 events unaccounted"));
+	f.unaccounted = 0;
+	reason[0] = '\0';
+
+	c->health_max_forward_lag_events = 9;
+	assert_int_equal(sluice_daemon_health_judge(c, &f, reason, sizeof(reason)), 1);
+	assert_non_null(strstr(reason, "events-0: forward lag 10 records"));
+	assert_null(strstr(reason, "events-1"));
+	reason[0] = '\0';
+	c->health_max_forward_lag_events = 10; /* over, not at, the threshold */
+	assert_int_equal(sluice_daemon_health_judge(c, &f, reason, sizeof(reason)), 0);
+
+	c->health_max_forward_lag_us = 400000;
+	assert_int_equal(sluice_daemon_health_judge(c, &f, reason, sizeof(reason)), 1);
+	assert_non_null(strstr(reason, "events-0: oldest unforwarded record is 0.5 s old"));
+	reason[0] = '\0';
+	c->health_max_forward_lag_us = 0;
+	assert_int_equal(sluice_daemon_health_judge(c, &f, reason, sizeof(reason)), 0);
+
+	f.disk_free_bytes = 4ull << 30; /* 4 % */
+	assert_int_equal(sluice_daemon_health_judge(c, &f, reason, sizeof(reason)), 1);
+	assert_non_null(strstr(reason, "disk nearly full: 4.0% free"));
+	reason[0] = '\0';
+	c->health_min_free_percent = 0;
+	assert_int_equal(sluice_daemon_health_judge(c, &f, reason, sizeof(reason)), 0);
+	c->health_min_free_bytes = 5ull << 30;
+	assert_int_equal(sluice_daemon_health_judge(c, &f, reason, sizeof(reason)), 1);
+	assert_non_null(strstr(reason, "health_min_free_bytes"));
+	reason[0] = '\0';
+	f.have_disk = false; /* statvfs failed: nothing to judge */
+	assert_int_equal(sluice_daemon_health_judge(c, &f, reason, sizeof(reason)), 0);
+
+	/* Every failing check on its own line, in a buffer that already has one. */
+	f.have_disk = true;
+	f.unaccounted = 1;
+	c->health_max_forward_lag_events = 1;
+	snprintf(reason, sizeof(reason), "port p0: link down");
+	assert_int_equal(sluice_daemon_health_judge(c, &f, reason, sizeof(reason)), 3);
+	assert_non_null(strstr(reason, "port p0: link down\n1 events unaccounted"));
+	/* A short buffer is truncated, never overrun. */
+	{
+		char small[16];
+		small[0] = '\0';
+		assert_int_equal(sluice_daemon_health_judge(c, &f, small, sizeof(small)), 3);
+		assert_true(strlen(small) < sizeof(small));
+	}
+	sluice_config_free(cfg);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_config_requests),
 		cmocka_unit_test(test_other_requests),
 		cmocka_unit_test(test_health_and_collect_before_start),
+		cmocka_unit_test(test_health_judge),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
