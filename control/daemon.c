@@ -1011,6 +1011,27 @@ static void collect_workers(struct sluice_daemon *d, const struct sluice_metric_
 			smp(s, "sluice_worker_shed_events_total", l, 2, (double)st[w].shed[r]);
 		}
 	}
+	if (d->log) {
+		uint32_t nwriters = sluice_log_writer_count(d->log);
+
+		/* A ring that stays near full means its writer cannot keep up: the worker will
+		 * shed (drop) or stall (block) next. Reading the count is safe from any thread. */
+		fam(s, "sluice_worker_ring_fill_ratio", SLUICE_METRIC_GAUGE,
+		    "Fill of the ring from the worker to each storage writer (entries / capacity)");
+		for (uint32_t w = 0; w < d->nworkers; w++) {
+			for (uint32_t wr = 0; wr < nwriters; wr++) {
+				struct rte_ring *r = sluice_log_ring(d->log, w, wr);
+				char wid[12];
+				struct sluice_label l[2] = {{"worker", ids[w]}, {"writer", wid}};
+
+				if (!r || rte_ring_get_capacity(r) == 0)
+					continue;
+				snprintf(wid, sizeof(wid), "%u", wr);
+				smp(s, "sluice_worker_ring_fill_ratio", l, 2,
+				    (double)rte_ring_count(r) / (double)rte_ring_get_capacity(r));
+			}
+		}
+	}
 	fam(s, "sluice_worker_batches_sealed_total", SLUICE_METRIC_COUNTER,
 	    "Batches sealed, by cause");
 	for (uint32_t w = 0; w < d->nworkers; w++) {

@@ -743,9 +743,17 @@ static json_t *top_view(json_t *metrics, json_t *prev, double dt)
 				row = json_object();
 				json_object_set_new(rows[sec], entity, row);
 			}
-			/* Other labels (reason, ...) are summed into the row's column. */
-			if (json_is_real(json_object_get(row, col)))
-				shown += json_real_value(json_object_get(row, col));
+			/* Other labels (reason, ...) are summed into the row's column; ratios
+			 * (a worker's ring to each writer) show the fullest instead. */
+			if (json_is_real(json_object_get(row, col))) {
+				double was = json_real_value(json_object_get(row, col));
+				size_t cl = strlen(col);
+
+				if (cl > 6 && strcmp(col + cl - 6, "_ratio") == 0)
+					shown = was > shown ? was : shown;
+				else
+					shown += was;
+			}
 			json_object_set_new(row, col, json_real(shown));
 		}
 	}
@@ -801,11 +809,12 @@ static json_t *top_view(json_t *metrics, json_t *prev, double dt)
  * Columns `top` shows by default when sluiced exports them (--all shows every one): rates,
  * busy %, durable and forward lag; the rest is in --json and `sluicectl metrics`.
  */
-static const char *const top_columns[SEC_COUNT][9] = {
+static const char *const top_columns[SEC_COUNT][10] = {
 	[SEC_PORTS] = {"rx_packets/s", "rx_bytes/s", "rx_missed_packets/s", "rx_nombuf/s",
 		       "rx_errors/s", "link_up"},
 	[SEC_CORES] = {"rx_packets/s", "events_parsed/s", "rejected/s", "shed_events/s",
-		       "events_open", "batches_sealed/s", "blocked_cycles/s", "busy%"},
+		       "events_open", "ring_fill_ratio", "batches_sealed/s", "blocked_cycles/s",
+		       "busy%"},
 	[SEC_PARTITIONS] = {"appended_records/s", "persisted_records/s", "durable_lag",
 			    "forwarder_lag_records", "forwarder_oldest_unforwarded_age_seconds",
 			    "disk_bytes", "segments", "failed"},
@@ -822,7 +831,7 @@ static void select_columns(json_t *arr, enum section sec)
 	size_t i;
 	json_t *r;
 
-	for (unsigned c = 0; c < 9 && want[c] != NULL; c++) {
+	for (unsigned c = 0; c < 10 && want[c] != NULL; c++) {
 		json_array_foreach(arr, i, r)
 		{
 			if (json_object_get(r, want[c]) != NULL) {
@@ -839,7 +848,7 @@ static void select_columns(json_t *arr, enum section sec)
 
 		json_object_set(keep, "name", json_object_get(r, "name"));
 		json_object_set(keep, "scope", json_object_get(r, "scope"));
-		for (unsigned c = 0; c < 9 && want[c] != NULL; c++)
+		for (unsigned c = 0; c < 10 && want[c] != NULL; c++)
 			if (json_object_get(r, want[c]) != NULL)
 				json_object_set(keep, want[c], json_object_get(r, want[c]));
 		json_array_set_new(arr, i, keep);

@@ -12,6 +12,7 @@
  *   sluice_nic_rx_packets_total{port="p0",queue="0"} 1000, {queue="1"} 2000
  *   sluice_worker_events_total{worker="0"} grows 1000/s of uptime, {worker="1"} 500/s
  *   sluice_worker_busy_cycles_total / _idle_cycles_total: worker 0 is 25% busy
+ *   sluice_worker_ring_fill_ratio{worker="0"}: 0.25 to writer 0, 0.75 to writer 1
  *   sluice_partition_durable_offset{topic="events",partition="0"} 4242
  *   sluice_dataplane_linger_seconds follows `config set dataplane.linger`
  *   sluice_forwarder_paused follows `forwarder pause|resume`
@@ -94,6 +95,14 @@ void sluice_daemon_collect(struct sluice_daemon *d, const struct sluice_metric_s
 	s->family(s->ctx, "sluice_worker_idle_cycles_total", SLUICE_METRIC_COUNTER,
 		  "TSC cycles of passes that found nothing.");
 	s->sample(s->ctx, "sluice_worker_idle_cycles_total", &w, 1, up * 3e8);
+	s->family(s->ctx, "sluice_worker_ring_fill_ratio", SLUICE_METRIC_GAUGE,
+		  "Fill of the ring from the worker to each storage writer.");
+	{
+		struct sluice_label rf[2] = {{"worker", "0"}, {"writer", "0"}};
+		s->sample(s->ctx, "sluice_worker_ring_fill_ratio", rf, 2, 0.25);
+		rf[1].value = "1";
+		s->sample(s->ctx, "sluice_worker_ring_fill_ratio", rf, 2, 0.75);
+	}
 	s->family(s->ctx, "sluice_worker_rejects_total", SLUICE_METRIC_COUNTER,
 		  "Datagrams rejected, by reason.\nReasons are listed in docs/operations.md.");
 	s->sample(s->ctx, "sluice_worker_rejects_total", wr, 2, 7);

@@ -24,6 +24,7 @@ ctl metrics | grep -c 'sluice_persisted_events_total' >/dev/null || fail "metric
 ctl top -i 0.2 -n 2 >"$TMP/top" || fail "top exit $?"
 grep -q '^ports' "$TMP/top" && grep -q '^cores' "$TMP/top" && grep -q '^partitions' "$TMP/top" ||
 	fail "top sections: $(cat "$TMP/top")"
+grep -A3 '^cores' "$TMP/top" | grep -q 'ring_fill_ratio' || fail "top lacks ring fill: $(cat "$TMP/top")"
 
 # -- --json parsed
 [ "$(ctl --json status | J 'd["forwarder"]["state"]')" = running ] || fail "json status"
@@ -42,6 +43,8 @@ last = [json.loads(l) for l in open(sys.argv[1])][-1]
 w0 = [c for c in last["cores"] if c["name"] == "worker 0"][0]
 assert 300 < w0["events/s"] < 3000, w0  # 1000/s, on a loaded 2-CPU box
 assert abs(w0["busy%"] - 25) < 1, w0
+# The fullest of the worker's rings, not their sum.
+assert w0["ring_fill_ratio"] == 0.75, w0
 p = [r for r in last["partitions"] if r["name"] == "events-0"][0]
 assert p["durable_offset"] == 4242 and p["forward_lag_records"] == 10, p
 ports = {r["name"]: r for r in last["ports"]}

@@ -93,7 +93,14 @@ ctl segments events-7 2>"$TMP/e"
 [ "$(ctl config get dataplane.batch_bytes)" = 1M ] || sfail "config get"
 ctl --json config list | J '[k["key"] for k in d["keys"]].index("dataplane.linger")' >/dev/null ||
 	sfail "config list"
-ctl top -i 0.2 -n 1 | grep -c '^cores' >/dev/null || sfail "top"
+ctl top -i 0.2 -n 1 >"$TMP/top" && grep -c '^cores' "$TMP/top" >/dev/null || sfail "top"
+grep -A3 '^cores' "$TMP/top" | grep -c 'ring_fill_ratio' >/dev/null || sfail "top lacks ring fill: $(cat "$TMP/top")"
+# One ring per (worker, writer), its fill a ratio.
+ctl --json metrics | python3 -c '
+import json, sys
+s = [s for f in json.load(sys.stdin)["families"] if f["name"] == "sluice_worker_ring_fill_ratio" for s in f["samples"]]
+assert [x["labels"] for x in s] == [{"worker": "0", "writer": "0"}], s
+assert all(0 <= x["value"] <= 1 for x in s), s' || sfail "ring fill gauge"
 
 # The forwarder is held while events arrive so that /health sees a forward lag (below).
 ctl forwarder pause >/dev/null || sfail "pause before ingest"
