@@ -618,7 +618,8 @@ static int start_outputs(struct sluice_daemon *d)
 		struct sluice_ctl_server_opts o = {
 			.socket_path = cfg->control.socket,
 			.mode = 0660,
-			.gid = (gid_t)-1,
+			/* Resolved at validation; without a group only root may connect. */
+			.gid = cfg->control.socket_group[0] ? cfg->control.socket_gid : (gid_t)-1,
 			.daemon = d,
 		};
 		make_parent_dir(cfg->control.socket);
