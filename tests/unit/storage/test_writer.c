@@ -318,12 +318,202 @@ static void test_writers_three(void **state)
 	run_writers(true, 3, SLUICE_PREALLOC_NONE, "wr-three");
 }
 
+/*
+ * Group-commit liveness: written bytes are always covered by a later fdatasync without more
+ * input. Rounds of a few batches enqueued at random instants (back to back, after a yield, or
+ * after a delay of the order of one fdatasync, so that batches land while a sync is in
+ * flight, while a write is in flight, across rolls and with the fill buffer full), then no
+ * input at all: every partition must become durable up to its end within 2 s. Every few
+ * rounds the log is stopped right after a burst instead, and must then be durable at once.
+ */
+#define STRESS_PARTS 3
+#define STRESS_ROUNDS 150
+
+static struct sluice_batch *stress_batch(uint32_t part, uint32_t seq, int nrec, size_t vlen)
+{
+	struct sluice_batch *b;
+	void *obj;
+
+	while (rte_mempool_get(pool, &obj) != 0)
+		sched_yield();
+	b = obj;
+	b->pool = pool;
+	b->data = (uint8_t *)(b + 1);
+	b->len = (uint32_t)tu_make_batch(b->data, ELT_BYTES - sizeof(*b), nrec, 1000 + seq, seq,
+					 vlen);
+	b->records = (uint32_t)nrec;
+	b->partition_id = part;
+	b->ingest_tsc = 0;
+	return b;
+}
+
+static void stress_pause(void)
+{
+	switch (tu_rnd() % 4) {
+	case 0:
+		break; /* back to back: same group */
+	case 1:
+		sched_yield();
+		break;
+	default: {
+		/* 0-300 us: around one fdatasync on this disk (FACTS.md), so that the next batch
+		 * often arrives while the previous group's write or sync is in flight */
+		struct timespec ts = {0, (long)(tu_rnd() % 300000)};
+
+		nanosleep(&ts, NULL);
+	}
+	}
+}
+
+/* Wait (bounded) until every partition is durable up to its end; report the laggards. */
+static bool stress_all_durable(struct sluice_log *log, int64_t *expect, int wait_ms,
+			       const char *when, int round)
+{
+	bool ok = true;
+
+	for (uint32_t p = 0; p < STRESS_PARTS; p++) {
+		struct sluice_partition *part = sluice_log_partition(log, p);
+		struct sluice_partition_stats st;
+
+		for (int k = 0;
+		     k < wait_ms * 10 && sluice_partition_durable_offset(part) < expect[p]; k++)
+			usleep(100);
+		sluice_partition_stats(part, &st);
+		if (st.durable_offset != expect[p] || st.log_end_offset != expect[p]) {
+			fprintf(stderr,
+				"%s round %d partition %u: durable %" PRId64 " log end %" PRId64
+				" expected %" PRId64 " fsyncs %" PRIu64 " failed %d\n",
+				when, round, p, st.durable_offset, st.log_end_offset, expect[p],
+				st.fsyncs, (int)st.failed);
+			ok = false;
+		}
+	}
+	return ok;
+}
+
+static void run_stress(bool idle_sleep, int direct, enum sluice_prealloc prealloc, uint64_t seed,
+		       const char *tag)
+{
+	char dir[256];
+	struct sluice_topic_opts t = {
+		.name = "st",
+		.partitions = STRESS_PARTS,
+		.segment_bytes = 96 << 10, /* rolls every few rounds */
+		.flush_interval_us = 300,
+		.flush_bytes = 2 << 10, /* most batches flush at once: overlap syncs */
+		.index_interval_bytes = 4096,
+	};
+	struct sluice_log_opts o = {
+		.topics = &t,
+		.ntopics = 1,
+		.writers = 2, /* partitions 0 and 2 share a writer */
+		.producers = 1,
+		.ring_size = 64,
+		.direct_io = direct,
+		.write_buffer_bytes = 16 << 10, /* fills while the previous flush is in flight */
+		.writer_idle_sleep = idle_sleep,
+		.prealloc = prealloc,
+		.prealloc_bytes = 32 << 10,
+	};
+	struct sluice_log *log;
+	int64_t expect[STRESS_PARTS] = {0};
+	uint32_t seq = 0;
+	int failures = 0, rounds = STRESS_ROUNDS;
+	const char *env = getenv("SLUICE_STRESS_ROUNDS"); /* longer hunts by hand */
+	uint64_t fsyncs = 0;
+
+	if (env && strtoul(env, NULL, 10) > 0)
+		rounds = (int)strtoul(env, NULL, 10);
+	tu_rng = seed;
+	tu_mkdtemp(dir, sizeof(dir), tag);
+	o.data_dir = dir;
+	assert_int_equal(sluice_log_open(&o, &log), 0);
+	assert_int_equal(sluice_log_start(log), 0);
+	for (int round = 0; round < rounds && failures < 3; round++) {
+		int n = 1 + (int)(tu_rnd() % 6);
+		bool stop_after = round % 25 == 24;
+		/* mostly one partition per round, so that its groups follow each other closely */
+		uint32_t main_part = (uint32_t)(tu_rnd() % STRESS_PARTS);
+
+		for (int i = 0; i < n; i++) {
+			uint32_t part =
+				tu_rnd() % 4 ? main_part : (uint32_t)(tu_rnd() % STRESS_PARTS);
+			int nrec = 1 + (int)(tu_rnd() % 5);
+			struct sluice_batch *b =
+				stress_batch(part, seq++, nrec, 1 + (size_t)(tu_rnd() % 700));
+			struct rte_ring *r =
+				sluice_log_ring(log, 0, sluice_log_writer_of(log, part));
+
+			while (rte_ring_sp_enqueue(r, b) != 0)
+				sched_yield();
+			expect[part] += nrec;
+			stress_pause();
+		}
+		if (stop_after) {
+			/* stop drains the rings, commits and syncs: durable at once */
+			assert_int_equal(sluice_log_stop(log), 0);
+			if (!stress_all_durable(log, expect, 0, "after stop", round))
+				failures++;
+			for (uint32_t p = 0; p < STRESS_PARTS; p++) {
+				struct sluice_partition_stats st;
+
+				sluice_partition_stats(sluice_log_partition(log, p), &st);
+				fsyncs += st.fsyncs;
+			}
+			sluice_log_close(log);
+			assert_int_equal(sluice_log_open(&o, &log), 0);
+			assert_int_equal(sluice_log_start(log), 0);
+			if (!stress_all_durable(log, expect, 0, "after reopen", round))
+				failures++;
+			continue;
+		}
+		if (!stress_all_durable(log, expect, 2000, "idle", round))
+			failures++;
+	}
+	assert_int_equal(sluice_log_stop(log), 0);
+	assert_int_equal(rte_mempool_avail_count(pool), 511);
+	for (uint32_t p = 0; p < STRESS_PARTS; p++) {
+		struct sluice_partition_stats st;
+
+		sluice_partition_stats(sluice_log_partition(log, p), &st);
+		assert_int_equal(st.shed_records, 0);
+		assert_false(st.failed);
+		fsyncs += st.fsyncs;
+	}
+	sluice_log_close(log);
+	tu_rm_rf(dir);
+	fprintf(stderr, "%s: %d rounds, %u batches, %" PRIu64 " fsyncs\n", tag, rounds, seq,
+		fsyncs);
+	assert_int_equal(failures, 0);
+}
+
+static void test_stress_durable_sleep(void **state)
+{
+	(void)state;
+	run_stress(true, -1, SLUICE_PREALLOC_DEFAULT, 0x5eed0001, "st-sleep");
+}
+
+static void test_stress_durable_poll(void **state)
+{
+	(void)state;
+	run_stress(false, -1, SLUICE_PREALLOC_ZERO, 0x5eed0002, "st-poll");
+}
+
+static void test_stress_durable_buffered(void **state)
+{
+	(void)state;
+	run_stress(true, 0, SLUICE_PREALLOC_FALLOCATE, 0x5eed0003, "st-buf");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_writers_idle_sleep),
 		cmocka_unit_test(test_writers_busy_poll),
 		cmocka_unit_test(test_writers_three),
+		cmocka_unit_test(test_stress_durable_sleep),
+		cmocka_unit_test(test_stress_durable_poll),
+		cmocka_unit_test(test_stress_durable_buffered),
 	};
 
 	return cmocka_run_group_tests(tests, eal_setup, eal_teardown);
