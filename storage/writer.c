@@ -399,9 +399,15 @@ static void sync_complete(struct sluice_partition *p, int res, uint64_t now)
 	p->sync_in_flight = false;
 	p->sync_linked = false;
 	if (res == -ECANCELED && linked && (p->op_write_err || p->op_short)) {
-		/* the write before it failed or was short: it never ran */
+		/* The write before it failed or was short: it never ran. It may have taken over
+		 * the sync request of an earlier write that completed (prep_sync clears
+		 * sync_wanted): ask again, or after ENOSPC those written bytes would wait for
+		 * the parked write to succeed, i.e. for free space, to become durable. */
 		if (!p->op_write_err)
 			p->unsynced_write_ns = p->sync_first_ns;
+		if (p->written_offset >
+		    atomic_load_explicit(&p->durable_offset, memory_order_relaxed))
+			p->sync_wanted = true;
 		return;
 	}
 	if (res < 0) {
@@ -537,8 +543,14 @@ static int part_drain(struct sluice_writer *w, struct sluice_partition *p)
 		if (p->failed_permanent)
 			return -atomic_load(&p->last_errno);
 		part_service(w, p, now, false);
-		if (p->op_parked)
+		if (p->op_parked) {
+			/* the sync of what was written before the ENOSPC still goes out */
+			if (w->to_submit) {
+				io_uring_submit(&w->ring);
+				w->to_submit = 0;
+			}
 			return -atomic_load(&p->last_errno);
+		}
 		if (!p->in_flight && p->bufs[p->fill].batches &&
 		    !zero_conflict(p,
 				   p->bufs[p->fill].file_pos + p->bufs[p->fill].len + p->align)) {

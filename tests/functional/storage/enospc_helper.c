@@ -194,8 +194,12 @@ static void phase_c(const char *mnt)
 			int f = st[0].failed ? 0 : 1;
 
 			full = true;
-			frozen = st[f].durable_offset;
 			CHECK(st[f].last_errno == ENOSPC, "C: errno %d", st[f].last_errno);
+			/* Bytes written before the failed write may still get their fdatasync
+			 * (writer.c, sync_complete): let that settle, then nothing moves. */
+			usleep(50000);
+			sluice_partition_stats(sluice_log_partition(log, (uint32_t)f), &st[f]);
+			frozen = st[f].durable_offset;
 			/* keep sending for a while: refused batches are counted, durable frozen */
 			for (int j = 0; j < 200; j++) {
 				if (rte_mempool_get(mp, &obj) != 0) {
