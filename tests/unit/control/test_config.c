@@ -106,6 +106,10 @@ static void test_base_is_valid(void **state)
 	assert_int_equal(cfg->control.log_level, SLUICE_CONFIG_LOG_INFO);
 	assert_string_equal(cfg->control.metrics_addr, "127.0.0.1");
 	assert_int_equal(cfg->control.metrics_port, 9464);
+	assert_int_equal(cfg->control.socket_gid, (gid_t)-1); /* no socket_group: root only */
+	assert_int_equal(cfg->control.health_max_forward_lag_events, 0);
+	assert_int_equal(cfg->control.health_max_forward_lag_us, 300 * 1000000ull);
+	assert_int_equal(cfg->control.health_min_free_percent, 5);
 	assert_string_equal(cfg->eal.lcores_resolved, "0@0,1@1");
 	assert_int_equal(cfg->eal.nworker_lcores, 1);
 	assert_int_equal(cfg->eal.worker_lcore[0], 1);
@@ -281,6 +285,10 @@ static void test_value_errors(void **state)
 		     "t.ini:11: port.p0x.ipv4: '::1' is not an IPv4 address");
 	expect_error("[control]\nmetrics_listen = localhost\n",
 		     "t.ini:10: control.metrics_listen: 'localhost' is not an IPv4:port");
+	expect_error("[control]\nsocket_group = no-such-group-sluice\n",
+		     "t.ini:10: control.socket_group: no such group 'no-such-group-sluice'");
+	expect_error("[control]\nhealth_min_free_percent = 101\n",
+		     "t.ini:10: control.health_min_free_percent: 101 is out of range");
 	expect_error("[storage]\nwriter_cpus = 0,x\n",
 		     "t.ini:10: storage.writer_cpus: expected a number at 'x'");
 	expect_error("[eal]\nlcores = 0@0,1@(1\n", "t.ini:10: eal.lcores: expected ',' or ')'");
