@@ -424,7 +424,10 @@ static void run_stress(bool idle_sleep, int direct, enum sluice_prealloc preallo
 
 	if (env && strtoul(env, NULL, 10) > 0)
 		rounds = (int)strtoul(env, NULL, 10);
-	tu_rng = seed;
+	env = getenv("SLUICE_STRESS_SEED");
+	if (env)
+		seed ^= strtoull(env, NULL, 0) * 0x9e3779b97f4a7c15ull;
+	tu_rng = seed ? seed : 1;
 	tu_mkdtemp(dir, sizeof(dir), tag);
 	o.data_dir = dir;
 	assert_int_equal(sluice_log_open(&o, &log), 0);
