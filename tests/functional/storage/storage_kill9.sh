@@ -14,11 +14,18 @@ cleanup() {
 	for p in "${pids[@]}"; do rm -rf "/var/run/dpdk/sluice_crash_$p"; done
 }
 trap cleanup EXIT
+# The helper writes a line here once recovery is verified; held open read-write so that
+# neither side blocks in open(). Waiting on it needs no process per poll.
+ready=$work/ready
+mkfifo "$ready" || exit 1
+exec {rfd}<>"$ready"
 
 min=0 kills=0 early=0 cut_total=0
 for ((i = 1; i <= cycles; i++)); do
 	out=$work/out.$i
-	"$helper" append "$work/log" "$min" >"$out" 2>"$work/err.$i" &
+	# a token left by an early-killed cycle must not release this one early
+	while read -r -t 0.001 -u "$rfd" _; do :; done
+	SLUICE_KILL9_READY=$ready "$helper" append "$work/log" "$min" >"$out" 2>"$work/err.$i" &
 	pid=$!
 	pids+=("$pid")
 	if ((RANDOM % 10 == 0)); then
@@ -26,10 +33,10 @@ for ((i = 1; i <= cycles; i++)); do
 		sleep "$(printf '0.%03d' $((RANDOM % 80)))"
 		early=$((early + 1))
 	else
-		for ((w = 0; w < 500; w++)); do
-			grep -q '^verified' "$out" 2>/dev/null && break
+		# until recovery is verified (or the helper exits: FAIL), 10 s bound
+		for ((w = 0; w < 200; w++)); do
+			read -r -t 0.05 -u "$rfd" _ && break
 			kill -0 "$pid" 2>/dev/null || break
-			sleep 0.01
 		done
 		sleep "$(printf '0.%03d' $((RANDOM % 250 + 5)))"
 	fi
