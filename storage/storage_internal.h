@@ -142,6 +142,7 @@ struct sluice_partition {
 	bool failed_permanent; /* fdatasync failed or an unrecoverable write error */
 	struct uop ops[OP__COUNT];
 	bool logged_oversize;
+	bool flush_owed; /* a flush request covers the fill buffer: flush as soon as possible */
 
 	_Atomic int64_t durable_offset; /* release store after the sync CQE; acquire in readers */
 	_Atomic int64_t forwarded_offset;
@@ -175,6 +176,10 @@ struct sluice_writer {
 	struct sluice_batch *pending[64];
 	uint32_t npending, pending_head;
 	uint64_t flush_seen;
+	/* A flush request covers what was in the rings when the writer saw it: per ring, batches
+	 * dequeued so far and the count to reach before the request is complete. */
+	uint64_t *ring_deq, *flush_target;
+	bool flush_active; /* a request's batches are still in the rings or pending */
 	pthread_mutex_t sync_lock; /* serialises append_sync callers sharing this ring */
 	bool registered; /* buffers registered with the ring */
 	unsigned to_submit; /* SQEs prepared since the last io_uring_submit */

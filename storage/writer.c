@@ -311,6 +311,7 @@ static int submit_flush(struct sluice_writer *w, struct sluice_partition *p, uin
 	next->end_offset = b->end_offset;
 	p->fill = !p->fill;
 	p->in_flight = true;
+	p->flush_owed = false;
 	p->op_start = 0;
 	p->op_end = end;
 	p->op_sync = !p->topt->flush_none;
@@ -756,6 +757,7 @@ static unsigned drain_rings(struct sluice_writer *w, uint64_t now)
 
 		w->npending = rte_ring_sc_dequeue_burst(r, (void **)w->pending, BURST, NULL);
 		w->pending_head = 0;
+		w->ring_deq[(w->ring_rr + i) % nr] += w->npending;
 		while (w->npending) {
 			if (deliver(w, w->pending[w->pending_head], now) == -EAGAIN) {
 				w->ring_rr = (w->ring_rr + i) % nr;
@@ -848,7 +850,9 @@ int writer_init(struct sluice_writer *w, struct sluice_log *log, uint32_t index)
 	pthread_mutex_init(&w->sync_lock, NULL);
 	w->parts = calloc(log->nparts_cap ? log->nparts_cap : 1, sizeof(*w->parts));
 	w->rings = calloc(log->opts.producers ? log->opts.producers : 1, sizeof(*w->rings));
-	if (!w->parts || !w->rings)
+	w->ring_deq = calloc(log->opts.producers ? log->opts.producers : 1, sizeof(uint64_t));
+	w->flush_target = calloc(log->opts.producers ? log->opts.producers : 1, sizeof(uint64_t));
+	if (!w->parts || !w->rings || !w->ring_deq || !w->flush_target)
 		return -ENOMEM;
 	rc = io_uring_queue_init(RING_ENTRIES, &w->ring, 0);
 	if (rc) {
@@ -898,6 +902,8 @@ void writer_fini(struct sluice_writer *w)
 	w->ring_ready = false;
 	free(w->parts);
 	free(w->rings);
+	free(w->ring_deq);
+	free(w->flush_target);
 	pthread_mutex_destroy(&w->sync_lock);
 }
 
@@ -950,6 +956,33 @@ static void idle_wait(struct sluice_writer *w, uint64_t *sleep_ns)
 	}
 }
 
+/*
+ * sluice_log_flush_request() covers every batch enqueued before it. Forcing one pass is not
+ * enough: a partition whose previous flush is still in flight cannot flush in that pass, and
+ * a pass takes at most a burst per ring. So the writer notes how many batches each ring holds
+ * now, forces flushes until it has dequeued and appended them all, and then owes a flush to
+ * every partition still holding appended batches, paid as soon as its write in flight is done.
+ */
+static void flush_request_begin(struct sluice_writer *w)
+{
+	for (uint32_t i = 0; i < w->log->nproducers; i++)
+		w->flush_target[i] = w->ring_deq[i] + rte_ring_count(w->rings[i]);
+	w->flush_active = true;
+}
+
+static void flush_request_check(struct sluice_writer *w)
+{
+	if (!w->flush_active || w->npending)
+		return;
+	for (uint32_t i = 0; i < w->log->nproducers; i++)
+		if (w->ring_deq[i] < w->flush_target[i])
+			return;
+	for (uint32_t i = 0; i < w->nparts; i++)
+		if (w->parts[i]->bufs[w->parts[i]->fill].batches)
+			w->parts[i]->flush_owed = true;
+	w->flush_active = false;
+}
+
 static void *writer_main(void *arg)
 {
 	struct sluice_writer *w = arg;
@@ -975,17 +1008,20 @@ static void *writer_main(void *arg)
 		bool stopping = atomic_load_explicit(&log->stop, memory_order_acquire);
 		/* Partner: the release increment in sluice_log_flush_request(). */
 		uint64_t fr = atomic_load_explicit(&log->flush_requests, memory_order_acquire);
-		bool force = stopping || fr != w->flush_seen;
 		unsigned work;
 
-		w->flush_seen = fr;
+		if (fr != w->flush_seen) {
+			w->flush_seen = fr;
+			flush_request_begin(w);
+		}
 		work = reap(w, now);
 		work += drain_rings(w, now);
+		flush_request_check(w);
 		for (uint32_t i = 0; i < w->nparts; i++) {
 			struct sluice_partition *p = w->parts[i];
 
 			work += part_service(w, p, now, false);
-			if (flush_due(p, now, force)) {
+			if (flush_due(p, now, stopping || w->flush_active || p->flush_owed)) {
 				submit_flush(w, p, now);
 				work++;
 			}

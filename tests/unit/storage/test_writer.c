@@ -391,15 +391,19 @@ static bool stress_all_durable(struct sluice_log *log, int64_t *expect, int wait
 	return ok;
 }
 
+/*
+ * by_request: the group-commit deadline is far away (10 s), so within the 2 s wait only
+ * sluice_log_flush_request(), sent once after each burst, can make the last groups durable.
+ */
 static void run_stress(bool idle_sleep, int direct, enum sluice_prealloc prealloc, uint64_t seed,
-		       const char *tag)
+		       bool by_request, const char *tag)
 {
 	char dir[256];
 	struct sluice_topic_opts t = {
 		.name = "st",
 		.partitions = STRESS_PARTS,
 		.segment_bytes = 96 << 10, /* rolls every few rounds */
-		.flush_interval_us = 300,
+		.flush_interval_us = by_request ? 10000000 : 300,
 		.flush_bytes = 2 << 10, /* most batches flush at once: overlap syncs */
 		.index_interval_bytes = 4096,
 	};
@@ -470,6 +474,8 @@ static void run_stress(bool idle_sleep, int direct, enum sluice_prealloc preallo
 				failures++;
 			continue;
 		}
+		if (by_request)
+			sluice_log_flush_request(log);
 		if (!stress_all_durable(log, expect, 2000, "idle", round))
 			failures++;
 	}
@@ -493,19 +499,25 @@ static void run_stress(bool idle_sleep, int direct, enum sluice_prealloc preallo
 static void test_stress_durable_sleep(void **state)
 {
 	(void)state;
-	run_stress(true, -1, SLUICE_PREALLOC_DEFAULT, 0x5eed0001, "st-sleep");
+	run_stress(true, -1, SLUICE_PREALLOC_DEFAULT, 0x5eed0001, false, "st-sleep");
 }
 
 static void test_stress_durable_poll(void **state)
 {
 	(void)state;
-	run_stress(false, -1, SLUICE_PREALLOC_ZERO, 0x5eed0002, "st-poll");
+	run_stress(false, -1, SLUICE_PREALLOC_ZERO, 0x5eed0002, false, "st-poll");
 }
 
 static void test_stress_durable_buffered(void **state)
 {
 	(void)state;
-	run_stress(true, 0, SLUICE_PREALLOC_FALLOCATE, 0x5eed0003, "st-buf");
+	run_stress(true, 0, SLUICE_PREALLOC_FALLOCATE, 0x5eed0003, false, "st-buf");
+}
+
+static void test_stress_durable_flush_request(void **state)
+{
+	(void)state;
+	run_stress(true, -1, SLUICE_PREALLOC_DEFAULT, 0x5eed0004, true, "st-req");
 }
 
 int main(void)
@@ -517,6 +529,7 @@ int main(void)
 		cmocka_unit_test(test_stress_durable_sleep),
 		cmocka_unit_test(test_stress_durable_poll),
 		cmocka_unit_test(test_stress_durable_buffered),
+		cmocka_unit_test(test_stress_durable_flush_request),
 	};
 
 	return cmocka_run_group_tests(tests, eal_setup, eal_teardown);
