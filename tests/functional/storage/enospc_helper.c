@@ -219,7 +219,11 @@ static void phase_c(const char *mnt)
 			usleep(200000);
 			sluice_partition_stats(sluice_log_partition(log, (uint32_t)f), &st[f]);
 			CHECK(st[f].shed_records > 0, "C: nothing shed while failed");
-			CHECK(st[f].durable_offset == frozen, "C: durable moved while failed");
+			/* ext4 sometimes finds blocks again on a retry (it commits the journal
+			 * and drops preallocations before giving up): then it resumed, rightly */
+			CHECK(!st[f].failed || st[f].durable_offset == frozen,
+			      "C: durable moved while failed: %" PRId64 " -> %" PRId64, frozen,
+			      st[f].durable_offset);
 			before[0] = st[0].durable_offset;
 			before[1] = st[1].durable_offset;
 			free_filler(mnt);
