@@ -1987,27 +1987,40 @@ int sluice_config_validate(struct sluice_config *cfg)
 /* ---------------------------------------------------------------------------------------- */
 /* get / set / list / help                                                                    */
 
-/* Resolve "topic.events.flush_interval" to (sec, idx, key). */
-static int resolve_key(const struct sluice_config *cfg, const char *full, unsigned *sec,
-		       unsigned *idx, const struct key **key)
+/* Split "section[.instance].key" into its table section and key; *inst points into buf. */
+static int split_key(const char *full, char *buf, size_t len, int *sec, const struct key **key,
+		     const char **inst)
 {
-	char buf[256];
 	char *dot;
-	const char *inst;
 	int s, ki;
 
-	if (strlen(full) >= sizeof(buf))
+	if (strlen(full) >= len)
 		return -ENOENT;
 	memcpy(buf, full, strlen(full) + 1);
 	dot = strrchr(buf, '.');
 	if (!dot)
 		return -ENOENT;
 	*dot = '\0';
-	s = lookup_section(buf, &inst);
+	s = lookup_section(buf, inst);
 	if (s < 0)
 		return -ENOENT;
 	ki = find_key((unsigned)s, dot + 1);
 	if (ki < 0)
+		return -ENOENT;
+	*sec = s;
+	*key = &sections[s].keys[ki];
+	return 0;
+}
+
+/* Resolve "topic.events.flush_interval" to (sec, idx, key). */
+static int resolve_key(const struct sluice_config *cfg, const char *full, unsigned *sec,
+		       unsigned *idx, const struct key **key)
+{
+	char buf[256];
+	const char *inst;
+	int s;
+
+	if (split_key(full, buf, sizeof(buf), &s, key, &inst))
 		return -ENOENT;
 	*sec = (unsigned)s;
 	*idx = 0;
@@ -2023,7 +2036,6 @@ static int resolve_key(const struct sluice_config *cfg, const char *full, unsign
 			return -ENOENT;
 		*idx = i;
 	}
-	*key = &sections[s].keys[ki];
 	return 0;
 }
 
@@ -2045,24 +2057,13 @@ int sluice_config_get(const struct sluice_config *cfg, const char *key, char *ou
 int sluice_config_is_runtime(const char *key)
 {
 	char buf[256];
-	char *dot;
 	const char *inst;
-	int s, ki;
+	const struct key *k;
+	int s;
 
-	if (strlen(key) >= sizeof(buf))
+	if (split_key(key, buf, sizeof(buf), &s, &k, &inst))
 		return -ENOENT;
-	memcpy(buf, key, strlen(key) + 1);
-	dot = strrchr(buf, '.');
-	if (!dot)
-		return -ENOENT;
-	*dot = '\0';
-	s = lookup_section(buf, &inst);
-	if (s < 0)
-		return -ENOENT;
-	ki = find_key((unsigned)s, dot + 1);
-	if (ki < 0)
-		return -ENOENT;
-	return (sections[s].keys[ki].flags & K_RUNTIME) ? 1 : 0;
+	return (k->flags & K_RUNTIME) ? 1 : 0;
 }
 
 int sluice_config_set(struct sluice_config *cfg, const char *key, const char *value, char *err,
