@@ -27,20 +27,8 @@ fail() {
 	exit 1
 }
 
-# mock_start topic:partitions... -> sets BOOTSTRAP; commands go to fd 7
-mock_start() {
-	mkfifo "$TMP/mock.in"
-	"$BIN/kafka_mock" -t 300 "$@" <"$TMP/mock.in" >"$TMP/mock.out" 2>"$TMP/mock.err" &
-	MOCK_PID=$!
-	exec 7>"$TMP/mock.in"
-	local i
-	for i in $(seq 100); do
-		[ -s "$TMP/mock.out" ] && break
-		sleep 0.1
-	done
-	BOOTSTRAP=$(head -1 "$TMP/mock.out")
-	[ -n "$BOOTSTRAP" ] || fail "kafka_mock did not start: $(cat "$TMP/mock.err")"
-}
+MOCK=$BIN/kafka_mock
+. "$(dirname "${BASH_SOURCE[0]}")/kafka_mock_lib.sh"
 
 # mock_cmd "down 1" -> waits for the mock's answer
 mock_cmd() {

@@ -39,20 +39,7 @@ fail() {
 	exit 1
 }
 
-# kafka_mock topic:partitions... -> BOOTSTRAP (a cluster that outlives sluiced restarts)
-mock_start() {
-	mkfifo "$TMP/mock.in"
-	"$MOCK" -t 300 "$@" <"$TMP/mock.in" >"$TMP/mock.out" 2>"$TMP/mock.err" &
-	MOCK_PID=$!
-	exec 7>"$TMP/mock.in"
-	local i
-	for i in $(seq 100); do
-		[ -s "$TMP/mock.out" ] && break
-		sleep 0.1
-	done
-	BOOTSTRAP=$(head -1 "$TMP/mock.out")
-	[ -n "$BOOTSTRAP" ] || fail "kafka_mock did not start: $(cat "$TMP/mock.err")"
-}
+. "$(dirname "${BASH_SOURCE[0]}")/kafka_mock_lib.sh"
 
 # sluiced_start CONFIG [args...]: background, wait for "running" (bounded)
 sluiced_start() {
