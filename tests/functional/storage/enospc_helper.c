@@ -132,9 +132,24 @@ static void free_filler(const char *mnt)
  * ENOSPC fails and sheds while batches keep arriving, the writer thread retries on its own,
  * and both partitions go on once space is back; everything readable after a reopen is valid.
  */
+static char prefix[64];
+
+/* A failed CHECK exits: the EAL runtime directory must not outlive it either. */
+static void eal_dir_remove(void)
+{
+	char cmd[128];
+
+	if (!prefix[0])
+		return;
+	snprintf(cmd, sizeof(cmd), "rm -rf /var/run/dpdk/%s", prefix);
+	if (system(cmd) != 0)
+		printf("could not remove /var/run/dpdk/%s\n", prefix);
+	prefix[0] = 0;
+}
+
 static void phase_c(const char *mnt)
 {
-	char dir[512], prefix[64], cmd[128];
+	char dir[512];
 	char *eal_argv[] = {"enospc",        "--no-pci", "--no-huge", "-m",          "64",
 			    "--no-shconf",   "-l",       "0",         "--log-level", "error",
 			    "--file-prefix", prefix,     NULL};
@@ -162,6 +177,7 @@ static void phase_c(const char *mnt)
 	bool full = false, resumed = false;
 
 	snprintf(prefix, sizeof(prefix), "sluice_enospc_%d", (int)getpid());
+	atexit(eal_dir_remove);
 	snprintf(dir, sizeof(dir), "%s/logc", mnt);
 	o.data_dir = dir;
 	CHECK(rte_eal_init(12, eal_argv) >= 0, "EAL");
@@ -250,9 +266,7 @@ static void phase_c(const char *mnt)
 	sluice_log_close(log);
 	rte_mempool_free(mp);
 	rte_eal_cleanup();
-	snprintf(cmd, sizeof(cmd), "rm -rf /var/run/dpdk/%s", prefix);
-	if (system(cmd) != 0)
-		printf("could not remove /var/run/dpdk/%s\n", prefix);
+	eal_dir_remove();
 	printf("phase C: writer thread: ENOSPC at durable %" PRId64 ", shed and frozen, resumed "
 	       "after %d batches\n",
 	       frozen, k);
