@@ -35,6 +35,7 @@
 /* The type-checking producev macros use GNU statement expressions (clang -Wpedantic). */
 #define LIBRDKAFKA_TYPECHECKS 0
 #include <librdkafka/rdkafka.h>
+#include <rte_log.h>
 
 #include "forwarder.h"
 
@@ -172,15 +173,17 @@ struct sluice_fwd {
 
 static void fwd_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+RTE_LOG_REGISTER(forwarder_logtype, sluice.forwarder, INFO)
+
 static void fwd_log(const char *fmt, ...)
 {
+	char line[1024];
 	va_list ap;
 
 	va_start(ap, fmt);
-	fputs("forwarder: ", stderr);
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
+	vsnprintf(line, sizeof(line), fmt, ap);
 	va_end(ap);
+	rte_log(RTE_LOG_NOTICE, forwarder_logtype, "forwarder: %s\n", line);
 }
 
 static uint64_t mono_ms(void)

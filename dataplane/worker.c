@@ -51,6 +51,8 @@ static bool is_zero_mac(const uint8_t *m)
 	return (m[0] | m[1] | m[2] | m[3] | m[4] | m[5]) == 0;
 }
 
+RTE_LOG_REGISTER(dataplane_logtype, sluice.dataplane, INFO)
+
 __attribute__((format(printf, 2, 3))) static void dp_log(uint32_t level, const char *fmt, ...)
 {
 	char msg[256];
@@ -58,7 +60,7 @@ __attribute__((format(printf, 2, 3))) static void dp_log(uint32_t level, const c
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	rte_log(level, RTE_LOGTYPE_USER1, "dataplane: %s\n", msg);
+	rte_log(level, dataplane_logtype, "dataplane: %s\n", msg);
 }
 
 enum seal_cause { SEAL_SIZE, SEAL_LINGER, SEAL_FLUSH };

@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include <rte_errno.h>
+#include <rte_log.h>
 #include <rte_ring.h>
 
 #include "storage_internal.h"
@@ -49,6 +50,8 @@ int64_t sluice_wall_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+RTE_LOG_REGISTER(storage_logtype, sluice.storage, INFO)
+
 void sluice_storage_log(const char *fmt, ...)
 {
 	char line[1024];
@@ -57,8 +60,9 @@ void sluice_storage_log(const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(line, sizeof(line), fmt, ap);
 	va_end(ap);
-	/* One write per line so that lines from several threads do not interleave. */
-	fprintf(stderr, "sluice storage: %s\n", line);
+	/* One call per line so that lines from several threads do not interleave; through
+	 * DPDK's log so that --log-level and --syslog apply to storage like to every module. */
+	rte_log(RTE_LOG_NOTICE, storage_logtype, "sluice storage: %s\n", line);
 }
 
 int sluice_fsync_dir(int dirfd)
