@@ -1137,6 +1137,24 @@ out:
 	free(pn);
 }
 
+/* One log2-µs histogram (the storage and forwarder bucket layout) in seconds. */
+static void hist_log2_us(const struct sluice_metric_sink *s, const char *name,
+			 const struct sluice_label *l, unsigned nl,
+			 const uint64_t hist[SLUICE_HIST_BUCKETS], double sum_s)
+{
+	double bounds[SLUICE_HIST_BUCKETS];
+	uint64_t cum[SLUICE_HIST_BUCKETS], acc = 0;
+
+	for (int b = 0; b < SLUICE_HIST_BUCKETS; b++) {
+		bounds[b] = (double)(1ull << b) / 1e6;
+		acc += hist[b];
+		cum[b] = acc;
+	}
+	/* The last bucket also holds everything longer than its bound: it is left to +Inf
+	 * (the total) rather than exported as a "<=" that it is not. */
+	s->histogram(s->ctx, name, l, nl, bounds, cum, SLUICE_HIST_BUCKETS - 1, sum_s, acc);
+}
+
 static void collect_forwarder(struct sluice_daemon *d, const struct sluice_metric_sink *s)
 {
 	struct sluice_fwd_stats fs;
@@ -1209,6 +1227,17 @@ static void collect_forwarder(struct sluice_daemon *d, const struct sluice_metri
 				smp(s, f[k].name, l, 2, v);
 			}
 		}
+	}
+	fam(s, "sluice_forwarder_ack_latency_seconds", SLUICE_METRIC_HISTOGRAM,
+	    "Durable to Kafka ack latency: from the forwarder reading a durable batch to the "
+	    "delivery report of each of its records");
+	for (uint32_t i = 0; i < n; i++) {
+		char pn[12];
+		struct sluice_label l[2] = {{"topic", ps[i].topic}, {"partition", pn}};
+
+		snprintf(pn, sizeof(pn), "%u", ps[i].partition);
+		hist_log2_us(s, "sluice_forwarder_ack_latency_seconds", l, 2, ps[i].ack_hist,
+			     (double)ps[i].ack_sum_us / 1e6);
 	}
 	free(ps);
 }

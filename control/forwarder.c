@@ -57,6 +57,7 @@ enum slot_state { SLOT_SENT = 0, SLOT_ACKED, SLOT_FAILED };
 struct slot {
 	int64_t offset;
 	int64_t timestamp;
+	uint64_t read_us; /* monotonic time its batch was read from the durable log */
 	uint32_t seq;
 	uint32_t bytes;
 	uint8_t state;
@@ -82,6 +83,7 @@ struct fpart {
 	struct sluice_reader *reader;
 	bool reader_error_logged;
 	bool have_batch;
+	uint64_t batch_read_us; /* monotonic time the current batch was read */
 	struct sluice_rb_record_iter it;
 	bool have_cur;
 	struct sluice_rb_record cur;
@@ -113,6 +115,9 @@ struct fpart {
 	_Atomic uint64_t a_skipped;
 	_Atomic int64_t a_resume_offset;
 	_Atomic uint64_t a_ingest_bytes_per_s;
+	/* Durable → ack latency; partner: the loads in sluice_fwd_stats. */
+	_Atomic uint64_t a_ack_hist[SLUICE_HIST_BUCKETS];
+	_Atomic uint64_t a_ack_sum_us;
 };
 
 struct sluice_fwd {
@@ -192,6 +197,14 @@ static uint64_t mono_ms(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static uint64_t mono_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
 
 static int64_t wall_ms(void)
@@ -458,6 +471,18 @@ static void ring_clear(struct fpart *p)
 	publish_inflight(p);
 }
 
+/* Same buckets as the storage fsync histogram, so both read alike: bucket i holds
+ * latencies in (2^(i-1), 2^i] µs. */
+static void ack_latency_observe(struct fpart *p, uint64_t us)
+{
+	unsigned i = 0;
+
+	while (i < SLUICE_HIST_BUCKETS - 1 && (1ull << i) < us)
+		i++;
+	ADD(p->a_ack_hist[i], 1);
+	ADD(p->a_ack_sum_us, us);
+}
+
 /* ---------------------------------------------------------------------------------------- */
 /* librdkafka callbacks (forwarder thread, inside poll/flush/commit)                         */
 
@@ -491,6 +516,7 @@ static void dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 	}
 	s->state = SLOT_ACKED;
 	p->rewind_backoff_ms = 0;
+	ack_latency_observe(p, mono_us() - s->read_us);
 	ADD(p->a_delivered_records, 1);
 	ADD(p->a_delivered_bytes, s->bytes);
 	ADD(f->a_delivered_records, 1);
@@ -1084,6 +1110,10 @@ static bool next_record(struct fpart *p)
 		}
 		sluice_rb_record_iter_init(&p->it, batch, bytes);
 		p->have_batch = true;
+		/* The reader only returns durable batches, and the forwarder reads as soon as
+		 * the durable offset passes them: this is when the batch became durable, as
+		 * far as the forwarder can tell without a timestamp in the log. */
+		p->batch_read_us = mono_us();
 	}
 }
 
@@ -1186,6 +1216,7 @@ static uint32_t pump(struct sluice_fwd *f, struct fpart *p)
 		s = &p->ring[p->tail & (p->cap - 1)];
 		s->offset = r->offset;
 		s->timestamp = r->timestamp;
+		s->read_us = p->batch_read_us;
 		s->seq = (uint32_t)p->tail;
 		s->bytes = bytes;
 		s->state = SLOT_SENT;
@@ -1714,5 +1745,8 @@ void sluice_fwd_stats(struct sluice_fwd *f, struct sluice_fwd_stats *out,
 		ps->rewinds = LOAD(p->a_rewinds);
 		ps->skipped_records = LOAD(p->a_skipped);
 		ps->resume_offset = LOAD(p->a_resume_offset);
+		for (unsigned b = 0; b < SLUICE_HIST_BUCKETS; b++)
+			ps->ack_hist[b] = LOAD(p->a_ack_hist[b]);
+		ps->ack_sum_us = LOAD(p->a_ack_sum_us);
 	}
 }

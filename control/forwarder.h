@@ -147,6 +147,13 @@ struct sluice_fwd_partition_stats {
 	uint64_t rewinds; /**< per-partition resume after a delivery error */
 	uint64_t skipped_records; /**< dropped by retention policy before being forwarded */
 	int64_t resume_offset; /**< where the last resume started (from Kafka's tail) */
+	/** Durable → Kafka ack latency: from the moment the forwarder read the record's batch
+	 * out of the durable log to its successful delivery report, in log2 microsecond
+	 * buckets like struct sluice_partition_stats.fsync_hist (bucket i counts latencies
+	 * in (2^(i-1), 2^i] µs; the last one holds everything longer). One observation per
+	 * delivered record, so the buckets add up to delivered_records. */
+	uint64_t ack_hist[SLUICE_HIST_BUCKETS];
+	uint64_t ack_sum_us; /**< sum of the observed latencies */
 };
 
 #define SLUICE_FWD_ERR_CODES 16

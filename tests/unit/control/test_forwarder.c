@@ -266,6 +266,17 @@ static void test_forward_in_process(void **state)
 		assert_int_equal(st.delivered_records, run == 1 ? 0 : 14);
 		assert_int_equal(ps[0].resume_offset, run == 1 ? 10 : 0);
 		assert_int_equal(ps[0].skipped_records, 0);
+		/* One ack-latency observation per delivered record, per partition. */
+		for (int i = 0; i < 2; i++) {
+			uint64_t obs = 0;
+
+			for (int b = 0; b < SLUICE_HIST_BUCKETS; b++)
+				obs += ps[i].ack_hist[b];
+			assert_int_equal(obs, ps[i].delivered_records);
+			assert_int_equal(ps[i].delivered_records, run == 1 ? 0 : (i ? 4 : 10));
+			/* Delivery over TCP cannot take 0 µs for every record. */
+			assert_true(obs == 0 || ps[i].ack_sum_us > 0);
+		}
 		sluice_fwd_destroy(f);
 	}
 	snprintf(path, sizeof(path), "%s/forwarder.ckpt", fx->dir);
