@@ -1046,6 +1046,24 @@ static void collect_workers(struct sluice_daemon *d, const struct sluice_metric_
 	}
 }
 
+/* One log2-µs histogram (the storage and forwarder bucket layout) in seconds. */
+static void hist_log2_us(const struct sluice_metric_sink *s, const char *name,
+			 const struct sluice_label *l, unsigned nl,
+			 const uint64_t hist[SLUICE_HIST_BUCKETS], double sum_s)
+{
+	double bounds[SLUICE_HIST_BUCKETS];
+	uint64_t cum[SLUICE_HIST_BUCKETS], acc = 0;
+
+	for (int b = 0; b < SLUICE_HIST_BUCKETS; b++) {
+		bounds[b] = (double)(1ull << b) / 1e6;
+		acc += hist[b];
+		cum[b] = acc;
+	}
+	/* The last bucket also holds everything longer than its bound: it is left to +Inf
+	 * (the total) rather than exported as a "<=" that it is not. */
+	s->histogram(s->ctx, name, l, nl, bounds, cum, SLUICE_HIST_BUCKETS - 1, sum_s, acc);
+}
+
 static void collect_partitions(struct sluice_daemon *d, const struct sluice_metric_sink *s)
 {
 	static const struct {
@@ -1132,27 +1150,21 @@ static void collect_partitions(struct sluice_daemon *d, const struct sluice_metr
 		s->histogram(s->ctx, "sluice_partition_fsync_duration_seconds", l, 2, bounds, cum,
 			     SLUICE_HIST_BUCKETS, sum, acc > st[i].fsyncs ? acc : st[i].fsyncs);
 	}
+	fam(s, "sluice_log_ingest_to_durable_seconds", SLUICE_METRIC_HISTOGRAM,
+	    "Ingest to durable latency: from a batch's first record arriving at a worker to the "
+	    "durable offset passing the batch");
+	for (uint32_t i = 0; i < n; i++) {
+		struct sluice_label l[2] = {{"topic", st[i].topic}, {"partition", pn[i]}};
+		uint64_t hist[SLUICE_HIST_BUCKETS], sum_us;
+
+		sluice_partition_ingest_durable_hist(sluice_log_partition(d->log, i), hist,
+						     &sum_us);
+		hist_log2_us(s, "sluice_log_ingest_to_durable_seconds", l, 2, hist,
+			     (double)sum_us / 1e6);
+	}
 out:
 	free(st);
 	free(pn);
-}
-
-/* One log2-µs histogram (the storage and forwarder bucket layout) in seconds. */
-static void hist_log2_us(const struct sluice_metric_sink *s, const char *name,
-			 const struct sluice_label *l, unsigned nl,
-			 const uint64_t hist[SLUICE_HIST_BUCKETS], double sum_s)
-{
-	double bounds[SLUICE_HIST_BUCKETS];
-	uint64_t cum[SLUICE_HIST_BUCKETS], acc = 0;
-
-	for (int b = 0; b < SLUICE_HIST_BUCKETS; b++) {
-		bounds[b] = (double)(1ull << b) / 1e6;
-		acc += hist[b];
-		cum[b] = acc;
-	}
-	/* The last bucket also holds everything longer than its bound: it is left to +Inf
-	 * (the total) rather than exported as a "<=" that it is not. */
-	s->histogram(s->ctx, name, l, nl, bounds, cum, SLUICE_HIST_BUCKETS - 1, sum_s, acc);
 }
 
 static void collect_forwarder(struct sluice_daemon *d, const struct sluice_metric_sink *s)

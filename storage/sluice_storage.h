@@ -193,6 +193,21 @@ struct sluice_partition_stats {
 /** Snapshot a partition's counters. Thread-safe (relaxed reads of writer-owned counters). */
 void sluice_partition_stats(const struct sluice_partition *p, struct sluice_partition_stats *out);
 
+/**
+ * Ingest → durable latency of a partition: for each batch that came through the writer rings
+ * with a non-zero ingest_tsc, the time from ingest_tsc to the moment the durable offset
+ * passed it (after its fdatasync; with flush = none, after its write). Same log2 microsecond
+ * buckets as fsync_hist. Batches without ingest_tsc (append_sync, tests) are not observed.
+ * When more batches wait for one group commit than the writer tracks, the newest are merged
+ * and observed with the oldest ingest time among them: a batch may look older, never
+ * younger, and the count stays exact.
+ * @param hist receives the bucket counts; @param sum_us receives the sum of the latencies.
+ * Thread-safe (relaxed reads of writer-owned counters; complete up to any durable offset
+ * already read with sluice_partition_durable_offset()).
+ */
+void sluice_partition_ingest_durable_hist(const struct sluice_partition *p,
+					  uint64_t hist[SLUICE_HIST_BUCKETS], uint64_t *sum_us);
+
 /** Counters of one writer thread (busy/idle accounting as in an SPDK reactor). */
 struct sluice_writer_stats {
 	uint64_t passes; /**< poll passes */

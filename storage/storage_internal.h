@@ -27,6 +27,8 @@
 #define CLEAN_MARKER_NAME "clean-shutdown"
 #define CHECKPOINT_NAME "recovery-checkpoint"
 #define QUARANTINE_DIR "quarantine"
+/* Batches per partition whose ingest time waits for durability before entries merge. */
+#define LAT_FIFO_CAP 64
 
 /* Relaxed single-writer counter helpers: the owner adds, any thread reads a snapshot. */
 #define CNT_ADD(field, n)                                                                 \
@@ -154,6 +156,17 @@ struct sluice_partition {
 	_Atomic uint64_t appended_batches, appended_records, appended_bytes;
 	_Atomic uint64_t shed_records, fsyncs, write_errors, fsync_errors;
 	_Atomic uint64_t fsync_hist[SLUICE_HIST_BUCKETS];
+	/* Ingest → durable: writer-owned FIFO of appended batches not yet durable, oldest
+	 * first; an entry stands for `batches` batches ending before end_offset, the oldest
+	 * of which arrived at ingest_tsc. */
+	struct lat_pending {
+		int64_t end_offset;
+		uint64_t ingest_tsc;
+		uint64_t batches;
+	} lat_fifo[LAT_FIFO_CAP];
+	uint32_t lat_head, lat_len;
+	_Atomic uint64_t ingest_durable_hist[SLUICE_HIST_BUCKETS];
+	_Atomic uint64_t ingest_durable_sum_us;
 	_Atomic uint64_t retention_deleted_segments, retention_dropped_records;
 	_Atomic uint64_t bytes_on_disk, nsegments; /* writer and housekeeper: fetch_add */
 	_Atomic int64_t oldest_timestamp_ms;

@@ -26,6 +26,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <rte_cycles.h>
 #include <rte_mempool.h>
 #include <rte_ring.h>
 
@@ -343,8 +344,77 @@ static void set_failed(struct sluice_partition *p, int err, bool permanent, cons
 	atomic_store_explicit(&p->failed, true, memory_order_release);
 }
 
+static void hist_bucket_add(_Atomic uint64_t *hist, uint64_t us, uint64_t n)
+{
+	int i = 0;
+
+	while (i < SLUICE_HIST_BUCKETS - 1 && (1ull << i) < us)
+		i++;
+	CNT_ADD(hist[i], n);
+}
+
+/* A batch with an ingest time was appended: it waits in the FIFO for its durability. Never
+ * allocates: when the FIFO is full the batch joins the newest entry, which keeps the older
+ * of the two ingest times. */
+static void lat_push(struct sluice_partition *p, int64_t end_offset, uint64_t tsc)
+{
+	struct lat_pending *e;
+
+	if (p->lat_len == LAT_FIFO_CAP) {
+		e = &p->lat_fifo[(p->lat_head + p->lat_len - 1) % LAT_FIFO_CAP];
+		e->end_offset = end_offset;
+		e->batches++;
+		if (tsc < e->ingest_tsc)
+			e->ingest_tsc = tsc;
+		return;
+	}
+	e = &p->lat_fifo[(p->lat_head + p->lat_len) % LAT_FIFO_CAP];
+	e->end_offset = end_offset;
+	e->ingest_tsc = tsc;
+	e->batches = 1;
+	p->lat_len++;
+}
+
+/* The durable offset is about to reach @p offset: observe every batch it covers. */
+static void lat_durable(struct sluice_partition *p, int64_t offset)
+{
+	uint64_t now, hz;
+
+	if (!p->lat_len)
+		return;
+	now = rte_rdtsc();
+	hz = rte_get_tsc_hz();
+	while (p->lat_len) {
+		struct lat_pending *e = &p->lat_fifo[p->lat_head];
+		uint64_t us = 0;
+
+		if (e->end_offset > offset)
+			break;
+		/* TSCs are synchronised across cores on the hosts we run on; a small skew
+		 * must not wrap into a huge latency. */
+		if (hz && now > e->ingest_tsc)
+			us = (now - e->ingest_tsc) / (hz / 1000000 ? hz / 1000000 : 1);
+		hist_bucket_add(p->ingest_durable_hist, us, e->batches);
+		CNT_ADD(p->ingest_durable_sum_us, us * e->batches);
+		p->lat_head = (p->lat_head + 1) % LAT_FIFO_CAP;
+		p->lat_len--;
+	}
+}
+
+void sluice_partition_ingest_durable_hist(const struct sluice_partition *p,
+					  uint64_t hist[SLUICE_HIST_BUCKETS], uint64_t *sum_us)
+{
+	/* No fence of its own: the counters are stored before the release store of
+	 * durable_offset in publish(), so a caller that read an offset durable (acquire)
+	 * finds its batches counted here. */
+	for (int i = 0; i < SLUICE_HIST_BUCKETS; i++)
+		hist[i] = CNT_GET(p->ingest_durable_hist[i]);
+	*sum_us = CNT_GET(p->ingest_durable_sum_us);
+}
+
 static void publish(struct sluice_partition *p, int64_t offset, uint64_t bytes)
 {
+	lat_durable(p, offset);
 	/* Partner of these release stores: acquire loads in reader.c and
 	 * sluice_partition_durable_offset(). Bytes first, so that a reader that sees the
 	 * offset also finds the bytes. */
@@ -733,6 +803,8 @@ static int deliver(struct sluice_writer *w, struct sluice_batch *bt, uint64_t no
 		return rc;
 	if (rc)
 		CNT_ADD(p->shed_records, bt->records);
+	else if (bt->ingest_tsc)
+		lat_push(p, p->log_end_offset, bt->ingest_tsc);
 put:
 	if (bt->pool)
 		rte_mempool_put(bt->pool, bt);
