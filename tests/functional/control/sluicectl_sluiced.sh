@@ -189,6 +189,11 @@ curl -sf "http://127.0.0.1:$PORT/metrics" >"$TMP/m" || sfail "scrape"
 # Lint problems are failures too: names are the operator's interface (issue 8's acceptance).
 promtool check metrics <"$TMP/m" >"$TMP/lint" 2>&1 || sfail "promtool check metrics on sluiced's /metrics: $(cat "$TMP/lint")"
 grep -c '^sluice_healthy ' "$TMP/m" >/dev/null || sfail "no sluice_healthy"
+# Issue 8's two latency histograms, observed by now: events were made durable and forwarded.
+for h in sluice_log_ingest_to_durable_seconds sluice_forwarder_ack_latency_seconds; do
+	c=$(awk -v n="${h}_count" '$1 ~ "^"n"({|$)" { s += $2 } END { print s + 0 }' "$TMP/m")
+	[ "$c" -gt 0 ] || sfail "$h: no observations in /metrics"
+done
 PPORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 printf 'global: {scrape_interval: 1s, scrape_timeout: 900ms}\nscrape_configs:\n  - job_name: sluice\n    static_configs: [{targets: ["127.0.0.1:%s"]}]\n' \
 	"$PORT" >"$TMP/prom.yml"
