@@ -14,6 +14,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <rte_eal.h>
+
 #include "sluice_record.h"
 #include "sluice_storage.h"
 
@@ -71,6 +73,32 @@ static inline void tu_rm_rf(const char *dir)
 }
 
 /* A fresh directory; SLUICE_TEST_DIR picks the parent (default /tmp, ext4 here). */
+/* EAL for a test that needs rings and pools: --no-huge, no PCI, no shared config, a file
+ * prefix unique to this process in prefix[]; tu_eal_stop() removes its runtime dir again. */
+static inline int tu_eal_start(const char *prog, const char *tag, char *prefix, size_t len)
+{
+	char *argv[] = {(char *)prog,    "--no-pci", "--no-huge", "-m",          "128",
+			"--no-shconf",   "-l",       "0",         "--log-level", "error",
+			"--file-prefix", prefix,     NULL};
+	char path[128];
+
+	snprintf(prefix, len, "sluice_%s_%d", tag, (int)getpid());
+	if (rte_eal_init(12, argv) >= 0)
+		return 0;
+	snprintf(path, sizeof(path), "/var/run/dpdk/%s", prefix);
+	tu_rm_rf(path);
+	return -1;
+}
+
+static inline void tu_eal_stop(const char *prefix)
+{
+	char path[128];
+
+	rte_eal_cleanup();
+	snprintf(path, sizeof(path), "/var/run/dpdk/%s", prefix);
+	tu_rm_rf(path);
+}
+
 static inline void tu_mkdtemp(char *out, size_t len, const char *tag)
 {
 	const char *parent = getenv("SLUICE_TEST_DIR");

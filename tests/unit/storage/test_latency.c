@@ -33,19 +33,9 @@ static char eal_prefix[64];
 
 static int eal_setup(void **state)
 {
-	char *argv[] = {"test_latency",  "--no-pci", "--no-huge", "-m",          "128",
-			"--no-shconf",   "-l",       "0",         "--log-level", "error",
-			"--file-prefix", eal_prefix, NULL};
-
 	(void)state;
-	snprintf(eal_prefix, sizeof(eal_prefix), "sluice_tl_%d", (int)getpid());
-	if (rte_eal_init(12, argv) < 0) {
-		char path[128];
-
-		snprintf(path, sizeof(path), "/var/run/dpdk/%s", eal_prefix);
-		tu_rm_rf(path);
+	if (tu_eal_start("test_latency", "tl", eal_prefix, sizeof(eal_prefix)) < 0)
 		return -1;
-	}
 	pool = rte_mempool_create("tl_pool", 1023, ELT_BYTES, 0, 0, NULL, NULL, NULL, NULL,
 				  SOCKET_ID_ANY, 0);
 	return pool ? 0 : -1;
@@ -53,13 +43,9 @@ static int eal_setup(void **state)
 
 static int eal_teardown(void **state)
 {
-	char path[128];
-
 	(void)state;
 	rte_mempool_free(pool);
-	rte_eal_cleanup();
-	snprintf(path, sizeof(path), "/var/run/dpdk/%s", eal_prefix);
-	tu_rm_rf(path);
+	tu_eal_stop(eal_prefix);
 	return 0;
 }
 
