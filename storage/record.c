@@ -142,10 +142,9 @@ uint32_t sluice_partition_for_key(const void *key, size_t len, uint32_t partitio
 /* ---------------------------------------------------------------------------------------- */
 /* Varints                                                                                   */
 
-static inline size_t varint_enc(int32_t v, uint8_t *out)
+/* Unsigned LEB128 body shared by the 32- and 64-bit zig-zag encoders. */
+static inline size_t uvarint_put(uint64_t u, uint8_t *out)
 {
-	/* Zig-zag in unsigned arithmetic: a left shift of a negative int is UB in C. */
-	uint32_t u = ((uint32_t)v << 1) ^ (uint32_t) - (int32_t)((uint32_t)v >> 31);
 	size_t n = 0;
 
 	while (u >= 0x80) {
@@ -156,17 +155,15 @@ static inline size_t varint_enc(int32_t v, uint8_t *out)
 	return n;
 }
 
+static inline size_t varint_enc(int32_t v, uint8_t *out)
+{
+	/* Zig-zag in unsigned arithmetic: a left shift of a negative int is UB in C. */
+	return uvarint_put(((uint32_t)v << 1) ^ (uint32_t) - (int32_t)((uint32_t)v >> 31), out);
+}
+
 static inline size_t varlong_enc(int64_t v, uint8_t *out)
 {
-	uint64_t u = ((uint64_t)v << 1) ^ (uint64_t) - (int64_t)((uint64_t)v >> 63);
-	size_t n = 0;
-
-	while (u >= 0x80) {
-		out[n++] = (uint8_t)(u | 0x80);
-		u >>= 7;
-	}
-	out[n++] = (uint8_t)u;
-	return n;
+	return uvarint_put(((uint64_t)v << 1) ^ (uint64_t) - (int64_t)((uint64_t)v >> 63), out);
 }
 
 size_t sluice_varint_encode(int32_t v, uint8_t *out)
