@@ -1984,6 +1984,30 @@ int sluice_config_validate(struct sluice_config *cfg)
 	return cfg->nerrors == errors_before ? 0 : -EINVAL;
 }
 
+int sluice_config_lcore_cpus(const struct sluice_config *cfg, unsigned lcore,
+			     struct sluice_cpu_list *out)
+{
+	struct lcore_map *m;
+	char why[256];
+	int rc = -ENOENT;
+
+	memset(out, 0, sizeof(*out));
+	if (lcore >= SLUICE_CONFIG_MAX_LCORES)
+		return -ENOENT;
+	m = malloc(sizeof(*m));
+	if (!m)
+		return -ENOMEM;
+	if (parse_lcore_map(cfg->eal.lcores_resolved, m, why, sizeof(why)) == 0 &&
+	    set_has(m->lcores, lcore)) {
+		for (unsigned c = 0; c < SLUICE_CONFIG_MAX_CPUS; c++)
+			if (set_has(m->cpus_of[lcore], c))
+				out->id[out->n++] = (uint16_t)c;
+		rc = 0;
+	}
+	free(m);
+	return rc;
+}
+
 /* ---------------------------------------------------------------------------------------- */
 /* get / set / list / help                                                                    */
 
