@@ -81,6 +81,18 @@ static bool want(const struct doc *d, const char *name)
 	return !d->o->only || strncmp(name, d->o->only, strlen(d->o->only)) == 0;
 }
 
+/* Could --only select a check whose name starts with @p group? */
+static bool want_group(const struct doc *d, const char *group)
+{
+	size_t a, b;
+
+	if (!d->o->only)
+		return true;
+	a = strlen(d->o->only);
+	b = strlen(group);
+	return strncmp(d->o->only, group, a < b ? a : b) == 0;
+}
+
 static struct sluice_doctor_result *add(struct doc *d, const char *name,
 					enum sluice_doctor_status st, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
@@ -92,6 +104,11 @@ static struct sluice_doctor_result *add(struct doc *d, const char *name,
 	struct sluice_doctor_result *grown, *res;
 	va_list ap;
 
+	if (!want(d, name)) {
+		/* Not asked for (--only): computed, not reported. */
+		memset(&scratch, 0, sizeof(scratch));
+		return &scratch;
+	}
 	grown = realloc(d->r->results, (d->r->n + 1) * sizeof(*grown));
 	if (!grown) {
 		/* Keep going without the result; the run reports -ENOMEM at the end. */
@@ -1794,7 +1811,7 @@ static void check_kafka(struct doc *d)
 	rd_kafka_t *rk;
 	rd_kafka_resp_err_t e;
 
-	if (!want(d, "kafka"))
+	if (!want_group(d, "kafka."))
 		return;
 	if (!k->enabled || k->brokers[0] == '\0') {
 		add(d, "kafka.reachable", SLUICE_DOCTOR_PASS,
