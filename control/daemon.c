@@ -41,6 +41,7 @@
 #include "ctl.h"
 #include "daemon.h"
 #include "forwarder.h"
+#include "host.h"
 #include "sluice_dataplane.h"
 #include "sluice_nic.h"
 #include "sluice_storage.h"
@@ -86,8 +87,12 @@ struct sluice_daemon {
 
 	char file_prefix[64];
 	bool eal_up;
-	struct rte_mempool *mbuf_pool;
-	struct rte_mempool *batch_pool;
+	/* One RX mbuf pool per NUMA socket that has ports and one batch pool per socket that
+	 * has workers (slot 0 alone with eal.memory = no-huge, which has no sockets). */
+	struct rte_mempool *mbuf_pools[RTE_MAX_NUMA_NODES];
+	struct rte_mempool *batch_pools[RTE_MAX_NUMA_NODES];
+	uint8_t port_slot[SLUICE_CONFIG_MAX_PORTS];
+	uint8_t worker_slot[MAX_WORKERS];
 	struct sluice_log *log;
 	bool log_started;
 	uint32_t nports;
@@ -282,46 +287,163 @@ static int start_eal(struct sluice_daemon *d)
 	return 0;
 }
 
+/* Create a pool on @p socket, or anywhere when that socket has no memory left (logged). */
+static struct rte_mempool *pool_on(const char *what, int socket,
+				   struct rte_mempool *(*create)(int socket, void *arg), void *arg)
+{
+	struct rte_mempool *mp = create(socket, arg);
+
+	if (!mp && socket != SOCKET_ID_ANY && rte_errno == ENOMEM) {
+		DLOG(WARNING,
+		     "NUMA: no memory left on socket %d for %s: taking it from another socket "
+		     "(every access crosses the interconnect; reserve hugepages on node %d, see "
+		     "sluicectl doctor)",
+		     socket, what, socket);
+		mp = create(SOCKET_ID_ANY, arg);
+	}
+	return mp;
+}
+
+struct mbuf_args {
+	char name[RTE_MEMPOOL_NAMESIZE];
+	uint32_t n, cache;
+};
+
+static struct rte_mempool *mbuf_create(int socket, void *arg)
+{
+	struct mbuf_args *a = arg;
+
+	return rte_pktmbuf_pool_create(a->name, a->n, a->cache, 0, RTE_MBUF_DEFAULT_BUF_SIZE,
+				       socket);
+}
+
+struct batch_args {
+	char name[RTE_MEMPOOL_NAMESIZE];
+	uint32_t n, bytes;
+	int rc;
+};
+
+static struct rte_mempool *batch_create(int socket, void *arg)
+{
+	struct batch_args *a = arg;
+	struct rte_mempool *mp = NULL;
+
+	a->rc = sluice_dp_batch_pool_create(a->name, a->n, a->bytes, socket, &mp);
+	rte_errno = -a->rc;
+	return a->rc ? NULL : mp;
+}
+
+/*
+ * Packet buffers on the socket of the NIC that writes them, batch buffers on the socket of
+ * the worker that fills them. The configured totals (dataplane.mbufs, .batch_buffers) are
+ * split between the sockets in proportion to their ports and workers, so one socket
+ * behaves as before and memory does not grow with the socket count.
+ */
 static int start_pools(struct sluice_daemon *d)
 {
 	const struct sluice_config *cfg = d->cfg;
-	uint32_t need = 0;
-	int rc;
+	uint32_t ports_on[RTE_MAX_NUMA_NODES] = {0}, workers_on[RTE_MAX_NUMA_NODES] = {0};
+	uint32_t need[RTE_MAX_NUMA_NODES] = {0};
+	uint32_t workers = cfg->dataplane.workers;
+	bool any_socket = cfg->eal.memory == SLUICE_CONFIG_MEM_NO_HUGE;
+	int main_socket = (int)rte_socket_id();
 
-	for (uint32_t i = 0; i < cfg->nports; i++)
-		need += cfg->ports[i].rx_desc * cfg->dataplane.workers;
-	need += cfg->dataplane.mbuf_cache * (cfg->dataplane.workers + 1) + 2 * 64;
-	if (cfg->dataplane.mbufs < need) {
-		DLOG(ERR,
-		     "dataplane.mbufs = %u cannot fill the RX rings: ports x workers x rx_desc + "
-		     "caches need %u",
-		     cfg->dataplane.mbufs, need);
-		return -EINVAL;
+	for (uint32_t i = 0; i < cfg->nports; i++) {
+		const struct sluice_config_port *p = &cfg->ports[i];
+		/* A device that did not probe is reported when its port is created. */
+		int s = any_socket ? 0 : sluice_nic_device_socket(p->device);
+		uint32_t q = p->queues ? p->queues : workers;
+
+		if (s < 0 || s >= RTE_MAX_NUMA_NODES)
+			s = main_socket;
+		d->port_slot[i] = (uint8_t)s;
+		ports_on[s]++;
+		need[s] += p->rx_desc * q;
 	}
-	d->mbuf_pool = rte_pktmbuf_pool_create("sluiced_mbuf", cfg->dataplane.mbufs,
-					       cfg->dataplane.mbuf_cache, 0,
-					       RTE_MBUF_DEFAULT_BUF_SIZE, (int)rte_socket_id());
-	if (!d->mbuf_pool) {
-		DLOG(ERR, "mbuf pool (%u mbufs): %s (raise eal.memory_mb or lower dataplane.mbufs)",
-		     cfg->dataplane.mbufs, rte_strerror(rte_errno));
-		return -ENOMEM;
+	for (uint32_t w = 0; w < workers; w++) {
+		unsigned s = any_socket ? 0 : rte_lcore_to_socket_id(cfg->eal.worker_lcore[w]);
+
+		if (s >= RTE_MAX_NUMA_NODES)
+			s = (unsigned)main_socket;
+		d->worker_slot[w] = (uint8_t)s;
+		workers_on[s]++;
 	}
-	rc = sluice_dp_batch_pool_create("sluiced_batch", cfg->dataplane.batch_buffers,
-					 (uint32_t)cfg->dataplane.batch_bytes, SOCKET_ID_ANY,
-					 &d->batch_pool);
-	if (rc) {
-		DLOG(ERR, "batch pool (%u x %" PRIu64 " bytes): %s", cfg->dataplane.batch_buffers,
-		     cfg->dataplane.batch_bytes, strerror(-rc));
-		return rc;
+	for (int s = 0; s < RTE_MAX_NUMA_NODES; s++) {
+		struct mbuf_args ma = {.cache = cfg->dataplane.mbuf_cache};
+		struct batch_args ba = {.bytes = (uint32_t)cfg->dataplane.batch_bytes};
+		int socket = any_socket ? SOCKET_ID_ANY : s;
+
+		if (ports_on[s]) {
+			ma.n = (uint32_t)((uint64_t)cfg->dataplane.mbufs * ports_on[s] /
+					  cfg->nports);
+			need[s] += cfg->dataplane.mbuf_cache * (workers + 1) + 2 * 64;
+			if (ma.n < need[s]) {
+				DLOG(ERR,
+				     "dataplane.mbufs = %u gives socket %d's pool %u mbufs for its "
+				     "%u "
+				     "port%s, which cannot fill their RX rings: ports x workers x "
+				     "rx_desc + caches need %u",
+				     cfg->dataplane.mbufs, s, ma.n, ports_on[s],
+				     ports_on[s] == 1 ? "" : "s", need[s]);
+				return -EINVAL;
+			}
+			snprintf(ma.name, sizeof(ma.name), "sluiced_mbuf_s%d", s);
+			d->mbuf_pools[s] =
+				pool_on("the ports' packet buffers", socket, mbuf_create, &ma);
+			if (!d->mbuf_pools[s]) {
+				DLOG(ERR,
+				     "mbuf pool (%u mbufs, socket %d): %s (raise eal.memory_mb or "
+				     "lower dataplane.mbufs)",
+				     ma.n, s, rte_strerror(rte_errno));
+				return -ENOMEM;
+			}
+		}
+		if (workers_on[s]) {
+			ba.n = (uint32_t)((uint64_t)cfg->dataplane.batch_buffers * workers_on[s] /
+					  workers);
+			if (ba.n < 16)
+				ba.n = 16;
+			snprintf(ba.name, sizeof(ba.name), "sluiced_batch_s%d", s);
+			d->batch_pools[s] =
+				pool_on("the workers' batch buffers", socket, batch_create, &ba);
+			if (!d->batch_pools[s]) {
+				DLOG(ERR, "batch pool (%u x %" PRIu64 " bytes, socket %d): %s",
+				     ba.n, cfg->dataplane.batch_bytes, s, strerror(-ba.rc));
+				return ba.rc ? ba.rc : -ENOMEM;
+			}
+		}
+		if (ports_on[s] || workers_on[s])
+			DLOG(INFO,
+			     "socket %d: %u port%s (%u mbufs), %u worker%s (%u batch buffers)%s", s,
+			     ports_on[s], ports_on[s] == 1 ? "" : "s", ma.n, workers_on[s],
+			     workers_on[s] == 1 ? "" : "s", ba.n,
+			     any_socket ? " (no-huge: memory on any socket)" : "");
 	}
 	return 0;
+}
+
+/* Largest batch the batch buffers hold (the same on every socket). */
+static uint32_t batch_capacity(const struct sluice_daemon *d)
+{
+	for (int s = 0; s < RTE_MAX_NUMA_NODES; s++)
+		if (d->batch_pools[s])
+			return sluice_dp_batch_pool_capacity(d->batch_pools[s]);
+	return 0;
+}
+
+/* sluiced's NUMA placement judged against the host before anything is allocated. */
+static void numa_warn(void *arg, uint32_t port, const char *msg)
+{
+	(void)arg;
+	(void)port;
+	DLOG(WARNING, "%s", msg);
 }
 
 static int start_storage(struct sluice_daemon *d)
 {
 	const struct sluice_config *cfg = d->cfg;
 	struct sluice_topic_opts topics[SLUICE_CONFIG_MAX_TOPICS];
-	int writer_cpus[64];
+	int writer_cpus[64], writer_nodes[64];
 	struct sluice_log_opts o = {0};
 	double t0 = mono_now();
 	int rc;
@@ -342,8 +464,14 @@ static int start_storage(struct sluice_daemon *d)
 			.index_interval_bytes = (uint32_t)t->index_interval_bytes,
 		};
 	}
-	for (uint32_t i = 0; i < cfg->storage.writer_cpus.n && i < 64; i++)
+	for (uint32_t i = 0; i < cfg->storage.writer_cpus.n && i < 64; i++) {
 		writer_cpus[i] = cfg->storage.writer_cpus.id[i];
+		/* A pinned writer's buffers go to its CPU's node. */
+		writer_nodes[i] =
+			sluice_host_cpu_node(sluice_host_root(), (unsigned)writer_cpus[i]);
+		if (writer_nodes[i] < 0)
+			writer_nodes[i] = -1;
+	}
 	o.data_dir = cfg->storage.data_dir;
 	o.topics = topics;
 	o.ntopics = cfg->ntopics;
@@ -355,6 +483,7 @@ static int start_storage(struct sluice_daemon *d)
 									: -1;
 	o.write_buffer_bytes = cfg->storage.write_buffer_bytes;
 	o.writer_cpus = cfg->storage.writer_cpus.n ? writer_cpus : NULL;
+	o.writer_nodes = cfg->storage.writer_cpus.n ? writer_nodes : NULL;
 	o.writer_idle_sleep = cfg->storage.idle_sleep;
 	o.prealloc = cfg->storage.prealloc == 1 ? SLUICE_PREALLOC_NONE
 		: cfg->storage.prealloc == 2    ? SLUICE_PREALLOC_FALLOCATE
@@ -393,7 +522,7 @@ static int start_ports(struct sluice_daemon *d)
 			.mtu = (uint16_t)p->mtu,
 			.rss = p->rss,
 			.promiscuous = p->promiscuous,
-			.pool = d->mbuf_pool,
+			.pool = d->mbuf_pools[d->port_slot[i]],
 		};
 		int rc = sluice_nic_port_create(&o, &d->ports[i]);
 		if (rc) {
@@ -476,7 +605,7 @@ static int start_workers(struct sluice_daemon *d)
 		o.listeners = d->listeners;
 		o.nlisteners = d->nlisteners;
 		o.log = d->log;
-		o.batch_pool = d->batch_pool;
+		o.batch_pool = d->batch_pools[d->worker_slot[w]];
 		o.batch_bytes = (uint32_t)cfg->dataplane.batch_bytes;
 		o.linger_us = (uint32_t)cfg->dataplane.linger_us;
 		o.backpressure = cfg->dataplane.backpressure ? SLUICE_BACKPRESSURE_BLOCK
@@ -664,6 +793,7 @@ int sluice_daemon_start(struct sluice_daemon *d)
 	d->start_time_s = ts_to_s(&wall);
 	set_state(d, STATE_STARTING);
 	d->log_stream = log_setup(d->cfg);
+	sluice_host_numa_check(sluice_host_root(), d->cfg, numa_warn, NULL);
 	if ((rc = start_eal(d)) || (rc = start_pools(d)) || (rc = start_storage(d)) ||
 	    (rc = start_ports(d)))
 		goto fail;
@@ -1987,9 +2117,9 @@ static json_t *req_config(struct sluice_daemon *d, const char *cmd, json_t *args
 			return reply_err("%s", err);
 	}
 	/* Batch buffers were sized at start: a larger batch cannot fit them. */
-	if (strcmp(json_string_value(kj), "dataplane.batch_bytes") == 0 && d->batch_pool &&
-	    d->cfg->dataplane.batch_bytes > sluice_dp_batch_pool_capacity(d->batch_pool)) {
-		uint64_t cap = sluice_dp_batch_pool_capacity(d->batch_pool);
+	if (strcmp(json_string_value(kj), "dataplane.batch_bytes") == 0 && batch_capacity(d) &&
+	    d->cfg->dataplane.batch_bytes > batch_capacity(d)) {
+		uint64_t cap = batch_capacity(d);
 		sluice_config_set(d->cfg, "dataplane.batch_bytes", previous, err, sizeof(err));
 		return reply_err("dataplane.batch_bytes: at most %" PRIu64
 				 " bytes while running (the batch buffers' size, fixed at start)",
@@ -2352,12 +2482,12 @@ int sluice_daemon_stop(struct sluice_daemon *d)
 		d->ports[i] = NULL;
 	}
 	d->nports = 0;
-	if (d->batch_pool)
-		rte_mempool_free(d->batch_pool);
-	d->batch_pool = NULL;
-	if (d->mbuf_pool)
-		rte_mempool_free(d->mbuf_pool);
-	d->mbuf_pool = NULL;
+	for (int sk = 0; sk < RTE_MAX_NUMA_NODES; sk++) {
+		rte_mempool_free(d->batch_pools[sk]);
+		d->batch_pools[sk] = NULL;
+		rte_mempool_free(d->mbuf_pools[sk]);
+		d->mbuf_pools[sk] = NULL;
+	}
 	if (d->eal_up) {
 		char runtime_dir[PATH_MAX];
 		snprintf(runtime_dir, sizeof(runtime_dir), "%s", rte_eal_get_runtime_dir());

@@ -20,6 +20,7 @@
 
 #include "config.h"
 #include "daemon.h"
+#include "host.h"
 
 #define EXIT_CONFIG 2
 
@@ -63,6 +64,12 @@ static void on_alarm(int sig)
 	n = write(STDERR_FILENO, msg, sizeof(msg) - 1);
 	(void)n;
 	_exit(1);
+}
+
+static void print_warning(void *arg, uint32_t port, const char *msg)
+{
+	(void)port;
+	fprintf(stderr, "%s: warning: %s\n", (const char *)arg, msg);
 }
 
 static void usage(FILE *out, const char *prog)
@@ -167,6 +174,8 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	if (check_only) {
+		/* Placement warnings are not errors: the file is valid, just slow here. */
+		sluice_host_numa_check(sluice_host_root(), cfg, print_warning, (void *)file);
 		printf("%s: configuration OK\n", file);
 		goto out;
 	}
