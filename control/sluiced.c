@@ -5,7 +5,8 @@
  * Exit status: 0 clean shutdown; 1 start-up or shutdown failure (logged); 2 bad command line
  * or configuration (every error printed as file:line: key: reason).
  *
- * Threads: main only; signal handlers just count (a second signal exits at once).
+ * Threads: main only; signal handlers just count (a second signal exits at once; SIGHUP asks
+ * for a reload of the configuration file).
  */
 #include <errno.h>
 #include <getopt.h>
@@ -52,6 +53,13 @@ static void on_signal(int sig)
 	}
 	if (g_daemon)
 		sluice_daemon_request_stop(g_daemon);
+}
+
+static void on_hup(int sig)
+{
+	(void)sig;
+	if (g_daemon)
+		sluice_daemon_request_reload(g_daemon);
 }
 
 static void on_alarm(int sig)
@@ -192,6 +200,10 @@ int main(int argc, char **argv)
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
+	/* SIGHUP (systemctl reload): re-read the file, apply what can change at runtime. */
+	sluice_daemon_set_source(g_daemon, file, sets, nsets);
+	sa.sa_handler = on_hup;
+	sigaction(SIGHUP, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
 	rc = sluice_daemon_start(g_daemon);
