@@ -2010,8 +2010,9 @@ void sluice_doctor_print(const struct sluice_doctor_report *r, FILE *out, bool j
 			p += n + (p[n] == '\n');
 		}
 	}
-	fprintf(out, "%u passed, %u warnings, %u failed (%s)\n", r->count[SLUICE_DOCTOR_PASS],
-		r->count[SLUICE_DOCTOR_WARN], r->count[SLUICE_DOCTOR_FAIL], r->config_file);
+	fprintf(out, "%u passed, %u warning%s, %u failed (%s)\n", r->count[SLUICE_DOCTOR_PASS],
+		r->count[SLUICE_DOCTOR_WARN], r->count[SLUICE_DOCTOR_WARN] == 1 ? "" : "s",
+		r->count[SLUICE_DOCTOR_FAIL], r->config_file);
 }
 
 int sluice_doctor_main(int argc, char **argv, const char *socket, bool json, int timeout_ms)

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: BSD-3-Clause
 # The whole test suite, as CI runs it: install dependencies, check formatting, build with
-# warnings as errors, run unit + functional tests, run the unit tests again under
+# warnings as errors, run unit + functional tests, build the Debian packages and check them
+# installed in a fresh root (tools/package-test.sh), run the unit tests again under
 # AddressSanitizer/UBSan, then run every libFuzzer target for a bounded time.
 #
 #   FUZZ_SECONDS   seconds per fuzz target (default 60; 0 skips fuzzing)
@@ -33,6 +34,9 @@ echo "== unit + functional tests"
 meson test -C build --suite unit --suite functional --num-processes "$jobs" --print-errorlogs || status=1
 echo "== benchmark harness, --quick (keeps it working; reports, asserts no number)"
 meson test -C build --suite perf bench_quick --print-errorlogs --logbase perflog || status=1
+
+echo "== Debian packages: lintian, a fresh root, the installed unit and configuration"
+./tools/package-test.sh || status=1
 
 echo "== unit tests under ASan/UBSan"
 setup build-asan -Dwerror=true -Dtests=true -Db_sanitize=address,undefined -Db_lundef=false
