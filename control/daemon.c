@@ -550,6 +550,8 @@ static int start_ports(struct sluice_daemon *d)
 					   : "");
 			return rc;
 		}
+		DLOG(INFO, "port %s: NUMA socket %d; RX queues and mbufs on socket %d", p->name,
+		     sluice_nic_port_socket(d->ports[i]), d->port_slot[i]);
 		d->nports = i + 1;
 	}
 	for (uint32_t i = 0; i < d->nports; i++) {
