@@ -550,8 +550,9 @@ static int start_ports(struct sluice_daemon *d)
 					   : "");
 			return rc;
 		}
-		DLOG(INFO, "port %s: NUMA socket %d; RX queues and mbufs on socket %d", p->name,
-		     sluice_nic_port_socket(d->ports[i]), d->port_slot[i]);
+		DLOG(INFO,
+		     "port %s: NUMA socket %d (its queues' rings), mbufs from socket %d's pool",
+		     p->name, sluice_nic_port_socket(d->ports[i]), d->port_slot[i]);
 		d->nports = i + 1;
 	}
 	for (uint32_t i = 0; i < d->nports; i++) {
