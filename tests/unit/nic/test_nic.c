@@ -352,9 +352,9 @@ int main(void)
 		cmocka_unit_test(test_eal_bad_options),
 	};
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_eal_twice),      cmocka_unit_test(test_create_invalid),
+		cmocka_unit_test(test_eal_twice),        cmocka_unit_test(test_create_invalid),
 		cmocka_unit_test(test_names_and_queues), cmocka_unit_test(test_rss_rule),
-		cmocka_unit_test(test_link_wait),      cmocka_unit_test(test_stats),
+		cmocka_unit_test(test_link_wait),        cmocka_unit_test(test_stats),
 	};
 	int rc = cmocka_run_group_tests_name("nic before EAL", pre, NULL, NULL);
 
