@@ -35,6 +35,10 @@ A record is compared whole: timestamp (ms, absolute), key, value and headers, as
       Prints JSON {"records": n, "datagrams": n, "rejected_checksum": n,
       "no_listener": n, "producer_lost": n} (producer_lost: the sequence gaps a receiver with
       reorder_window 0 counts, per docs/wire-formats.md).
+  sluiced_check.py craft OUT.pcap UDP_PORT PARTITIONS COUNT
+      Write COUNT kafka datagrams (envelope + RecordBatch v2, encoded here) that sluice-gen
+      cannot make: explicit partitions, no producer id, three records each with binary keys,
+      a null key, a null value, empty and null header values. Prints the record count.
 """
 import argparse
 import hashlib
@@ -234,7 +238,7 @@ def cmd_kafka(bootstrap, topic, mode="same-offsets"):
         for line in raw.decode("utf-8", "surrogateescape").splitlines():
             if not line.strip():
                 continue
-            m = json.loads(line)
+            m = json.loads(line, strict=False)
             h = m.get("headers") or []
             pairs = [[jbytes(h[i]), jbytes(h[i + 1])] for i in range(0, len(h), 2)]
             own = [x for x in pairs if x[0].decode("utf-8", "replace") not in SLUICE_HEADERS]
@@ -483,8 +487,80 @@ def cmd_sent(argv):
     json.dump(exp.stats, sys.stdout)
 
 
+# ---- datagrams sluice-gen does not make --------------------------------------------------
+
+def zigzag(v):
+    return (v << 1) ^ (v >> 63)
+
+
+def put_varint(v):
+    v = zigzag(v) & 0xFFFFFFFFFFFFFFFF
+    out = bytearray()
+    while True:
+        b = v & 0x7F
+        v >>= 7
+        if v:
+            out.append(b | 0x80)
+        else:
+            out.append(b)
+            return bytes(out)
+
+
+def put_bytes(b):
+    return put_varint(-1) if b is None else put_varint(len(b)) + b
+
+
+def encode_batch(records, first_ts):
+    """RecordBatch v2, uncompressed, no producer id: records are (ts, key, value, headers)."""
+    body = b""
+    for i, (ts, key, value, headers) in enumerate(records):
+        r = b"\0" + put_varint(ts - first_ts) + put_varint(i) + put_bytes(key) + \
+            put_bytes(value) + put_varint(len(headers))
+        for hk, hv in headers:
+            r += put_bytes(hk) + put_bytes(hv)
+        body += put_varint(len(r)) + r
+    max_ts = max(r[0] for r in records)
+    after_crc = struct.pack(">hiqqqhii", 0, len(records) - 1, first_ts, max_ts, -1, -1, -1,
+                            len(records)) + body
+    crc = crc32c(after_crc)
+    # baseOffset, batchLength (from partitionLeaderEpoch on), partitionLeaderEpoch, magic, crc
+    return struct.pack(">qiibI", 0, 4 + 1 + 4 + len(after_crc), -1, 2, crc) + after_crc
+
+
+def udp_frame(payload, sport, dport):
+    src, dst = bytes([10, 0, 9, 1]), bytes([10, 255, 0, 1])
+    ulen = 8 + len(payload)
+    ip = bytearray(struct.pack(">BBHHHBBH4s4s", 0x45, 0, 20 + ulen, 0, 0x4000, 64, 17, 0, src,
+                               dst))
+    struct.pack_into(">H", ip, 10, 0xFFFF - csum16(bytes(ip)))
+    udp = bytearray(struct.pack(">HHHH", sport, dport, ulen, 0) + payload)
+    c = 0xFFFF - csum16(src + dst + struct.pack(">BBH", 0, 17, ulen) + bytes(udp))
+    struct.pack_into(">H", udp, 6, c or 0xFFFF)
+    eth = bytes([2, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 2]) + struct.pack(">H", 0x0800)
+    return eth + bytes(ip) + bytes(udp)
+
+
+def cmd_craft(out, udp_port, partitions, count):
+    n = 0
+    with open(out, "wb") as f:
+        f.write(struct.pack("<IHHiIII", 0xA1B23C4D, 2, 4, 0, 0, 65535, 1))
+        for i in range(int(count)):
+            ts = 1700000000000 + i * 1000
+            recs = [(ts, bytes([0, 0xFF, i & 0xFF]) + b"key", b"v\0\x01\xff%d" % i,
+                     [(b"h1", b"\x01\x02"), (b"h2", None), (b"", b"")]),
+                    (ts + 5, None, b"no key %d" % i, []),
+                    (ts - 3, b"k%d" % i, None, [(b"only", b"header")])]
+            payload = b"SK\x01\x00" + struct.pack(">i", i % int(partitions)) + \
+                encode_batch(recs, ts)
+            frame = udp_frame(payload, 20000 + i % 4, int(udp_port))
+            f.write(struct.pack("<IIII", 0, i, len(frame), len(frame)) + frame)
+            n += len(recs)
+    print(n)
+
+
 if __name__ == "__main__":
-    cmds = {"log": cmd_log, "kafka": cmd_kafka, "same": cmd_same, "subset": cmd_subset}
+    cmds = {"log": cmd_log, "kafka": cmd_kafka, "same": cmd_same, "subset": cmd_subset,
+            "craft": cmd_craft}
     if len(sys.argv) >= 2 and sys.argv[1] == "sent":
         cmd_sent(sys.argv[2:])
     elif len(sys.argv) < 2 or sys.argv[1] not in cmds:

@@ -151,19 +151,30 @@ TOTAL=$(python3 -c "import json; print(sum(v['records'] for v in json.load(open(
 [ "$(dump_count "$TMP/data" events $PARTS)" = "$EXPECT" ] || fail "sluice-dump disagrees"
 
 echo "== run 2: restart after a clean shutdown, offsets continue"
-# Explicit partitions this time: each batch must be stored exactly as it was sent.
-"$GEN" --pcap "$TMP/c.pcap" --format kafka --count 300 --producers 2 --producer-id 3000 \
+# Explicit partitions this time: each batch must be stored exactly as it was sent. 20 more
+# batches crafted by the checker carry what sluice-gen does not: binary and null keys, null
+# values, record headers (empty and null values), timestamps out of order.
+"$GEN" --pcap "$TMP/c1.pcap" --format kafka --count 300 --producers 2 --producer-id 3000 \
 	--partitions $PARTS --events-per-packet 4 --dst-port 9000 --quiet --summary /dev/null
+CRAFTED=$(python3 "$CHECK" craft "$TMP/c2.pcap" 9000 $PARTS 20)
+[ "$CRAFTED" = 60 ] || fail "crafted $CRAFTED records, expected 60"
+python3 - "$TMP/c.pcap" "$TMP/c1.pcap" "$TMP/c2.pcap" <<'PY'
+import sys
+out = open(sys.argv[1], "wb")
+for i, f in enumerate(sys.argv[2:]):
+    data = open(f, "rb").read()
+    out.write(data if i == 0 else data[24:])  # one global header
+PY
 "$GEN" --pcap "$TMP/e.pcap" --format lines --count 10 --events-per-packet 3 --dst-port 5140 \
 	--producer-id 4000 --quiet --summary /dev/null
 # A long linger keeps batches open: flush must seal them and make them durable.
 sluiced_start "$TMP/sluiced.ini" --set "port.p0.args=rx_pcap=$TMP/c.pcap" \
 	--set "port.p1.args=rx_pcap=$TMP/e.pcap" --set dataplane.linger=1s
-wait_stat parsed 1230
+wait_stat parsed 1290
 ctl flush >/dev/null || fail "flush"
-[ "$(stat persisted)" = 1230 ] || fail "after flush only $(stat persisted) of 1230 persisted"
+[ "$(stat persisted)" = 1290 ] || fail "after flush only $(stat persisted) of 1290 persisted"
 [ "$(stat open)" = 0 ] || fail "after flush $(stat open) events still in open batches"
-wait_stat forwarded 1230
+wait_stat forwarded 1290
 [ "$(stat unaccounted)" = 0 ] || fail "run 2 unaccounted"
 
 echo "== run 3: SIGKILL, restart, recovery"
@@ -192,7 +203,7 @@ python3 "$CHECK" same "$TMP/log3.json" "$TMP/kafka3.json" || fail "log and Kafka
 sent "$TMP/log3.json" "p0:$TMP/a.pcap" "p1:$TMP/b.pcap" "p0:$TMP/c.pcap" "p1:$TMP/e.pcap" \
 	"p0:$TMP/g.pcap" "p1:$TMP/f.pcap" >/dev/null || fail "the log after 3 runs is not what was sent"
 TOTAL=$(python3 -c "import json; print(sum(v['records'] for v in json.load(open('$TMP/log3.json')).values()))")
-[ "$TOTAL" = "$((EXPECT + 1230 + 80))" ] || fail "log holds $TOTAL records, expected $((EXPECT + 1230 + 80))"
+[ "$TOTAL" = "$((EXPECT + 1290 + 80))" ] || fail "log holds $TOTAL records, expected $((EXPECT + 1290 + 80))"
 [ "$(dump_count "$TMP/data" events $PARTS)" = "$TOTAL" ] || fail "sluice-dump disagrees after recovery"
 [ -d "/var/run/dpdk/$PREFIX" ] && fail "sluiced left /var/run/dpdk/$PREFIX behind"
 
