@@ -74,9 +74,11 @@ mapfile -t asan_functional < <(meson test -C build-asan --list --suite functiona
 	sed -n 's|^sluice:functional / ||p' | while read -r t; do
 		[[ "$asan_skip" == *" $t "* ]] || echo "$t"
 	done)
-meson test -C build-asan --suite unit --num-processes "$jobs" --print-errorlogs || status=1
+# Sanitized binaries run 2-3 times slower: the same timeouts, scaled.
+meson test -C build-asan --suite unit --num-processes "$jobs" --print-errorlogs \
+	--timeout-multiplier 3 || status=1
 meson test -C build-asan --logbase functional-log --num-processes "$jobs" --print-errorlogs \
-	"${asan_functional[@]}" || status=1
+	--timeout-multiplier 3 "${asan_functional[@]}" || status=1
 unset ASAN_OPTIONS LSAN_OPTIONS
 san_reports=0
 for f in "$sanlog"/*; do
