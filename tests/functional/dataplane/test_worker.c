@@ -600,7 +600,7 @@ int main(int argc, char **argv)
 	/* Producers seen: per queue 4 explicit streams + 1 by-key stream. */
 	int np = 0;
 	for (unsigned q = 0; q < nq; q++)
-		np += sluice_worker_producers(workers[q], NULL, NULL, 1000);
+		np += sluice_worker_producers(workers[q], NULL, NULL);
 	CHECK(np == (int)(5 * nq), "producers %d", np);
 	CHECK(rte_mempool_avail_count(batches) == 511, "batch buffers leaked: %u",
 	      rte_mempool_avail_count(batches));
