@@ -44,7 +44,7 @@ static void reject_events(struct sluice_dp_ctx *ctx, enum sluice_dp_reject r, ui
 	ctr_add(C(ctx, events_decoded), n);
 }
 
-static void prod_publish(struct prod_entry *e);
+static inline void prod_publish(struct prod_entry *e);
 
 /* ---------------------------------------------------------------------------------------- */
 /* Options and lifetime                                                                      */
@@ -254,20 +254,20 @@ static uint32_t src_get(struct sluice_dp_ctx *ctx, uint32_t li, uint8_t family, 
 /* ---------------------------------------------------------------------------------------- */
 /* Producer sequence tracking                                                                */
 
-static void prod_publish(struct prod_entry *e)
+/* Once per tracked batch: the same protocol as dp_seq_publish(), unrolled for the view's
+ * eleven words. */
+static inline void prod_publish(struct prod_entry *e)
 {
-	uint64_t w[PROD_VIEW_WORDS];
+	uint32_t s = atomic_load_explicit(&e->pub.seq, memory_order_relaxed);
 
-	memcpy(w, &e->v, sizeof(w));
-	dp_seq_publish(&e->pub.seq, e->pub.w, w, PROD_VIEW_WORDS);
-}
-
-static uint32_t prod_hash(int64_t pid, uint32_t pkey, uint32_t src, uint16_t sport)
-{
-	uint64_t h = (uint64_t)pid * 0x9E3779B97F4A7C15ull ^
-		(uint64_t)pkey * 0xC2B2AE3D27D4EB4Full ^
-		((uint64_t)src << 16 | sport) * 0x165667B19E3779F9ull;
-	return (uint32_t)(h >> 32) ^ (uint32_t)h;
+	atomic_store_explicit(&e->pub.seq, s + 1, memory_order_relaxed);
+	/* Partner: the acquire fence in dp_seq_read(). */
+	atomic_thread_fence(memory_order_release);
+#pragma GCC unroll 16
+	for (size_t i = 0; i < PROD_VIEW_WORDS; i++)
+		atomic_store_explicit(&e->pub.w[i], e->vw[i], memory_order_relaxed);
+	/* Partner: the acquire load of seq in dp_seq_read(). */
+	atomic_store_explicit(&e->pub.seq, s + 2, memory_order_release);
 }
 
 static struct prod_entry *older(struct prod_entry *a, struct prod_entry *b)
@@ -279,37 +279,73 @@ static struct prod_entry *older(struct prod_entry *a, struct prod_entry *b)
 	return b->v.last_seen_ms < a->v.last_seen_ms ? b : a;
 }
 
+/* Where a datagram came from: the rate limit and the producer table key on it. */
+struct dgram_src {
+	uint8_t family;
+	const uint8_t *addr;
+	uint16_t port;
+	uint32_t src; /* source entry, SRC_NONE, or SRC_UNKNOWN until looked up */
+};
+
+#define SRC_UNKNOWN (SRC_NONE - 1)
+
+static uint32_t dgram_src_entry(struct sluice_dp_ctx *ctx, const struct sluice_listener *l,
+				struct dgram_src *ds)
+{
+	if (ds->src == SRC_UNKNOWN)
+		ds->src = src_get(ctx, (uint32_t)(l - ctx->listeners), ds->family, ds->addr,
+				  ctx->now_ms);
+	return ds->src;
+}
+
 /*
- * Find or claim the entry of (source @p src, source port, producerId, partition key). Entries
- * are replaced, never freed, so a lookup may stop at the first free slot. A new stream takes
- * a free slot of its probe window, or else the least recently seen entry there that its own
- * source holds or that another source left unseen for prod_idle_ms; a source that holds its
- * share (prod_per_source) may only replace one of its own. An active entry of another source
- * is never replaced: made-up producer ids from one source cannot push out the producers of
- * others. The caller publishes the entry once it is done with it.
- * @return the entry, or NULL when none may be taken (the batch goes untracked, counted).
+ * Find or claim the entry of (source address and port, producerId, partition key). Entries
+ * are replaced, never freed, so a lookup may stop at the first free slot; a hit needs no
+ * source lookup. A new stream takes a free slot of its probe window, or else the least
+ * recently seen entry there that its own source holds or that another source left unseen for
+ * prod_idle_ms; a source that holds its share (prod_per_source) may only replace one of its
+ * own. An active entry of another source is never replaced: made-up producer ids from one
+ * source cannot push out the producers of others. The caller publishes the entry once it is
+ * done with it. @return the entry, or NULL when none may be taken (the batch goes untracked,
+ * counted).
  */
 static struct prod_entry *prod_get(struct sluice_dp_ctx *ctx, int64_t pid, uint32_t pkey,
-				   uint32_t src, uint16_t sport, int64_t now_ms)
+				   const struct sluice_listener *l, struct dgram_src *ds)
 {
 	struct prod_entry *free_e = NULL, *own = NULL, *idle = NULL, *victim;
+	int64_t now_ms = ctx->now_ms;
+	uint8_t fam = ds->addr && (ds->family == 4 || ds->family == 6) ? ds->family : 0;
+	uint64_t a[2] = {0, 0};
+	unsigned k;
 
-	if (src == SRC_NONE)
-		goto untracked;
-	uint32_t i = prod_hash(pid, pkey, src, sport);
-	for (unsigned k = 0; k < PROBES; k++) {
+	if (fam == 4)
+		memcpy(a, ds->addr, 4);
+	else if (fam == 6)
+		memcpy(a, ds->addr, 16);
+	uint64_t id = (uint64_t)pid ^ ((uint64_t)pkey << 32 | (uint32_t)ds->port << 8 | fam);
+	uint64_t h = id * 0x9E3779B97F4A7C15ull ^
+		(a[0] ^ (a[1] << 17 | a[1] >> 47)) * 0xC2B2AE3D27D4EB4Full;
+	uint32_t i = (uint32_t)(h >> 32) ^ (uint32_t)h;
+	for (k = 0; k < PROBES; k++) {
 		struct prod_entry *e = &ctx->prod[(i + k) & ctx->prod_mask];
 		if (e->v.producer_id < 0) {
 			free_e = e;
 			break;
 		}
-		if (e->src == src) {
-			if (e->v.producer_id == pid && e->v.pkey == pkey && e->v.sport == sport)
-				return e;
+		if (e->v.producer_id == pid && e->v.pkey == pkey && e->v.sport == ds->port &&
+		    e->v.family == fam && e->v.addr_w[0] == a[0] && e->v.addr_w[1] == a[1])
+			return e;
+	}
+	/* A new stream: now its source matters. */
+	uint32_t src = dgram_src_entry(ctx, l, ds);
+	if (src == SRC_NONE)
+		goto untracked;
+	for (unsigned j = 0; j < k; j++) {
+		struct prod_entry *e = &ctx->prod[(i + j) & ctx->prod_mask];
+		if (e->src == src)
 			own = older(own, e);
-		} else if (now_ms - e->v.last_seen_ms >= ctx->prod_idle_ms) {
+		else if (now_ms - e->v.last_seen_ms >= ctx->prod_idle_ms)
 			idle = older(idle, e);
-		}
 	}
 	struct src_entry *se = &ctx->src[src];
 	if (se->producers >= ctx->prod_per_source)
@@ -329,9 +365,10 @@ static struct prod_entry *prod_get(struct sluice_dp_ctx *ctx, int64_t pid, uint3
 	memset(&victim->v, 0, sizeof(victim->v));
 	victim->v.producer_id = pid;
 	victim->v.pkey = pkey;
-	victim->v.family = se->family;
-	memcpy(victim->v.addr, se->addr, sizeof(victim->v.addr));
-	victim->v.sport = sport;
+	victim->v.family = fam;
+	victim->v.addr_w[0] = a[0];
+	victim->v.addr_w[1] = a[1];
+	victim->v.sport = ds->port;
 	victim->v.next_seq = -1; /* no history: the first batch is accepted as it is */
 	victim->v.last_seen_ms = now_ms;
 	victim->src = src;
@@ -578,14 +615,17 @@ static uint32_t rl_burst(const struct sluice_listener *l)
 }
 
 /* Does the datagram's source have @p n events left under the listener's rate limit? */
-static bool rl_take(struct sluice_dp_ctx *ctx, const struct sluice_listener *l, uint64_t n)
+static inline __attribute__((always_inline)) bool rl_take(struct sluice_dp_ctx *ctx,
+							  const struct sluice_listener *l,
+							  uint64_t n)
 {
 	return ctx->rl_bucket == NULL ||
 		dp_bucket_take(ctx->rl_bucket, l->rate_limit, rl_burst(l), ctx->now_ms, n);
 }
 
 /* Count @p n events decoded and parsed, and shed when @p rc is 1 + a shed reason. */
-static void count_parsed(struct sluice_dp_ctx *ctx, int rc, uint64_t n)
+static inline __attribute__((always_inline)) void count_parsed(struct sluice_dp_ctx *ctx, int rc,
+							       uint64_t n)
 {
 	ctr_add(C(ctx, events_decoded), n);
 	ctr_add(C(ctx, events_parsed), n);
@@ -593,9 +633,13 @@ static void count_parsed(struct sluice_dp_ctx *ctx, int rc, uint64_t n)
 		ctr_add(&ctx->c.shed[rc - 1], n);
 }
 
-/* One event to the sink (unless over the rate limit), counted once the sink returned. */
-static unsigned emit(struct sluice_dp_ctx *ctx, const struct sluice_listener *l, int32_t partition,
-		     const struct sluice_rb_record *rec, const struct sluice_dp_sink *sink)
+/* One event to the sink (unless over the rate limit), counted once the sink returned. Inlined:
+ * once per event on every text path. */
+static inline __attribute__((always_inline)) unsigned emit(struct sluice_dp_ctx *ctx,
+							   const struct sluice_listener *l,
+							   int32_t partition,
+							   const struct sluice_rb_record *rec,
+							   const struct sluice_dp_sink *sink)
 {
 	int rc = 0;
 
@@ -747,25 +791,6 @@ static unsigned repartition(struct sluice_dp_ctx *ctx, const struct sluice_liste
 	return events;
 }
 
-/* Where a datagram came from: the rate limit and the producer table key on it. */
-struct dgram_src {
-	uint8_t family;
-	const uint8_t *addr;
-	uint16_t port;
-	uint32_t src; /* source entry, SRC_NONE, or SRC_UNKNOWN until looked up */
-};
-
-#define SRC_UNKNOWN (SRC_NONE - 1)
-
-static uint32_t dgram_src_entry(struct sluice_dp_ctx *ctx, const struct sluice_listener *l,
-				struct dgram_src *ds)
-{
-	if (ds->src == SRC_UNKNOWN)
-		ds->src = src_get(ctx, (uint32_t)(l - ctx->listeners), ds->family, ds->addr,
-				  ctx->now_ms);
-	return ds->src;
-}
-
 static unsigned decode_kafka(struct sluice_dp_ctx *ctx, const struct sluice_listener *l,
 			     const uint8_t *p, size_t len, struct dgram_src *ds,
 			     const struct sluice_dp_sink *sink)
@@ -818,8 +843,7 @@ static unsigned decode_kafka(struct sluice_dp_ctx *ctx, const struct sluice_list
 	if (h.producer_id >= 0 && h.base_sequence >= 0) {
 		uint32_t pkey = partition >= 0 ? l->first_partition_id + (uint32_t)partition
 					       : PKEY_BY_KEY | (uint32_t)(l - ctx->listeners);
-		e = prod_get(ctx, h.producer_id, pkey, dgram_src_entry(ctx, l, ds), ds->port,
-			     now_ms);
+		e = prod_get(ctx, h.producer_id, pkey, l, ds);
 		verdict = e ? prod_check(ctx, e, &h) : SEQ_ACCEPT;
 		switch (verdict) {
 		case SEQ_ACCEPT:

@@ -100,6 +100,7 @@ static inline void dp_seq_publish(_Atomic uint32_t *seq, _Atomic uint64_t *dst, 
 	atomic_store_explicit(seq, s + 1, memory_order_relaxed);
 	/* Partner: the acquire fence in dp_seq_read(): no word may be seen before the odd seq. */
 	atomic_thread_fence(memory_order_release);
+#pragma GCC unroll 8
 	for (size_t i = 0; i < n; i++)
 		atomic_store_explicit(&dst[i], src[i], memory_order_relaxed);
 	/* Partner: the acquire load of seq in dp_seq_read(). */
@@ -191,7 +192,10 @@ struct prod_view {
 	int32_t next_seq;
 	uint16_t sport; /* source UDP port */
 	uint16_t reserved;
-	uint8_t addr[16]; /* source address */
+	union {
+		uint8_t addr[16]; /* source address (IPv4 in the first 4 bytes, then zeros) */
+		uint64_t addr_w[2]; /* the same, compared as two words */
+	};
 	uint64_t batches;
 	uint64_t events;
 	uint64_t lost;
@@ -210,13 +214,16 @@ struct prod_pub {
 };
 
 /*
- * One (source address, source port, producerId, partition key) stream. The source is part of
- * the key: a datagram from another address or port, whatever producerId, epoch and sequence it
- * claims, is another stream and cannot move this one's sequence. The view's fields are
- * reachable as e->v.<field>.
+ * One (source address, source port, producerId, partition key) stream; the key is in the
+ * view (v.addr, v.family, v.sport, v.producer_id, v.pkey). The source is part of the key: a
+ * datagram from another address or port, whatever producerId, epoch and sequence it claims,
+ * is another stream and cannot move this one's sequence.
  */
 struct prod_entry {
-	struct prod_view v;
+	union {
+		struct prod_view v;
+		uint64_t vw[PROD_VIEW_WORDS]; /* the same, as words: what prod_publish() copies */
+	};
 	uint32_t src; /* index of its source entry (which it pins), or SRC_NONE */
 	uint8_t nshed;
 	int32_t reserved;
