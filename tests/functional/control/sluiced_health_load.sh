@@ -120,6 +120,20 @@ assert r["scrapes"] == (probes + 19) // 20, r["scrapes"]
 assert r["events"] > 0, "no events arrived while probing"
 PY
 
+# The producer table, read live from the control thread while the workers run: every
+# producer with its source, nothing lost or duplicated.
+ctl -j producers >"$TMP/producers.json" || fail "producers"
+python3 - "$TMP/producers.json" <<'PY' || fail "producers: $(cat "$TMP/producers.json")"
+import json, re, sys
+r = json.load(open(sys.argv[1]))
+assert r["total"] == 8, r["total"]
+for p in r["producers"]:
+    assert re.fullmatch(r"10\.0\.0\.[0-9]+:[0-9]+", p["source"]), p
+    assert p["lost"] == 0 and p["duplicates"] == 0, p
+    assert p["events"] > 0, p
+assert r["evictions"] == 0 and r["untracked_batches"] == 0, r
+PY
+
 # Stop the generator, let everything become durable, and stop: the chain must balance.
 kill -INT "$GEN_PID"
 wait "$GEN_PID" || fail "sluice-gen failed: $(cat "$TMP/gen.err")"
