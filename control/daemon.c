@@ -1377,25 +1377,30 @@ static void collect_producers(struct sluice_daemon *d, const struct sluice_metri
 	struct producer_list pl;
 
 	gather_producers(d, &pl);
+	/* The source is part of a stream's identity: two sources may use one producer id. */
 	fam(s, "sluice_producer_lost_events", SLUICE_METRIC_GAUGE,
 	    "Events lost by the producers that lost the most (top 10)");
 	for (size_t i = 0; i < pl.n && i < TOP_PRODUCERS_METRICS; i++) {
 		char id[24], part[12];
-		struct sluice_label l[3] = {
-			{"producer_id", id}, {"topic", pl.rows[i].topic}, {"partition", part}};
+		struct sluice_label l[4] = {{"producer_id", id},
+					    {"source", pl.rows[i].source},
+					    {"topic", pl.rows[i].topic},
+					    {"partition", part}};
 		snprintf(id, sizeof(id), "%" PRId64, pl.rows[i].producer_id);
 		snprintf(part, sizeof(part), "%d", pl.rows[i].partition);
-		smp(s, "sluice_producer_lost_events", l, 3, (double)pl.rows[i].lost);
+		smp(s, "sluice_producer_lost_events", l, 4, (double)pl.rows[i].lost);
 	}
 	fam(s, "sluice_producer_duplicate_events", SLUICE_METRIC_GAUGE,
 	    "Duplicates dropped for the producers that lost the most (top 10)");
 	for (size_t i = 0; i < pl.n && i < TOP_PRODUCERS_METRICS; i++) {
 		char id[24], part[12];
-		struct sluice_label l[3] = {
-			{"producer_id", id}, {"topic", pl.rows[i].topic}, {"partition", part}};
+		struct sluice_label l[4] = {{"producer_id", id},
+					    {"source", pl.rows[i].source},
+					    {"topic", pl.rows[i].topic},
+					    {"partition", part}};
 		snprintf(id, sizeof(id), "%" PRId64, pl.rows[i].producer_id);
 		snprintf(part, sizeof(part), "%d", pl.rows[i].partition);
-		smp(s, "sluice_producer_duplicate_events", l, 3, (double)pl.rows[i].duplicates);
+		smp(s, "sluice_producer_duplicate_events", l, 4, (double)pl.rows[i].duplicates);
 	}
 	free(pl.rows);
 }
