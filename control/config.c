@@ -333,7 +333,8 @@ static const struct key dataplane_keys[] = {
 	 "round_robin"},
 	{"producer_table_size", T_U32, "4096", 16, 1u << 22,
 	 FIELD(sluice_config_dataplane, producer_table_size), NULL, 0, 0,
-	 "(producerId, partition) pairs tracked per worker for loss and duplicate counting"},
+	 "(source, producerId, partition) streams tracked per worker for loss and duplicate "
+	 "counting; 312 bytes each per worker (the entry, its published view, a source entry)"},
 	{"reorder_window", T_U32, "0", 0, 1u << 20, FIELD(sluice_config_dataplane, reorder_window),
 	 NULL, 0, 0, "sequences ahead of the expected one accepted out of order (0: none)"},
 	{"producers_per_source", T_U32, "1024", 1, 1u << 22,
