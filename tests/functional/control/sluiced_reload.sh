@@ -112,6 +112,21 @@ grep -q "reload of $TMP/sluiced.ini refused: 2 errors; the running configuration
 ctl -j status | J 'd["last_reload"]["ok"], len(d["last_reload"]["errors"])' | grep -qx 'False 2' ||
 	fail "status: refused reload"
 
+echo "== sluicectl doctor asks the running sluiced which file and process to judge"
+rc=0
+"$SLUICECTL" -s "$TMP/ctl.sock" doctor --only daemon >"$TMP/doctor" || rc=$?
+grep -q "^PASS  daemon .*sluiced is running (pid $SLUICED_PID, control socket $TMP/ctl.sock), configuration $TMP/sluiced.ini" \
+	"$TMP/doctor" || fail "doctor: $(cat "$TMP/doctor")"
+# Without --config it judges that file (refused by the reload above: mbufs = lots).
+rc=0
+"$SLUICECTL" -s "$TMP/ctl.sock" doctor --only config >"$TMP/doctor" || rc=$?
+[ "$rc" = 1 ] || fail "doctor on the bad file: exit $rc"
+grep -q "^FAIL  config  *$TMP/sluiced.ini: 2 errors" "$TMP/doctor" || fail "doctor: $(cat "$TMP/doctor")"
+write_config 5ms 1
+"$SLUICECTL" -s "$TMP/ctl.sock" doctor --only memlock >"$TMP/doctor" || true
+grep -q "^[A-Z]*  memlock  *locked-memory limit of the running sluiced" "$TMP/doctor" ||
+	fail "doctor did not read the daemon's limits: $(cat "$TMP/doctor")"
+
 echo "== still serving, and a clean stop"
 ctl stats >/dev/null || fail "stats after reloads"
 sluiced_stop TERM
