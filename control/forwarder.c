@@ -135,6 +135,7 @@ struct sluice_fwd {
 	struct sluice_fwd_kv *kafka_conf;
 	uint32_t nkafka_conf;
 	bool transactional;
+	bool hold_retention; /* never report acks to storage (see struct sluice_fwd_opts) */
 	uint32_t linger_ms, batch_records, idle_poll_ms, resume_tail_records, resume_timeout_ms;
 	uint32_t checkpoint_interval_ms;
 
@@ -307,7 +308,8 @@ static int conf_set(rd_kafka_conf_t *conf, const char *key, const char *value)
 	char errstr[512];
 
 	if (rd_kafka_conf_set(conf, key, value, errstr, sizeof(errstr)) != RD_KAFKA_CONF_OK) {
-		fwd_log("kafka config %s=%s: %s", key, value, errstr);
+		/* The value may be a secret (sasl.password): never log it. */
+		fwd_log("kafka config %s: %s", key, errstr);
 		return -EINVAL;
 	}
 	return 0;
@@ -1299,9 +1301,12 @@ static void rewind_failed(struct sluice_fwd *f, uint64_t now)
 	}
 }
 
-/* Retention may delete what is below the forwarded cursor: tell it as soon as it moves. */
+/* Retention may delete what is below the forwarded cursor: tell it as soon as it moves,
+ * unless acks from this cluster do not make a record safe to delete (hold_retention). */
 static void report_forwarded(struct sluice_fwd *f)
 {
+	if (f->hold_retention)
+		return;
 	for (uint32_t i = 0; i < f->nparts; i++) {
 		struct fpart *p = &f->parts[i];
 
@@ -1456,6 +1461,7 @@ int sluice_fwd_create(const struct sluice_fwd_opts *o, struct sluice_fwd **out)
 	pthread_mutex_init(&f->err_lock, NULL);
 	f->log = o->log;
 	f->transactional = o->transactional;
+	f->hold_retention = o->hold_retention;
 	f->linger_ms = o->linger_ms ? o->linger_ms : 5;
 	f->batch_records = o->batch_records ? o->batch_records : 1000;
 	f->idle_poll_ms = o->idle_poll_ms ? o->idle_poll_ms : 5;

@@ -75,6 +75,11 @@ struct sluice_fwd_opts {
 	uint32_t checkpoint_interval_ms; /**< 0 = 1000 */
 	const struct sluice_fwd_kv *kafka_conf; /**< passthrough, applied last (may override) */
 	uint32_t nkafka_conf;
+	/** Never advance the log's forwarded mark via sluice_partition_set_forwarded: acks from
+	 * this cluster do not make a record safe to delete (the embedded, in-memory cluster).
+	 * Forwarding, stats and the checkpoint are unchanged; retention keeps every record
+	 * unless the topic's retention_drop_unforwarded says otherwise. */
+	bool hold_retention;
 };
 
 /**
