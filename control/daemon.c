@@ -102,6 +102,7 @@ struct sluice_daemon {
 	struct sluice_worker *workers[MAX_WORKERS];
 	unsigned worker_lcore[MAX_WORKERS];
 	bool launched[MAX_WORKERS];
+	enum sluice_config_forwarding forwarding;
 	struct sluice_kafka_embedded *embedded;
 	char bootstrap[SLUICE_CONFIG_STR_MAX];
 	struct sluice_fwd *fwd;
@@ -285,19 +286,9 @@ static int start_eal(struct sluice_daemon *d)
 static int start_pools(struct sluice_daemon *d)
 {
 	const struct sluice_config *cfg = d->cfg;
-	uint32_t need = 0;
 	int rc;
 
-	for (uint32_t i = 0; i < cfg->nports; i++)
-		need += cfg->ports[i].rx_desc * cfg->dataplane.workers;
-	need += cfg->dataplane.mbuf_cache * (cfg->dataplane.workers + 1) + 2 * 64;
-	if (cfg->dataplane.mbufs < need) {
-		DLOG(ERR,
-		     "dataplane.mbufs = %u cannot fill the RX rings: ports x workers x rx_desc + "
-		     "caches need %u",
-		     cfg->dataplane.mbufs, need);
-		return -EINVAL;
-	}
+	/* dataplane.mbufs against the RX rings is checked by validation. */
 	d->mbuf_pool = rte_pktmbuf_pool_create("sluiced_mbuf", cfg->dataplane.mbufs,
 					       cfg->dataplane.mbuf_cache, 0,
 					       RTE_MBUF_DEFAULT_BUF_SIZE, (int)rte_socket_id());
@@ -336,6 +327,9 @@ static int start_storage(struct sluice_daemon *d)
 			.retention_bytes = t->retention_bytes,
 			.retention_ms = t->retention_us / 1000,
 			.retention_drop_unforwarded = t->retention_drop_unforwarded,
+			/* Without forwarding nothing moves the forwarded mark: size and age
+			 * alone decide, or the disk fills. */
+			.store_only = d->forwarding == SLUICE_CONFIG_FORWARD_OFF,
 			.flush_none = !t->fsync,
 			.flush_interval_us = t->flush_interval_us,
 			.flush_bytes = t->flush_bytes,
@@ -525,11 +519,14 @@ static int start_forwarder(struct sluice_daemon *d)
 		snprintf(d->appliance_id, sizeof(d->appliance_id), "sluice");
 	}
 	d->appliance_id[sizeof(d->appliance_id) - 1] = '\0';
-	if (!k->enabled) {
-		DLOG(NOTICE, "kafka.enabled = false: storing only, nothing is forwarded");
+	if (d->forwarding == SLUICE_CONFIG_FORWARD_OFF) {
+		DLOG(NOTICE,
+		     "forwarding: off (%s): the log is stored, nothing is forwarded; "
+		     "retention by size and age alone",
+		     k->enabled ? "no kafka.brokers configured" : "kafka.enabled = false");
 		return 0;
 	}
-	if (strcmp(k->brokers, "embedded") == 0) {
+	if (d->forwarding == SLUICE_CONFIG_FORWARD_EMBEDDED) {
 		struct sluice_kafka_embedded_topic et[SLUICE_CONFIG_MAX_TOPICS];
 		for (uint32_t i = 0; i < cfg->ntopics; i++) {
 			const struct sluice_config_topic *t = &cfg->topics[i];
@@ -544,7 +541,12 @@ static int start_forwarder(struct sluice_daemon *d)
 		}
 		snprintf(d->bootstrap, sizeof(d->bootstrap), "%s",
 			 sluice_kafka_embedded_bootstrap(d->embedded));
-		DLOG(NOTICE, "embedded Kafka (librdkafka mock cluster) at %s", d->bootstrap);
+		DLOG(WARNING,
+		     "forwarding: DEMO MODE, kafka.brokers = embedded: librdkafka's mock cluster "
+		     "at %s keeps records in memory, only the newest 5 MiB per partition, and "
+		     "loses them at exit; retention keeps the whole log (its acks never make a "
+		     "record safe to delete)",
+		     d->bootstrap);
 	} else {
 		snprintf(d->bootstrap, sizeof(d->bootstrap), "%s", k->brokers);
 	}
@@ -575,6 +577,7 @@ static int start_forwarder(struct sluice_daemon *d)
 	o.checkpoint_dir = cfg->storage.data_dir;
 	o.kafka_conf = kv;
 	o.nkafka_conf = k->nprops;
+	o.hold_retention = d->forwarding == SLUICE_CONFIG_FORWARD_EMBEDDED;
 	rc = sluice_fwd_create(&o, &d->fwd);
 	if (rc) {
 		DLOG(ERR, "forwarder: %s", strerror(-rc));
@@ -585,6 +588,8 @@ static int start_forwarder(struct sluice_daemon *d)
 		DLOG(ERR, "forwarder: start failed: %s", strerror(-rc));
 		return rc;
 	}
+	if (d->forwarding == SLUICE_CONFIG_FORWARD_KAFKA)
+		DLOG(NOTICE, "forwarding: to Kafka at %s", d->bootstrap);
 	return 0;
 }
 
@@ -662,6 +667,7 @@ int sluice_daemon_start(struct sluice_daemon *d)
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	clock_gettime(CLOCK_REALTIME, &wall);
 	d->start_time_s = ts_to_s(&wall);
+	d->forwarding = sluice_config_forwarding(d->cfg);
 	set_state(d, STATE_STARTING);
 	d->log_stream = log_setup(d->cfg);
 	if ((rc = start_eal(d)) || (rc = start_pools(d)) || (rc = start_storage(d)) ||
@@ -679,10 +685,11 @@ int sluice_daemon_start(struct sluice_daemon *d)
 	d->startup_s = ts_to_s(&d->started_mono) - ts_to_s(&t0);
 	set_state(d, STATE_RUNNING);
 	DLOG(NOTICE,
-	     "running: %u ports, %u workers (lcores %s), %u writers, %u partitions; started in "
-	     "%.1f ms",
+	     "running: %u ports, %u workers (lcores %s), %u writers, %u partitions, forwarding "
+	     "%s; started in %.1f ms",
 	     d->nports, d->nworkers, d->cfg->eal.lcores_resolved, d->cfg->storage.writers,
-	     sluice_log_partition_count(d->log), d->startup_s * 1e3);
+	     sluice_log_partition_count(d->log), sluice_config_forwarding_name(d->forwarding),
+	     d->startup_s * 1e3);
 	return 0;
 fail:
 	set_state(d, STATE_FAILED);
@@ -1172,22 +1179,34 @@ static void collect_forwarder(struct sluice_daemon *d, const struct sluice_metri
 	struct sluice_fwd_stats fs;
 	struct sluice_fwd_partition_stats *ps;
 	uint32_t n = d->log ? sluice_log_partition_count(d->log) : 0;
-	static const char *const states[] = {"stopped", "resuming", "running", "broker_down",
-					     "draining"};
+	/* enum sluice_fwd_state order, then "off": no forwarder at all. */
+	static const char *const states[] = {"stopped",     "resuming", "running",
+					     "broker_down", "draining", "off"};
+	static const enum sluice_config_forwarding modes[] = {SLUICE_CONFIG_FORWARD_OFF,
+							      SLUICE_CONFIG_FORWARD_KAFKA,
+							      SLUICE_CONFIG_FORWARD_EMBEDDED};
 
-	if (!d->fwd)
-		return;
-	ps = calloc(n ? n : 1, sizeof(*ps));
+	fam(s, "sluice_forwarder_mode", SLUICE_METRIC_GAUGE,
+	    "1 for where the log is forwarded: off (store only), kafka, or embedded (the "
+	    "in-memory demo cluster)");
+	for (size_t i = 0; i < sizeof(modes) / sizeof(modes[0]); i++) {
+		struct sluice_label l = {"mode", sluice_config_forwarding_name(modes[i])};
+		smp(s, "sluice_forwarder_mode", &l, 1, d->forwarding == modes[i]);
+	}
+	ps = NULL;
+	if (d->fwd) {
+		ps = calloc(n ? n : 1, sizeof(*ps));
+		sluice_fwd_stats(d->fwd, &fs, ps, ps ? n : 0);
+	}
+	fam(s, "sluice_forwarder_state", SLUICE_METRIC_GAUGE, "1 for the forwarder's state");
+	for (int i = 0; i < 6; i++) {
+		struct sluice_label l = {"state", states[i]};
+		smp(s, "sluice_forwarder_state", &l, 1, d->fwd ? (int)fs.state == i : i == 5);
+	}
 	if (!ps)
 		return;
-	sluice_fwd_stats(d->fwd, &fs, ps, n);
 	if (fs.npartitions < n)
 		n = fs.npartitions;
-	fam(s, "sluice_forwarder_state", SLUICE_METRIC_GAUGE, "1 for the forwarder's state");
-	for (int i = 0; i < 5; i++) {
-		struct sluice_label l = {"state", states[i]};
-		smp(s, "sluice_forwarder_state", &l, 1, (int)fs.state == i);
-	}
 	one(s, "sluice_forwarder_delivered_records_total", SLUICE_METRIC_COUNTER,
 	    "Records acknowledged by Kafka", (double)fs.delivered_records);
 	one(s, "sluice_forwarder_delivered_bytes_total", SLUICE_METRIC_COUNTER,
@@ -1667,9 +1686,22 @@ static json_t *req_status(struct sluice_daemon *d)
 	json_object_set_new(r, "file_prefix", json_string(d->file_prefix));
 	json_object_set_new(r, "data_dir", json_string(d->cfg->storage.data_dir));
 	json_object_set_new(r, "appliance_id", json_string(d->appliance_id));
+	json_object_set_new(r, "forwarding",
+			    json_string(sluice_config_forwarding_name(d->forwarding)));
 	if (d->bootstrap[0])
 		json_object_set_new(r, "kafka_bootstrap", json_string(d->bootstrap));
 	json_object_set_new(r, "kafka_embedded", json_boolean(d->embedded != NULL));
+	{
+		json_t *w = json_array();
+
+		if (d->forwarding == SLUICE_CONFIG_FORWARD_EMBEDDED)
+			json_array_append_new(
+				w,
+				json_string("kafka.brokers = embedded: demo mode, the Kafka "
+					    "cluster is in memory and keeps only the newest 5 MiB "
+					    "per partition; retention keeps the whole log"));
+		json_object_set_new(r, "warnings", w);
+	}
 	if (d->http)
 		json_object_set_new(r, "metrics_port",
 				    json_integer(sluice_metrics_http_port(d->http)));
@@ -1709,7 +1741,7 @@ static json_t *req_status(struct sluice_daemon *d)
 					      (json_int_t)fs.delivered_records, "transactional",
 					      fs.transactional));
 	} else {
-		json_object_set_new(r, "forwarder", json_string("disabled"));
+		json_object_set_new(r, "forwarder", json_pack("{s:s}", "state", "off"));
 	}
 	return r;
 }
@@ -2013,7 +2045,7 @@ static json_t *req_forwarder(struct sluice_daemon *d, const char *cmd, json_t *a
 	json_t *r;
 
 	if (!d->fwd)
-		return reply_err("the forwarder is disabled (kafka.enabled = false)");
+		return reply_err("forwarding is off (no kafka.brokers, or kafka.enabled = false)");
 	if (tj && !json_is_string(tj))
 		return reply_err("topic must be a string");
 	for (uint32_t i = 0; i < d->cfg->ntopics; i++) {

@@ -297,8 +297,15 @@ int sluice_fwd_kafka_conf_check(const char *key, const char *value, char *errstr
 		snprintf(errstr, errstr_len, "out of memory");
 		return -ENOMEM;
 	}
-	if (rd_kafka_conf_set(conf, key, value, errstr, errstr_len) != RD_KAFKA_CONF_OK)
+	switch (rd_kafka_conf_set(conf, key, value, errstr, errstr_len)) {
+	case RD_KAFKA_CONF_OK:
+		break;
+	case RD_KAFKA_CONF_UNKNOWN:
+		rc = -ENOENT;
+		break;
+	default:
 		rc = -EINVAL;
+	}
 	rd_kafka_conf_destroy(conf);
 	return rc;
 }
@@ -1498,6 +1505,7 @@ int sluice_fwd_create(const struct sluice_fwd_opts *o, struct sluice_fwd **out)
 							 sizeof(errstr));
 			if (rc) {
 				fwd_log("kafka.%s: %s", o->kafka_conf[i].key, errstr);
+				rc = rc == -ENOMEM ? rc : -EINVAL;
 				goto fail;
 			}
 			rc = -ENOMEM;

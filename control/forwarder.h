@@ -83,9 +83,11 @@ struct sluice_fwd_opts {
 };
 
 /**
- * Check one `kafka.*` passthrough pair (key without the prefix) as rd_kafka_conf_set would.
- * For the config validator, before anything starts.
- * @return 0, or -EINVAL with librdkafka's reason in @p errstr.
+ * Check one `kafka.*` passthrough pair (key without the prefix) as sluice_fwd_create will:
+ * refused when sluice owns the property (exactly-once settings), else as rd_kafka_conf_set
+ * would. The config validator calls it, so that --check-config refuses what start would.
+ * @return 0; -ENOENT not a librdkafka property; -EINVAL owned or bad value (the reason in
+ *         @p errstr, which may quote the value); -ENOMEM.
  */
 int sluice_fwd_kafka_conf_check(const char *key, const char *value, char *errstr,
 				size_t errstr_len);

@@ -111,7 +111,10 @@ static void test_conf_check(void **state)
 			 -EINVAL);
 	assert_true(strlen(err) > 0);
 	assert_int_equal(sluice_fwd_kafka_conf_check("no.such.key", "1", err, sizeof(err)),
-			 -EINVAL);
+			 -ENOENT);
+	assert_int_equal(
+		sluice_fwd_kafka_conf_check("request.required.acks", "1", err, sizeof(err)),
+		-EINVAL);
 	/* The keys that carry exactly-once are sluice's, whatever the value. */
 	assert_int_equal(sluice_fwd_kafka_conf_check("acks", "all", err, sizeof(err)), -EINVAL);
 	assert_non_null(strstr(err, "sluice"));
