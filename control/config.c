@@ -2411,11 +2411,13 @@ unsigned sluice_config_foreach(const struct sluice_config *cfg,
 			const char *iname = instance_name(cfg, s, i);
 			for (size_t k = 0; k < sections[s].nkeys; k++) {
 				const struct key *key = &sections[s].keys[k];
-				char full[256], value[SLUICE_CONFIG_STR_MAX + 64];
+				char full[256], sec[128], value[SLUICE_CONFIG_STR_MAX + 64];
 				struct sluice_config_item item;
 
-				snprintf(full, sizeof(full), "%s%s%s.%s", sections[s].name,
-					 iname ? "." : "", iname ? iname : "", key->name);
+				snprintf(sec, sizeof(sec), "%s%s%s", sections[s].name,
+					 iname ? "." : "", iname ? iname : "");
+				snprintf(full, sizeof(full), "%s.%s", sec, key->name);
+				item.section = sec;
 				format_value(key, (const char *)section_cbase(cfg, s, i) + key->off,
 					     value, sizeof(value));
 				item.key = full;
@@ -2434,6 +2436,7 @@ unsigned sluice_config_foreach(const struct sluice_config *cfg,
 		char full[160];
 		struct sluice_config_item item = {
 			.key = full,
+			.section = "kafka",
 			.value = cfg->kafka.props[i].value,
 			.default_value = NULL,
 			.type = "librdkafka",

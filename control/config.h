@@ -330,6 +330,7 @@ const char *sluice_config_forwarding_name(enum sluice_config_forwarding f);
 /** One key of the live configuration, for config.list. */
 struct sluice_config_item {
 	const char *key; /**< full dotted name */
+	const char *section; /**< "eal", "kafka" (properties included), "topic.events", ... */
 	const char *value; /**< SLUICE_CONFIG_REDACTED for a secret */
 	const char *default_value;
 	const char *type;

@@ -278,6 +278,15 @@ static int start_eal(struct sluice_daemon *d)
 	d->eal_up = true;
 	/* nic/ points DPDK's log at stderr for EAL's start-up; take it back (syslog). */
 	rte_openlog_stream(d->log_stream);
+	if (cfg->eal.telemetry) {
+		rc = sluice_telemetry_restrict(rte_eal_get_runtime_dir());
+		if (rc) {
+			DLOG(ERR,
+			     "DPDK telemetry would be open to more than the control socket "
+			     "(set eal.telemetry = false to run without it)");
+			return rc;
+		}
+	}
 	/* EAL may have reset the levels of types registered before it parsed --log-level. */
 	rte_log_set_level_pattern("sluice.*", cfg->control.log_level);
 	return 0;
@@ -622,9 +631,11 @@ static int start_outputs(struct sluice_daemon *d)
 	if (cfg->control.socket[0]) {
 		struct sluice_ctl_server_opts o = {
 			.socket_path = cfg->control.socket,
-			.mode = 0660,
-			/* Resolved at validation; without a group only root may connect. */
+			/* Resolved at validation; without groups only root may connect. Readers
+			 * (socket_group) and admins (admin_group): see ctl.h. */
 			.gid = cfg->control.socket_group[0] ? cfg->control.socket_gid : (gid_t)-1,
+			.admin_gid_set = cfg->control.admin_group[0] != '\0',
+			.admin_gid = cfg->control.admin_gid,
 			.daemon = d,
 		};
 		make_parent_dir(cfg->control.socket);
@@ -1945,8 +1956,9 @@ static json_t *req_segments(struct sluice_daemon *d, json_t *args)
 static void list_cb(const struct sluice_config_item *item, void *arg)
 {
 	json_t *a = arg;
-	json_t *o = json_pack("{s:s,s:s,s:s,s:b,s:s}", "key", item->key, "value", item->value,
-			      "type", item->type, "runtime", item->runtime, "help",
+	json_t *o = json_pack("{s:s,s:s,s:s,s:s,s:b,s:b,s:s}", "key", item->key, "section",
+			      item->section, "value", item->value, "type", item->type, "runtime",
+			      item->runtime, "secret", item->secret, "help",
 			      item->help ? item->help : "");
 	if (item->default_value)
 		json_object_set_new(o, "default", json_string(item->default_value));
