@@ -145,7 +145,8 @@ static const struct key port_keys[] = {
 
 static const struct key listener_keys[] = {
 	{"port", T_STRING, "", 0, 0, FIELD(sluice_config_listener, port), NULL, 0, K_NAME,
-	 "the [port.<name>] this listener receives on; may be omitted when there is one port"},
+	 "the [port.<name>] this listener receives on (traffic of other ports never reaches "
+	 "it); may be omitted when there is one port"},
 	{"address", T_IP, "0.0.0.0", 0, 0, FIELD(sluice_config_listener, address), NULL, 0, 0,
 	 "destination IPv4 or IPv6 address to accept; 0.0.0.0 (the default) or :: accepts any "
 	 "of the port's addresses"},
@@ -379,7 +380,8 @@ static const struct section sections[SEC__COUNT] = {
 	[SEC_LISTENER] = {"listener", true, KEYS(listener_keys),
 			  "A UDP port events arrive on (`[listener.<name>]`); at least one is "
 			  "required. Two listeners on the same port and UDP port may not overlap "
-			  "in address."},
+			  "in address; on two different ports they may (each hears its own "
+			  "port)."},
 	[SEC_TOPIC] = {"topic", true, KEYS(topic_keys),
 		       "A partitioned log (`[topic.<name>]`); at least one is required."},
 };

@@ -444,6 +444,8 @@ static int start_workers(struct sluice_daemon *d)
 					    : SLUICE_ADDR_ANY;
 		memcpy(l->addr, cl->addr, 16);
 		l->udp_port = (uint16_t)cl->udp_port;
+		/* Workers poll every port in config order: a listener hears only its own. */
+		l->port_mask = 1u << cl->port_index;
 		l->format = cl->format == SLUICE_CONFIG_FORMAT_LINES ? SLUICE_FORMAT_LINES
 			: cl->format == SLUICE_CONFIG_FORMAT_RAW     ? SLUICE_FORMAT_RAW
 								     : SLUICE_FORMAT_KAFKA;

@@ -167,6 +167,10 @@ struct sluice_listener {
 	uint32_t first_partition_id; /**< global id (sluice_log_partition_id) of partition 0 */
 	uint32_t partitions; /**< partitions of the topic */
 	uint32_t max_event_bytes; /**< largest event (line, raw payload, record key+value) */
+	/** Ports the listener receives on: bit i is the worker's port i (struct sluice_dp_port
+	 * index); 0 = every port. Two listeners may share an address and UDP port when they
+	 * share no port. */
+	uint32_t port_mask;
 	char topic[SLUICE_TOPIC_NAME_MAX];
 };
 
