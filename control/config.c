@@ -1768,7 +1768,9 @@ static void redact_in(char *text, size_t len, const char *value)
 
 static void validate_kafka(struct sluice_config *cfg)
 {
+	static const char *const compression[] = {"none", "gzip", "snappy", "lz4", "zstd"};
 	struct sluice_config_kafka *k = &cfg->kafka;
+	uint32_t errors_before = cfg->nerrors;
 	char errstr[512];
 
 	/* The forwarder's own check, the one its create runs at start: librdkafka is the
@@ -1792,6 +1794,36 @@ static void validate_kafka(struct sluice_config *cfg)
 				  "unknown key (neither a sluice key nor a librdkafka property)");
 		else
 			add_error(cfg, p->file, p->line, what, "%s", errstr);
+	}
+	if (sluice_config_forwarding(cfg) != SLUICE_CONFIG_FORWARD_OFF &&
+	    cfg->nerrors == errors_before) {
+		/* Then the whole producer configuration as the forwarder builds it: some
+		 * combinations only librdkafka's rd_kafka_new() refuses, and the forwarder
+		 * thread would retry them forever. */
+		struct sluice_fwd_kv kv[SLUICE_CONFIG_MAX_KAFKA_PROPS];
+		struct sluice_fwd_opts o = {
+			.appliance_id = k->appliance_id[0] ? k->appliance_id : NULL,
+			.transactional = k->transactional,
+			.transactional_id = k->transactional_id[0] ? k->transactional_id : NULL,
+			.compression = compression[k->compression < 5 ? k->compression : 0],
+			.kafka_conf = kv,
+			.nkafka_conf = k->nprops,
+		};
+
+		for (uint32_t i = 0; i < k->nprops; i++)
+			kv[i] = (struct sluice_fwd_kv){k->props[i].key, k->props[i].value};
+		errstr[0] = '\0';
+		if (sluice_fwd_conf_check(&o, errstr, sizeof(errstr)) == -EINVAL) {
+			for (uint32_t i = 0; i < k->nprops; i++) {
+				char what[160];
+
+				snprintf(what, sizeof(what), "kafka.%s", k->props[i].key);
+				if (sluice_config_key_is_secret(what))
+					redact_in(errstr, sizeof(errstr), k->props[i].value);
+			}
+			key_error(cfg, SEC_KAFKA, 0, NULL,
+				  "librdkafka refuses the producer configuration: %s", errstr);
+		}
 	}
 	if (sluice_config_forwarding(cfg) == SLUICE_CONFIG_FORWARD_EMBEDDED) {
 		/* The mock cluster gets one Kafka topic per local topic. */

@@ -625,6 +625,40 @@ static rd_kafka_conf_t *producer_conf(struct sluice_fwd *f)
 	return conf;
 }
 
+static void quiet_log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
+{
+	(void)rk;
+	(void)level;
+	(void)fac;
+	(void)buf;
+}
+
+/*
+ * Build the producer configuration and have rd_kafka_new() finalise it, which refuses
+ * combinations that no single property shows (max.in.flight > 5 with idempotence). No broker
+ * is contacted: bootstrap.servers is emptied and librdkafka's remark about that dropped.
+ */
+static int producer_probe(struct sluice_fwd *f, char *errstr, size_t errstr_len)
+{
+	rd_kafka_conf_t *conf = producer_conf(f);
+	rd_kafka_t *rk;
+	char ignored[256];
+
+	if (!conf) {
+		snprintf(errstr, errstr_len, "a kafka.* property or the compression was refused");
+		return -EINVAL;
+	}
+	rd_kafka_conf_set(conf, "bootstrap.servers", "", ignored, sizeof(ignored));
+	rd_kafka_conf_set_log_cb(conf, quiet_log_cb);
+	rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, errstr_len);
+	if (!rk) {
+		rd_kafka_conf_destroy(conf);
+		return -EINVAL;
+	}
+	rd_kafka_destroy(rk);
+	return 0;
+}
+
 /*
  * Destroy the producer. Messages not yet sent are purged. Requests already on the wire are
  * waited for (up to @p inflight_wait_ms): once their answers are back the broker has
@@ -1449,11 +1483,41 @@ static char *xstrdup(const char *s)
 	return d;
 }
 
+int sluice_fwd_conf_check(const struct sluice_fwd_opts *o, char *errstr, size_t errstr_len)
+{
+	struct sluice_fwd *f = calloc(1, sizeof(*f));
+	char tid[300];
+	int rc = -ENOMEM;
+
+	if (!f)
+		return -ENOMEM;
+	snprintf(tid, sizeof(tid), "sluice-%s", o->appliance_id ? o->appliance_id : "check");
+	f->transactional = o->transactional;
+	f->linger_ms = o->linger_ms ? o->linger_ms : 5;
+	f->brokers = xstrdup("");
+	f->compression = xstrdup(o->compression ? o->compression : "none");
+	f->transactional_id = xstrdup(o->transactional_id ? o->transactional_id : tid);
+	f->kafka_conf = calloc(o->nkafka_conf ? o->nkafka_conf : 1, sizeof(*f->kafka_conf));
+	if (!f->brokers || !f->compression || !f->transactional_id || !f->kafka_conf)
+		goto out;
+	/* Borrowed: f is freed below without its pairs. */
+	for (uint32_t i = 0; i < o->nkafka_conf; i++)
+		f->kafka_conf[i] = o->kafka_conf[i];
+	f->nkafka_conf = o->nkafka_conf;
+	rc = producer_probe(f, errstr, errstr_len);
+out:
+	free(f->kafka_conf);
+	free(f->transactional_id);
+	free(f->compression);
+	free(f->brokers);
+	free(f);
+	return rc;
+}
+
 int sluice_fwd_create(const struct sluice_fwd_opts *o, struct sluice_fwd **out)
 {
 	struct sluice_fwd *f;
-	rd_kafka_conf_t *probe;
-	char buf[300];
+	char buf[300], probe_err[512];
 	int rc = -ENOMEM;
 
 	*out = NULL;
@@ -1516,14 +1580,15 @@ int sluice_fwd_create(const struct sluice_fwd_opts *o, struct sluice_fwd **out)
 				goto fail;
 		}
 	}
-	/* Build the whole producer configuration once now, so that a bad compression name or
-	 * an incompatible combination is reported at create, not in the thread. */
-	probe = producer_conf(f);
-	if (!probe) {
-		rc = -EINVAL;
+	/* Build and finalise the whole producer configuration once now, so that a bad
+	 * compression name or an incompatible combination is reported at create, not by the
+	 * thread (which would retry it forever). */
+	rc = producer_probe(f, probe_err, sizeof(probe_err));
+	if (rc) {
+		fwd_log("create: librdkafka refuses the producer configuration: %s", probe_err);
 		goto fail;
 	}
-	rd_kafka_conf_destroy(probe);
+	rc = -ENOMEM;
 
 	f->topics = calloc(o->ntopics, sizeof(*f->topics));
 	if (!f->topics)

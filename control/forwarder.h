@@ -93,6 +93,17 @@ int sluice_fwd_kafka_conf_check(const char *key, const char *value, char *errstr
 				size_t errstr_len);
 
 /**
+ * Check the whole producer configuration that sluice_fwd_create() will build from @p o: the
+ * owned exactly-once settings, compression, linger, transactional.id and every kafka.* pair,
+ * finalised by rd_kafka_new(), which refuses combinations that no single property shows
+ * (`max.in.flight.requests.per.connection` above 5 with idempotence). No broker is contacted;
+ * only transactional, transactional_id, appliance_id, compression, linger_ms and kafka_conf
+ * are read (each pair should have passed sluice_fwd_kafka_conf_check() first).
+ * @return 0, -EINVAL with librdkafka's reason in @p errstr, or -ENOMEM.
+ */
+int sluice_fwd_conf_check(const struct sluice_fwd_opts *o, char *errstr, size_t errstr_len);
+
+/**
  * Validate options and build the producer configuration (no network, no thread).
  * Errors are logged once to stderr with context.
  * @return 0, -EINVAL (bad option or kafka.* pair), -ENOENT (topic not in the log), -ENOMEM.

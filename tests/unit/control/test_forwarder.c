@@ -126,6 +126,21 @@ static void test_conf_check(void **state)
 		-EINVAL);
 }
 
+/* The whole producer configuration, as rd_kafka_new() finalises it, without any broker. */
+static void test_conf_check_whole(void **state)
+{
+	struct sluice_fwd_kv inflight = {"max.in.flight.requests.per.connection", "10"};
+	struct sluice_fwd_kv ok = {"max.in.flight.requests.per.connection", "5"};
+	struct sluice_fwd_opts o = {.kafka_conf = &ok, .nkafka_conf = 1, .transactional = true};
+	char err[256];
+
+	(void)state;
+	assert_int_equal(sluice_fwd_conf_check(&o, err, sizeof(err)), 0);
+	o.kafka_conf = &inflight;
+	assert_int_equal(sluice_fwd_conf_check(&o, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "max.in.flight"));
+}
+
 static void test_create_validation(void **state)
 {
 	struct fixture *fx = *state;
@@ -399,6 +414,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_conf_check),
+		cmocka_unit_test(test_conf_check_whole),
 		cmocka_unit_test(test_state_names),
 		cmocka_unit_test(test_embedded),
 		cmocka_unit_test_setup_teardown(test_create_validation, setup, teardown),
