@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: BSD-3-Clause
-# The sluice demo: install, build, start sluiced with a memif port and an embedded Kafka,
+# The sluice demo: install, build, start sluiced with a memif port and an embedded Kafka (the
+# demo-only mock cluster, asked for with kafka.brokers = embedded),
 # drive it with sluice-gen for ~20 s showing live rates, print a summary, read a few records
 # back from Kafka with kcat, and shut down cleanly. Ctrl-C safe: everything it started is
 # stopped and removed (processes, sockets, temp files, DPDK runtime dirs, hugepages).
@@ -101,6 +102,8 @@ format = kafka
 udp_port = 5140
 format = lines
 key = source_addr
+# Demo mode, asked for explicitly: librdkafka's mock cluster inside sluiced, in memory, newest
+# 5 MiB per partition only (sluiced warns). Without brokers nothing would be forwarded.
 [kafka]
 brokers = embedded
 [control]
