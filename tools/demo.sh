@@ -137,6 +137,8 @@ grep -q '^sluiced: running' "$TMP/sluiced.out" || {
 BOOTSTRAP=$(awk '/embedded Kafka bootstrap/ {print $NF}' "$TMP/sluiced.out")
 METRICS=$(awk '/metrics on port/ {print $NF}' "$TMP/sluiced.out")
 echo "   embedded Kafka at $BOOTSTRAP, metrics at http://127.0.0.1:$METRICS/metrics"
+# sluiced's own warning: the embedded cluster is a demo, not a destination.
+grep -m1 -o 'forwarding: DEMO MODE.*' "$TMP/sluiced.log" | sed 's/^/   /' || true
 echo "   try meanwhile: $CTL -s $TMP/sluiced.sock status"
 
 ctl() { "$CTL" -s "$TMP/sluiced.sock" -t 10 "$@"; }
