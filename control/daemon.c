@@ -1100,7 +1100,9 @@ static void collect_partitions(struct sluice_daemon *d, const struct sluice_metr
 		PF("sluice_partition_durable_offset", durable_offset,
 		   "Every offset below this survived an fdatasync", SLUICE_METRIC_GAUGE, true),
 		PF("sluice_partition_forwarded_offset", forwarded_offset,
-		   "Every offset below this is acknowledged by Kafka", SLUICE_METRIC_GAUGE, true),
+		   "The log's forwarded mark, which retention obeys: every offset below is "
+		   "acknowledged by Kafka (still with forwarding off or embedded)",
+		   SLUICE_METRIC_GAUGE, true),
 		PF("sluice_partition_appended_records_total", appended_records,
 		   "Records written (durable or not)", SLUICE_METRIC_COUNTER, false),
 		PF("sluice_partition_appended_bytes_total", appended_bytes, "Bytes written",
