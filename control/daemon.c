@@ -226,7 +226,7 @@ static int start_eal(struct sluice_daemon *d)
 	const char *vdevs[SLUICE_CONFIG_MAX_PORTS + 1] = {0};
 	const char *pci[SLUICE_CONFIG_MAX_PORTS + 1] = {0};
 	char vdev_buf[SLUICE_CONFIG_MAX_PORTS][SLUICE_CONFIG_STR_MAX + 80];
-	char *extra[64] = {0};
+	char *extra[SLUICE_CONFIG_MAX_EAL_ARGS + 2] = {0}; /* --main-lcore, eal.args, NULL */
 	char args_copy[SLUICE_CONFIG_STR_MAX];
 	char main_lcore[32];
 	uint32_t nv = 0, np = 0, ne = 0;
@@ -252,8 +252,9 @@ static int start_eal(struct sluice_daemon *d)
 	snprintf(main_lcore, sizeof(main_lcore), "--main-lcore=%u", cfg->eal.main_lcore);
 	extra[ne++] = main_lcore;
 	snprintf(args_copy, sizeof(args_copy), "%s", cfg->eal.args);
-	for (char *save = NULL, *tok = strtok_r(args_copy, " \t", &save); tok && ne < 62;
-	     tok = strtok_r(NULL, " \t", &save))
+	/* At most SLUICE_CONFIG_MAX_EAL_ARGS tokens: validation refused more. */
+	for (char *save = NULL, *tok = strtok_r(args_copy, " \t", &save);
+	     tok && ne < 1 + SLUICE_CONFIG_MAX_EAL_ARGS; tok = strtok_r(NULL, " \t", &save))
 		extra[ne++] = tok;
 	extra[ne] = NULL;
 
