@@ -108,11 +108,13 @@ static const struct key eal_keys[] = {
 	{"file_prefix", T_STRING, "", 0, 0, FIELD(sluice_config_eal, file_prefix), NULL, 0, K_NAME,
 	 "EAL --file-prefix; empty: sluiced-<pid>, so that instances never collide"},
 	{"log_level", T_STRING, "", 0, 0, FIELD(sluice_config_eal, log_level), NULL, 0, 0,
-	 "EAL --log-level value (e.g. `lib.eal:debug`); empty: EAL default"},
+	 "EAL --log-level value, checked as EAL parses it: LEVEL, PATTERN:LEVEL or REGEX,LEVEL "
+	 "(e.g. `lib.eal:debug`); empty: EAL default"},
 	{"telemetry", T_BOOL, "true", 0, 0, FIELD(sluice_config_eal, telemetry), NULL, 0, 0,
 	 "keep DPDK's telemetry socket (dpdk-telemetry.py -f <file_prefix>)"},
 	{"args", T_STRING, "", 0, 0, FIELD(sluice_config_eal, args), NULL, 0, 0,
-	 "extra EAL arguments, space-separated, appended verbatim"},
+	 "extra EAL arguments, space-separated, appended verbatim (at most 62; options sluiced "
+	 "derives from its own keys, such as --lcores, -m or --vdev, are refused)"},
 };
 
 static const struct key port_keys[] = {
