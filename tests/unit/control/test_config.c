@@ -599,6 +599,33 @@ static void test_forwarding_mode(void **state)
 	sluice_config_free(cfg);
 }
 
+/* Checks that used to wait for start (EAL, pools, storage): refused, and their edges pass. */
+static void test_start_checks(void **state)
+{
+	char many[600] = "[eal]\nargs =";
+	struct sluice_config *cfg;
+	int rc;
+
+	(void)state;
+	for (int i = 0; i < 63; i++)
+		strcat(many, " a");
+	strcat(many, "\n");
+	expect_error(many, "t.ini:10: eal.args: 63 arguments, at most 62");
+	expect_error("[eal]\nargs = -m512\n", "t.ini:10: eal.args: '-m512' is set by sluiced");
+	expect_error("[eal]\nargs = --vdev=net_null9\n", "t.ini:10: eal.args: '--vdev=net_null9'");
+	expect_error("[eal]\nlog_level = 9x\n", "t.ini:10: eal.log_level: '9x' is not a level");
+	expect_error("[dataplane]\nmbufs = 1663\n", "t.ini:10: dataplane.mbufs: 1663 cannot fill");
+	cfg = check("[eal]\nlog_level = lib.*:err\nargs = --no-shconf\n[dataplane]\nmbufs = 1664\n"
+		    "[storage]\nwrite_buffer = 260K\n",
+		    &rc);
+	if (rc)
+		sluice_config_print_errors(cfg, stderr);
+	assert_int_equal(rc, 0);
+	sluice_config_free(cfg);
+	expect_error("[storage]\nwrite_buffer = 259K\n",
+		     "t.ini:10: storage.write_buffer: 265216 bytes cannot hold a batch");
+}
+
 /* Two listeners on one UDP port on two ports are fine (each hears its own port). */
 static void test_listeners_on_two_ports(void **state)
 {
@@ -787,6 +814,7 @@ int main(void)
 		cmocka_unit_test(test_secrets),
 		cmocka_unit_test(test_forwarding_mode),
 		cmocka_unit_test(test_listeners_on_two_ports),
+		cmocka_unit_test(test_start_checks),
 		cmocka_unit_test(test_overrides),
 		cmocka_unit_test(test_runtime_set),
 		cmocka_unit_test(test_many_errors_at_once),
