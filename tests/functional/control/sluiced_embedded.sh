@@ -60,14 +60,12 @@ FIRST=$(kcat -b "$BOOTSTRAP" -C -t events -p 0 -o beginning -c 1 -e -q -f '%o\n'
 [ -n "$FIRST" ] && [ "$FIRST" -gt 0 ] || fail "the mock cluster kept offset ${FIRST:-none}: the case needs more data"
 echo "embedded Kafka starts at offset $FIRST"
 
-# Retention runs every second: give it a few passes, the log must not move.
+# Retention runs every second: after a few passes the log must not have moved.
 parts() {
 	ctl -j partitions | python3 -c "import json,sys; print(json.load(sys.stdin)['partitions'][0]['$1'])"
 }
-for i in $(seq 30); do
-	[ "$(parts log_start_offset)" = 0 ] || fail "retention deleted from the log: start $(parts log_start_offset)"
-	sleep 0.1
-done
+sleep 3
+[ "$(parts log_start_offset)" = 0 ] || fail "retention deleted from the log: start $(parts log_start_offset)"
 [ "$(parts bytes)" -gt $((8 * 1024 * 1024)) ] || fail "the case does not exceed retention_bytes"
 curl -sf "http://127.0.0.1:$METRICS_PORT/metrics" >"$TMP/m" || fail "scrape"
 grep -q '^sluice_partition_retention_deleted_segments_total{topic="events",partition="0"} 0$' "$TMP/m" ||
