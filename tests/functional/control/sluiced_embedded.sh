@@ -39,6 +39,8 @@ metrics_listen = 127.0.0.1:0
 mbufs = 8191
 batch_buffers = 128
 batch_bytes = 64K
+# a loaded machine's writer may fall behind the pcap: wait for it, shed nothing
+backpressure = block
 INI
 sluiced_start "$TMP/sluiced.ini"
 grep -q 'forwarding: DEMO MODE, kafka.brokers = embedded: .* only the newest 5 MiB per partition' \
@@ -56,7 +58,8 @@ wait_stat forwarded 120000 60
 wait_stat pending 0
 
 # The mock cluster already dropped the oldest records it acknowledged.
-FIRST=$(kcat -b "$BOOTSTRAP" -C -t events -p 0 -o beginning -c 1 -e -q -f '%o\n')
+FIRST=$(timeout 60 kcat -b "$BOOTSTRAP" -C -t events -p 0 -o beginning -c 1 -e -q -f '%o\n') ||
+	fail "kcat could not read the embedded cluster"
 [ -n "$FIRST" ] && [ "$FIRST" -gt 0 ] || fail "the mock cluster kept offset ${FIRST:-none}: the case needs more data"
 echo "embedded Kafka starts at offset $FIRST"
 
@@ -67,7 +70,7 @@ parts() {
 sleep 3
 [ "$(parts log_start_offset)" = 0 ] || fail "retention deleted from the log: start $(parts log_start_offset)"
 [ "$(parts bytes)" -gt $((8 * 1024 * 1024)) ] || fail "the case does not exceed retention_bytes"
-curl -sf "http://127.0.0.1:$METRICS_PORT/metrics" >"$TMP/m" || fail "scrape"
+curl -sf --max-time 30 "http://127.0.0.1:$METRICS_PORT/metrics" >"$TMP/m" || fail "scrape"
 grep -q '^sluice_partition_retention_deleted_segments_total{topic="events",partition="0"} 0$' "$TMP/m" ||
 	fail "segments deleted: $(grep retention_deleted "$TMP/m")"
 grep -q '^sluice_forwarder_mode{mode="embedded"} 1$' "$TMP/m" || fail "metrics: $(grep forwarder_mode "$TMP/m")"
