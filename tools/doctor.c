@@ -1813,12 +1813,12 @@ static void check_kafka(struct doc *d)
 
 	if (!want_group(d, "kafka."))
 		return;
-	if (!k->enabled || k->brokers[0] == '\0') {
+	if (sluice_config_forwarding(cfg) == SLUICE_CONFIG_FORWARD_OFF) {
 		add(d, "kafka.reachable", SLUICE_DOCTOR_PASS,
 		    "forwarding is off (store only): no Kafka to check");
 		return;
 	}
-	if (strcmp(k->brokers, "embedded") == 0) {
+	if (sluice_config_forwarding(cfg) == SLUICE_CONFIG_FORWARD_EMBEDDED) {
 		res = add(d, "kafka.reachable", SLUICE_DOCTOR_WARN,
 			  "kafka.brokers = embedded: librdkafka's in-process mock cluster, for "
 			  "demos and tests; nothing leaves this host");

@@ -31,6 +31,7 @@ partitions = 2
 udp_port = 9000
 [kafka]
 brokers = embedded
+sasl.password = ${PASSWORD:-pw-alpha-1}
 [control]
 socket = $TMP/ctl.sock
 metrics = false
@@ -87,6 +88,13 @@ J '[r["key"] for r in d["last_reload"]["restart"]]' <"$TMP/status.json" | grep -
 # The --set override from the command line still holds after the reload.
 [ "$(ctl config get control.stats_interval)" = 0 ] || fail "--set override lost by the reload"
 
+echo "== a changed secret needs a restart, and is never shown"
+PASSWORD=pw-bravo-2 write_config 5ms 1
+reload_and_wait
+grep -q 'reload: kafka.sasl.password = \*\*\* needs a restart; running with \*\*\*' \
+	"$TMP/sluiced.err" || fail "a changed secret not reported"
+grep -q "pw-alpha-1\\|pw-bravo-2" "$TMP/sluiced.err" && fail "a secret in the log"
+
 echo "== a batch larger than the buffers sized at start needs a restart"
 write_config 5ms 1 "batch_bytes = 128K"
 sed -i '/^batch_bytes = 64K$/d' "$TMP/sluiced.ini"
@@ -101,9 +109,9 @@ echo "== a bad file is refused whole"
 write_config 7ms 1 "bogus = 1"
 sed -i 's/^mbufs = 4095$/mbufs = lots/' "$TMP/sluiced.ini"
 reload_and_wait
-grep -q "reload: $TMP/sluiced.ini:22: dataplane.mbufs: 'lots' is not an unsigned integer" \
+grep -q "reload: $TMP/sluiced.ini:23: dataplane.mbufs: 'lots' is not an unsigned integer" \
 	"$TMP/sluiced.err" || fail "no file:line: key: reason for the bad value"
-grep -q "reload: $TMP/sluiced.ini:26: dataplane.bogus: unknown key" "$TMP/sluiced.err" ||
+grep -q "reload: $TMP/sluiced.ini:27: dataplane.bogus: unknown key" "$TMP/sluiced.err" ||
 	fail "no file:line: key: reason for the unknown key"
 grep -q "reload of $TMP/sluiced.ini refused: 2 errors; the running configuration stays" \
 	"$TMP/sluiced.err" || fail "no refusal line"
