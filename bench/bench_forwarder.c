@@ -21,7 +21,7 @@
 #define LIBRDKAFKA_TYPECHECKS 0
 #include <librdkafka/rdkafka.h>
 
-#include "forwarder.h"
+#include "sluice_forward.h"
 
 #define MAX_SIZES 4
 #define MAX_REPEATS 9
@@ -211,7 +211,6 @@ static double run_forwarder(struct sluice_log *log, const char *bootstrap, const
 		.ntopics = 1,
 		.brokers = bootstrap,
 		.appliance_id = "bench",
-		.linger_ms = 5,
 	};
 	struct sluice_fwd_stats st;
 	struct sluice_fwd *f;

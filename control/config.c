@@ -23,9 +23,8 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
-#include <librdkafka/rdkafka.h>
-
 #include "config.h"
+#include "sluice_forward.h"
 #include "sluice_record.h"
 
 enum key_type {
@@ -78,7 +77,7 @@ static const char *const format_names[] = {"kafka", "lines", "raw", NULL};
 static const char *const key_mode_names[] = {"none", "source_addr", NULL};
 static const char *const backpressure_names[] = {"drop", "block", NULL};
 static const char *const keyless_names[] = {"sticky", "round_robin", NULL};
-static const char *const compression_names[] = {"none", "gzip", "snappy", "lz4", "zstd", NULL};
+static const char *const compression_names[] = {"none", "lz4", "zstd", NULL};
 static const char *const direct_names[] = {"auto", "on", "off", NULL};
 static const char *const log_names[] = {"stderr", "syslog", NULL};
 static const char *const prealloc_names[] = {"auto", "none", "fallocate", NULL};
@@ -225,19 +224,22 @@ static const struct key kafka_keys[] = {
 	 "in-process with the configured topics and print its bootstrap address"},
 	{"embedded_brokers", T_U32, "1", 1, 9, FIELD(sluice_config_kafka, embedded_brokers), NULL,
 	 0, 0, "brokers in the embedded mock cluster"},
-	{"transactional", T_BOOL, "false", 0, 0, FIELD(sluice_config_kafka, transactional), NULL, 0,
-	 0,
-	 "use a transactional producer, which fences a previous instance before resuming "
-	 "(docs/forwarding.md)"},
 	{"transactional_id", T_STRING, "", 0, 0, FIELD(sluice_config_kafka, transactional_id), NULL,
-	 0, 0, "stable transactional.id of this appliance; empty: sluice-<hostname>"},
+	 0, 0,
+	 "stable producer identity of this appliance towards Kafka (InitProducerId; no "
+	 "transactions are written); two appliances must never share one; empty: "
+	 "sluice-<appliance_id>"},
 	{"shutdown_timeout", T_DURATION, "10s", 0, 600 * SEC_US,
 	 FIELD(sluice_config_kafka, shutdown_timeout_us), NULL, 0, 0,
 	 "how long shutdown waits for in-flight deliveries"},
 	{"appliance_id", T_STRING, "", 0, 0, FIELD(sluice_config_kafka, appliance_id), NULL, 0,
 	 K_NAME, "stable id of this appliance (header sluice.appliance); empty: the hostname"},
 	{"compression", T_ENUM, "none", 0, 0, FIELD(sluice_config_kafka, compression),
-	 compression_names, 0, 0, "compression of produced batches"},
+	 compression_names, 0, 0,
+	 "compression of the batches sent to Kafka (done by the forwarder while coalescing)"},
+	{"headers", T_BOOL, "false", 0, 0, FIELD(sluice_config_kafka, headers), NULL, 0, 0,
+	 "add the headers sluice.topic, sluice.partition, sluice.offset and sluice.appliance to "
+	 "every record (about 70 bytes each, and each record is re-encoded)"},
 	{"inflight_max_msgs", T_U32, "10000", 1, 1000000,
 	 FIELD(sluice_config_kafka, inflight_max_msgs), NULL, 0, K_RUNTIME,
 	 "unacknowledged messages per partition"},
@@ -353,9 +355,11 @@ static const struct section sections[SEC__COUNT] = {
 	[SEC_EAL] = {"eal", false, KEYS(eal_keys), "DPDK environment: cores and memory."},
 	[SEC_STORAGE] = {"storage", false, KEYS(storage_keys), "The log on disk and its writers."},
 	[SEC_KAFKA] = {"kafka", false, KEYS(kafka_keys),
-		       "The forwarder. Any other key in this section is a librdkafka producer "
-		       "property passed to rd_kafka_conf_set() (e.g. `linger.ms = 5`); it is "
-		       "checked against librdkafka at validation."},
+		       "The forwarder. Any other key in this section is a setting of sluice's "
+		       "Kafka client, with librdkafka's name and meaning (e.g. "
+		       "`security.protocol = sasl_ssl`); the next table lists them. Keys that "
+		       "carry the exactly-once guarantee (acks, enable.idempotence, ...) are "
+		       "refused."},
 	[SEC_CONTROL] = {"control", false, KEYS(control_keys),
 			 "Control socket, metrics and logging."},
 	[SEC_DATAPLANE] = {"dataplane", false, KEYS(dataplane_keys),
@@ -1210,7 +1214,7 @@ static int add_kafka_prop(struct sluice_config *cfg, const char *key, const char
 			p = &k->props[i];
 	if (!p) {
 		if (k->nprops >= SLUICE_CONFIG_MAX_KAFKA_PROPS) {
-			add_error(cfg, file, line, what, "more than %d librdkafka properties",
+			add_error(cfg, file, line, what, "more than %d Kafka client settings",
 				  SLUICE_CONFIG_MAX_KAFKA_PROPS);
 			return -EINVAL;
 		}
@@ -1254,7 +1258,7 @@ static int assign(struct sluice_config *cfg, unsigned sec, unsigned idx, const c
 		snprintf(what, sizeof(what), "%s.%s", sections[sec].name, key);
 	ki = find_key(sec, key);
 	if (ki < 0) {
-		/* Unknown keys under [kafka] are librdkafka properties, checked in validate. */
+		/* Unknown keys under [kafka] are Kafka client settings, checked in validate. */
 		if (sec == SEC_KAFKA && strchr(key, '.') && is_name(key))
 			return add_kafka_prop(cfg, key, value, file, line, what);
 		add_error(cfg, file, line, what, "unknown key");
@@ -1734,32 +1738,31 @@ static void validate_data_dir(struct sluice_config *cfg)
 static void validate_kafka(struct sluice_config *cfg)
 {
 	struct sluice_config_kafka *k = &cfg->kafka;
-	rd_kafka_conf_t *conf;
+	struct sluice_fwd_kv kv[SLUICE_CONFIG_MAX_KAFKA_PROPS];
+	bool bad = false;
 	char errstr[512];
+	uint32_t at;
 
 	if (k->brokers[0] == '\0')
 		key_error(cfg, SEC_KAFKA, 0, "brokers", "must not be empty (or `embedded`)");
-	if (k->nprops == 0)
-		return;
-	/* A throwaway conf: librdkafka is the authority on its own property names and values. */
-	conf = rd_kafka_conf_new();
-	if (!conf)
-		return;
+	/* The forwarder's own table is the authority on its client settings. */
 	for (uint32_t i = 0; i < k->nprops; i++) {
 		const struct sluice_config_kafka_prop *p = &k->props[i];
 		char what[160];
-		rd_kafka_conf_res_t res;
 
 		snprintf(what, sizeof(what), "kafka.%s", p->key);
 		errstr[0] = '\0';
-		res = rd_kafka_conf_set(conf, p->key, p->value, errstr, sizeof(errstr));
-		if (res == RD_KAFKA_CONF_UNKNOWN)
-			add_error(cfg, p->file, p->line, what,
-				  "unknown key (neither a sluice key nor a librdkafka property)");
-		else if (res != RD_KAFKA_CONF_OK)
+		if (sluice_fwd_conf_check(p->key, p->value, errstr, sizeof(errstr))) {
 			add_error(cfg, p->file, p->line, what, "%s", errstr);
+			bad = true;
+		}
+		kv[i] = (struct sluice_fwd_kv){p->key, p->value};
 	}
-	rd_kafka_conf_destroy(conf);
+	if (bad || k->nprops == 0)
+		return;
+	if (sluice_fwd_conf_check_all(kv, k->nprops, errstr, sizeof(errstr), &at) == 0)
+		return;
+	add_error(cfg, k->props[at].file, k->props[at].line, "kafka", "%s", errstr);
 }
 
 static bool listeners_overlap(const struct sluice_config_listener *a,
@@ -2128,8 +2131,8 @@ unsigned sluice_config_foreach(const struct sluice_config *cfg,
 			.key = full,
 			.value = cfg->kafka.props[i].value,
 			.default_value = NULL,
-			.type = "librdkafka",
-			.help = "librdkafka producer property",
+			.type = "kafka client",
+			.help = "Kafka client setting",
 			.runtime = false,
 		};
 		snprintf(full, sizeof(full), "kafka.%s", cfg->kafka.props[i].key);
@@ -2165,6 +2168,28 @@ static void describe_range(const struct key *k, char *out, size_t len)
 	}
 	default:
 		return;
+	}
+}
+
+/* The Kafka client settings of [kafka], from the forwarder's own table. */
+static void help_kafka_client(FILE *out, enum sluice_config_help_format fmt)
+{
+	const char *key, *def, *help;
+
+	if (fmt == SLUICE_CONFIG_HELP_MARKDOWN)
+		fprintf(out, "\nKafka client settings (also in [kafka]; librdkafka's names and "
+			     "meanings):\n\n"
+			     "| key | default | description |\n"
+			     "|-----|---------|-------------|\n");
+	else
+		fprintf(out, "\n  Kafka client settings (librdkafka's names):\n");
+	for (uint32_t i = 0; sluice_fwd_conf_describe(i, &key, &def, &help) == 0; i++) {
+		if (fmt == SLUICE_CONFIG_HELP_MARKDOWN)
+			fprintf(out, "| `%s` | `%s` | %s |\n", key, def[0] ? def : "(empty)",
+				help);
+		else
+			fprintf(out, "  %-38s %-10s\n      %s\n", key, def[0] ? def : "(empty)",
+				help);
 	}
 }
 
@@ -2219,6 +2244,8 @@ void sluice_config_help(FILE *out, enum sluice_config_help_format fmt)
 					type_names[k->type], def, range,
 					(k->flags & K_RUNTIME) ? " *" : "", k->help);
 		}
+		if (s == SEC_KAFKA)
+			help_kafka_client(out, fmt);
 	}
 }
 

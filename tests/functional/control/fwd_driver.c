@@ -30,7 +30,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "forwarder.h"
+#include "sluice_forward.h"
 
 #define TS_BASE 1700000000000LL
 #define MAX_CONF 16
@@ -42,7 +42,8 @@ struct drv {
 	uint32_t partitions;
 	const char *bootstrap;
 	const char *appliance;
-	bool txn;
+	bool headers;
+	const char *compression;
 	uint32_t inflight;
 	uint32_t stats_ms;
 	bool wait;
@@ -290,7 +291,8 @@ static int forward(struct drv *d)
 		.ntopics = 1,
 		.brokers = d->bootstrap,
 		.appliance_id = d->appliance,
-		.transactional = d->txn,
+		.headers = d->headers,
+		.compression = d->compression,
 		.inflight_max_msgs = d->inflight,
 		.checkpoint_dir = ckpt,
 		.checkpoint_interval_ms = 200,
@@ -387,7 +389,7 @@ int main(int argc, char **argv)
 		goto usage;
 	cmd = argv[1];
 	optind = 2;
-	while ((opt = getopt(argc, argv, "d:T:K:P:b:a:xi:s:wt:n:v:c:r:u:S:L:XR")) != -1) {
+	while ((opt = getopt(argc, argv, "d:T:K:P:b:a:xC:i:s:wt:n:v:c:r:u:S:L:XR")) != -1) {
 		switch (opt) {
 		case 'd':
 			d.dir = optarg;
@@ -410,7 +412,10 @@ int main(int argc, char **argv)
 			d.appliance = optarg;
 			break;
 		case 'x':
-			d.txn = true;
+			d.headers = true;
+			break;
+		case 'C':
+			d.compression = optarg;
 			break;
 		case 'i':
 			if (parse_long(optarg, 1, 1000000, &v))

@@ -23,7 +23,7 @@
 #include <poll.h>
 #include <time.h>
 
-#include "forwarder.h"
+#include "sluice_forward.h"
 
 static volatile sig_atomic_t quit;
 

@@ -18,7 +18,7 @@
 
 #include <cmocka.h>
 
-#include "forwarder.h"
+#include "sluice_forward.h"
 
 struct fixture {
 	char dir[64];
@@ -106,20 +106,20 @@ static void test_conf_check(void **state)
 	char err[256];
 
 	(void)state;
-	assert_int_equal(sluice_fwd_kafka_conf_check("linger.ms", "20", err, sizeof(err)), 0);
-	assert_int_equal(sluice_fwd_kafka_conf_check("linger.ms", "soon", err, sizeof(err)),
+	assert_int_equal(sluice_fwd_conf_check("linger.ms", "20", err, sizeof(err)), 0);
+	assert_int_equal(sluice_fwd_conf_check("linger.ms", "soon", err, sizeof(err)),
 			 -EINVAL);
 	assert_true(strlen(err) > 0);
-	assert_int_equal(sluice_fwd_kafka_conf_check("no.such.key", "1", err, sizeof(err)),
+	assert_int_equal(sluice_fwd_conf_check("no.such.key", "1", err, sizeof(err)),
 			 -EINVAL);
 	/* The keys that carry exactly-once are sluice's, whatever the value. */
-	assert_int_equal(sluice_fwd_kafka_conf_check("acks", "all", err, sizeof(err)), -EINVAL);
+	assert_int_equal(sluice_fwd_conf_check("acks", "all", err, sizeof(err)), -EINVAL);
 	assert_non_null(strstr(err, "sluice"));
 	assert_int_equal(
-		sluice_fwd_kafka_conf_check("enable.idempotence", "false", err, sizeof(err)),
+		sluice_fwd_conf_check("enable.idempotence", "false", err, sizeof(err)),
 		-EINVAL);
 	assert_int_equal(
-		sluice_fwd_kafka_conf_check("message.timeout.ms", "1000", err, sizeof(err)),
+		sluice_fwd_conf_check("message.timeout.ms", "1000", err, sizeof(err)),
 		-EINVAL);
 }
 

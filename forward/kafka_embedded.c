@@ -15,7 +15,7 @@
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
 
-#include "forwarder.h"
+#include "sluice_forward.h"
 
 struct sluice_kafka_embedded {
 	rd_kafka_t *rk;
