@@ -240,12 +240,12 @@ static const struct key kafka_keys[] = {
 	{"headers", T_BOOL, "false", 0, 0, FIELD(sluice_config_kafka, headers), NULL, 0, 0,
 	 "add the headers sluice.topic, sluice.partition, sluice.offset and sluice.appliance to "
 	 "every record (about 70 bytes each, and each record is re-encoded)"},
-	{"inflight_max_msgs", T_U32, "10000", 1, 1000000,
+	{"inflight_max_msgs", T_U32, "200000", 1, 1u << 24,
 	 FIELD(sluice_config_kafka, inflight_max_msgs), NULL, 0, K_RUNTIME,
-	 "unacknowledged messages per partition"},
-	{"inflight_max_bytes", T_SIZE, "16M", 64 * KB, 1 * GB,
+	 "unacknowledged records per partition (at most 5 batches are in flight)"},
+	{"inflight_max_bytes", T_SIZE, "64M", 64 * KB, 1 * GB,
 	 FIELD(sluice_config_kafka, inflight_max_bytes), NULL, 0, K_RUNTIME,
-	 "unacknowledged bytes per partition"},
+	 "unacknowledged batch bytes per partition"},
 };
 
 static const struct key control_keys[] = {
@@ -1258,8 +1258,8 @@ static int assign(struct sluice_config *cfg, unsigned sec, unsigned idx, const c
 		snprintf(what, sizeof(what), "%s.%s", sections[sec].name, key);
 	ki = find_key(sec, key);
 	if (ki < 0) {
-		/* Unknown keys under [kafka] are Kafka client settings, checked in validate. */
-		if (sec == SEC_KAFKA && strchr(key, '.') && is_name(key))
+		/* Other keys under [kafka] are Kafka client settings, checked in validate. */
+		if (sec == SEC_KAFKA && is_name(key))
 			return add_kafka_prop(cfg, key, value, file, line, what);
 		add_error(cfg, file, line, what, "unknown key");
 		return -EINVAL;
@@ -2177,16 +2177,16 @@ static void help_kafka_client(FILE *out, enum sluice_config_help_format fmt)
 	const char *key, *def, *help;
 
 	if (fmt == SLUICE_CONFIG_HELP_MARKDOWN)
-		fprintf(out, "\nKafka client settings (also in [kafka]; librdkafka's names and "
-			     "meanings):\n\n"
-			     "| key | default | description |\n"
-			     "|-----|---------|-------------|\n");
+		fprintf(out,
+			"\nKafka client settings (also in [kafka]; librdkafka's names and "
+			"meanings):\n\n"
+			"| key | default | description |\n"
+			"|-----|---------|-------------|\n");
 	else
 		fprintf(out, "\n  Kafka client settings (librdkafka's names):\n");
 	for (uint32_t i = 0; sluice_fwd_conf_describe(i, &key, &def, &help) == 0; i++) {
 		if (fmt == SLUICE_CONFIG_HELP_MARKDOWN)
-			fprintf(out, "| `%s` | `%s` | %s |\n", key, def[0] ? def : "(empty)",
-				help);
+			fprintf(out, "| `%s` | `%s` | %s |\n", key, def[0] ? def : "(empty)", help);
 		else
 			fprintf(out, "  %-38s %-10s\n      %s\n", key, def[0] ? def : "(empty)",
 				help);

@@ -1172,8 +1172,8 @@ static void collect_forwarder(struct sluice_daemon *d, const struct sluice_metri
 	struct sluice_fwd_stats fs;
 	struct sluice_fwd_partition_stats *ps;
 	uint32_t n = d->log ? sluice_log_partition_count(d->log) : 0;
-	static const char *const states[SLUICE_FWD__STATES] = {
-		"stopped", "resuming", "running", "broker_down", "draining", "fenced"};
+	static const char *const states[SLUICE_FWD__STATES] = {"stopped",     "resuming", "running",
+							       "broker_down", "draining", "fenced"};
 
 	if (!d->fwd)
 		return;

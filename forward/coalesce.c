@@ -179,7 +179,8 @@ static int headers_split(const uint8_t *rest, const uint8_t *end, const uint8_t 
 
 	for (int i = 0; i < 2; i++) { /* key, value */
 		n = vi_dec(p, end, &len);
-		if (n == 0 || len < -1 || (len > 0 && (size_t)len > (size_t)(end - p - (ptrdiff_t)n)))
+		if (n == 0 || len < -1 ||
+		    (len > 0 && (size_t)len > (size_t)(end - p - (ptrdiff_t)n)))
 			return -EBADMSG;
 		p += n + (len > 0 ? (size_t)len : 0);
 	}
@@ -247,7 +248,7 @@ static int take_with_headers(struct coal *c, const struct coal_src *s, const str
 		extra += kv_size(strlen(names[i]), vlens[i]);
 	}
 	nlen = 1 + vl_size(ntsd) + vi_size(c->count) + (size_t)(count_at - f->rest) +
-	       vi_size(count + 4) + (size_t)(f->next - headers) + extra;
+		vi_size(count + 4) + (size_t)(f->next - headers) + extra;
 	if (nlen > INT32_MAX || (size_t)(wend - w) < vi_size((int32_t)nlen) + nlen)
 		return 0;
 	w = vi_put(w, (int32_t)nlen);
@@ -331,7 +332,8 @@ int coal_take(struct coal *c, struct coal_src *s, uint32_t max_records)
 		} else {
 			rest_len = (size_t)(f.next - f.rest);
 			nlen = 1 + vl_size(ntsd) + vi_size(c->count) + rest_len;
-			if (nlen > INT32_MAX || (size_t)(wend - w) < vi_size((int32_t)nlen) + nlen) {
+			if (nlen > INT32_MAX ||
+			    (size_t)(wend - w) < vi_size((int32_t)nlen) + nlen) {
 				if (c->count == 0)
 					return -EMSGSIZE;
 				break;
@@ -460,8 +462,8 @@ static void header_put(uint8_t *h, const struct coal *c, size_t total, int16_t a
 	h[OFF_EPOCH + 1] = (uint8_t)epoch;
 	sluice_be32_put(h + OFF_BASE_SEQ, (uint32_t)base_sequence);
 	sluice_be32_put(h + OFF_COUNT, (uint32_t)c->count);
-	sluice_be32_put(h + OFF_CRC, sluice_crc32c(0, h + SLUICE_RB_CRC_START,
-						  total - SLUICE_RB_CRC_START));
+	sluice_be32_put(h + OFF_CRC,
+			sluice_crc32c(0, h + SLUICE_RB_CRC_START, total - SLUICE_RB_CRC_START));
 }
 
 size_t coal_seal(struct coal *c, int64_t producer_id, int16_t epoch, int32_t base_sequence,
@@ -472,8 +474,7 @@ size_t coal_seal(struct coal *c, int64_t producer_id, int16_t epoch, int32_t bas
 	*in_place = true;
 	if (c->count == 0)
 		return 0;
-	if (z && z->codec != SLUICE_FWD_COMPRESS_NONE && out &&
-	    out_cap > SLUICE_RB_HEADER_BYTES) {
+	if (z && z->codec != SLUICE_FWD_COMPRESS_NONE && out && out_cap > SLUICE_RB_HEADER_BYTES) {
 		size_t n = compress(z, c->buf + SLUICE_RB_HEADER_BYTES, records_len,
 				    out + SLUICE_RB_HEADER_BYTES, out_cap - SLUICE_RB_HEADER_BYTES);
 

@@ -42,8 +42,7 @@ static const struct kkey keys[] = {
 	 "plaintext, ssl, sasl_plaintext or sasl_ssl"},
 	{"sasl.mechanism", KT_ENUM, "", 0, 0, F(sasl_mech), mech_names,
 	 "PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 (for sasl_* protocols)"},
-	{"sasl.mechanisms", KT_ENUM, "", 0, 0, F(sasl_mech), mech_names,
-	 "alias of sasl.mechanism"},
+	{"sasl.mechanisms", KT_ENUM, "", 0, 0, F(sasl_mech), mech_names, "alias of sasl.mechanism"},
 	{"sasl.username", KT_STR, "", 0, 0, F(sasl_username), NULL, "SASL user name"},
 	{"sasl.password", KT_STR, "", 0, 0, F(sasl_password), NULL,
 	 "SASL password (secret: never logged or shown)"},
@@ -63,12 +62,12 @@ static const struct kkey keys[] = {
 	 "how long a broker may wait for acks=all before answering"},
 	{"socket.timeout.ms", KT_U32, "60000", 100, 900000, F(socket_timeout_ms), NULL,
 	 "a request unanswered this long closes its connection (its batches are sent again)"},
-	{"socket.connection.setup.timeout.ms", KT_U32, "10000", 100, 900000,
-	 F(connect_timeout_ms), NULL, "connect + TLS + SASL must finish within this"},
+	{"socket.connection.setup.timeout.ms", KT_U32, "10000", 100, 900000, F(connect_timeout_ms),
+	 NULL, "connect + TLS + SASL must finish within this"},
 	{"reconnect.backoff.ms", KT_U32, "100", 1, 3600000, F(reconnect_backoff_ms), NULL,
 	 "first wait before reconnecting to a broker"},
-	{"reconnect.backoff.max.ms", KT_U32, "1000", 1, 3600000, F(reconnect_backoff_max_ms),
-	 NULL, "longest wait before reconnecting (doubling from reconnect.backoff.ms)"},
+	{"reconnect.backoff.max.ms", KT_U32, "1000", 1, 3600000, F(reconnect_backoff_max_ms), NULL,
+	 "longest wait before reconnecting (doubling from reconnect.backoff.ms)"},
 	{"retry.backoff.ms", KT_U32, "100", 1, 300000, F(retry_backoff_ms), NULL,
 	 "first wait before sending a batch again after a retriable error"},
 	{"retry.backoff.max.ms", KT_U32, "1000", 1, 300000, F(retry_backoff_max_ms), NULL,
@@ -110,10 +109,12 @@ static const struct {
 	{"delivery.timeout.ms", "infinite: set by sluice (the log is the buffer)"},
 	{"message.send.max.retries", "unbounded: set by sluice (the log is the buffer)"},
 	{"retries", "unbounded: set by sluice (the log is the buffer)"},
-	{"linger.ms", "not used: batches form from what is durable while earlier ones are in "
-		      "flight (docs/forwarding.md)"},
-	{"queue.buffering.max.ms", "not used: batches form from what is durable while earlier "
-				   "ones are in flight (docs/forwarding.md)"},
+	{"linger.ms",
+	 "not used: batches form from what is durable while earlier ones are in "
+	 "flight (docs/forwarding.md)"},
+	{"queue.buffering.max.ms",
+	 "not used: batches form from what is durable while earlier "
+	 "ones are in flight (docs/forwarding.md)"},
 };
 
 static const struct kkey *find(const char *key)
@@ -222,8 +223,9 @@ int kclient_conf_finish(const struct kclient_conf *c, char *errstr, size_t errst
 		return -EINVAL;
 	}
 	if (sasl && (!c->sasl_username[0] || !c->sasl_password[0])) {
-		snprintf(errstr, errstr_len, "sasl.mechanism %s needs sasl.username and "
-					     "sasl.password",
+		snprintf(errstr, errstr_len,
+			 "sasl.mechanism %s needs sasl.username and "
+			 "sasl.password",
 			 mech_names[c->sasl_mech]);
 		return -EINVAL;
 	}

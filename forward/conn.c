@@ -225,7 +225,7 @@ static void enqueue(struct kconn *c, struct kreq *q, uint64_t now_ms)
 void kconn_send(struct kconn *c, struct kreq *q, uint64_t now_ms)
 {
 	bool internal = q->api == KAPI_API_VERSIONS || q->api == KAPI_SASL_HANDSHAKE ||
-			q->api == KAPI_SASL_AUTHENTICATE;
+		q->api == KAPI_SASL_AUTHENTICATE;
 
 	if (q->w.oom || (c->state != KC_READY && !internal)) {
 		q->cb(c, q, q->w.oom ? -ENOMEM : -ENOTCONN, NULL, 0);
@@ -269,8 +269,7 @@ static void become_ready(struct kconn *c)
 
 static void sasl_send(struct kconn *c, const uint8_t *in, size_t in_len);
 
-static void on_sasl_auth(struct kconn *c, struct kreq *q, int err, const uint8_t *body,
-			 size_t len)
+static void on_sasl_auth(struct kconn *c, struct kreq *q, int err, const uint8_t *body, size_t len)
 {
 	const uint8_t *auth;
 	const char *msg;
@@ -287,8 +286,8 @@ static void on_sasl_auth(struct kconn *c, struct kreq *q, int err, const uint8_t
 		char name[32];
 
 		conn_log(c, RTE_LOG_ERR, "SASL %s authentication failed: %s: %.*s",
-		     sasl_mech_name(c->sasl.mech), kerr_name(kerr, name, sizeof(name)),
-		     mlen > 0 ? (int)mlen : 0, msg ? msg : "");
+			 ksasl_mech_name(c->sasl.mech), kerr_name(kerr, name, sizeof(name)),
+			 mlen > 0 ? (int)mlen : 0, msg ? msg : "");
 		kconn_close(c, -EACCES);
 		return;
 	}
@@ -303,17 +302,17 @@ static void sasl_send(struct kconn *c, const uint8_t *in, size_t in_len)
 	size_t at;
 	int rc;
 
-	rc = sasl_client_step(&c->sasl, in, in_len, &msg);
+	rc = ksasl_step(&c->sasl, in, in_len, &msg);
 	if (rc <= 0) {
 		kw_free(&msg);
 		if (rc == 0) {
 			become_ready(c);
 			return;
 		}
-		conn_log(c, RTE_LOG_ERR, "SASL %s: %s", sasl_mech_name(c->sasl.mech),
-		     rc == -EACCES ? "the broker's proof does not match (wrong server or "
-				     "password database)"
-				   : "malformed server message");
+		conn_log(c, RTE_LOG_ERR, "SASL %s: %s", ksasl_mech_name(c->sasl.mech),
+			 rc == -EACCES ? "the broker's proof does not match (wrong server or "
+					 "password database)"
+				       : "malformed server message");
 		kconn_close(c, rc);
 		return;
 	}
@@ -325,8 +324,8 @@ static void sasl_send(struct kconn *c, const uint8_t *in, size_t in_len)
 		kconn_close(c, -ENOMEM);
 		return;
 	}
-	at = kreq_begin(&q->w, KAPI_SASL_AUTHENTICATE, ver, q->corr,
-			c->env->conf->client_id, q->flexible);
+	at = kreq_begin(&q->w, KAPI_SASL_AUTHENTICATE, ver, q->corr, c->env->conf->client_id,
+			q->flexible);
 	kp_sasl_authenticate_req(&q->w, msg.p, msg.len);
 	kreq_finish(&q->w, at, 0);
 	kw_free(&msg);
@@ -351,12 +350,11 @@ static void on_sasl_handshake(struct kconn *c, struct kreq *q, int err, const ui
 		char name[32];
 
 		conn_log(c, RTE_LOG_ERR, "SASL mechanism %s refused by the broker: %s",
-		     sasl_mech_name(conf->sasl_mech), kerr_name(kerr, name, sizeof(name)));
+			 ksasl_mech_name(conf->sasl_mech), kerr_name(kerr, name, sizeof(name)));
 		kconn_close(c, -EACCES);
 		return;
 	}
-	if (sasl_client_init(&c->sasl, conf->sasl_mech, conf->sasl_username, conf->sasl_password,
-			     NULL)) {
+	if (ksasl_init(&c->sasl, conf->sasl_mech, conf->sasl_username, conf->sasl_password, NULL)) {
 		kconn_close(c, -EINVAL);
 		return;
 	}
@@ -375,7 +373,8 @@ static void on_api_versions(struct kconn *c, struct kreq *q, int err, const uint
 		return;
 	rc = kp_api_versions_parse(body, len, vmax, vmin);
 	if (rc != 0) {
-		conn_log(c, RTE_LOG_ERR, "ApiVersions: %s", rc < 0 ? "malformed response" : "refused");
+		conn_log(c, RTE_LOG_ERR, "ApiVersions: %s",
+			 rc < 0 ? "malformed response" : "refused");
 		kconn_close(c, -EPROTO);
 		return;
 	}
@@ -384,14 +383,14 @@ static void on_api_versions(struct kconn *c, struct kreq *q, int err, const uint
 		int16_t hi = vmax[i] < r->max ? vmax[i] : r->max;
 
 		c->vmax[i] = (r->max > 0 || i == KAPI_API_VERSIONS || i == KAPI_PRODUCE) &&
-					     vmax[i] >= 0 && hi >= r->min && hi >= vmin[i]
-				     ? hi
-				     : -1;
+				vmax[i] >= 0 && hi >= r->min && hi >= vmin[i]
+			? hi
+			: -1;
 	}
 	if (c->vmax[KAPI_PRODUCE] < 0 || c->vmax[KAPI_METADATA] < 0) {
 		conn_log(c, RTE_LOG_ERR, "the broker speaks no Produce v%d..%d or Metadata v%d..%d",
-		     kapi_supported[KAPI_PRODUCE].min, kapi_supported[KAPI_PRODUCE].max,
-		     kapi_supported[KAPI_METADATA].min, kapi_supported[KAPI_METADATA].max);
+			 kapi_supported[KAPI_PRODUCE].min, kapi_supported[KAPI_PRODUCE].max,
+			 kapi_supported[KAPI_METADATA].min, kapi_supported[KAPI_METADATA].max);
 		kconn_close(c, -EPROTONOSUPPORT);
 		return;
 	}
@@ -400,7 +399,8 @@ static void on_api_versions(struct kconn *c, struct kreq *q, int err, const uint
 		size_t at;
 
 		if (c->vmax[KAPI_SASL_HANDSHAKE] < 1 || c->vmax[KAPI_SASL_AUTHENTICATE] < 0) {
-			conn_log(c, RTE_LOG_ERR, "the broker offers no SaslHandshake v1 / SaslAuthenticate");
+			conn_log(c, RTE_LOG_ERR,
+				 "the broker offers no SaslHandshake v1 / SaslAuthenticate");
 			kconn_close(c, -EPROTONOSUPPORT);
 			return;
 		}
@@ -411,7 +411,7 @@ static void on_api_versions(struct kconn *c, struct kreq *q, int err, const uint
 			return;
 		}
 		at = kreq_begin(&h->w, KAPI_SASL_HANDSHAKE, 1, h->corr, conf->client_id, false);
-		kp_sasl_handshake_req(&h->w, sasl_mech_name(conf->sasl_mech));
+		kp_sasl_handshake_req(&h->w, ksasl_mech_name(conf->sasl_mech));
 		kreq_finish(&h->w, at, 0);
 		enqueue(c, h, env_now());
 		conn_flush(c);
@@ -596,7 +596,8 @@ static void conn_dispatch(struct kconn *c)
 		rc = kp_response_header(c->rbuf + pos + 4, flen, q->corr, q->flexible, &body,
 					&blen);
 		if (rc) {
-			conn_log(c, RTE_LOG_ERR, "response correlation id does not match the request: closing");
+			conn_log(c, RTE_LOG_ERR,
+				 "response correlation id does not match the request: closing");
 			kconn_close(c, -EPROTO);
 			return;
 		}
@@ -683,7 +684,8 @@ void kconn_io(struct kconn *c, short revents, uint64_t now_ms)
 			return;
 		if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len) || err) {
 			if (!c->logged_down)
-				conn_log(c, RTE_LOG_WARNING, "connect: %s", strerror(err ? err : errno));
+				conn_log(c, RTE_LOG_WARNING, "connect: %s",
+					 strerror(err ? err : errno));
 			c->logged_down = true;
 			kconn_close(c, err ? -err : -ECONNREFUSED);
 			return;
@@ -717,7 +719,8 @@ void kconn_tick(struct kconn *c, uint64_t now_ms)
 		return;
 	}
 	if (c->head && now_ms >= c->head->deadline_ms) {
-		conn_log(c, RTE_LOG_WARNING, "no response within %u ms: closing", c->env->conf->socket_timeout_ms);
+		conn_log(c, RTE_LOG_WARNING, "no response within %u ms: closing",
+			 c->env->conf->socket_timeout_ms);
 		kconn_close(c, -ETIMEDOUT);
 		return;
 	}

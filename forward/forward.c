@@ -716,7 +716,8 @@ static int reader_reposition(struct fpart *p)
 		if (st.log_start_offset > p->next_build) {
 			/* Only what was never acknowledged counts as lost; re-forwarding (to a new
 			 * cluster) cannot bring back what local retention already deleted. */
-			int64_t lost_from = p->next_build > p->acked_hw ? p->next_build : p->acked_hw;
+			int64_t lost_from =
+				p->next_build > p->acked_hw ? p->next_build : p->acked_hw;
 
 			if (st.log_start_offset > lost_from) {
 				ADD(p->a_skipped, (uint64_t)(st.log_start_offset - lost_from));
@@ -748,7 +749,8 @@ static int reader_reposition(struct fpart *p)
 	if (rc) {
 		p->reader = NULL;
 		if (!p->reader_error_logged)
-			fwd_log(LOG_ERR, "%s/%" PRIu32 ": open reader at %" PRId64 ": %s (retrying)",
+			fwd_log(LOG_ERR,
+				"%s/%" PRIu32 ": open reader at %" PRId64 ": %s (retrying)",
 				p->topic->name, p->partition, p->next_build, strerror(-rc));
 		p->reader_error_logged = true;
 		return rc;
@@ -776,8 +778,7 @@ static bool src_ready(struct fpart *p)
 		if (rc < 0) {
 			if (!p->reader_error_logged)
 				fwd_log(LOG_ERR, "%s/%" PRIu32 ": read at %" PRId64 ": %s (held)",
-					p->topic->name, p->partition, p->next_build,
-					strerror(-rc));
+					p->topic->name, p->partition, p->next_build, strerror(-rc));
 			p->reader_error_logged = true;
 			sluice_reader_close(p->reader);
 			p->reader = NULL;
@@ -793,7 +794,8 @@ static bool src_ready(struct fpart *p)
 		/* Storage validated every batch and their order: neither can happen. */
 		if (!p->reader_error_logged)
 			fwd_log(LOG_ERR, "%s/%" PRIu32 ": %s at %" PRId64 " (held)", p->topic->name,
-				p->partition, rc ? "malformed batch" : "the log skips", p->next_build);
+				p->partition, rc ? "malformed batch" : "the log skips",
+				p->next_build);
 		p->reader_error_logged = true;
 		sluice_reader_close(p->reader);
 		p->reader = NULL;
@@ -849,10 +851,11 @@ static uint32_t build_slot(struct sluice_fwd *f, struct fpart *p)
 	if (!src_ready(p))
 		return 0;
 	room_records = max_msgs - p->inflight_records;
-	if (max_bytes - (p->inflight_records ? p->inflight_bytes : 0) < limit && p->inflight_records)
+	if (max_bytes - (p->inflight_records ? p->inflight_bytes : 0) < limit &&
+	    p->inflight_records)
 		limit = (uint32_t)(max_bytes - p->inflight_bytes) > BATCH_MIN_BYTES
-				? (uint32_t)(max_bytes - p->inflight_bytes)
-				: BATCH_MIN_BYTES;
+			? (uint32_t)(max_bytes - p->inflight_bytes)
+			: BATCH_MIN_BYTES;
 	s = &p->slots[(p->shead + p->scount) % SLOTS];
 	bufp = compress ? &f->scratch : &s->buf;
 	capp = compress ? &f->scratch_cap : &s->cap;
@@ -873,9 +876,10 @@ static uint32_t build_slot(struct sluice_fwd *f, struct fpart *p)
 			return 0;
 		}
 	}
-	coal_begin(&c, *bufp, *capp < (size_t)limit + SLUICE_RB_HEADER_BYTES
-				      ? *capp
-				      : (size_t)limit + SLUICE_RB_HEADER_BYTES,
+	coal_begin(&c, *bufp,
+		   *capp < (size_t)limit + SLUICE_RB_HEADER_BYTES
+			   ? *capp
+			   : (size_t)limit + SLUICE_RB_HEADER_BYTES,
 		   start, f->headers ? &p->hdrs : NULL);
 	s->read_us = p->src_read_us;
 	s->first_ts = INT64_MIN;
@@ -924,8 +928,8 @@ static uint32_t build_slot(struct sluice_fwd *f, struct fpart *p)
 		}
 		c.buf = *bufp;
 		c.cap = *capp < (size_t)limit + SLUICE_RB_HEADER_BYTES
-				? *capp
-				: (size_t)limit + SLUICE_RB_HEADER_BYTES;
+			? *capp
+			: (size_t)limit + SLUICE_RB_HEADER_BYTES;
 	}
 	if (c.count == 0)
 		return 0;
@@ -983,8 +987,8 @@ static void log_part_error(struct fpart *p, int16_t code, const char *what)
 	if (p->last_err == code)
 		return;
 	p->last_err = code;
-	fwd_log(code == KERR_NONE ? LOG_NOTICE : LOG_WARN, "%s/%" PRIu32 ": %s: %s",
-		p->topic->name, p->partition, kerr_name(code, name, sizeof(name)), what);
+	fwd_log(code == KERR_NONE ? LOG_NOTICE : LOG_WARN, "%s/%" PRIu32 ": %s: %s", p->topic->name,
+		p->partition, kerr_name(code, name, sizeof(name)), what);
 }
 
 static void produce_result(struct sluice_fwd *f, struct fpart *p, struct slot *s, int16_t err,
@@ -1051,9 +1055,10 @@ static void produce_result(struct sluice_fwd *f, struct fpart *p, struct slot *s
 	case KERR_C_FENCED:
 		log_part_error(p, err, "another producer holds this transactional id");
 		if (!f->fenced)
-			fwd_log(LOG_ERR, "fenced: another producer uses transactional id %s; "
-					 "nothing more is sent until restart (two appliances must "
-					 "never share kafka.transactional_id)",
+			fwd_log(LOG_ERR,
+				"fenced: another producer uses transactional id %s; "
+				"nothing more is sent until restart (two appliances must "
+				"never share kafka.transactional_id)",
 				f->transactional_id);
 		f->fenced = true;
 		break;
@@ -1271,14 +1276,12 @@ static void meta_partition(void *ctx, const char *topic, int32_t tlen, int32_t p
 	}
 }
 
-static void on_metadata(struct kconn *c, struct kreq *q, int err, const uint8_t *body,
-			size_t len)
+static void on_metadata(struct kconn *c, struct kreq *q, int err, const uint8_t *body, size_t len)
 {
 	struct sluice_fwd *f = q->ctx;
 	bool seen[f->nparts ? f->nparts : 1];
 	struct meta_ctx m = {f, seen, NULL};
-	struct kp_metadata_cb cb = {
-		.ctx = &m, .broker = meta_broker, .partition = meta_partition};
+	struct kp_metadata_cb cb = {.ctx = &m, .broker = meta_broker, .partition = meta_partition};
 	uint64_t now = mono_ms();
 
 	f->meta_outstanding = false;
@@ -1394,8 +1397,7 @@ static void begin_session_resume(struct sluice_fwd *f)
 	}
 }
 
-static void on_init_pid(struct kconn *c, struct kreq *q, int err, const uint8_t *body,
-			size_t len)
+static void on_init_pid(struct kconn *c, struct kreq *q, int err, const uint8_t *body, size_t len)
 {
 	struct sluice_fwd *f = q->ctx;
 	int16_t kerr;
@@ -1432,7 +1434,8 @@ static void on_init_pid(struct kconn *c, struct kreq *q, int err, const uint8_t 
 				 * transactional id's producer as it stands, which fences whoever
 				 * holds it now. */
 				fwd_log(LOG_WARN,
-					"InitProducerId: epoch bump refused (%s): asking for a fresh "
+					"InitProducerId: epoch bump refused (%s): asking for a "
+					"fresh "
 					"producer id",
 					kerr_name(kerr, name, sizeof(name)));
 				f->bump_refused = true;
@@ -1648,7 +1651,8 @@ static void resume_decide(struct sluice_fwd *f, struct fpart *p)
 		if (start > st.durable_offset) {
 			fwd_log(LOG_ERR,
 				"%s/%" PRIu32 ": Kafka holds records of ours up to %" PRId64
-				" but the log is durable only to %" PRId64 ": holding this partition",
+				" but the log is durable only to %" PRId64
+				": holding this partition",
 				p->topic->name, p->partition, start, st.durable_offset);
 			resume_retry(f, p, NULL);
 			r->retry_at = mono_ms() + REFUSED_BACKOFF_MS;
@@ -1668,8 +1672,10 @@ static void resume_decide(struct sluice_fwd *f, struct fpart *p)
 			start = st.log_start_offset;
 			if (p->acked_hw > start)
 				fwd_log(LOG_WARN,
-					"%s/%" PRIu32 ": nothing of this appliance in Kafka partition "
-					"%s/%" PRIu32 " (a new cluster or topic?): forwarding the log "
+					"%s/%" PRIu32
+					": nothing of this appliance in Kafka partition "
+					"%s/%" PRIu32
+					" (a new cluster or topic?): forwarding the log "
 					"from its start",
 					p->topic->name, p->partition, p->topic->kafka_topic,
 					p->partition);
@@ -1750,7 +1756,8 @@ static void resume_window_done(struct sluice_fwd *f, struct fpart *p)
 	}
 	r->widen++;
 	r->window *= 8;
-	r->win_end = r->first_base >= 0 && r->first_base < r->win_from ? r->first_base : r->win_from;
+	r->win_end =
+		r->first_base >= 0 && r->first_base < r->win_from ? r->first_base : r->win_from;
 	r->win_from = r->win_end > floor + r->window ? r->win_end - r->window : floor;
 	r->pos = r->win_from;
 	r->first_base = -1;
@@ -1837,8 +1844,9 @@ static void on_resume(struct kconn *c, struct kreq *q, int err, const uint8_t *b
 			resume_retry(f, p, kerr_name(fp.err, name, sizeof(name)));
 			return;
 		}
-		n = fp.records ? kp_batches_walk(fp.records, (size_t)fp.records_len, resume_batch, p)
-			       : 0;
+		n = fp.records
+			? kp_batches_walk(fp.records, (size_t)fp.records_len, resume_batch, p)
+			: 0;
 		if (n < 0) {
 			count_error(f, -EBADMSG);
 			resume_retry(f, p, "malformed records in a Fetch response");
@@ -1947,6 +1955,12 @@ static uint32_t service_partition(struct sluice_fwd *f, struct fpart *p, uint64_
 		p->retry = false;
 		p->seq_failed_round = false;
 	}
+	if (LOAD(p->topic->paused) && p->scount == 0 && !p->needs_resume) {
+		/* Nothing is sent, but the age of what waits is still reported. */
+		src_ready(p);
+		publish_inflight(p);
+		return 0;
+	}
 	if (p->needs_resume || p->rebuild || p->needs_switch || f->switch_wanted || f->fenced ||
 	    f->draining || LOAD(p->topic->paused))
 		return 0;
@@ -2038,8 +2052,8 @@ static void update_wants(struct sluice_fwd *f)
 	for (uint32_t i = 0; i < f->nbrokers; i++)
 		f->brokers[i]->conn.want = false;
 	for (uint32_t i = 0; i < f->nparts; i++) {
-		struct fbroker *b = f->parts[i].leader >= 0 ? broker_find(f, f->parts[i].leader)
-							    : NULL;
+		struct fbroker *b =
+			f->parts[i].leader >= 0 ? broker_find(f, f->parts[i].leader) : NULL;
 
 		if (b)
 			b->conn.want = true;
@@ -2074,8 +2088,8 @@ static uint32_t io_poll(struct sluice_fwd *f, int timeout_ms)
 		f->pfd_cap = need;
 	}
 	for (uint32_t i = 0; i < f->nbrokers + f->nbootstrap; i++) {
-		struct kconn *c = i < f->nbrokers ? &f->brokers[i]->conn
-						  : &f->bootstrap[i - f->nbrokers];
+		struct kconn *c =
+			i < f->nbrokers ? &f->brokers[i]->conn : &f->bootstrap[i - f->nbrokers];
 		short ev = kconn_events(c);
 
 		if (!ev || c->fd < 0)
@@ -2107,8 +2121,8 @@ static uint32_t io_poll(struct sluice_fwd *f, int timeout_ms)
 static void tick_all(struct sluice_fwd *f, uint64_t now, uint64_t *next)
 {
 	for (uint32_t i = 0; i < f->nbrokers + f->nbootstrap; i++) {
-		struct kconn *c = i < f->nbrokers ? &f->brokers[i]->conn
-						  : &f->bootstrap[i - f->nbrokers];
+		struct kconn *c =
+			i < f->nbrokers ? &f->brokers[i]->conn : &f->bootstrap[i - f->nbrokers];
 		uint64_t d;
 
 		kconn_tick(c, now);
@@ -2457,8 +2471,9 @@ int sluice_fwd_create(const struct sluice_fwd_opts *o, struct sluice_fwd **out)
 	if (f->checkpoint_dir) {
 		rc = fsess_load(&f->ss, f->checkpoint_dir);
 		if (rc < 0) {
-			fwd_log(LOG_ERR, "%s/%s: %s (refusing to guess which batches in Kafka are "
-					 "ours: fix or remove the file)",
+			fwd_log(LOG_ERR,
+				"%s/%s: %s (refusing to guess which batches in Kafka are "
+				"ours: fix or remove the file)",
 				f->checkpoint_dir, FSESS_FILE,
 				rc == -EBADMSG ? "malformed" : strerror(-rc));
 			goto fail;

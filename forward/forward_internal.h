@@ -323,7 +323,6 @@ int kp_response_header(const uint8_t *frame, size_t len, int32_t want_corr, bool
 /** Whether version @p ver of API @p api uses flexible encodings (only those we send). */
 bool kapi_flexible(int16_t api, int16_t ver);
 
-
 /* ---------------------------------------------------------------------------------------- */
 /* Coalescer: durable log batches -> one Kafka RecordBatch (coalesce.c)                       */
 
@@ -391,7 +390,6 @@ size_t coal_codec_bound(const struct coal_codec *z, size_t records_len);
 size_t coal_seal(struct coal *c, int64_t producer_id, int16_t epoch, int32_t base_sequence,
 		 struct coal_codec *z, uint8_t *out, size_t out_cap, bool *in_place);
 
-
 /* ---------------------------------------------------------------------------------------- */
 /* Client settings (conf.c): the kafka.* keys of the native client                            */
 
@@ -436,7 +434,7 @@ int kclient_conf_finish(const struct kclient_conf *c, char *errstr, size_t errst
 /* ---------------------------------------------------------------------------------------- */
 /* SASL client (sasl.c): PLAIN and SCRAM-SHA-256/512 (RFC 5802, RFC 7677)                     */
 
-struct sasl_client {
+struct ksasl {
 	enum ksasl_mech mech;
 	int step;
 	char user[256];
@@ -449,16 +447,16 @@ struct sasl_client {
 };
 
 /** Set up; @p cnonce NULL = random (tests pass RFC vectors). @return 0 or -EINVAL. */
-int sasl_client_init(struct sasl_client *s, enum ksasl_mech mech, const char *user,
-		     const char *pass, const char *cnonce);
+int ksasl_init(struct ksasl *s, enum ksasl_mech mech, const char *user, const char *pass,
+	       const char *cnonce);
 /** Kafka's mechanism name ("SCRAM-SHA-256"). */
-const char *sasl_mech_name(enum ksasl_mech mech);
+const char *ksasl_mech_name(enum ksasl_mech mech);
 /**
  * Next client message after server message @p in (NULL/0 for the first one), into @p out.
  * @return 1 with a message to send, 0 when authentication is complete (server verified),
  *         -EACCES when the server's proof or nonce is wrong, -EPROTO for a malformed message.
  */
-int sasl_client_step(struct sasl_client *s, const uint8_t *in, size_t in_len, struct kw *out);
+int ksasl_step(struct ksasl *s, const uint8_t *in, size_t in_len, struct kw *out);
 
 /* ---------------------------------------------------------------------------------------- */
 /* Connections (conn.c) and transports (conn.c plain, tls.c OpenSSL)                          */
@@ -492,9 +490,7 @@ void ktls_destroy(struct ktls *t);
 
 /** Completion of a request: @p err 0 with the response body, or -errno (connection lost,
  * timed out, closed) with NULL. Runs on the forwarder thread. */
-typedef void (*kreq_cb)(struct kconn *c, struct kreq *q, int err, const uint8_t *body,
-			size_t len);
-
+typedef void (*kreq_cb)(struct kconn *c, struct kreq *q, int err, const uint8_t *body, size_t len);
 
 struct kreq {
 	struct kreq *next;
@@ -562,7 +558,7 @@ struct kconn {
 	uint8_t *rbuf;
 	size_t rlen;
 	size_t rcap;
-	struct sasl_client sasl;
+	struct ksasl sasl;
 	int last_err;
 	bool logged_down;
 	uint64_t connects;
@@ -593,7 +589,6 @@ short kconn_events(const struct kconn *c);
 void kconn_io(struct kconn *c, short revents, uint64_t now_ms);
 /** Earliest time kconn_tick has something to do (UINT64_MAX: nothing). */
 uint64_t kconn_next_deadline(const struct kconn *c);
-
 
 /* ---------------------------------------------------------------------------------------- */
 /* Producer sessions (session.c): persisted before their first send                           */

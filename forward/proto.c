@@ -17,14 +17,10 @@
 #include "forward_internal.h"
 
 const struct kapi_range kapi_supported[KAPI__MAX] = {
-	[KAPI_PRODUCE] = {3, 8},
-	[KAPI_FETCH] = {4, 11},
-	[KAPI_LIST_OFFSETS] = {1, 3},
-	[KAPI_METADATA] = {1, 8},
-	[KAPI_FIND_COORDINATOR] = {1, 2},
-	[KAPI_SASL_HANDSHAKE] = {1, 1},
-	[KAPI_API_VERSIONS] = {0, 0},
-	[KAPI_INIT_PRODUCER_ID] = {0, 4},
+	[KAPI_PRODUCE] = {3, 8},           [KAPI_FETCH] = {4, 11},
+	[KAPI_LIST_OFFSETS] = {1, 3},      [KAPI_METADATA] = {1, 8},
+	[KAPI_FIND_COORDINATOR] = {1, 2},  [KAPI_SASL_HANDSHAKE] = {1, 1},
+	[KAPI_API_VERSIONS] = {0, 0},      [KAPI_INIT_PRODUCER_ID] = {0, 4},
 	[KAPI_SASL_AUTHENTICATE] = {0, 1},
 };
 

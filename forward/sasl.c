@@ -26,7 +26,7 @@
 
 #define SCRAM_ITERATIONS_MAX 1000000 /* a server asking for more is refused (CPU burn) */
 
-const char *sasl_mech_name(enum ksasl_mech mech)
+const char *ksasl_mech_name(enum ksasl_mech mech)
 {
 	switch (mech) {
 	case KSASL_PLAIN:
@@ -40,13 +40,13 @@ const char *sasl_mech_name(enum ksasl_mech mech)
 	}
 }
 
-static const EVP_MD *scram_md(const struct sasl_client *s)
+static const EVP_MD *scram_md(const struct ksasl *s)
 {
 	return s->mech == KSASL_SCRAM_SHA_512 ? EVP_sha512() : EVP_sha256();
 }
 
-int sasl_client_init(struct sasl_client *s, enum ksasl_mech mech, const char *user,
-		     const char *pass, const char *cnonce)
+int ksasl_init(struct ksasl *s, enum ksasl_mech mech, const char *user, const char *pass,
+	       const char *cnonce)
 {
 	memset(s, 0, sizeof(*s));
 	if (mech == KSASL_NONE || !user || !pass || strlen(user) >= sizeof(s->user) ||
@@ -128,12 +128,12 @@ static int b64_decode(const char *in, size_t len, uint8_t *out, size_t cap, size
 	return 0;
 }
 
-static int scram_client_final(struct sasl_client *s, const char *srv, size_t len, struct kw *out)
+static int scram_client_final(struct ksasl *s, const char *srv, size_t len, struct kw *out)
 {
 	const EVP_MD *md = scram_md(s);
 	unsigned dl = s->digest_len;
-	uint8_t salt[256], salted[64], client_key[64], stored_key[64], client_sig[64],
-		proof[64], server_key[64];
+	uint8_t salt[256], salted[64], client_key[64], stored_key[64], client_sig[64], proof[64],
+		server_key[64];
 	char without_proof[512], proof_b64[128], iters[16];
 	const char *nonce, *salt_b64, *iter_s;
 	size_t nonce_len, salt_b64_len, iter_len, salt_len, cn = strlen(s->cnonce);
@@ -157,12 +157,11 @@ static int scram_client_final(struct sasl_client *s, const char *srv, size_t len
 		return -EPROTO;
 	if (b64_decode(salt_b64, salt_b64_len, salt, sizeof(salt), &salt_len))
 		return -EPROTO;
-	n = snprintf(without_proof, sizeof(without_proof), "c=biws,r=%.*s", (int)nonce_len,
-		     nonce);
+	n = snprintf(without_proof, sizeof(without_proof), "c=biws,r=%.*s", (int)nonce_len, nonce);
 	if (n < 0 || (size_t)n >= sizeof(without_proof))
 		return -EPROTO;
-	n = snprintf(s->auth_message, sizeof(s->auth_message), "%s,%.*s,%s",
-		     s->client_first_bare, (int)len, srv, without_proof);
+	n = snprintf(s->auth_message, sizeof(s->auth_message), "%s,%.*s,%s", s->client_first_bare,
+		     (int)len, srv, without_proof);
 	if (n < 0 || (size_t)n >= sizeof(s->auth_message))
 		return -EPROTO;
 	if (PKCS5_PBKDF2_HMAC(s->pass, (int)strlen(s->pass), salt, (int)salt_len, (int)iterations,
@@ -190,7 +189,7 @@ out:
 	return rc;
 }
 
-static int scram_verify_final(struct sasl_client *s, const char *srv, size_t len)
+static int scram_verify_final(struct ksasl *s, const char *srv, size_t len)
 {
 	uint8_t sig[64 + 3];
 	const char *v;
@@ -198,13 +197,13 @@ static int scram_verify_final(struct sasl_client *s, const char *srv, size_t len
 
 	if (scram_attr(srv, len, 'e', &v, &vlen))
 		return -EACCES; /* server-error */
-	if (!scram_attr(srv, len, 'v', &v, &vlen) ||
-	    b64_decode(v, vlen, sig, sizeof(sig), &slen) || slen != s->digest_len)
+	if (!scram_attr(srv, len, 'v', &v, &vlen) || b64_decode(v, vlen, sig, sizeof(sig), &slen) ||
+	    slen != s->digest_len)
 		return -EPROTO;
 	return CRYPTO_memcmp(sig, s->server_signature, s->digest_len) == 0 ? 0 : -EACCES;
 }
 
-int sasl_client_step(struct sasl_client *s, const uint8_t *in, size_t in_len, struct kw *out)
+int ksasl_step(struct ksasl *s, const uint8_t *in, size_t in_len, struct kw *out)
 {
 	int step = s->step++;
 
@@ -224,8 +223,8 @@ int sasl_client_step(struct sasl_client *s, const uint8_t *in, size_t in_len, st
 		int n;
 
 		escape_user(s->user, user, sizeof(user));
-		n = snprintf(s->client_first_bare, sizeof(s->client_first_bare), "n=%s,r=%s",
-			     user, s->cnonce);
+		n = snprintf(s->client_first_bare, sizeof(s->client_first_bare), "n=%s,r=%s", user,
+			     s->cnonce);
 		if (n < 0 || (size_t)n >= sizeof(s->client_first_bare))
 			return -EINVAL;
 		kw_raw(out, "n,,", 3);

@@ -104,8 +104,7 @@ int fsess_load(struct fsessions *ss, const char *dir)
 			fsess_push(ss, a, (int16_t)b);
 			continue;
 		}
-		if (ss->n > 0 &&
-		    sscanf(line, "base %64s %u %lld%n", topic, &part, &a, &n) == 3 &&
+		if (ss->n > 0 && sscanf(line, "base %64s %u %lld%n", topic, &part, &a, &n) == 3 &&
 		    line[n] == '\n' && a >= 0) {
 			int i = part_index(ss, topic, part);
 

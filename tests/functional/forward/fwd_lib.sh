@@ -3,8 +3,8 @@
 # fwd_driver, fwd_check.py, and cleanup of everything a test started.
 set -euo pipefail
 
-BIN=${SLUICE_BUILD_ROOT:?}/tests/functional/control
-SRC=${SLUICE_SOURCE_ROOT:?}/tests/functional/control
+BIN=${SLUICE_BUILD_ROOT:?}/tests/functional/forward
+SRC=${SLUICE_SOURCE_ROOT:?}/tests/functional/forward
 DRIVER=$BIN/fwd_driver
 TMP=$(mktemp -d /tmp/sluice-fwd.XXXXXX)
 MOCK_PID=
