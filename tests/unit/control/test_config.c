@@ -474,7 +474,8 @@ static void test_kafka_passthrough(void **state)
 	assert_int_equal(rc, 0);
 	assert_int_equal(cfg->kafka.nprops, 2);
 	sluice_config_free(cfg);
-	expect_error("[kafka]\nrequest.timeout.ms = soon\n", "t.ini:10: kafka.request.timeout.ms: ");
+	expect_error("[kafka]\nrequest.timeout.ms = soon\n",
+		     "t.ini:10: kafka.request.timeout.ms: ");
 	expect_error("[kafka]\nno.such.property = 1\n",
 		     "t.ini:10: kafka.no.such.property: unknown key (not a setting of sluice's "
 		     "Kafka client");
