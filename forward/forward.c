@@ -57,7 +57,7 @@ RTE_LOG_REGISTER(sluice_forward_logtype, sluice.forwarder, INFO)
 #define SEQ_MOD (INT64_C(1) << 31)
 #define FETCH_MAX_BYTES (1 << 20)
 #define RESUME_WIDEN_STEPS 6
-#define REFUSED_BACKOFF_MS 5000
+#define REFUSED_BACKOFF_FACTOR 5 /* x retry.backoff.max.ms: a refusal needs an operator */
 #define INFLIGHT_MSGS_HARD_MAX (1u << 24)
 #define SLOT_MIN_BYTES (64u << 10)
 #define BATCH_MIN_BYTES (4u << 10)
@@ -895,7 +895,8 @@ static uint32_t build_slot(struct sluice_fwd *f, struct fpart *p)
 					"batch.size (%" PRIu32 " bytes): held",
 					p->topic->name, p->partition, p->src.next_offset, limit);
 				p->retry = true;
-				p->retry_at = mono_ms() + REFUSED_BACKOFF_MS;
+				p->retry_at = mono_ms() +
+					REFUSED_BACKOFF_FACTOR * f->conf.retry_backoff_max_ms;
 				return 0;
 			} else {
 				fwd_log(LOG_ERR, "%s/%" PRIu32 ": malformed record near %" PRId64,
@@ -1072,7 +1073,7 @@ static void produce_result(struct sluice_fwd *f, struct fpart *p, struct slot *s
 	case KERR_C_REFUSED:
 		log_part_error(p, err, "refused by the broker: holding this partition, retrying");
 		p->seq_failed_round = true;
-		retry_arm(f, p, REFUSED_BACKOFF_MS);
+		retry_arm(f, p, REFUSED_BACKOFF_FACTOR * f->conf.retry_backoff_max_ms);
 		break;
 	}
 }
@@ -1448,7 +1449,7 @@ static void on_init_pid(struct kconn *c, struct kreq *q, int err, const uint8_t 
 		}
 		fwd_log(LOG_ERR, "InitProducerId for transactional id %s: %s (retrying)",
 			f->transactional_id, kerr_name(kerr, name, sizeof(name)));
-		pid_backoff(f, REFUSED_BACKOFF_MS);
+		pid_backoff(f, REFUSED_BACKOFF_FACTOR * f->conf.retry_backoff_max_ms);
 		return;
 	}
 	if (pid < 0 || epoch < 0) {
@@ -1655,7 +1656,8 @@ static void resume_decide(struct sluice_fwd *f, struct fpart *p)
 				": holding this partition",
 				p->topic->name, p->partition, start, st.durable_offset);
 			resume_retry(f, p, NULL);
-			r->retry_at = mono_ms() + REFUSED_BACKOFF_MS;
+			r->retry_at =
+				mono_ms() + REFUSED_BACKOFF_FACTOR * f->conf.retry_backoff_max_ms;
 			return;
 		}
 	} else if (r->log_start <= 0) {
@@ -1669,8 +1671,10 @@ static void resume_decide(struct sluice_fwd *f, struct fpart *p)
 				"header-based forwarder)",
 				p->topic->name, p->partition, start);
 		} else {
-			start = st.log_start_offset;
-			if (p->acked_hw > start)
+			/* From the start; what local retention already deleted is skipped (and
+			 * counted unless it was acknowledged once) by reader_reposition(). */
+			start = 0;
+			if (p->acked_hw > st.log_start_offset)
 				fwd_log(LOG_WARN,
 					"%s/%" PRIu32
 					": nothing of this appliance in Kafka partition "
@@ -1681,7 +1685,7 @@ static void resume_decide(struct sluice_fwd *f, struct fpart *p)
 					p->partition);
 		}
 	} else {
-		start = p->acked > st.log_start_offset ? p->acked : st.log_start_offset;
+		start = p->acked;
 		fwd_log(LOG_WARN,
 			"%s/%" PRIu32 ": nothing of ours left in Kafka's partition (retention?): "
 			"resuming from the checkpoint at %" PRId64,
@@ -2015,22 +2019,22 @@ static void sample_rates(struct sluice_fwd *f, uint64_t now)
 
 static void update_state(struct sluice_fwd *f)
 {
-	bool all_run = f->pid_state == PID_OK, any_ready = false, down = false;
+	bool all_run = f->pid_state == PID_OK, up = false, failed = false;
 
 	for (uint32_t i = 0; i < f->nparts && all_run; i++)
 		all_run = f->parts[i].state == P_RUN;
-	for (uint32_t i = 0; i < f->nbrokers; i++) {
-		const struct kconn *c = &f->brokers[i]->conn;
+	/* Down: every connection wanted has failed and none is up or still trying. */
+	for (uint32_t i = 0; i < f->nbrokers + f->nbootstrap; i++) {
+		const struct kconn *c =
+			i < f->nbrokers ? &f->brokers[i]->conn : &f->bootstrap[i - f->nbrokers];
 
-		any_ready |= c->state == KC_READY;
-		down |= c->want && c->state == KC_DOWN && c->last_err != 0;
+		if (c->state != KC_DOWN)
+			up = true;
+		else if (c->want && c->last_err != 0)
+			failed = true;
 	}
-	for (uint32_t i = 0; i < f->nbootstrap; i++) {
-		any_ready |= f->bootstrap[i].state == KC_READY;
-		down |= f->bootstrap[i].want && f->bootstrap[i].state == KC_DOWN &&
-			f->bootstrap[i].last_err != 0;
-	}
-	down = down && !any_ready;
+	bool down = failed && !up;
+
 	if (down && !f->broker_down) {
 		ADD(f->a_broker_down, 1);
 		fwd_log(LOG_WARN, "no Kafka broker reachable: the log buffers");

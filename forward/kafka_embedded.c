@@ -105,6 +105,20 @@ int sluice_kafka_embedded_set_leader(struct sluice_kafka_embedded *e, const char
 		: 0;
 }
 
+int sluice_kafka_embedded_set_rtt(struct sluice_kafka_embedded *e, int32_t broker_id, int rtt_ms)
+{
+	return rd_kafka_mock_broker_set_rtt(e->mcluster, broker_id, rtt_ms) ? -EINVAL : 0;
+}
+
+int sluice_kafka_embedded_set_coordinator(struct sluice_kafka_embedded *e,
+					  const char *transactional_id, int32_t broker_id)
+{
+	return rd_kafka_mock_coordinator_set(e->mcluster, "transaction", transactional_id,
+					     broker_id)
+		? -EINVAL
+		: 0;
+}
+
 void sluice_kafka_embedded_push_errors(struct sluice_kafka_embedded *e, int16_t api_key,
 				       const int *errors, size_t n)
 {

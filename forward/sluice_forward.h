@@ -272,6 +272,14 @@ int sluice_kafka_embedded_broker_up(struct sluice_kafka_embedded *e, int32_t bro
 int sluice_kafka_embedded_set_leader(struct sluice_kafka_embedded *e, const char *topic,
 				     int32_t partition, int32_t broker_id);
 
+/** Delay every response of broker @p broker_id by @p rtt_ms (0: none). @return 0 or -EINVAL. */
+int sluice_kafka_embedded_set_rtt(struct sluice_kafka_embedded *e, int32_t broker_id, int rtt_ms);
+
+/** Make broker @p broker_id the transaction coordinator of @p transactional_id.
+ * @return 0 or -EINVAL. */
+int sluice_kafka_embedded_set_coordinator(struct sluice_kafka_embedded *e,
+					  const char *transactional_id, int32_t broker_id);
+
 /**
  * Make the next @p n requests of Kafka API @p api_key (0 = Produce) fail with the given
  * Kafka error codes, in order.

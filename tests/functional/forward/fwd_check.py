@@ -3,7 +3,8 @@
 """Check what the forwarder wrote to Kafka against the local log, by content.
 
     fwd_check.py -b BOOTSTRAP -t KAFKA_TOPIC -d DATA_DIR -P PARTITIONS [-l LOCAL_TOPIC]
-                 [-f P:FIRST,...] [-H APPLIANCE] [--kafkajs] [--min N]
+                 [-f P:FIRST,...] [-s P:FROM:TO,...] [-p P,...] [-H APPLIANCE]
+                 [--kafkajs] [--min N]
 
 The local log is read with the RecordBatch v2 reader of sluiced_check.py (written here, not
 sluice's: framing, magic, CRC32C, contiguous offsets). Kafka is read with kcat and, with
@@ -17,7 +18,10 @@ return, for every partition p:
     value, timestamp and headers (with -H, followed by the four sluice.* headers naming
     the appliance, local topic, partition and offset). No duplicate, no loss, no reorder.
 
-Prints one line per partition and consumer; exit 0 when all holds, 1 otherwise.
+-s says local offsets FROM..TO-1 of partition P are not in Kafka (deleted by retention
+before they were forwarded). -p checks only these partitions (the others' leaders may be unreachable: kcat reads each
+partition to its end). Prints one line per partition and consumer; exit 0 when all holds,
+1 otherwise.
 """
 import argparse
 import json
@@ -103,11 +107,14 @@ def fold(hdrs):
     return obj
 
 
-def kcat(bootstrap, topic):
-    # The topic's partitions come from its metadata; -o beginning -e reads each to its end.
-    out = subprocess.run(["kcat", "-b", bootstrap, "-C", "-t", topic, "-o", "beginning", "-e",
-                          "-J", "-q"], check=True, capture_output=True, timeout=180).stdout
-    return [json.loads(x) for x in out.decode("latin1").splitlines() if x.strip()]
+def kcat(bootstrap, topic, parts):
+    msgs = []
+    for p in parts:
+        out = subprocess.run(["kcat", "-b", bootstrap, "-C", "-t", topic, "-p", str(p), "-o",
+                              "beginning", "-e", "-J", "-q"], check=True, capture_output=True,
+                             timeout=120).stdout
+        msgs += [json.loads(x) for x in out.decode("latin1").splitlines() if x.strip()]
+    return msgs
 
 
 def kafkajs(bootstrap, topic):
@@ -123,25 +130,29 @@ def check(name, msgs, logs, first, args):
     by_part = {}
     for m in msgs:
         by_part.setdefault(int(m["partition"]), []).append(m)
-    for p in range(args.P):
+    for p in args.parts:
         log = logs[p]
         end = max(log) + 1 if log else 0
         start = first.get(p, 0)
+        want = [o for o in range(start, end)
+                if not any(a <= o < b for q, a, b in args.skips if q == p)]
         got = sorted(by_part.get(p, []), key=lambda m: int(m["offset"]))
         errors = []
         if got and int(got[0]["offset"]) != 0:
             errors.append(f"Kafka's first offset is {got[0]['offset']}, not 0 (records cut by "
                           f"the mock's 5 MiB cap, or not ours?)")
-        if len(got) != end - start:
-            errors.append(f"{len(got)} records in Kafka, expected {end - start} "
-                          f"(local {start}..{end - 1})")
+        if len(got) != len(want):
+            errors.append(f"{len(got)} records in Kafka, expected {len(want)} "
+                          f"(local {start}..{end - 1}, skipping {args.skips})")
         for i, m in enumerate(got):
             if errors and len(errors) > 10:
                 break
             if int(m["offset"]) != i:
                 errors.append(f"Kafka offset {m['offset']} at position {i}: a gap")
                 break
-            off = start + i
+            if i >= len(want):
+                break
+            off = want[i]
             rec = log.get(off)
             if rec is None:
                 errors.append(f"Kafka offset {i}: local offset {off} is not in the log")
@@ -184,13 +195,17 @@ def main():
     ap.add_argument("-P", type=int, required=True)
     ap.add_argument("-l", help="local topic (default: the Kafka topic)")
     ap.add_argument("-f", default="", help="P:FIRST,... first local offset expected in Kafka")
+    ap.add_argument("-p", default="", help="P,... check only these partitions")
+    ap.add_argument("-s", default="", help="P:FROM:TO,... local offsets not in Kafka")
     ap.add_argument("-H", help="expect the sluice.* headers of this appliance")
     ap.add_argument("--kafkajs", action="store_true")
     ap.add_argument("--min", type=int, default=1)
     a = ap.parse_args()
     first = {int(x.split(":")[0]): int(x.split(":")[1]) for x in a.f.split(",") if x}
     logs = [read_log(os.path.join(a.d, f"{a.l or a.t}-{p}")) for p in range(a.P)]
-    ok = check("kcat", kcat(a.b, a.t), logs, first, a)
+    a.parts = [int(x) for x in a.p.split(",") if x] or list(range(a.P))
+    a.skips = [tuple(int(y) for y in x.split(":")) for x in a.s.split(",") if x]
+    ok = check("kcat", kcat(a.b, a.t, a.parts), logs, first, a)
     if a.kafkajs:
         ok = check("kafkajs", kafkajs(a.b, a.t), logs, first, a) and ok
     return 0 if ok else 1

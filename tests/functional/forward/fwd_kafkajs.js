@@ -31,7 +31,7 @@ const str = b => (b === null || b === undefined ? null : b.toString('latin1'))
 
 async function main () {
   const [bootstrap, topic] = process.argv.slice(2)
-  const kafka = new Kafka({ clientId: 'sluice-fwd-check', brokers: [bootstrap], logLevel: logLevel.NOTHING })
+  const kafka = new Kafka({ clientId: 'sluice-fwd-check', brokers: bootstrap.split(','), logLevel: logLevel.NOTHING })
   const admin = kafka.admin()
   await admin.connect()
   const offsets = await admin.fetchTopicOffsets(topic)
