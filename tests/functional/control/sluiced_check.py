@@ -6,21 +6,13 @@
       Read every segment of TOPIC-0..PARTITIONS-1 with a RecordBatch v2 reader written here
       (not sluice's): framing, magic, CRC32C, record count, contiguous offsets from the log
       start. Prints JSON {"<p>": {"records": n, "first": o, "end": o, "sizes": {offset: len}}}.
-  sluiced_check.py kafka BOOTSTRAP TOPIC
-      Consume TOPIC with kcat; check that each message's Kafka offset equals its
-      sluice.offset header and sluice.partition matches (no gap, no duplicate).
-      Prints JSON {"<p>": {"records": n, "sizes": {offset: len}}}.
-  sluiced_check.py kafka BOOTSTRAP TOPIC by-header
-      The same, keyed by the sluice.offset header (a cluster that missed earlier records).
-  sluiced_check.py subset LOG.json KAFKA.json
-      Exit 1 unless every Kafka record is in the log; prints how many there are.
-  sluiced_check.py same LOG.json KAFKA.json
-      Exit 1 unless both hold exactly the same (partition, offset, value length) set.
+
+What reached Kafka is checked against the log by content with
+tests/functional/forward/fwd_check.py (which uses this reader's CRC32C and varints).
 """
 import json
 import os
 import struct
-import subprocess
 import sys
 
 
@@ -118,57 +110,8 @@ def cmd_log(data_dir, topic, partitions):
     json.dump(res, sys.stdout)
 
 
-def cmd_kafka(bootstrap, topic, mode="same-offsets"):
-    fmt = "%p %o %S %h\\n"
-    out = subprocess.run(["kcat", "-b", bootstrap, "-C", "-t", topic, "-e", "-q", "-f", fmt],
-                         check=True, capture_output=True, text=True, timeout=60).stdout
-    res = {}
-    for line in out.splitlines():
-        part, off, size, hdrs = line.split(" ", 3)
-        h = dict(kv.split("=", 1) for kv in hdrs.split(","))
-        if mode == "by-header":
-            # A cluster that did not see the earlier records: key by the local offset.
-            off = h["sluice.offset"]
-        elif h["sluice.offset"] != off or h["sluice.partition"] != part:
-            sys.exit(f"kafka {part}/{off}: carries sluice offset {h['sluice.partition']}/"
-                     f"{h['sluice.offset']}")
-        r = res.setdefault(part, {"records": 0, "sizes": {}})
-        if off in r["sizes"]:
-            sys.exit(f"kafka {part}/{off}: duplicate")
-        r["sizes"][off] = -1 if size == "-1" else int(size)
-        r["records"] += 1
-    json.dump(res, sys.stdout)
-
-
-def cmd_same(a, b):
-    x = json.load(open(a))
-    y = json.load(open(b))
-    bad = 0
-    for p in sorted(set(x) | set(y)):
-        xs = x.get(p, {}).get("sizes", {})
-        ys = y.get(p, {}).get("sizes", {})
-        if xs != ys:
-            missing = sorted(set(xs) - set(ys), key=int)[:5]
-            extra = sorted(set(ys) - set(xs), key=int)[:5]
-            print(f"partition {p}: log {len(xs)} records, kafka {len(ys)}; only in log "
-                  f"{missing}, only in kafka {extra}", file=sys.stderr)
-            bad = 1
-    sys.exit(bad)
-
-
-def cmd_subset(a, b):
-    x = json.load(open(a))
-    y = json.load(open(b))
-    for p, r in y.items():
-        xs = x.get(p, {}).get("sizes", {})
-        for off, size in r["sizes"].items():
-            if xs.get(off) != size:
-                sys.exit(f"partition {p} offset {off} ({size} bytes) is not in the log")
-    print(sum(r["records"] for r in y.values()))
-
-
 if __name__ == "__main__":
-    cmds = {"log": cmd_log, "kafka": cmd_kafka, "same": cmd_same, "subset": cmd_subset}
+    cmds = {"log": cmd_log}
     if len(sys.argv) < 2 or sys.argv[1] not in cmds:
         sys.exit(__doc__)
     cmds[sys.argv[1]](*sys.argv[2:])

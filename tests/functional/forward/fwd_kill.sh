@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: BSD-3-Clause
-# kill -9 of the forwarding process at random instants, 25 cycles, while records are being
+# kill -9 of the forwarding process at random instants, 15 cycles (sluiced_kill9 kills sluiced 25 times), while records are being
 # appended and forwarded (a small in-flight window keeps batches on the wire), the codec
 # switching between zstd and none from one run to the next, and the leader of a partition
 # moved to another broker every fifth cycle. Afterwards Kafka holds the log exactly once by
@@ -9,7 +9,7 @@
 # so that it outlives every killed forwarder.
 . "$(dirname "$0")/fwd_lib.sh"
 
-CYCLES=${FWD_KILL_CYCLES:-25}
+CYCLES=${FWD_KILL_CYCLES:-15}
 mock_start -b 3 events:3
 # Every answer 40 ms late: batches stay on the wire, so kills land with requests in flight
 # (the broker appends at once and answers later: a killed instance's batches may be in
