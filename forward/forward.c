@@ -2514,6 +2514,7 @@ int sluice_fwd_start(struct sluice_fwd *f)
 		set_state(f, SLUICE_FWD_STOPPED);
 		return rc;
 	}
+	pthread_setname_np(f->thread, "sluice-fwd");
 	f->started = true;
 	return 0;
 }

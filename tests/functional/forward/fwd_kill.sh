@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: BSD-3-Clause
-# kill -9 of the forwarding process at random instants, 15 cycles (sluiced_kill9 kills sluiced 25 times), while records are being
-# appended and forwarded (a small in-flight window keeps batches on the wire), the codec
-# switching between zstd and none from one run to the next, and the leader of a partition
-# moved to another broker every fifth cycle. Afterwards Kafka holds the log exactly once by
+# kill -9 of the forwarding process at random instants, 15 cycles (sluiced_kill9 kills
+# sluiced itself 25 times), while records are being appended and forwarded (a broker that
+# answers late keeps batches on the wire), the codec switching between zstd and none from
+# one run to the next, and the leader of a partition moved every fifth cycle. Afterwards Kafka holds the log exactly once by
 # content (kcat and kafkajs), and the broker never answered out of order or duplicate: each
 # restart continued exactly where Kafka's tail ended. The Kafka mock runs in its own process
 # so that it outlives every killed forwarder.
