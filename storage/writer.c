@@ -801,8 +801,8 @@ static int deliver(struct sluice_writer *w, struct sluice_batch *bt, uint64_t no
 	}
 	if (rc == -EAGAIN)
 		return rc;
-	if (rc)
-		CNT_ADD(p->shed_records, bt->records);
+	if (rc) /* Partner: the acquire fence after the daemon reads storage's counters. */
+		CNT_ADD_RELEASE(p->shed_records, bt->records);
 	else if (bt->ingest_tsc)
 		lat_push(p, p->log_end_offset, bt->ingest_tsc);
 put:
