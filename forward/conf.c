@@ -109,6 +109,9 @@ static const struct {
 	{"delivery.timeout.ms", "infinite: set by sluice (the log is the buffer)"},
 	{"message.send.max.retries", "unbounded: set by sluice (the log is the buffer)"},
 	{"retries", "unbounded: set by sluice (the log is the buffer)"},
+	{"transactional",
+	 "removed: no Kafka transactions are written; exactly once rests on "
+	 "idempotent sequence numbers (docs/forwarding.md)"},
 	{"linger.ms",
 	 "not used: batches form from what is durable while earlier ones are in "
 	 "flight (docs/forwarding.md)"},

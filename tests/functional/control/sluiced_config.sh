@@ -56,14 +56,15 @@ expect_bad "[eal]\\nlcores = 0@0,1@$CPUS\\n" \
 expect_bad '[dataplane]\nworkers = 2\n' \
 	"--set:1: port.p0.queues: more workers (dataplane.workers = 2) than queues (1)" \
 	--set port.p0.queues=1
-expect_bad '[kafka]\nlinger.ms = soon\n' "bad11.ini:10: kafka.linger.ms: "
+expect_bad '[kafka]\nrequest.timeout.ms = soon\n' "bad11.ini:10: kafka.request.timeout.ms: "
 expect_bad '[kafka]\nno.such.thing = 1\n' "bad12.ini:10: kafka.no.such.thing: unknown key"
+expect_bad '[kafka]\nacks = 1\n' "bad13.ini:10: kafka.acks: always all: set by sluice"
 expect_bad '' "--set:1: storage.data_dir: cannot create '/etc/passwd/x': a component of the path is not a directory" \
 	--set storage.data_dir=/etc/passwd/x
 expect_bad '' "--set:2: storage.writers: 'two' is not an unsigned integer" \
 	--set storage.writers=2 --set storage.writers=two
 # Overrides may repeat (the last wins); a file may not set a key twice.
-expect_bad '[dataplane]\nburst = 8\nburst = 16\n' "bad15.ini:11: burst: set twice in [dataplane]" \
+expect_bad '[dataplane]\nburst = 8\nburst = 16\n' "bad16.ini:11: burst: set twice in [dataplane]" \
 	--set dataplane.burst=4 --set dataplane.burst=5
 
 # Good configurations.
@@ -71,7 +72,7 @@ base >"$TMP/good.ini"
 "$SLUICED" --check-config "$TMP/good.ini" >"$TMP/out" 2>"$TMP/err" || fail "good config rejected: $(cat "$TMP/err")"
 grep -q 'configuration OK' "$TMP/out" || fail "no OK line"
 "$SLUICED" --check-config "$TMP/good.ini" --set topic.more.partitions=4 \
-	--set listener.in.topic=more --set kafka.linger.ms=5 >/dev/null 2>"$TMP/err" ||
+	--set listener.in.topic=more --set kafka.retry.backoff.ms=5 >/dev/null 2>"$TMP/err" ||
 	fail "good overrides rejected: $(cat "$TMP/err")"
 [ -e "$DATA" ] && fail "--check-config created the data directory"
 

@@ -89,6 +89,8 @@ static void test_owned_and_unknown(void **state)
 			 -EINVAL);
 	assert_non_null(strstr(err, "kafka.compression"));
 	assert_int_equal(sluice_fwd_conf_check("linger.ms", "5", err, sizeof(err)), -EINVAL);
+	assert_int_equal(sluice_fwd_conf_check("transactional", "true", err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "removed"));
 	assert_int_equal(sluice_fwd_conf_check("no.such.key", "1", err, sizeof(err)), -EINVAL);
 	assert_non_null(strstr(err, "unknown key"));
 	assert_int_equal(sluice_fwd_conf_check("retry.backoff.ms", "50", err, sizeof(err)), 0);
