@@ -96,10 +96,10 @@ static const struct {
 	const char *key;
 	const char *why;
 } owned[] = {
-	{"acks", "always all: set by sluice for exactly-once forwarding"},
-	{"request.required.acks", "always all: set by sluice for exactly-once forwarding"},
-	{"enable.idempotence", "always on: set by sluice for exactly-once forwarding"},
-	{"enable.gapless.guarantee", "always on: set by sluice for exactly-once forwarding"},
+	{"acks", "set by sluice for exactly-once forwarding (always all)"},
+	{"request.required.acks", "set by sluice for exactly-once forwarding (always all)"},
+	{"enable.idempotence", "set by sluice for exactly-once forwarding (always on)"},
+	{"enable.gapless.guarantee", "set by sluice for exactly-once forwarding (always on)"},
 	{"transactional.id", "use kafka.transactional_id"},
 	{"bootstrap.servers", "use kafka.brokers"},
 	{"metadata.broker.list", "use kafka.brokers"},

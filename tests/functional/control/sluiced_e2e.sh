@@ -180,6 +180,7 @@ wait_stat forwarded 1290
 echo "== run 3: SIGKILL, restart, recovery"
 sluiced_stop KILL
 [ -e "$TMP/data/events-0/clean-shutdown" ] && fail "clean-shutdown marker survived SIGKILL"
+# 40 events per port, each to that port's own listener (a listener hears only its port).
 "$GEN" --pcap "$TMP/f.pcap" --format lines --count 20 --events-per-packet 2 --dst-port 5140 \
 	--producer-id 5000 --quiet --summary /dev/null
 "$GEN" --pcap "$TMP/g.pcap" --format kafka --count 20 --events-per-packet 2 --dst-port 9000 \
@@ -212,7 +213,7 @@ echo "== run 4: kafka.brokers = embedded"
 # holds nothing of ours from offset 0, so the whole log is forwarded again
 # (docs/forwarding.md), exactly once, byte for byte, and nothing stays pending.
 sluiced_start "$TMP/sluiced.ini" --set kafka.brokers=embedded \
-	--set "port.p0.args=rx_pcap=$TMP/f.pcap" --set "port.p1.args=rx_pcap=$TMP/f.pcap"
+	--set "port.p0.args=rx_pcap=$TMP/g.pcap" --set "port.p1.args=rx_pcap=$TMP/f.pcap"
 EMBEDDED=$(awk '/embedded Kafka bootstrap/ {print $NF}' "$TMP/sluiced.out")
 [ -n "$EMBEDDED" ] || fail "no embedded bootstrap printed"
 TOTAL=$((TOTAL + 80))

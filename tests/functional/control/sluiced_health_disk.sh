@@ -48,6 +48,9 @@ socket = $TMP/ctl.sock
 metrics_listen = 127.0.0.1:0
 health_min_free_percent = 50
 [dataplane]
+# net_pcap replays once, as fast as it can: block so that a slow writer on a loaded machine
+# does not shed the events that are meant to fill the disk.
+backpressure = block
 mbufs = 4095
 batch_buffers = 64
 batch_bytes = 64K
