@@ -382,10 +382,10 @@ size_t coal_codec_bound(const struct coal_codec *z, size_t records_len);
 
 /**
  * Finish the batch: header fields, producer id/epoch/base sequence, CRC32C. Without a codec
- * (@p z NULL or codec none) the batch is finished in place: @return its size at c->buf.
- * With a codec the records are compressed into @p out (header written there) and the size at
- * @p out is returned, or 0 when compression did not make the batch smaller (then it is
- * finished in place uncompressed and the caller uses c->buf; *in_place says which).
+ * (@p z NULL or codec none) the batch is finished in place at c->buf. With a codec the records
+ * are compressed into @p out (header written there); when that would not make the batch
+ * smaller it is finished in place uncompressed instead. *in_place says which buffer holds it.
+ * @return the batch's size, or 0 for an empty batch.
  */
 size_t coal_seal(struct coal *c, int64_t producer_id, int16_t epoch, int32_t base_sequence,
 		 struct coal_codec *z, uint8_t *out, size_t out_cap, bool *in_place);
