@@ -41,7 +41,7 @@
 
 #include "ctl.h"
 #include "daemon.h"
-#include "forwarder.h"
+#include "sluice_forward.h"
 #include "sluice_dataplane.h"
 #include "sluice_nic.h"
 #include "sluice_storage.h"
@@ -529,7 +529,7 @@ static int start_forwarder(struct sluice_daemon *d)
 	struct sluice_fwd_topic topics[SLUICE_CONFIG_MAX_TOPICS];
 	struct sluice_fwd_kv kv[SLUICE_CONFIG_MAX_KAFKA_PROPS];
 	struct sluice_fwd_opts o = {0};
-	static const char *const compression[] = {"none", "gzip", "snappy", "lz4", "zstd"};
+	static const char *const compression[] = {"none", "lz4", "zstd"};
 	int rc;
 
 	if (k->appliance_id[0]) {
@@ -588,9 +588,9 @@ static int start_forwarder(struct sluice_daemon *d)
 	o.ntopics = cfg->ntopics;
 	o.brokers = d->bootstrap;
 	o.appliance_id = d->appliance_id;
-	o.transactional = k->transactional;
 	o.transactional_id = k->transactional_id[0] ? k->transactional_id : NULL;
-	o.compression = compression[k->compression < 5 ? k->compression : 0];
+	o.compression = compression[k->compression < 3 ? k->compression : 0];
+	o.headers = k->headers;
 	o.inflight_max_msgs = k->inflight_max_msgs;
 	o.inflight_max_bytes = k->inflight_max_bytes;
 	o.checkpoint_dir = cfg->storage.data_dir;
@@ -1241,8 +1241,8 @@ static void collect_forwarder(struct sluice_daemon *d, const struct sluice_metri
 	struct sluice_fwd_partition_stats *ps;
 	uint32_t n = d->log ? sluice_log_partition_count(d->log) : 0;
 	/* enum sluice_fwd_state order, then "off": no forwarder at all. */
-	static const char *const states[] = {"stopped",     "resuming", "running",
-					     "broker_down", "draining", "off"};
+	static const char *const states[SLUICE_FWD__STATES + 1] = {
+		"stopped", "resuming", "running", "broker_down", "draining", "fenced", "off"};
 	static const enum sluice_config_forwarding modes[] = {SLUICE_CONFIG_FORWARD_OFF,
 							      SLUICE_CONFIG_FORWARD_KAFKA,
 							      SLUICE_CONFIG_FORWARD_EMBEDDED};
@@ -1260,9 +1260,10 @@ static void collect_forwarder(struct sluice_daemon *d, const struct sluice_metri
 		sluice_fwd_stats(d->fwd, &fs, ps, ps ? n : 0);
 	}
 	fam(s, "sluice_forwarder_state", SLUICE_METRIC_GAUGE, "1 for the forwarder's state");
-	for (int i = 0; i < 6; i++) {
+	for (int i = 0; i <= SLUICE_FWD__STATES; i++) {
 		struct sluice_label l = {"state", states[i]};
-		smp(s, "sluice_forwarder_state", &l, 1, d->fwd ? (int)fs.state == i : i == 5);
+		smp(s, "sluice_forwarder_state", &l, 1,
+		    d->fwd ? (int)fs.state == i : i == SLUICE_FWD__STATES);
 	}
 	if (!ps)
 		return;
@@ -1273,11 +1274,12 @@ static void collect_forwarder(struct sluice_daemon *d, const struct sluice_metri
 	one(s, "sluice_forwarder_delivered_bytes_total", SLUICE_METRIC_COUNTER,
 	    "Bytes acknowledged by Kafka", (double)fs.delivered_bytes);
 	one(s, "sluice_forwarder_delivery_errors_total", SLUICE_METRIC_COUNTER,
-	    "Failed delivery reports (each rewinds the partition)", (double)fs.delivery_errors);
-	one(s, "sluice_forwarder_retries_total", SLUICE_METRIC_COUNTER, "Produce retries",
-	    (double)fs.retries);
+	    "Error answers to batches (each retried, or resumed from Kafka's tail)",
+	    (double)fs.delivery_errors);
+	one(s, "sluice_forwarder_retries_total", SLUICE_METRIC_COUNTER,
+	    "Batches sent again with the same sequence", (double)fs.retries);
 	one(s, "sluice_forwarder_fatal_resets_total", SLUICE_METRIC_COUNTER,
-	    "Producers recreated after a fatal error", (double)fs.fatal_resets);
+	    "Producer sessions started after the first (epoch bumps)", (double)fs.fatal_resets);
 	one(s, "sluice_forwarder_resumes_total", SLUICE_METRIC_COUNTER,
 	    "Resume protocol runs (tail reads)", (double)fs.resumes);
 	one(s, "sluice_forwarder_broker_down_events_total", SLUICE_METRIC_COUNTER,
@@ -1671,6 +1673,12 @@ static int health_locked(struct sluice_daemon *d, char *reason, size_t len)
 		if (fs.state == SLUICE_FWD_BROKER_DOWN) {
 			reason_add(reason, len, &used,
 				   "forwarder: all Kafka brokers down (the log buffers)");
+			bad++;
+		}
+		if (fs.state == SLUICE_FWD_FENCED) {
+			reason_add(reason, len, &used,
+				   "forwarder: fenced by another producer with the same "
+				   "kafka.transactional_id (nothing is forwarded until restart)");
 			bad++;
 		}
 	}
