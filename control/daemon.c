@@ -360,6 +360,7 @@ static int start_storage(struct sluice_daemon *d)
 		: cfg->storage.prealloc == 2    ? SLUICE_PREALLOC_FALLOCATE
 						: SLUICE_PREALLOC_DEFAULT;
 	o.prealloc_bytes = cfg->storage.prealloc_bytes;
+	o.queue_depth = cfg->storage.queue_depth;
 	if (mkdir(cfg->storage.data_dir, 0750) != 0 && errno != EEXIST) {
 		rc = -errno;
 		DLOG(ERR, "cannot create data directory %s: %s", cfg->storage.data_dir,

@@ -28,10 +28,10 @@
 
 enum roll_job { JOB_NONE, JOB_NAME, JOB_PREPARE, JOB_SEAL };
 
-static void point(struct sluice_partition *p, const char *what)
+static void point(struct sluice_partition *p, const char *what, int64_t base)
 {
 	if (unlikely(storage_test_hooks.roll_point != NULL))
-		storage_test_hooks.roll_point(storage_test_hooks.arg, p, what);
+		storage_test_hooks.roll_point(storage_test_hooks.arg, p, what, base);
 }
 
 static void roll_fail(struct sluice_partition *p, int rc)
@@ -125,15 +125,17 @@ static enum roll_job take(struct sluice_log *log, struct sluice_partition **pp,
 
 static void do_name(struct sluice_partition *p, struct segment *s)
 {
-	int rc = seg_name(p, s);
+	int rc;
 
+	point(p, "naming", s->base_offset);
+	rc = seg_name(p, s);
 	if (rc) {
 		roll_fail(p, rc);
 		return;
 	}
 	/* Partner: the acquire load in writer.c roll_settle(). */
 	atomic_store_explicit(&s->named, true, memory_order_release);
-	point(p, "named");
+	point(p, "named", s->base_offset);
 }
 
 static void do_prepare(struct sluice_partition *p, bool zero)
@@ -143,6 +145,7 @@ static void do_prepare(struct sluice_partition *p, bool zero)
 
 	if (atomic_load_explicit(&p->prepared, memory_order_relaxed))
 		return;
+	point(p, "preparing", -1);
 	rc = seg_prepare(p, zero, true, &s);
 	if (rc) {
 		sluice_storage_log("%s: preparing the next segment: %s", p->dir, strerror(-rc));
@@ -151,14 +154,17 @@ static void do_prepare(struct sluice_partition *p, bool zero)
 	}
 	/* Partner: the acquire load in writer.c roll_begin(). */
 	atomic_store_explicit(&p->prepared, s, memory_order_release);
-	point(p, "prepared");
+	point(p, "prepared", -1);
 }
 
 /* The writer handed the segment over once it was durable to its end with nothing in flight
  * on it, holding a reference for us. */
 static void do_seal(struct sluice_partition *p, struct segment *s)
 {
-	int rc = seg_seal(p, s);
+	int rc;
+
+	point(p, "sealing", s->base_offset);
+	rc = seg_seal(p, s);
 
 	if (rc) {
 		sluice_storage_log("%s: sealing segment %" PRId64 ": %s", p->dir, s->base_offset,
@@ -179,7 +185,7 @@ static void do_seal(struct sluice_partition *p, struct segment *s)
 	seg_unref_locked(p, s);
 	pthread_mutex_unlock(&p->lock);
 	if (!rc)
-		point(p, "sealed");
+		point(p, "sealed", s->seal_checkpoint);
 }
 
 static void *roller_main(void *arg)

@@ -324,9 +324,11 @@ struct storage_test_hooks {
 	 * = true) at every pass until the hook returns false. */
 	bool (*cqe)(void *arg, struct sluice_partition *p, enum op_kind kind,
 		    const struct storage_test_op *op, int *res, bool held);
-	/* A roll of partition p reached "prepared" (roll helper), "swapped" (writer),
-	 * "named" or "sealed" (roll helper). */
-	void (*roll_point)(void *arg, struct sluice_partition *p, const char *point);
+	/* A roll of partition p reached a point: "preparing", "prepared", "naming", "named",
+	 * "sealing", "sealed" (roll helper thread) or "swapped" (writer thread); base is the
+	 * base offset of the segment concerned (-1 for a prepared one). */
+	void (*roll_point)(void *arg, struct sluice_partition *p, const char *point,
+			   int64_t base);
 };
 
 extern struct storage_test_hooks storage_test_hooks;

@@ -711,6 +711,7 @@ static bool test_hold(struct sluice_writer *w, struct uop *op, int *res, bool he
 		info.end_offset = b->w_offset;
 		info.linked = b->linked;
 	} else if (op->kind == OP_SYNC) {
+		info.slot = p->sync_slot;
 		info.end_offset = p->sync_target_offset;
 		info.linked = p->sync_linked;
 	}
@@ -779,10 +780,10 @@ static int wait_some(struct sluice_writer *w)
 /* ---------------------------------------------------------------------------------------- */
 /* Roll                                                                                       */
 
-static void roll_point(struct sluice_partition *p, const char *point)
+static void roll_point(struct sluice_partition *p, const char *point, int64_t base)
 {
 	if (unlikely(storage_test_hooks.roll_point != NULL))
-		storage_test_hooks.roll_point(storage_test_hooks.arg, p, point);
+		storage_test_hooks.roll_point(storage_test_hooks.arg, p, point, base);
 }
 
 static int fail_io(struct sluice_partition *p, int rc, const char *what)
@@ -874,7 +875,7 @@ static int roll_begin(struct sluice_writer *w, struct sluice_partition *p, uint6
 	p->active_listed = false;
 	CNT_ADD(p->rolls, 1);
 	roll_request_name(p, next, prealloc_zero_now(p));
-	roll_point(p, "swapped");
+	roll_point(p, "swapped", next->base_offset);
 	/* A segment the old one's writes already made durable to its end settles at once. */
 	try_publish(p);
 	return 0;
