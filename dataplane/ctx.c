@@ -969,6 +969,8 @@ void sluice_dp_ctx_stats(const struct sluice_dp_ctx *ctx, struct sluice_worker_s
 			atomic_load_explicit(&c->batch_errors[i], memory_order_relaxed);
 	for (unsigned i = 0; i < SLUICE_DP_SHED__COUNT; i++)
 		out->shed[i] = atomic_load_explicit(&c->shed[i], memory_order_relaxed);
+	for (unsigned i = 0; i < SLUICE_WRITER_CAUSE__COUNT; i++)
+		out->shed_cause[i] = atomic_load_explicit(&c->shed_cause[i], memory_order_relaxed);
 }
 
 void sluice_worker_stats_add(struct sluice_worker_stats *a, const struct sluice_worker_stats *b)
@@ -982,4 +984,6 @@ void sluice_worker_stats_add(struct sluice_worker_stats *a, const struct sluice_
 		a->batch_errors[i] += b->batch_errors[i];
 	for (unsigned i = 0; i < SLUICE_DP_SHED__COUNT; i++)
 		a->shed[i] += b->shed[i];
+	for (unsigned i = 0; i < SLUICE_WRITER_CAUSE__COUNT; i++)
+		a->shed_cause[i] += b->shed_cause[i];
 }

@@ -55,6 +55,7 @@ struct dp_counters {
 	_Atomic uint64_t rejects[SLUICE_DP_REJECT__COUNT];
 	_Atomic uint64_t batch_errors[SLUICE_RB__COUNT];
 	_Atomic uint64_t shed[SLUICE_DP_SHED__COUNT];
+	_Atomic uint64_t shed_cause[SLUICE_WRITER_CAUSE__COUNT];
 };
 
 static inline void ctr_add(_Atomic uint64_t *c, uint64_t n)
