@@ -188,6 +188,10 @@ struct sluice_partition {
 	uint64_t ewma_write_bytes; /* recent group commit size (adaptive preallocation) */
 	bool logged_prealloc;
 	bool failed_permanent; /* fdatasync failed or an unrecoverable write error */
+	/* While writes are parked after ENOSPC, nothing past this offset (the data before the
+	 * first parked write) is synced: the retried writes become durable together, once
+	 * none is left to retry. */
+	int64_t park_floor;
 	struct uop sync_op, prealloc_op;
 	bool logged_oversize;
 	bool flush_owed; /* a flush request covers the fill slot: flush as soon as possible */

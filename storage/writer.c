@@ -598,12 +598,20 @@ static void write_complete(struct sluice_partition *p, uint32_t i, int res, uint
 
 	p->writes_in_flight--;
 	if (res < 0) {
+		bool first = !part_parked(p);
+
 		CNT_ADD(p->write_errors, 1);
 		b->state = SLOT_PARKED;
 		b->err = res;
 		if (res == -ENOSPC || res == -EDQUOT) {
 			/* Nothing past the durable watermark was synced from it: write the same
-			 * bytes at the same position again once space is back. */
+			 * bytes at the same position again once space is back. Meanwhile only the
+			 * data before the first parked write may still become durable. */
+			int64_t floor = i == p->head ? p->written_offset
+						     : p->slots[slot_prev(p, i)].w_offset;
+
+			if (first || floor < p->park_floor)
+				p->park_floor = floor;
 			set_failed(p, res, false, "write");
 			b->retry_ns = now + ENOSPC_RETRY_NS;
 		} else {
@@ -965,7 +973,8 @@ static unsigned part_service(struct sluice_writer *w, struct sluice_partition *p
 		b->state = SLOT_READY;
 	}
 	n += submit_ready(w, p, now);
-	if (!p->topt->flush_none && !p->sync_in_flight && p->written_offset > p->synced_offset) {
+	if (!p->topt->flush_none && !p->sync_in_flight && p->written_offset > p->synced_offset &&
+	    (p->written_offset <= p->park_floor || !part_parked(p))) {
 		struct segment *c = p->closing;
 
 		/* The closing segment first: its fd, up to its end at most. */
