@@ -1810,13 +1810,14 @@ static json_t *req_stats(struct sluice_daemon *d)
 				    json_integer((json_int_t)t.storage_shed));
 	for (int i = 0; i < SLUICE_WRITER_CAUSE__COUNT; i++)
 		if (t.w.shed_cause[i])
-			json_object_set_new(cause, sluice_writer_cause_name((enum sluice_writer_cause)i),
+			json_object_set_new(cause,
+					    sluice_writer_cause_name((enum sluice_writer_cause)i),
 					    json_integer((json_int_t)t.w.shed_cause[i]));
 	for (int i = 0; i < SLUICE_STORAGE_SHED__COUNT; i++)
 		if (t.storage_shed_reason[i])
-			json_object_set_new(
-				sreason, sluice_storage_shed_name((enum sluice_storage_shed)i),
-				json_integer((json_int_t)t.storage_shed_reason[i]));
+			json_object_set_new(sreason,
+					    sluice_storage_shed_name((enum sluice_storage_shed)i),
+					    json_integer((json_int_t)t.storage_shed_reason[i]));
 	for (int i = 1; i < SLUICE_RB__COUNT; i++)
 		if (t.w.batch_errors[i])
 			json_object_set_new(batch, sluice_rb_strerror(i),

@@ -224,12 +224,13 @@ static inline int part_shed(struct sluice_worker *w, uint32_t pid, int rc, uint6
 {
 	if (rc > 0 && rc <= SLUICE_DP_SHED__COUNT) {
 		ctr_add(&w->pshed[pid][rc - 1], n);
-		if (w->log && (rc - 1 == SLUICE_DP_SHED_RING_FULL ||
-			       rc - 1 == SLUICE_DP_SHED_POOL_EMPTY))
+		if (w->log &&
+		    (rc - 1 == SLUICE_DP_SHED_RING_FULL || rc - 1 == SLUICE_DP_SHED_POOL_EMPTY))
 			ctr_add(&w->ctx->c.shed_cause[sluice_log_writer_cause(
-					w->log, rc - 1 == SLUICE_DP_SHED_RING_FULL
-							? w->open[pid].rq->writer
-							: SLUICE_LOG_ANY_WRITER)],
+					w->log,
+					rc - 1 == SLUICE_DP_SHED_RING_FULL
+						? w->open[pid].rq->writer
+						: SLUICE_LOG_ANY_WRITER)],
 				n);
 	}
 	return rc;

@@ -662,18 +662,18 @@ enum sluice_writer_cause sluice_log_writer_cause(const struct sluice_log *log, u
 
 	/* Partner: the relaxed stores in writer.c cause_set(); a hint, no ordering needed. */
 	if (writer != SLUICE_LOG_ANY_WRITER)
-		c = writer < log->nwriters ? atomic_load_explicit(&log->writers[writer].cause,
-								  memory_order_relaxed)
-					   : c;
+		c = writer < log->nwriters
+			? atomic_load_explicit(&log->writers[writer].cause, memory_order_relaxed)
+			: c;
 	else
 		for (uint32_t w = 0; w < log->nwriters; w++) {
-			uint32_t v = atomic_load_explicit(&log->writers[w].cause,
-							  memory_order_relaxed);
+			uint32_t v =
+				atomic_load_explicit(&log->writers[w].cause, memory_order_relaxed);
 
 			c = v > c ? v : c;
 		}
 	return c < SLUICE_WRITER_CAUSE__COUNT ? (enum sluice_writer_cause)c
-					       : SLUICE_WRITER_CAUSE_BUSY;
+					      : SLUICE_WRITER_CAUSE_BUSY;
 }
 
 const char *sluice_writer_cause_name(enum sluice_writer_cause c)

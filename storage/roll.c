@@ -85,8 +85,8 @@ void roll_request_seal(struct sluice_partition *p, struct segment *s)
 }
 
 /* Caller holds roll_lock. The most urgent job of any partition, taken off its queue. */
-static enum roll_job take(struct sluice_log *log, struct sluice_partition **pp,
-			  struct segment **ps, bool *zero)
+static enum roll_job take(struct sluice_log *log, struct sluice_partition **pp, struct segment **ps,
+			  bool *zero)
 {
 	for (uint32_t i = 0; i < log->nparts; i++) {
 		struct sluice_partition *p = log->parts[i];
@@ -175,8 +175,9 @@ static void do_seal(struct sluice_partition *p, struct segment *s)
 		 * there. Not fatal: recovery then scans more. */
 		rc = part_write_checkpoint(p, s->seal_checkpoint);
 		if (rc)
-			sluice_storage_log("%s: checkpoint not advanced (recovery will scan more): %s",
-					   p->dir, strerror(-rc));
+			sluice_storage_log(
+				"%s: checkpoint not advanced (recovery will scan more): %s", p->dir,
+				strerror(-rc));
 	}
 	pthread_mutex_lock(&p->lock);
 	if (s->fd >= 0)

@@ -316,8 +316,7 @@ const uint8_t *seg_zero_chunk(void)
 	return zero_chunk;
 }
 
-static void prepared_path(const struct sluice_partition *p, const char *ext, char *out,
-			  size_t len)
+static void prepared_path(const struct sluice_partition *p, const char *ext, char *out, size_t len)
 {
 	snprintf(out, len, "%s/%s%s", p->dir, PREPARED_NAME, ext);
 }

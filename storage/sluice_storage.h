@@ -179,7 +179,8 @@ void sluice_partition_set_forwarded(struct sluice_partition *p, int64_t next_off
  * Stable numbering and names: metric label values.
  */
 enum sluice_storage_shed {
-	SLUICE_STORAGE_SHED_DISK_FULL = 0, /**< ENOSPC/EDQUOT: the partition retries, new batches shed */
+	SLUICE_STORAGE_SHED_DISK_FULL =
+		0, /**< ENOSPC/EDQUOT: the partition retries, new batches shed */
 	SLUICE_STORAGE_SHED_FAILED, /**< failed until reopened (fdatasync or I/O error) */
 	SLUICE_STORAGE_SHED_INVALID, /**< not a valid batch, or larger than write_buffer_bytes */
 	SLUICE_STORAGE_SHED__COUNT

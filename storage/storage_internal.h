@@ -331,8 +331,7 @@ struct storage_test_hooks {
 	/* A roll of partition p reached a point: "preparing", "prepared", "naming", "named",
 	 * "sealing", "sealed" (roll helper thread) or "swapped" (writer thread); base is the
 	 * base offset of the segment concerned (-1 for a prepared one). */
-	void (*roll_point)(void *arg, struct sluice_partition *p, const char *point,
-			   int64_t base);
+	void (*roll_point)(void *arg, struct sluice_partition *p, const char *point, int64_t base);
 };
 
 extern struct storage_test_hooks storage_test_hooks;

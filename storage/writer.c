@@ -293,8 +293,8 @@ static void maybe_prealloc(struct sluice_writer *w, struct sluice_partition *p, 
 /* An fdatasync of segment s that makes [.., target) durable, linked behind the write of
  * slot `slot` just queued, or alone. */
 static int prep_sync(struct sluice_writer *w, struct sluice_partition *p, bool linked,
-		     uint32_t slot, struct segment *s, int64_t target_offset,
-		     uint64_t target_bytes, uint64_t now)
+		     uint32_t slot, struct segment *s, int64_t target_offset, uint64_t target_bytes,
+		     uint64_t now)
 {
 	struct io_uring_sqe *sqe = get_sqe(w);
 
@@ -529,8 +529,7 @@ void sluice_partition_ingest_durable_hist(const struct sluice_partition *p,
 	*sum_us = CNT_GET(p->ingest_durable_sum_us);
 }
 
-static void publish(struct sluice_partition *p, struct segment *s, int64_t offset,
-		    uint64_t bytes)
+static void publish(struct sluice_partition *p, struct segment *s, int64_t offset, uint64_t bytes)
 {
 	lat_durable(p, offset);
 	/* Partner of these release stores: acquire loads in reader.c and
@@ -676,8 +675,8 @@ static void prealloc_complete(struct sluice_partition *p, int res)
 	p->prealloc_seg = NULL;
 	if (res < 0) {
 		if (!p->logged_prealloc)
-			sluice_storage_log("%s: preallocation: %s (writes allocate instead)", p->dir,
-					   strerror(-res));
+			sluice_storage_log("%s: preallocation: %s (writes allocate instead)",
+					   p->dir, strerror(-res));
 		p->logged_prealloc = true;
 		/* give up for this segment rather than retry at every flush */
 		s->prealloc_end = UINT64_MAX / 2;
@@ -743,7 +742,8 @@ static unsigned reap(struct sluice_writer *w, uint64_t now)
 			struct uop *op = io_uring_cqe_get_data(cqes[i]);
 			int res = cqes[i]->res;
 
-			if (unlikely(storage_test_hooks.cqe != NULL) && test_hold(w, op, &res, false))
+			if (unlikely(storage_test_hooks.cqe != NULL) &&
+			    test_hold(w, op, &res, false))
 				continue;
 			on_cqe(op, res, now);
 		}
@@ -820,8 +820,7 @@ static unsigned roll_settle(struct sluice_partition *p)
 	struct segment *c = p->closing, *s = p->active;
 	int rc;
 
-	if (!c ||
-	    atomic_load_explicit(&c->durable_bytes, memory_order_relaxed) != c->size ||
+	if (!c || atomic_load_explicit(&c->durable_bytes, memory_order_relaxed) != c->size ||
 	    (p->prealloc_in_flight && p->prealloc_seg == c) ||
 	    /* Partner: the release store in roll.c after the rename and directory fsync. */
 	    !atomic_load_explicit(&s->named, memory_order_acquire))
@@ -866,8 +865,9 @@ static int roll_begin(struct sluice_writer *w, struct sluice_partition *p, uint6
 		roll_request_prepare(p, prealloc_zero_now(p));
 		return -EAGAIN;
 	}
-	if (b->batches && (p->slots[slot_next(p, p->fill)].state != SLOT_FREE ||
-			   zero_conflict(p, old, b->file_pos + b->len + p->align))) {
+	if (b->batches &&
+	    (p->slots[slot_next(p, p->fill)].state != SLOT_FREE ||
+	     zero_conflict(p, old, b->file_pos + b->len + p->align))) {
 		*why = SLUICE_WRITER_CAUSE_DEVICE;
 		return -EAGAIN;
 	}

@@ -79,8 +79,7 @@ static void on_roll_point(void *arg, struct sluice_partition *p, const char *poi
 /* Recovery removes prepared segments (or quarantines their bytes). */
 static int no_prepared(const char *dir)
 {
-	static const char *const names[] = {"prepared.log", "prepared.index",
-					    "prepared.timeindex"};
+	static const char *const names[] = {"prepared.log", "prepared.index", "prepared.timeindex"};
 	char pdir[1024];
 
 	snprintf(pdir, sizeof(pdir), "%s/crash-0", dir);

@@ -162,8 +162,8 @@ static bool on_cqe(void *arg, struct sluice_partition *p, enum op_kind kind,
 		atomic_store(&hk.phase, 1);
 		return true;
 	case 1:
-		if (hk.released && p->slots[op->slot].seg == hk.h_seg &&
-		    op->file_pos >= hk.h_pos && op->file_pos < hk.h_pos + hk.h_len) {
+		if (hk.released && p->slots[op->slot].seg == hk.h_seg && op->file_pos >= hk.h_pos &&
+		    op->file_pos < hk.h_pos + hk.h_len) {
 			/* H written again: the ENOSPC retry, or the rest of the short write */
 			if (*res == (int)op->len)
 				atomic_store(&hk.phase, 2);
@@ -332,8 +332,8 @@ static void run(enum mode mode, int direct, const char *tag)
 		"next segment, %u syncs) while outstanding, durable offset at most %" PRId64
 		" meanwhile, final %" PRId64 "\n",
 		tag, hk.h_pos, hk.h_len, hk.h_end, atomic_load(&hk.later),
-		atomic_load(&hk.later_next_seg),
-		atomic_load(&hk.later_synced), atomic_load(&hk.worst), st.durable_offset);
+		atomic_load(&hk.later_next_seg), atomic_load(&hk.later_synced),
+		atomic_load(&hk.worst), st.durable_offset);
 	assert_int_equal(sluice_log_stop(f.log), 0);
 	storage_test_hooks.cqe = NULL;
 	sluice_log_close(f.log);

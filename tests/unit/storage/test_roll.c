@@ -63,8 +63,7 @@ static struct sluice_topic_opts topic(uint64_t segment_bytes)
 	};
 }
 
-static struct sluice_log_opts opts(const char *dir, struct sluice_topic_opts *t,
-				   uint32_t producers)
+static struct sluice_log_opts opts(const char *dir, struct sluice_topic_opts *t, uint32_t producers)
 {
 	return (struct sluice_log_opts){
 		.data_dir = dir,
