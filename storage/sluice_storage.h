@@ -98,7 +98,7 @@ struct sluice_log_opts {
 
 #define SLUICE_LOG_QUEUE_DEPTH_MAX 16
 /** The default queue depth: the measured choice (docs/storage.md, bench/bench_writer.sh). */
-#define SLUICE_LOG_QUEUE_DEPTH_DEFAULT 4
+#define SLUICE_LOG_QUEUE_DEPTH_DEFAULT 2
 
 /**
  * Open (create if needed) every configured partition, running recovery where the

@@ -549,7 +549,9 @@ static void try_publish(struct sluice_partition *p)
 	int64_t durable = atomic_load_explicit(&p->durable_offset, memory_order_relaxed);
 	struct segment *c = p->closing;
 
-	if (p->synced_offset <= durable)
+	/* A failed partition's durable offset stands still (what an fdatasync covered while it
+	 * retried after ENOSPC is published when it resumes). */
+	if (p->synced_offset <= durable || atomic_load_explicit(&p->failed, memory_order_relaxed))
 		return;
 	if (c && p->synced_seg != c &&
 	    atomic_load_explicit(&c->durable_bytes, memory_order_relaxed) < c->size) {
@@ -633,6 +635,7 @@ static void write_complete(struct sluice_partition *p, uint32_t i, int res, uint
 	    !part_parked(p)) {
 		sluice_storage_log("%s: write succeeded again, partition resumed", p->dir);
 		atomic_store_explicit(&p->failed, false, memory_order_release);
+		try_publish(p);
 	}
 }
 
@@ -663,8 +666,7 @@ static void sync_complete(struct sluice_partition *p, int res, uint64_t now)
 	}
 	CNT_ADD(p->fsyncs, 1);
 	hist_bucket_add(p->fsync_hist, (now - p->sync_first_ns + 999) / 1000, 1);
-	if (!p->failed_permanent)
-		try_publish(p);
+	try_publish(p);
 }
 
 static void prealloc_complete(struct sluice_partition *p, int res)

@@ -202,8 +202,10 @@ int main(int argc, char **argv)
 
 	if (argc != 4)
 		return 2;
-	/* each cycle runs one of the preallocation modes: their tails differ after a crash */
+	/* each cycle runs one of the preallocation modes: their tails differ after a crash; and
+	 * one of the queue depths: with several writes in flight, a kill leaves holes */
 	o.prealloc = (enum sluice_prealloc)(1 + getpid() % 3);
+	o.queue_depth = 1 + (uint32_t)(getpid() / 3 % 4);
 	o.prealloc_bytes = 256 << 10;
 	append = strcmp(argv[1], "append") == 0;
 	o.data_dir = argv[2];

@@ -63,6 +63,9 @@ static struct sluice_topic_opts topic(uint64_t segment_bytes)
 	};
 }
 
+/* queue depth of the logs opts() describes */
+static uint32_t depth = 4;
+
 static struct sluice_log_opts opts(const char *dir, struct sluice_topic_opts *t, uint32_t producers)
 {
 	return (struct sluice_log_opts){
@@ -76,7 +79,7 @@ static struct sluice_log_opts opts(const char *dir, struct sluice_topic_opts *t,
 		.write_buffer_bytes = 32 << 10,
 		.writer_idle_sleep = true,
 		.prealloc_bytes = 64 << 10,
-		.queue_depth = 4,
+		.queue_depth = depth,
 	};
 }
 
@@ -434,7 +437,9 @@ static void test_slow_naming(void **state)
 	struct run_out r;
 
 	(void)state;
+	depth = 1;
 	run_slow("naming", 30, 300, 24 << 10, &r);
+	depth = 4;
 	assert_true(atomic_load(&slow.hits) >= 3);
 	assert_int_equal(atomic_load(&slow.violations), 0);
 	assert_true(r.st.rolls >= 3);
@@ -477,6 +482,7 @@ static void test_slow_seal_checkpoint(void **state)
 	FILE *f;
 
 	(void)state;
+	depth = 2;
 	memset(&slow, 0, sizeof(slow));
 	slow.point = "sealing";
 	slow.sleep_ms = 30;
@@ -521,6 +527,7 @@ static void test_slow_seal_checkpoint(void **state)
 	assert_int_equal(strtoll(strchr(buf, '\n') + 1, NULL, 10), last_base);
 	sluice_log_close(log);
 	tu_rm_rf(dir);
+	depth = 4;
 }
 
 int main(void)
