@@ -292,9 +292,11 @@ static int run_shape(struct shape *s, unsigned idx, unsigned seconds)
 	drain_until(ring, batches, rte_rdtsc() + hz / 100);
 	sluice_worker_stats(the_worker, &b);
 
-	uint64_t rej = 0;
+	uint64_t rej = 0, shed = 0;
 	for (int r = 1; r < SLUICE_DP_REJECT__COUNT; r++)
 		rej += b.rejects[r] - first.rejects[r];
+	for (int r = 0; r < SLUICE_DP_SHED__COUNT; r++)
+		shed += b.shed[r];
 	/* CPU-time rates: what one core would do if it had the CPU to itself. */
 	double cpu_mpps = cpu_ns > 0 ? 1e3 / cpu_ns : 0;
 	printf("| %-20s | %5zu | %3u | %7.2f | %7.2f | %7.2f | %5.2f | %6.1f | %7.2f | %7.2f "
@@ -302,9 +304,9 @@ static int run_shape(struct shape *s, unsigned idx, unsigned seconds)
 	       s->name, s->frame_bytes + 4, s->events, s->testpmd_mpps, mpps, mev,
 	       s->testpmd_mpps > 0 ? mpps / s->testpmd_mpps : 0, cpu_ns, cpu_mpps,
 	       cpu_mpps * s->events, busy_pct, block_pct);
-	if (rej || b.shed[0] + b.shed[1] + b.shed[2])
+	if (rej || shed)
 		printf("|   (%s: %" PRIu64 " rejected, %" PRIu64 " shed: the shape is wrong)\n",
-		       s->name, rej, b.shed[0] + b.shed[1] + b.shed[2]);
+		       s->name, rej, shed);
 	fflush(stdout);
 	sluice_worker_destroy(the_worker);
 	sluice_nic_port_destroy(port);

@@ -160,6 +160,17 @@ static const struct key listener_keys[] = {
 	 NULL, 0, 0,
 	 "largest event (line, raw payload, record key + value); larger ones are rejected. "
 	 "0: the largest that fits a batch of dataplane.batch_bytes"},
+	{"rate_limit", T_U32, "0", 0, 1u << 30, FIELD(sluice_config_listener, rate_limit), NULL, 0,
+	 0,
+	 "events per second one source address may send to this listener (token bucket per "
+	 "worker and source); events over it are shed, counted as shed reason rate_limited. "
+	 "0: no limit (the default: a limit sheds bursts sluice exists to absorb, and only the "
+	 "operator knows a sender's normal rate)"},
+	{"rate_limit_burst", T_U32, "0", 0, 1u << 30,
+	 FIELD(sluice_config_listener, rate_limit_burst), NULL, 0, 0,
+	 "events a source may send at once above rate_limit (the bucket size); 0: one "
+	 "second's worth (rate_limit). A kafka batch for an explicit partition needs tokens "
+	 "for all its records: make it at least the largest batch's record count"},
 };
 
 static const struct key topic_keys[] = {
@@ -331,9 +342,24 @@ static const struct key dataplane_keys[] = {
 	 "round_robin"},
 	{"producer_table_size", T_U32, "4096", 16, 1u << 22,
 	 FIELD(sluice_config_dataplane, producer_table_size), NULL, 0, 0,
-	 "(producerId, partition) pairs tracked per worker for loss and duplicate counting"},
+	 "(source, producerId, partition) streams tracked per worker for loss and duplicate "
+	 "counting; 312 bytes each per worker (the entry, its published view, a source entry)"},
 	{"reorder_window", T_U32, "0", 0, 1u << 20, FIELD(sluice_config_dataplane, reorder_window),
 	 NULL, 0, 0, "sequences ahead of the expected one accepted out of order (0: none)"},
+	{"producers_per_source", T_U32, "1024", 1, 1u << 22,
+	 FIELD(sluice_config_dataplane, producers_per_source), NULL, 0, 0,
+	 "producer table entries one source address may hold per listener and worker; a "
+	 "source at its share only replaces its own entries (capped at producer_table_size)"},
+	{"producer_idle_timeout", T_DURATION, "60s", 1000, 7 * 86400 * SEC_US,
+	 FIELD(sluice_config_dataplane, producer_idle_us), NULL, 0, 0,
+	 "a producer entry unseen this long may be replaced by another source's producer; "
+	 "an active one never is"},
+	{"reply_rate", T_U32, "1000", 0, 1u << 24, FIELD(sluice_config_dataplane, reply_rate), NULL,
+	 0, 0,
+	 "ARP, ICMP echo and neighbour advertisement replies per second per worker (token "
+	 "bucket); requests over it are rejected as reply_rate_limited. 0: unlimited"},
+	{"reply_burst", T_U32, "50", 1, 1u << 24, FIELD(sluice_config_dataplane, reply_burst), NULL,
+	 0, 0, "replies a worker may send at once above reply_rate (the bucket size)"},
 };
 
 enum sec_id {
@@ -1931,6 +1957,9 @@ int sluice_config_validate(struct sluice_config *cfg)
 				  "dataplane.batch_bytes = %llu",
 				  l->max_event_bytes,
 				  (unsigned long long)cfg->dataplane.batch_bytes);
+		if (l->rate_limit_burst && !l->rate_limit)
+			key_error(cfg, SEC_LISTENER, i, "rate_limit_burst",
+				  "has no effect without rate_limit");
 		if (!ok || l->port_index == UINT32_MAX || l->udp_port == 0)
 			continue;
 		for (uint32_t j = 0; j < i; j++) {

@@ -130,6 +130,8 @@ struct sluice_config_listener {
 	char topic[SLUICE_CONFIG_TOPIC_MAX]; /**< "" = the only topic */
 	uint32_t key; /**< enum sluice_config_key_mode */
 	uint32_t max_event_bytes;
+	uint32_t rate_limit; /**< events/s per source address; 0 = none */
+	uint32_t rate_limit_burst; /**< events; 0 = rate_limit */
 	/* Resolved by validation. */
 	uint32_t port_index;
 	uint32_t topic_index;
@@ -222,6 +224,10 @@ struct sluice_config_dataplane {
 	uint32_t keyless; /**< 0 sticky, 1 round_robin */
 	uint32_t producer_table_size;
 	uint32_t reorder_window;
+	uint32_t producers_per_source;
+	uint64_t producer_idle_us;
+	uint32_t reply_rate; /**< replies/s per worker; 0 = unlimited */
+	uint32_t reply_burst;
 };
 
 /** The whole configuration. Create with sluice_config_new(). */

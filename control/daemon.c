@@ -13,6 +13,7 @@
  *  - signal handlers only touch d->stop_requests (an atomic) through
  *    sluice_daemon_request_stop().
  */
+#include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
@@ -450,6 +451,8 @@ static int start_workers(struct sluice_daemon *d)
 		l->first_partition_id = (uint32_t)first;
 		l->partitions = t->partitions;
 		l->max_event_bytes = cl->max_event_bytes;
+		l->rate_limit = cl->rate_limit;
+		l->rate_limit_burst = cl->rate_limit_burst;
 		snprintf(l->topic, sizeof(l->topic), "%s", t->name);
 	}
 	d->nlisteners = cfg->nlisteners;
@@ -486,6 +489,10 @@ static int start_workers(struct sluice_daemon *d)
 			cfg->dataplane.keyless ? SLUICE_KEYLESS_ROUND_ROBIN : SLUICE_KEYLESS_STICKY;
 		o.producer_table_size = cfg->dataplane.producer_table_size;
 		o.reorder_window = cfg->dataplane.reorder_window;
+		o.producers_per_source = cfg->dataplane.producers_per_source;
+		o.producer_idle_ms = (uint32_t)(cfg->dataplane.producer_idle_us / 1000);
+		o.reply_rate = cfg->dataplane.reply_rate;
+		o.reply_burst = cfg->dataplane.reply_burst;
 		o.idle_backoff = cfg->dataplane.idle_sleep;
 		o.idle_sleep_us = (uint32_t)cfg->dataplane.idle_sleep_us;
 		o.burst = (uint16_t)cfg->dataplane.burst;
@@ -705,8 +712,8 @@ struct totals {
 	uint64_t forwarded, pending;
 	bool have_fwd;
 	struct sluice_fwd_stats fwd;
-	/* Residues of each identity; all zero when quiescent. */
-	int64_t res_packets, res_datagrams, res_events, res_parsed, res_enqueued;
+	/* Residues of each identity: exactly zero unless events leaked (see gather()). */
+	struct sluice_daemon_residues res;
 	int64_t in_flight; /* enqueued, not yet durable or shed by storage */
 	uint64_t unaccounted;
 };
@@ -768,36 +775,52 @@ static uint64_t fwd_pending(struct sluice_daemon *d, struct sluice_fwd_stats *fs
 	return pending;
 }
 
-/* Caller holds d->lock. */
+void sluice_daemon_residues(const struct sluice_worker_stats *w, uint64_t persisted,
+			    uint64_t storage_shed, struct sluice_daemon_residues *out)
+{
+	uint64_t pkt = 0, dgram = 0, ev = 0, shed = 0;
+
+	for (int r = 1; r < SLUICE_DP_REJECT__COUNT; r++) {
+		if (r < SLUICE_DP_REJECT__FIRST_DATAGRAM)
+			pkt += w->rejects[r];
+		else if (r < SLUICE_DP_REJECT__FIRST_EVENT)
+			dgram += w->rejects[r];
+		else
+			ev += w->rejects[r];
+	}
+	for (int s = 0; s < SLUICE_DP_SHED__COUNT; s++)
+		shed += w->shed[s];
+	/* The dataplane's identities (sluice_dataplane.h), then storage's. Packets, datagrams
+	 * and events are different units: a `lines` datagram carries many events. */
+	out->packets = (int64_t)(w->rx_packets - w->ctrl_packets - w->datagrams - pkt);
+	out->datagrams = (int64_t)(w->datagrams - w->datagrams_accepted - dgram);
+	out->events = (int64_t)(w->events_decoded - w->events_parsed - ev);
+	out->parsed = (int64_t)(w->events_parsed - w->events_enqueued - shed - w->events_open);
+	out->in_flight = (int64_t)(w->events_enqueued - persisted - storage_shed);
+	out->unaccounted = iabs(out->packets) + iabs(out->datagrams) + iabs(out->events) +
+		iabs(out->parsed) + (out->in_flight < 0 ? iabs(out->in_flight) : 0);
+}
+
+/*
+ * One consistent reading of the chain, downstream stages first. Each worker's counters are a
+ * snapshot it published where its identities hold (sluice_worker_stats()), so the
+ * dataplane's residues are exactly 0 whatever the load. Storage's counters are read before
+ * the workers': a batch is counted enqueued in the counters a worker publishes before it puts
+ * the batch on a ring, the writer takes it off the ring (acquire) before it counts it durable
+ * or shed (release stores), and the fence below orders those reads before the workers' — so
+ * persisted + shed never exceeds enqueued, and what is between them is in flight, never loss.
+ * The NIC's counters are read last and only shown: drivers keep them their own way (some
+ * refresh them from hardware periodically), so they are not part of a checked identity.
+ * Caller holds d->lock.
+ */
 static void gather(struct sluice_daemon *d, struct totals *t)
 {
 	memset(t, 0, sizeof(*t));
-	for (uint32_t i = 0; i < d->nports; i++) {
-		struct sluice_nic_stats s;
-		if (nic_stats(d, i, &s) != 0)
-			continue;
-		t->nic.ipackets += s.ipackets;
-		t->nic.ibytes += s.ibytes;
-		t->nic.imissed += s.imissed;
-		t->nic.ierrors += s.ierrors;
-		t->nic.rx_nombuf += s.rx_nombuf;
-		t->nic.opackets += s.opackets;
+	if (d->fwd) {
+		t->pending = fwd_pending(d, &t->fwd);
+		t->have_fwd = true;
+		t->forwarded = t->fwd.delivered_records;
 	}
-	for (uint32_t i = 0; i < d->nworkers; i++) {
-		struct sluice_worker_stats s;
-		sluice_worker_stats(d->workers[i], &s);
-		sluice_worker_stats_add(&t->w, &s);
-	}
-	for (int r = 1; r < SLUICE_DP_REJECT__COUNT; r++) {
-		if (r < SLUICE_DP_REJECT__FIRST_DATAGRAM)
-			t->pkt_rejects += t->w.rejects[r];
-		else if (r < SLUICE_DP_REJECT__FIRST_EVENT)
-			t->dgram_rejects += t->w.rejects[r];
-		else
-			t->event_rejects += t->w.rejects[r];
-	}
-	for (int s = 0; s < SLUICE_DP_SHED__COUNT; s++)
-		t->shed += t->w.shed[s];
 	if (d->log) {
 		uint32_t n = sluice_log_partition_count(d->log);
 		for (uint32_t i = 0; i < n; i++) {
@@ -813,25 +836,37 @@ static void gather(struct sluice_daemon *d, struct totals *t)
 			t->retention_dropped += ps.retention_dropped_records;
 		}
 	}
-	if (d->fwd) {
-		t->pending = fwd_pending(d, &t->fwd);
-		t->have_fwd = true;
-		t->forwarded = t->fwd.delivered_records;
+	/* Partner: the writers' release stores of durable_offset and shed_records. */
+	atomic_thread_fence(memory_order_acquire);
+	for (uint32_t i = 0; i < d->nworkers; i++) {
+		struct sluice_worker_stats s;
+		sluice_worker_stats(d->workers[i], &s);
+		sluice_worker_stats_add(&t->w, &s);
 	}
-	/* The dataplane's identities (sluice_dataplane.h), then storage's. Packets, datagrams
-	 * and events are different units: a `lines` datagram carries many events. */
-	t->res_packets =
-		(int64_t)(t->w.rx_packets - t->w.ctrl_packets - t->w.datagrams - t->pkt_rejects);
-	t->res_datagrams = (int64_t)(t->w.datagrams - t->w.datagrams_accepted - t->dgram_rejects);
-	t->res_events = (int64_t)(t->w.events_decoded - t->w.events_parsed - t->event_rejects);
-	t->res_parsed =
-		(int64_t)(t->w.events_parsed - t->w.events_enqueued - t->shed - t->w.events_open);
-	t->in_flight = (int64_t)(t->w.events_enqueued - t->persisted - t->storage_shed);
-	/* While running, counters are read one after another and events move between them, so
-	 * small transient residues are expected; only negative in-flight is always a bug. */
-	t->res_enqueued = t->in_flight < 0 ? t->in_flight : 0;
-	t->unaccounted = iabs(t->res_packets) + iabs(t->res_datagrams) + iabs(t->res_events) +
-		iabs(t->res_parsed) + iabs(t->res_enqueued);
+	for (uint32_t i = 0; i < d->nports; i++) {
+		struct sluice_nic_stats s;
+		if (nic_stats(d, i, &s) != 0)
+			continue;
+		t->nic.ipackets += s.ipackets;
+		t->nic.ibytes += s.ibytes;
+		t->nic.imissed += s.imissed;
+		t->nic.ierrors += s.ierrors;
+		t->nic.rx_nombuf += s.rx_nombuf;
+		t->nic.opackets += s.opackets;
+	}
+	for (int r = 1; r < SLUICE_DP_REJECT__COUNT; r++) {
+		if (r < SLUICE_DP_REJECT__FIRST_DATAGRAM)
+			t->pkt_rejects += t->w.rejects[r];
+		else if (r < SLUICE_DP_REJECT__FIRST_EVENT)
+			t->dgram_rejects += t->w.rejects[r];
+		else
+			t->event_rejects += t->w.rejects[r];
+	}
+	for (int s = 0; s < SLUICE_DP_SHED__COUNT; s++)
+		t->shed += t->w.shed[s];
+	sluice_daemon_residues(&t->w, t->persisted, t->storage_shed, &t->res);
+	t->in_flight = t->res.in_flight;
+	t->unaccounted = t->res.unaccounted;
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -963,7 +998,17 @@ static void collect_workers(struct sluice_daemon *d, const struct sluice_metric_
 		WF("sluice_worker_producer_duplicate_events_total", producer_duplicates,
 		   "Events dropped as duplicates", SLUICE_METRIC_COUNTER),
 		WF("sluice_worker_producer_evictions_total", producer_evictions,
-		   "Producers evicted from a full table", SLUICE_METRIC_COUNTER),
+		   "Producer entries replaced by another stream (its own source's, or one idle "
+		   "for dataplane.producer_idle_timeout)",
+		   SLUICE_METRIC_COUNTER),
+		WF("sluice_worker_producer_untracked_batches_total", producer_untracked,
+		   "Kafka batches with a producer id stored without sequence tracking: no table "
+		   "entry could be taken for their source",
+		   SLUICE_METRIC_COUNTER),
+		WF("sluice_worker_source_overflow_datagrams_total", source_overflow,
+		   "Datagrams from sources the source table could not hold (they share one rate "
+		   "limit per listener; their producers go untracked)",
+		   SLUICE_METRIC_COUNTER),
 #undef WF
 	};
 	struct sluice_worker_stats st[MAX_WORKERS];
@@ -1322,6 +1367,7 @@ static void collect_forwarder(struct sluice_daemon *d, const struct sluice_metri
 }
 
 struct producer_row {
+	char source[64]; /* address:port, [v6]:port */
 	int64_t producer_id;
 	int16_t epoch;
 	char topic[SLUICE_TOPIC_NAME_MAX];
@@ -1334,6 +1380,15 @@ struct producer_list {
 	struct producer_row *rows;
 	size_t n, cap;
 };
+
+static void format_source(const struct sluice_producer_info *info, char *out, size_t len)
+{
+	char a[INET6_ADDRSTRLEN] = "?";
+
+	if (info->family == 4 || info->family == 6)
+		inet_ntop(info->family == 4 ? AF_INET : AF_INET6, info->addr, a, sizeof(a));
+	snprintf(out, len, info->family == 6 ? "[%s]:%u" : "%s:%u", a, info->port);
+}
 
 static void producer_cb(const struct sluice_producer_info *info, void *arg)
 {
@@ -1349,6 +1404,7 @@ static void producer_cb(const struct sluice_producer_info *info, void *arg)
 		pl->cap = cap;
 	}
 	r = &pl->rows[pl->n++];
+	format_source(info, r->source, sizeof(r->source));
 	r->producer_id = info->producer_id;
 	r->epoch = info->producer_epoch;
 	snprintf(r->topic, sizeof(r->topic), "%s", info->topic ? info->topic : "");
@@ -1369,12 +1425,16 @@ static int by_loss(const void *a, const void *b)
 	return x->events < y->events ? 1 : x->events > y->events ? -1 : 0;
 }
 
-/* Every tracked producer of every worker, most lost first. Caller holds d->lock. */
+/*
+ * Every tracked producer of every worker, most lost first. Reads each worker's live table
+ * through the entries' sequence locks: the workers copy nothing and never wait for it.
+ * Caller holds d->lock.
+ */
 static void gather_producers(struct sluice_daemon *d, struct producer_list *pl)
 {
 	memset(pl, 0, sizeof(*pl));
 	for (uint32_t w = 0; w < d->nworkers; w++)
-		sluice_worker_producers(d->workers[w], producer_cb, pl, 200);
+		sluice_worker_producers(d->workers[w], producer_cb, pl);
 	if (pl->n)
 		qsort(pl->rows, pl->n, sizeof(*pl->rows), by_loss);
 }
@@ -1384,25 +1444,30 @@ static void collect_producers(struct sluice_daemon *d, const struct sluice_metri
 	struct producer_list pl;
 
 	gather_producers(d, &pl);
+	/* The source is part of a stream's identity: two sources may use one producer id. */
 	fam(s, "sluice_producer_lost_events", SLUICE_METRIC_GAUGE,
 	    "Events lost by the producers that lost the most (top 10)");
 	for (size_t i = 0; i < pl.n && i < TOP_PRODUCERS_METRICS; i++) {
 		char id[24], part[12];
-		struct sluice_label l[3] = {
-			{"producer_id", id}, {"topic", pl.rows[i].topic}, {"partition", part}};
+		struct sluice_label l[4] = {{"producer_id", id},
+					    {"source", pl.rows[i].source},
+					    {"topic", pl.rows[i].topic},
+					    {"partition", part}};
 		snprintf(id, sizeof(id), "%" PRId64, pl.rows[i].producer_id);
 		snprintf(part, sizeof(part), "%d", pl.rows[i].partition);
-		smp(s, "sluice_producer_lost_events", l, 3, (double)pl.rows[i].lost);
+		smp(s, "sluice_producer_lost_events", l, 4, (double)pl.rows[i].lost);
 	}
 	fam(s, "sluice_producer_duplicate_events", SLUICE_METRIC_GAUGE,
 	    "Duplicates dropped for the producers that lost the most (top 10)");
 	for (size_t i = 0; i < pl.n && i < TOP_PRODUCERS_METRICS; i++) {
 		char id[24], part[12];
-		struct sluice_label l[3] = {
-			{"producer_id", id}, {"topic", pl.rows[i].topic}, {"partition", part}};
+		struct sluice_label l[4] = {{"producer_id", id},
+					    {"source", pl.rows[i].source},
+					    {"topic", pl.rows[i].topic},
+					    {"partition", part}};
 		snprintf(id, sizeof(id), "%" PRId64, pl.rows[i].producer_id);
 		snprintf(part, sizeof(part), "%d", pl.rows[i].partition);
-		smp(s, "sluice_producer_duplicate_events", l, 3, (double)pl.rows[i].duplicates);
+		smp(s, "sluice_producer_duplicate_events", l, 4, (double)pl.rows[i].duplicates);
 	}
 	free(pl.rows);
 }
@@ -1468,8 +1533,8 @@ void sluice_daemon_collect(struct sluice_daemon *d, const struct sluice_metric_s
 			}
 		}
 		one(sink, "sluice_unaccounted_events", SLUICE_METRIC_GAUGE,
-		    "Sum of the accounting identities' residues: 0 when every event is accounted "
-		    "for (transiently non-zero under load, as counters are read one by one)",
+		    "Sum of the accounting identities' residues, from one consistent reading: "
+		    "0 unless events leaked (a bug)",
 		    (double)t.unaccounted);
 		{
 			uint64_t free_b = 0, size_b = 0;
@@ -1577,25 +1642,6 @@ int sluice_daemon_health_judge(const struct sluice_config_control *c,
 	return bad;
 }
 
-/*
- * Under load the accounting chain's counters are read one after another while events move
- * between them, so one read can show a transient residue: only a residue that every one of a
- * few reads shows is reported. Caller holds d->lock.
- */
-static uint64_t steady_unaccounted(struct sluice_daemon *d)
-{
-	uint64_t least = UINT64_MAX;
-
-	for (int i = 0; i < 3 && least; i++) {
-		struct totals t;
-
-		gather(d, &t);
-		if (t.unaccounted < least)
-			least = t.unaccounted;
-	}
-	return least;
-}
-
 /* Caller holds d->lock. Returns the number of failing checks. */
 static int health_locked(struct sluice_daemon *d, char *reason, size_t len)
 {
@@ -1661,7 +1707,12 @@ static int health_locked(struct sluice_daemon *d, char *reason, size_t len)
 			bad++;
 		}
 	}
-	f.unaccounted = steady_unaccounted(d);
+	{
+		struct totals t;
+
+		gather(d, &t); /* one consistent reading: a residue is a leak, not timing */
+		f.unaccounted = t.unaccounted;
+	}
 	f.have_disk = disk_space(d, &f.disk_free_bytes, &f.disk_size_bytes) == 0;
 	bad += sluice_daemon_health_judge(&d->cfg->control, &f, reason, len);
 	free(lag);
@@ -1846,6 +1897,12 @@ static json_t *req_stats(struct sluice_daemon *d)
 	json_object_set_new(r, "producer_lost", json_integer((json_int_t)t.w.producer_lost));
 	json_object_set_new(r, "producer_duplicates",
 			    json_integer((json_int_t)t.w.producer_duplicates));
+	json_object_set_new(r, "producer_evictions",
+			    json_integer((json_int_t)t.w.producer_evictions));
+	json_object_set_new(r, "producer_untracked_batches",
+			    json_integer((json_int_t)t.w.producer_untracked));
+	json_object_set_new(r, "source_overflow_datagrams",
+			    json_integer((json_int_t)t.w.source_overflow));
 	json_object_set_new(r, "bytes_on_disk", json_integer((json_int_t)t.bytes_on_disk));
 	json_object_set_new(r, "unaccounted", json_integer((json_int_t)t.unaccounted));
 	return r;
@@ -1868,17 +1925,30 @@ static json_t *req_producers(struct sluice_daemon *d, json_t *args)
 	for (size_t i = 0; i < pl.n && (json_int_t)i < limit; i++) {
 		const struct producer_row *p = &pl.rows[i];
 		json_array_append_new(a,
-				      json_pack("{s:I,s:i,s:s,s:i,s:I,s:I,s:I,s:I}", "producer",
-						(json_int_t)p->producer_id, "epoch", (int)p->epoch,
-						"topic", p->topic, "partition", (int)p->partition,
-						"events", (json_int_t)p->events, "lost",
-						(json_int_t)p->lost, "duplicates",
-						(json_int_t)p->duplicates, "last_seen",
-						(json_int_t)p->last_seen_ms));
+				      json_pack("{s:I,s:s,s:i,s:s,s:i,s:I,s:I,s:I,s:I}", "producer",
+						(json_int_t)p->producer_id, "source", p->source,
+						"epoch", (int)p->epoch, "topic", p->topic,
+						"partition", (int)p->partition, "events",
+						(json_int_t)p->events, "lost", (json_int_t)p->lost,
+						"duplicates", (json_int_t)p->duplicates,
+						"last_seen", (json_int_t)p->last_seen_ms));
 	}
 	r = reply_ok();
 	json_object_set_new(r, "producers", a);
 	json_object_set_new(r, "total", json_integer((json_int_t)pl.n));
+	{
+		struct sluice_worker_stats sum = {0};
+
+		for (uint32_t w = 0; w < d->nworkers; w++) {
+			struct sluice_worker_stats st;
+			sluice_worker_stats(d->workers[w], &st);
+			sluice_worker_stats_add(&sum, &st);
+		}
+		json_object_set_new(r, "evictions",
+				    json_integer((json_int_t)sum.producer_evictions));
+		json_object_set_new(r, "untracked_batches",
+				    json_integer((json_int_t)sum.producer_untracked));
+	}
 	free(pl.rows);
 	return r;
 }

@@ -25,6 +25,7 @@
 
 #include "config.h"
 #include "observe.h"
+#include "sluice_dataplane.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -77,9 +78,30 @@ struct sluice_daemon_health_lag {
 	int64_t oldest_unforwarded_age_ms; /**< -1: nothing unforwarded */
 };
 
+/** The residue of each identity of the accounting chain (docs/lifecycle.md). */
+struct sluice_daemon_residues {
+	int64_t packets; /**< rx_packets - control - datagrams - packet rejects */
+	int64_t datagrams; /**< datagrams - accepted - datagram rejects */
+	int64_t events; /**< decoded - parsed - event rejects */
+	int64_t parsed; /**< parsed - enqueued - shed - open */
+	int64_t in_flight; /**< enqueued - persisted - storage shed: >= 0, events on their way */
+	/** |packets| + |datagrams| + |events| + |parsed| + (in_flight < 0 ? -in_flight : 0) */
+	uint64_t unaccounted;
+};
+
+/**
+ * The accounting chain from one consistent reading: @p w summed over workers' snapshots
+ * (sluice_worker_stats()), @p persisted and @p storage_shed summed over partitions and read
+ * before @p w. Every residue but in_flight is then exactly 0 unless events leaked, and
+ * in_flight is never negative: any non-zero unaccounted is a bug, reported at once.
+ * Pure; exposed for unit tests.
+ */
+void sluice_daemon_residues(const struct sluice_worker_stats *w, uint64_t persisted,
+			    uint64_t storage_shed, struct sluice_daemon_residues *out);
+
 /** What /health judges besides module states, measured by the daemon. */
 struct sluice_daemon_health_facts {
-	uint64_t unaccounted; /**< smallest of a few reads of the accounting chain */
+	uint64_t unaccounted; /**< of one consistent reading of the accounting chain */
 	bool have_disk; /**< statvfs of storage.data_dir succeeded */
 	uint64_t disk_free_bytes; /**< available to sluiced (f_bavail) */
 	uint64_t disk_size_bytes;

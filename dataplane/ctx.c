@@ -4,10 +4,16 @@
  * three wire formats and per-producer sequence tracking.
  *
  * Threading contract: a context is owned by one thread (a worker lcore, a test, a fuzzer),
- * which alone calls sluice_dp_ctx_packet()/_datagram() and alone writes the counters and the
- * producer table. sluice_dp_ctx_stats() may run on any thread: it reads the counters with
- * relaxed atomic loads (see struct dp_counters). The producer table is not shared: the
- * worker copies it on request (worker.c).
+ * which alone calls sluice_dp_ctx_*() and alone writes the counters, the source table and the
+ * producer table. Other threads read two things, each through a sequence lock written by the
+ * owner (dataplane_internal.h): the counters as last published with dp_ctx_publish() (the
+ * worker decides when: where every identity holds), and each producer entry's view, which
+ * the owner republishes whenever it changes the entry (prod_publish()).
+ *
+ * Counting order: an event is counted decoded, parsed and shed (or rejected) together, after
+ * the sink returned. The sink may hand batches to storage, and publish the counters first,
+ * in the middle of a datagram; at that point the event in hand is in no account yet, so every
+ * identity holds in what it publishes (docs/dataplane.md, "Counters").
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -19,6 +25,7 @@
 #include "parse_internal.h"
 
 #define DEFAULT_MAX_HEADERS 32
+#define DEFAULT_PRODUCER_IDLE_MS 60000
 /* Upper bound of a record's framing (length, attributes, timestamp and offset deltas, key and
  * value lengths, header count varints) used to reject records that could never fit a batch. */
 #define RECORD_OVERHEAD_MAX 40
@@ -29,6 +36,15 @@ static void reject(struct sluice_dp_ctx *ctx, enum sluice_dp_reject r, uint64_t 
 {
 	ctr_add(&ctx->c.rejects[r], n);
 }
+
+/* An event-level reject: the events were decoded and are accounted for here. */
+static void reject_events(struct sluice_dp_ctx *ctx, enum sluice_dp_reject r, uint64_t n)
+{
+	ctr_add(&ctx->c.rejects[r], n);
+	ctr_add(C(ctx, events_decoded), n);
+}
+
+static inline void prod_publish(struct prod_entry *e);
 
 /* ---------------------------------------------------------------------------------------- */
 /* Options and lifetime                                                                      */
@@ -118,15 +134,32 @@ int sluice_dp_ctx_create(const struct sluice_dp_ctx_opts *o, struct sluice_dp_ct
 	if (o->producer_table_size == 0)
 		n = 4096;
 	ctx->prod_mask = n - 1;
-	ctx->prod = malloc(n * sizeof(*ctx->prod));
+	ctx->prod_per_source = o->producers_per_source && o->producers_per_source < n
+		? o->producers_per_source
+		: n;
+	ctx->prod_idle_ms = o->producer_idle_ms ? o->producer_idle_ms : DEFAULT_PRODUCER_IDLE_MS;
+	ctx->reply_rate = o->reply_rate;
+	ctx->reply_burst =
+		o->reply_burst ? o->reply_burst : (o->reply_rate / 20 ? o->reply_rate / 20 : 1);
+	ctx->reply_bucket.last_ms = -1;
+	for (uint32_t i = 0; i < SLUICE_DP_MAX_LISTENERS; i++)
+		ctx->rl_overflow[i].last_ms = -1;
+	/* One source entry per producer entry: sources pinned by producers can never fill it
+	 * before the producer table is full. */
+	ctx->prod = calloc(n, sizeof(*ctx->prod));
+	ctx->src = calloc(n, sizeof(*ctx->src));
 	ctx->max_headers = o->max_record_headers ? o->max_record_headers : DEFAULT_MAX_HEADERS;
 	ctx->hdr_scratch = calloc(ctx->max_headers, sizeof(*ctx->hdr_scratch));
-	if (ctx->prod == NULL || ctx->hdr_scratch == NULL) {
+	if (ctx->prod == NULL || ctx->src == NULL || ctx->hdr_scratch == NULL) {
 		sluice_dp_ctx_destroy(ctx);
 		return -ENOMEM;
 	}
-	for (uint32_t i = 0; i < n; i++)
-		ctx->prod[i].producer_id = -1;
+	for (uint32_t i = 0; i < n; i++) {
+		ctx->prod[i].v.producer_id = -1;
+		ctx->prod[i].src = SRC_NONE;
+		prod_publish(&ctx->prod[i]);
+	}
+	dp_ctx_publish(ctx);
 	*out = ctx;
 	return 0;
 }
@@ -136,6 +169,7 @@ void sluice_dp_ctx_destroy(struct sluice_dp_ctx *ctx)
 	if (ctx == NULL)
 		return;
 	free(ctx->prod);
+	free(ctx->src);
 	free(ctx->hdr_scratch);
 	free(ctx);
 }
@@ -146,7 +180,7 @@ const struct sluice_listener *sluice_dp_ctx_listener(const struct sluice_dp_ctx 
 }
 
 /* ---------------------------------------------------------------------------------------- */
-/* Producer sequence tracking                                                                */
+/* Sequence numbers                                                                          */
 
 enum seq_verdict { SEQ_ACCEPT, SEQ_RESEND, SEQ_DUPLICATE, SEQ_OVERLAP, SEQ_STALE };
 
@@ -163,65 +197,209 @@ static int64_t seq_diff(int32_t a, int32_t b)
 	return d >= 0x40000000u ? (int64_t)d - 0x80000000LL : (int64_t)d;
 }
 
-static uint32_t prod_hash(int64_t pid, uint32_t pkey)
-{
-	uint64_t h = (uint64_t)pid * 0x9E3779B97F4A7C15ull ^ (uint64_t)pkey * 0xC2B2AE3D27D4EB4Full;
-	return (uint32_t)(h >> 32) ^ (uint32_t)h;
-}
+#define PROBES 8
 
-#define PROD_PROBES 8
+/* ---------------------------------------------------------------------------------------- */
+/* Sources                                                                                   */
 
-/* Find or claim the entry for (pid, pkey). Entries are never deleted, only replaced in place
- * by eviction, so a lookup may stop at the first free slot. */
-static struct prod_entry *prod_get(struct sluice_dp_ctx *ctx, int64_t pid, uint32_t pkey,
-				   int64_t now_ms)
+/*
+ * Find or claim the entry of (source address, listener @p li). Entries are replaced, never
+ * freed, so a lookup may stop at the first free slot. A new source takes a free slot of its
+ * probe window, or the least recently seen entry there that holds no producer entries.
+ * @return its index, or SRC_NONE when every candidate holds producers (counted).
+ */
+static uint32_t src_get(struct sluice_dp_ctx *ctx, uint32_t li, uint8_t family, const uint8_t *addr,
+			int64_t now_ms)
 {
-	uint32_t i = prod_hash(pid, pkey);
-	struct prod_entry *victim = NULL;
-	for (unsigned k = 0; k < PROD_PROBES; k++) {
-		struct prod_entry *e = &ctx->prod[(i + k) & ctx->prod_mask];
-		if (e->producer_id == pid && e->pkey == pkey)
-			return e;
-		if (e->producer_id < 0) {
+	uint8_t a[16] = {0};
+	uint64_t lo, hi;
+	struct src_entry *victim = NULL;
+
+	if (addr && (family == 4 || family == 6))
+		memcpy(a, addr, family == 6 ? 16 : 4);
+	else
+		family = 0;
+	memcpy(&lo, a, 8);
+	memcpy(&hi, a + 8, 8);
+	uint64_t h = lo * 0x9E3779B97F4A7C15ull ^ hi * 0xC2B2AE3D27D4EB4Full ^
+		((uint64_t)li << 8 | family) * 0x165667B19E3779F9ull;
+	uint32_t i = (uint32_t)(h >> 32) ^ (uint32_t)h;
+	for (unsigned k = 0; k < PROBES; k++) {
+		struct src_entry *e = &ctx->src[(i + k) & ctx->prod_mask];
+		if (!e->used) {
 			victim = e;
-			ctr_add(C(ctx, producers_active), 1);
-			goto claim;
+			break;
 		}
-		if (victim == NULL || e->last_seen_ms < victim->last_seen_ms)
+		if (e->listener == li && e->family == family && memcmp(e->addr, a, 16) == 0) {
+			e->last_seen_ms = now_ms;
+			return (uint32_t)(e - ctx->src);
+		}
+		if (e->producers == 0 && (victim == NULL || e->last_seen_ms < victim->last_seen_ms))
 			victim = e;
 	}
-	ctr_add(C(ctx, producer_evictions), 1);
-claim:
-	ctr_add(C(ctx, producer_new), 1);
-	memset(victim, 0, sizeof(*victim));
-	victim->producer_id = pid;
-	victim->pkey = pkey;
-	victim->next_seq = -1; /* no history: the first batch is accepted as it is */
+	if (victim == NULL) {
+		ctr_add(C(ctx, source_overflow), 1);
+		return SRC_NONE;
+	}
+	memcpy(victim->addr, a, 16);
+	victim->used = true;
+	victim->family = family;
+	victim->listener = (uint8_t)li;
+	victim->producers = 0;
 	victim->last_seen_ms = now_ms;
+	victim->bucket.last_ms = -1; /* starts full */
+	return (uint32_t)(victim - ctx->src);
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Producer sequence tracking                                                                */
+
+/* Once per tracked batch: the same protocol as dp_seq_publish(), unrolled for the view's
+ * eleven words. */
+static inline void prod_publish(struct prod_entry *e)
+{
+	uint32_t s = atomic_load_explicit(&e->pub.seq, memory_order_relaxed);
+
+	atomic_store_explicit(&e->pub.seq, s + 1, memory_order_relaxed);
+	/* Partner: the acquire fence in dp_seq_read(). */
+	atomic_thread_fence(memory_order_release);
+#pragma GCC unroll 16
+	for (size_t i = 0; i < PROD_VIEW_WORDS; i++)
+		atomic_store_explicit(&e->pub.w[i], e->vw[i], memory_order_relaxed);
+	/* Partner: the acquire load of seq in dp_seq_read(). */
+	atomic_store_explicit(&e->pub.seq, s + 2, memory_order_release);
+}
+
+static struct prod_entry *older(struct prod_entry *a, struct prod_entry *b)
+{
+	if (a == NULL)
+		return b;
+	if (b == NULL)
+		return a;
+	return b->v.last_seen_ms < a->v.last_seen_ms ? b : a;
+}
+
+/* Where a datagram came from: the rate limit and the producer table key on it. */
+struct dgram_src {
+	uint8_t family;
+	const uint8_t *addr;
+	uint16_t port;
+	uint32_t src; /* source entry, SRC_NONE, or SRC_UNKNOWN until looked up */
+};
+
+#define SRC_UNKNOWN (SRC_NONE - 1)
+
+static uint32_t dgram_src_entry(struct sluice_dp_ctx *ctx, const struct sluice_listener *l,
+				struct dgram_src *ds)
+{
+	if (ds->src == SRC_UNKNOWN)
+		ds->src = src_get(ctx, (uint32_t)(l - ctx->listeners), ds->family, ds->addr,
+				  ctx->now_ms);
+	return ds->src;
+}
+
+/*
+ * Find or claim the entry of (source address and port, producerId, partition key). Entries
+ * are replaced, never freed, so a lookup may stop at the first free slot; a hit needs no
+ * source lookup. A new stream takes a free slot of its probe window, or else the least
+ * recently seen entry there that its own source holds or that another source left unseen for
+ * prod_idle_ms; a source that holds its share (prod_per_source) may only replace one of its
+ * own. An active entry of another source is never replaced: made-up producer ids from one
+ * source cannot push out the producers of others. The caller publishes the entry once it is
+ * done with it. @return the entry, or NULL when none may be taken (the batch goes untracked,
+ * counted).
+ */
+static struct prod_entry *prod_get(struct sluice_dp_ctx *ctx, int64_t pid, uint32_t pkey,
+				   const struct sluice_listener *l, struct dgram_src *ds)
+{
+	struct prod_entry *free_e = NULL, *own = NULL, *idle = NULL, *victim;
+	int64_t now_ms = ctx->now_ms;
+	uint8_t fam = ds->addr && (ds->family == 4 || ds->family == 6) ? ds->family : 0;
+	uint64_t a[2] = {0, 0};
+	unsigned k;
+
+	if (fam == 4)
+		memcpy(a, ds->addr, 4);
+	else if (fam == 6)
+		memcpy(a, ds->addr, 16);
+	uint64_t id = (uint64_t)pid ^ ((uint64_t)pkey << 32 | (uint32_t)ds->port << 8 | fam);
+	uint64_t h = id * 0x9E3779B97F4A7C15ull ^
+		(a[0] ^ (a[1] << 17 | a[1] >> 47)) * 0xC2B2AE3D27D4EB4Full;
+	uint32_t i = (uint32_t)(h >> 32) ^ (uint32_t)h;
+	for (k = 0; k < PROBES; k++) {
+		struct prod_entry *e = &ctx->prod[(i + k) & ctx->prod_mask];
+		if (e->v.producer_id < 0) {
+			free_e = e;
+			break;
+		}
+		if (e->v.producer_id == pid && e->v.pkey == pkey && e->v.sport == ds->port &&
+		    e->v.family == fam && e->v.addr_w[0] == a[0] && e->v.addr_w[1] == a[1])
+			return e;
+	}
+	/* A new stream: now its source matters. */
+	uint32_t src = dgram_src_entry(ctx, l, ds);
+	if (src == SRC_NONE)
+		goto untracked;
+	for (unsigned j = 0; j < k; j++) {
+		struct prod_entry *e = &ctx->prod[(i + j) & ctx->prod_mask];
+		if (e->src == src)
+			own = older(own, e);
+		else if (now_ms - e->v.last_seen_ms >= ctx->prod_idle_ms)
+			idle = older(idle, e);
+	}
+	struct src_entry *se = &ctx->src[src];
+	if (se->producers >= ctx->prod_per_source)
+		victim = own;
+	else
+		victim = free_e ? free_e : older(own, idle);
+	if (victim == NULL)
+		goto untracked;
+	if (victim->v.producer_id >= 0) {
+		ctr_add(C(ctx, producer_evictions), 1);
+		ctx->src[victim->src].producers--;
+	} else {
+		ctr_add(C(ctx, producers_active), 1);
+	}
+	se->producers++;
+	ctr_add(C(ctx, producer_new), 1);
+	memset(&victim->v, 0, sizeof(victim->v));
+	victim->v.producer_id = pid;
+	victim->v.pkey = pkey;
+	victim->v.family = fam;
+	victim->v.addr_w[0] = a[0];
+	victim->v.addr_w[1] = a[1];
+	victim->v.sport = ds->port;
+	victim->v.next_seq = -1; /* no history: the first batch is accepted as it is */
+	victim->v.last_seen_ms = now_ms;
+	victim->src = src;
+	victim->nshed = 0;
 	return victim;
+untracked:
+	ctr_add(C(ctx, producer_untracked), 1);
+	return NULL;
 }
 
 static enum seq_verdict prod_check(const struct sluice_dp_ctx *ctx, const struct prod_entry *e,
 				   const struct sluice_rb_header *h)
 {
-	if (e->next_seq < 0)
+	if (e->v.next_seq < 0)
 		return SEQ_ACCEPT;
-	if (h->producer_epoch < e->epoch)
+	if (h->producer_epoch < e->v.epoch)
 		return SEQ_STALE;
-	if (h->producer_epoch > e->epoch)
+	if (h->producer_epoch > e->v.epoch)
 		return SEQ_ACCEPT;
-	int64_t ob = seq_diff(h->base_sequence, e->next_seq);
+	int64_t ob = seq_diff(h->base_sequence, e->v.next_seq);
 	int64_t oe = ob + h->record_count;
 	for (unsigned i = 0; i < e->nshed; i++) {
-		int64_t sb = seq_diff(e->shed[i].base, e->next_seq);
+		int64_t sb = seq_diff(e->shed[i].base, e->v.next_seq);
 		int64_t se = sb + seq_diff(e->shed[i].end, e->shed[i].base);
 		if (ob >= sb && oe <= se)
 			return SEQ_RESEND;
 	}
 	if (ob < 0)
 		return oe <= 0 ? SEQ_DUPLICATE : SEQ_OVERLAP;
-	for (unsigned i = 0; i < e->npending; i++) {
-		int64_t pb = seq_diff(e->pending[i].base, e->next_seq);
+	for (unsigned i = 0; i < e->v.npending; i++) {
+		int64_t pb = seq_diff(e->pending[i].base, e->v.next_seq);
 		int64_t pe = pb + seq_diff(e->pending[i].end, e->pending[i].base);
 		if (ob >= pb && oe <= pe)
 			return SEQ_DUPLICATE;
@@ -234,16 +412,16 @@ static enum seq_verdict prod_check(const struct sluice_dp_ctx *ctx, const struct
 
 static void prod_lost(struct sluice_dp_ctx *ctx, struct prod_entry *e, uint64_t n)
 {
-	e->lost += n;
+	e->v.lost += n;
 	ctr_add(C(ctx, producer_lost), n);
 }
 
 static void prod_merge(struct prod_entry *e)
 {
-	for (unsigned i = 0; i < e->npending;) {
-		if (e->pending[i].base == e->next_seq) {
-			e->next_seq = e->pending[i].end;
-			e->pending[i] = e->pending[--e->npending];
+	for (unsigned i = 0; i < e->v.npending;) {
+		if (e->pending[i].base == e->v.next_seq) {
+			e->v.next_seq = e->pending[i].end;
+			e->pending[i] = e->pending[--e->v.npending];
 			i = 0;
 		} else {
 			i++;
@@ -254,18 +432,18 @@ static void prod_merge(struct prod_entry *e)
 /* Give up on every hole below @p target: holes count as lost, ranges below it are dropped. */
 static void prod_advance_to(struct sluice_dp_ctx *ctx, struct prod_entry *e, int32_t target)
 {
-	int64_t holes = seq_diff(target, e->next_seq);
-	for (unsigned i = 0; i < e->npending;) {
+	int64_t holes = seq_diff(target, e->v.next_seq);
+	for (unsigned i = 0; i < e->v.npending;) {
 		if (seq_diff(e->pending[i].base, target) < 0) {
 			holes -= seq_diff(e->pending[i].end, e->pending[i].base);
-			e->pending[i] = e->pending[--e->npending];
+			e->pending[i] = e->pending[--e->v.npending];
 		} else {
 			i++;
 		}
 	}
 	if (holes > 0)
 		prod_lost(ctx, e, (uint64_t)holes);
-	e->next_seq = target;
+	e->v.next_seq = target;
 }
 
 static void prod_commit(struct sluice_dp_ctx *ctx, struct prod_entry *e,
@@ -274,40 +452,40 @@ static void prod_commit(struct sluice_dp_ctx *ctx, struct prod_entry *e,
 	int32_t base = h->base_sequence;
 	int32_t end = seq_add(base, h->record_count);
 
-	e->batches++;
-	e->events += (uint64_t)h->record_count;
-	e->last_seen_ms = now_ms;
-	if (e->next_seq < 0 || h->producer_epoch != e->epoch) {
+	e->v.batches++;
+	e->v.events += (uint64_t)h->record_count;
+	e->v.last_seen_ms = now_ms;
+	if (e->v.next_seq < 0 || h->producer_epoch != e->v.epoch) {
 		/* A new epoch restarts its sequence at 0 (Kafka): anything before base is lost. */
-		if (e->next_seq >= 0 && base > 0)
+		if (e->v.next_seq >= 0 && base > 0)
 			prod_lost(ctx, e, (uint64_t)base);
-		e->epoch = h->producer_epoch;
-		e->next_seq = end;
-		e->npending = 0;
+		e->v.epoch = h->producer_epoch;
+		e->v.next_seq = end;
+		e->v.npending = 0;
 		e->nshed = 0;
 		return;
 	}
-	int64_t d = seq_diff(base, e->next_seq);
+	int64_t d = seq_diff(base, e->v.next_seq);
 	if (d > 0 && (uint64_t)d <= ctx->reorder_window) {
-		while (e->npending == PROD_PENDING_MAX) {
+		while (e->v.npending == PROD_PENDING_MAX) {
 			int32_t low = base;
-			for (unsigned i = 0; i < e->npending; i++)
+			for (unsigned i = 0; i < e->v.npending; i++)
 				if (seq_diff(e->pending[i].base, low) < 0)
 					low = e->pending[i].base;
 			prod_advance_to(ctx, e, low);
 			prod_merge(e);
 		}
-		d = seq_diff(base, e->next_seq);
+		d = seq_diff(base, e->v.next_seq);
 		if (d > 0) {
-			e->pending[e->npending].base = base;
-			e->pending[e->npending].end = end;
-			e->npending++;
+			e->pending[e->v.npending].base = base;
+			e->pending[e->v.npending].end = end;
+			e->v.npending++;
 			return;
 		}
 	} else if (d > 0) {
 		prod_advance_to(ctx, e, base);
 	}
-	e->next_seq = end;
+	e->v.next_seq = end;
 	prod_merge(e);
 }
 
@@ -323,9 +501,9 @@ static void prod_shed(struct sluice_dp_ctx *ctx, struct prod_entry *e,
 	int32_t end = seq_add(base, h->record_count);
 
 	prod_commit(ctx, e, h, now_ms);
-	e->batches--;
-	e->events -= (uint64_t)h->record_count;
-	e->shed_events += (uint64_t)h->record_count;
+	e->v.batches--;
+	e->v.events -= (uint64_t)h->record_count;
+	e->v.shed_events += (uint64_t)h->record_count;
 	if (e->nshed && e->shed[e->nshed - 1].end == base) {
 		e->shed[e->nshed - 1].end = end;
 		return;
@@ -346,9 +524,9 @@ static void prod_unshed(struct prod_entry *e, const struct sluice_rb_header *h, 
 	int32_t base = h->base_sequence;
 	int32_t end = seq_add(base, h->record_count);
 
-	e->batches++;
-	e->events += (uint64_t)h->record_count;
-	e->last_seen_ms = now_ms;
+	e->v.batches++;
+	e->v.events += (uint64_t)h->record_count;
+	e->v.last_seen_ms = now_ms;
 	for (unsigned i = 0; i < e->nshed; i++) {
 		struct prod_range *r = &e->shed[i];
 		int64_t ob = seq_diff(base, r->base);
@@ -375,39 +553,48 @@ static void prod_unshed(struct prod_entry *e, const struct sluice_rb_header *h, 
 	}
 }
 
-unsigned dp_ctx_producers_from(const struct sluice_dp_ctx *ctx, const struct prod_entry *tab,
-			       uint32_t n, sluice_producer_visit_fn cb, void *arg)
+unsigned sluice_dp_ctx_producers(const struct sluice_dp_ctx *ctx, sluice_producer_visit_fn cb,
+				 void *arg)
 {
 	unsigned count = 0;
-	for (uint32_t i = 0; i < n; i++) {
-		const struct prod_entry *e = &tab[i];
-		if (e->producer_id < 0)
+
+	for (uint32_t i = 0; i <= ctx->prod_mask; i++) {
+		uint64_t w[PROD_VIEW_WORDS];
+		struct prod_view v;
+
+		dp_seq_read(&ctx->prod[i].pub.seq, ctx->prod[i].pub.w, w, PROD_VIEW_WORDS);
+		memcpy(&v, w, sizeof(v));
+		if (v.producer_id < 0)
 			continue;
 		struct sluice_producer_info info = {
-			.producer_id = e->producer_id,
-			.producer_epoch = e->epoch,
+			.family = v.family,
+			.port = v.sport,
+			.producer_id = v.producer_id,
+			.producer_epoch = v.epoch,
 			.topic = "",
 			.partition = -1,
-			.next_sequence = e->next_seq,
-			.pending_ranges = e->npending,
-			.batches = e->batches,
-			.events = e->events,
-			.lost = e->lost,
-			.duplicates = e->dups,
-			.last_seen_ms = e->last_seen_ms,
-			.shed = e->shed_events,
+			.next_sequence = v.next_seq,
+			.pending_ranges = v.npending,
+			.batches = v.batches,
+			.events = v.events,
+			.lost = v.lost,
+			.duplicates = v.dups,
+			.last_seen_ms = v.last_seen_ms,
+			.shed = v.shed_events,
 		};
-		if (e->pkey & PKEY_BY_KEY) {
-			uint32_t li = e->pkey & ~PKEY_BY_KEY;
+		memcpy(info.addr, v.addr, sizeof(info.addr));
+		/* Listeners are fixed at creation: safe to read from any thread. */
+		if (v.pkey & PKEY_BY_KEY) {
+			uint32_t li = v.pkey & ~PKEY_BY_KEY;
 			if (li < ctx->nlisteners)
 				info.topic = ctx->listeners[li].topic;
 		} else {
 			for (uint32_t li = 0; li < ctx->nlisteners; li++) {
 				const struct sluice_listener *l = &ctx->listeners[li];
-				if (e->pkey >= l->first_partition_id &&
-				    e->pkey - l->first_partition_id < l->partitions) {
+				if (v.pkey >= l->first_partition_id &&
+				    v.pkey - l->first_partition_id < l->partitions) {
 					info.topic = l->topic;
-					info.partition = (int32_t)(e->pkey - l->first_partition_id);
+					info.partition = (int32_t)(v.pkey - l->first_partition_id);
 					break;
 				}
 			}
@@ -419,24 +606,48 @@ unsigned dp_ctx_producers_from(const struct sluice_dp_ctx *ctx, const struct pro
 	return count;
 }
 
-unsigned sluice_dp_ctx_producers(const struct sluice_dp_ctx *ctx, sluice_producer_visit_fn cb,
-				 void *arg)
-{
-	return dp_ctx_producers_from(ctx, ctx->prod, ctx->prod_mask + 1, cb, arg);
-}
-
 /* ---------------------------------------------------------------------------------------- */
 /* Formats                                                                                   */
 
-static unsigned emit(struct sluice_dp_ctx *ctx, const struct sluice_listener *l, int32_t partition,
-		     const struct sluice_rb_record *rec, const struct sluice_dp_sink *sink)
+static uint32_t rl_burst(const struct sluice_listener *l)
 {
-	ctr_add(C(ctx, events_parsed), 1);
-	if (sink && sink->event) {
-		int rc = sink->event(sink->arg, l, partition, rec);
-		if (rc > 0 && rc <= SLUICE_DP_SHED__COUNT)
-			ctr_add(&ctx->c.shed[rc - 1], 1);
-	}
+	return l->rate_limit_burst ? l->rate_limit_burst : l->rate_limit;
+}
+
+/* Does the datagram's source have @p n events left under the listener's rate limit? */
+static inline __attribute__((always_inline)) bool rl_take(struct sluice_dp_ctx *ctx,
+							  const struct sluice_listener *l,
+							  uint64_t n)
+{
+	return ctx->rl_bucket == NULL ||
+		dp_bucket_take(ctx->rl_bucket, l->rate_limit, rl_burst(l), ctx->now_ms, n);
+}
+
+/* Count @p n events decoded and parsed, and shed when @p rc is 1 + a shed reason. */
+static inline __attribute__((always_inline)) void count_parsed(struct sluice_dp_ctx *ctx, int rc,
+							       uint64_t n)
+{
+	ctr_add(C(ctx, events_decoded), n);
+	ctr_add(C(ctx, events_parsed), n);
+	if (rc > 0 && rc <= SLUICE_DP_SHED__COUNT)
+		ctr_add(&ctx->c.shed[rc - 1], n);
+}
+
+/* One event to the sink (unless over the rate limit), counted once the sink returned. Inlined:
+ * once per event on every text path. */
+static inline __attribute__((always_inline)) unsigned emit(struct sluice_dp_ctx *ctx,
+							   const struct sluice_listener *l,
+							   int32_t partition,
+							   const struct sluice_rb_record *rec,
+							   const struct sluice_dp_sink *sink)
+{
+	int rc = 0;
+
+	if (!rl_take(ctx, l, 1))
+		rc = 1 + SLUICE_DP_SHED_RATE_LIMITED;
+	else if (sink && sink->event)
+		rc = sink->event(sink->arg, l, partition, rec);
+	count_parsed(ctx, rc, 1);
 	return 1;
 }
 
@@ -491,9 +702,8 @@ static unsigned decode_text(struct sluice_dp_ctx *ctx, const struct sluice_liste
 	size_t klen = rec.key_len > 0 ? (size_t)rec.key_len : 0;
 
 	if (l->format == SLUICE_FORMAT_RAW) {
-		ctr_add(C(ctx, events_decoded), 1);
 		if (!record_fits(ctx, l, len + klen, 0)) {
-			reject(ctx, SLUICE_DP_REJECT_EVENT_TOO_LARGE, 1);
+			reject_events(ctx, SLUICE_DP_REJECT_EVENT_TOO_LARGE, 1);
 			return 0;
 		}
 		rec.value = p;
@@ -508,11 +718,10 @@ static unsigned decode_text(struct sluice_dp_ctx *ctx, const struct sluice_liste
 		size_t n = (size_t)(stop - p);
 		if (n && p[n - 1] == '\r')
 			n--;
-		ctr_add(C(ctx, events_decoded), 1);
 		if (n == 0) {
-			reject(ctx, SLUICE_DP_REJECT_EMPTY_LINE, 1);
+			reject_events(ctx, SLUICE_DP_REJECT_EMPTY_LINE, 1);
 		} else if (!record_fits(ctx, l, n + klen, 0)) {
-			reject(ctx, SLUICE_DP_REJECT_EVENT_TOO_LARGE, 1);
+			reject_events(ctx, SLUICE_DP_REJECT_EVENT_TOO_LARGE, 1);
 		} else {
 			rec.value = p;
 			rec.value_len = (int32_t)n;
@@ -532,11 +741,11 @@ static unsigned repartition_one(struct sluice_dp_ctx *ctx, const struct sluice_l
 	size_t kv = (rec->key_len > 0 ? (size_t)rec->key_len : 0) +
 		(rec->value_len > 0 ? (size_t)rec->value_len : 0);
 	if (rec->header_count > ctx->max_headers) {
-		reject(ctx, SLUICE_DP_REJECT_TOO_MANY_HEADERS, 1);
+		reject_events(ctx, SLUICE_DP_REJECT_TOO_MANY_HEADERS, 1);
 		return 0;
 	}
 	if (!record_fits(ctx, l, kv, rec->headers_raw_len)) {
-		reject(ctx, SLUICE_DP_REJECT_EVENT_TOO_LARGE, 1);
+		reject_events(ctx, SLUICE_DP_REJECT_EVENT_TOO_LARGE, 1);
 		return 0;
 	}
 	rec->headers = NULL;
@@ -549,7 +758,7 @@ static unsigned repartition_one(struct sluice_dp_ctx *ctx, const struct sluice_l
 			n++;
 		if (n != rec->header_count) {
 			/* Cannot happen for a validated batch; count rather than trust it. */
-			reject(ctx, SLUICE_DP_REJECT_TOO_MANY_HEADERS, 1);
+			reject_events(ctx, SLUICE_DP_REJECT_TOO_MANY_HEADERS, 1);
 			return 0;
 		}
 		rec->headers = ctx->hdr_scratch;
@@ -583,12 +792,13 @@ static unsigned repartition(struct sluice_dp_ctx *ctx, const struct sluice_liste
 }
 
 static unsigned decode_kafka(struct sluice_dp_ctx *ctx, const struct sluice_listener *l,
-			     const uint8_t *p, size_t len, int64_t now_ms,
+			     const uint8_t *p, size_t len, struct dgram_src *ds,
 			     const struct sluice_dp_sink *sink)
 {
 	int32_t partition;
 	struct sluice_rb_header h;
 	size_t bb = 0;
+	int64_t now_ms = ctx->now_ms;
 
 	if (sluice_envelope_decode(p, len, &partition) != 0) {
 		reject(ctx, SLUICE_DP_REJECT_KAFKA_ENVELOPE, 1);
@@ -627,76 +837,91 @@ static unsigned decode_kafka(struct sluice_dp_ctx *ctx, const struct sluice_list
 	}
 	ctr_add(C(ctx, datagrams_accepted), 1);
 	uint64_t n = (uint64_t)h.record_count;
-	ctr_add(C(ctx, events_decoded), n);
 
 	struct prod_entry *e = NULL;
 	enum seq_verdict verdict = SEQ_ACCEPT;
 	if (h.producer_id >= 0 && h.base_sequence >= 0) {
 		uint32_t pkey = partition >= 0 ? l->first_partition_id + (uint32_t)partition
 					       : PKEY_BY_KEY | (uint32_t)(l - ctx->listeners);
-		e = prod_get(ctx, h.producer_id, pkey, now_ms);
-		enum seq_verdict v = prod_check(ctx, e, &h);
-		switch (v) {
+		e = prod_get(ctx, h.producer_id, pkey, l, ds);
+		verdict = e ? prod_check(ctx, e, &h) : SEQ_ACCEPT;
+		switch (verdict) {
 		case SEQ_ACCEPT:
 		case SEQ_RESEND:
-			verdict = v;
 			break;
 		case SEQ_DUPLICATE:
-			e->dups += n;
-			e->last_seen_ms = now_ms;
+			e->v.dups += n;
+			e->v.last_seen_ms = now_ms;
+			prod_publish(e);
 			ctr_add(C(ctx, producer_duplicates), n);
-			reject(ctx, SLUICE_DP_REJECT_DUPLICATE, n);
+			reject_events(ctx, SLUICE_DP_REJECT_DUPLICATE, n);
 			return 0;
 		case SEQ_OVERLAP:
-			reject(ctx, SLUICE_DP_REJECT_SEQUENCE_OVERLAP, n);
+			reject_events(ctx, SLUICE_DP_REJECT_SEQUENCE_OVERLAP, n);
 			return 0;
 		case SEQ_STALE:
-			reject(ctx, SLUICE_DP_REJECT_STALE_EPOCH, n);
+			reject_events(ctx, SLUICE_DP_REJECT_STALE_EPOCH, n);
 			return 0;
 		}
 	}
 
 	if (partition < 0) {
 		/* Re-batched records lose their producer identity, so the sequence is committed
-		 * as soon as they are decoded; shedding later is counted as shed, not retried. */
+		 * as soon as they are decoded; shedding later (rate limit included, per record)
+		 * is counted as shed, not retried. */
 		if (e && verdict == SEQ_RESEND)
 			prod_unshed(e, &h, now_ms);
 		else if (e)
 			prod_commit(ctx, e, &h, now_ms);
+		if (e)
+			prod_publish(e);
 		return repartition(ctx, l, batch, blen, nrecs, sink);
 	}
 
-	ctr_add(C(ctx, events_parsed), n);
+	/* A stored batch cannot be split: it needs tokens for all its records. */
 	int rc = 0;
-	if (sink && sink->batch)
+	if (!rl_take(ctx, l, n))
+		rc = 1 + SLUICE_DP_SHED_RATE_LIMITED;
+	else if (sink && sink->batch)
 		rc = sink->batch(sink->arg, l, (uint32_t)partition, batch, blen, (uint32_t)n);
+	count_parsed(ctx, rc, n);
 	if (rc > 0 && rc <= SLUICE_DP_SHED__COUNT) {
-		ctr_add(&ctx->c.shed[rc - 1], n);
 		if (e && verdict == SEQ_ACCEPT)
 			prod_shed(ctx, e, &h, now_ms);
 		else if (e) /* a resend shed again: still resendable */
-			e->shed_events += n;
+			e->v.shed_events += n;
 	} else if (e && verdict == SEQ_RESEND) {
 		prod_unshed(e, &h, now_ms);
 	} else if (e) {
 		prod_commit(ctx, e, &h, now_ms);
 	}
+	if (e)
+		prod_publish(e);
 	return (unsigned)n;
 }
 
 unsigned sluice_dp_ctx_datagram(struct sluice_dp_ctx *ctx, const struct sluice_listener *l,
 				const uint8_t *payload, size_t len, uint8_t family,
-				const uint8_t *src, int64_t now_ms,
+				const uint8_t *src, uint16_t src_port, int64_t now_ms,
 				const struct sluice_dp_sink *sink)
 {
+	struct dgram_src ds = {.family = family, .addr = src, .port = src_port, .src = SRC_UNKNOWN};
+
 	ctr_add(C(ctx, datagrams), 1);
 	if (len == 0) {
 		reject(ctx, SLUICE_DP_REJECT_EMPTY_PAYLOAD, 1);
 		return 0;
 	}
+	ctx->now_ms = now_ms;
+	ctx->rl_bucket = NULL;
+	if (l->rate_limit != 0) {
+		uint32_t si = dgram_src_entry(ctx, l, &ds);
+		ctx->rl_bucket = si != SRC_NONE ? &ctx->src[si].bucket
+						: &ctx->rl_overflow[l - ctx->listeners];
+	}
 	switch (l->format) {
 	case SLUICE_FORMAT_KAFKA:
-		return decode_kafka(ctx, l, payload, len, now_ms, sink);
+		return decode_kafka(ctx, l, payload, len, &ds, sink);
 	case SLUICE_FORMAT_LINES:
 	case SLUICE_FORMAT_RAW:
 	default:
@@ -761,6 +986,14 @@ static void put16(uint8_t *p, uint16_t v)
 static bool send_reply(struct sluice_dp_ctx *ctx, uint32_t port_idx, size_t len,
 		       const struct sluice_dp_sink *sink)
 {
+	/* A request flood must not turn the appliance into a reflector, nor eat the worker's
+	 * TX queue and mbufs: replies have their own budget (Linux: icmp_msgs_per_sec). */
+	if (ctx->reply_rate &&
+	    !dp_bucket_take(&ctx->reply_bucket, ctx->reply_rate, ctx->reply_burst, ctx->now_ms,
+			    1)) {
+		reject(ctx, SLUICE_DP_REJECT_REPLY_LIMITED, 1);
+		return false;
+	}
 	if (len < 60) { /* Ethernet minimum without FCS */
 		memset(ctx->reply + len, 0, 60 - len);
 		len = 60;
@@ -917,6 +1150,7 @@ unsigned sluice_dp_ctx_packet(struct sluice_dp_ctx *ctx, uint32_t port_idx, cons
 
 	ctr_add(C(ctx, rx_packets), 1);
 	ctr_add(C(ctx, rx_bytes), len);
+	ctx->now_ms = now_ms;
 	enum sluice_dp_reject r = sluice_pkt_parse(frame, len, flags, &pi);
 	if (r != SLUICE_DP_REJECT_NONE) {
 		reject(ctx, r, 1);
@@ -949,28 +1183,35 @@ unsigned sluice_dp_ctx_packet(struct sluice_dp_ctx *ctx, uint32_t port_idx, cons
 		return 0;
 	}
 	return sluice_dp_ctx_datagram(ctx, l, frame + pi.payload_off, pi.payload_len, pi.family,
-				      pi.src_addr, now_ms, sink);
+				      pi.src_addr, pi.src_port, now_ms, sink);
 }
 
 /* ---------------------------------------------------------------------------------------- */
 /* Counters                                                                                  */
 
-void sluice_dp_ctx_stats(const struct sluice_dp_ctx *ctx, struct sluice_worker_stats *out)
+void dp_counters_to_stats(const struct dp_counters *c, struct sluice_worker_stats *out)
 {
-	struct dp_counters *c = (struct dp_counters *)&ctx->c;
 	memset(out, 0, sizeof(*out));
-#define X(name) out->name = atomic_load_explicit(&c->name, memory_order_relaxed);
+#define X(name) out->name = c->name;
 	DP_SCALAR_COUNTERS(X)
 #undef X
-	for (unsigned i = 0; i < SLUICE_DP_REJECT__COUNT; i++)
-		out->rejects[i] = atomic_load_explicit(&c->rejects[i], memory_order_relaxed);
-	for (unsigned i = 0; i < SLUICE_RB__COUNT; i++)
-		out->batch_errors[i] =
-			atomic_load_explicit(&c->batch_errors[i], memory_order_relaxed);
-	for (unsigned i = 0; i < SLUICE_DP_SHED__COUNT; i++)
-		out->shed[i] = atomic_load_explicit(&c->shed[i], memory_order_relaxed);
-	for (unsigned i = 0; i < SLUICE_WRITER_CAUSE__COUNT; i++)
-		out->shed_cause[i] = atomic_load_explicit(&c->shed_cause[i], memory_order_relaxed);
+	memcpy(out->rejects, c->rejects, sizeof(out->rejects));
+	memcpy(out->batch_errors, c->batch_errors, sizeof(out->batch_errors));
+	memcpy(out->shed, c->shed, sizeof(out->shed));
+	memcpy(out->shed_cause, c->shed_cause, sizeof(out->shed_cause));
+}
+
+void sluice_dp_ctx_stats(const struct sluice_dp_ctx *ctx, struct sluice_worker_stats *out)
+{
+	dp_counters_to_stats(&ctx->c, out);
+}
+
+void dp_ctx_stats_published(const struct sluice_dp_ctx *ctx, struct sluice_worker_stats *out)
+{
+	struct dp_counters c;
+
+	dp_seq_read(&ctx->pub.seq, ctx->pub.w, (uint64_t *)&c, DP_COUNTER_WORDS);
+	dp_counters_to_stats(&c, out);
 }
 
 void sluice_worker_stats_add(struct sluice_worker_stats *a, const struct sluice_worker_stats *b)

@@ -50,6 +50,7 @@ static const char *const reject_names[SLUICE_DP_REJECT__COUNT] = {
 	[SLUICE_DP_REJECT_UDP_CHECKSUM] = "udp_checksum",
 	[SLUICE_DP_REJECT_NO_LISTENER] = "no_listener",
 	[SLUICE_DP_REJECT_TX_FULL] = "tx_full",
+	[SLUICE_DP_REJECT_REPLY_LIMITED] = "reply_rate_limited",
 	[SLUICE_DP_REJECT_EMPTY_PAYLOAD] = "empty_payload",
 	[SLUICE_DP_REJECT_KAFKA_ENVELOPE] = "kafka_envelope",
 	[SLUICE_DP_REJECT_KAFKA_PARTITION] = "kafka_partition",
@@ -69,6 +70,7 @@ static const char *const shed_names[SLUICE_DP_SHED__COUNT] = {
 	[SLUICE_DP_SHED_RING_FULL] = "ring_full",
 	[SLUICE_DP_SHED_POOL_EMPTY] = "pool_empty",
 	[SLUICE_DP_SHED_STOPPED] = "stopped",
+	[SLUICE_DP_SHED_RATE_LIMITED] = "rate_limited",
 };
 
 static const char *name_of(const char *const *names, unsigned n, int v)

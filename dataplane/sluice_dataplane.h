@@ -16,10 +16,13 @@
  * lcore (sluice_worker_run()), and is the only writer of its counters and producer table.
  * The control thread may at any time read stats (sluice_worker_stats()), visit producers
  * (sluice_worker_producers()), change runtime tunables (sluice_worker_set_*()) and request a
- * stop (sluice_worker_stop()). A struct sluice_dp_ctx is single-threaded except for
- * sluice_dp_ctx_stats(), which may be called from any thread.
+ * stop (sluice_worker_stop()); none of these makes the worker copy or wait for anything.
+ * A struct sluice_dp_ctx is single-threaded: its owner alone calls every sluice_dp_ctx_*()
+ * function.
  *
- * Accounting identities (see docs/wire-formats.md), exact at any quiescent point:
+ * Accounting identities (see docs/wire-formats.md). They hold exactly in every snapshot
+ * sluice_worker_stats() returns, running or not (the worker publishes its counters as one
+ * consistent block, only where they hold), and in sluice_dp_ctx_stats() between calls:
  *   rx_packets      = ctrl_packets + datagrams + sum(rejects[packet-level reasons])
  *   datagrams       = datagrams_accepted + sum(rejects[datagram-level reasons])
  *   events_decoded  = events_parsed + sum(rejects[event-level reasons])
@@ -115,6 +118,7 @@ enum sluice_dp_reject {
 	SLUICE_DP_REJECT_UDP_CHECKSUM,
 	SLUICE_DP_REJECT_NO_LISTENER, /**< no listener on the destination address and port */
 	SLUICE_DP_REJECT_TX_FULL, /**< ARP/ICMP/ND reply could not be sent (no mbuf, TX full) */
+	SLUICE_DP_REJECT_REPLY_LIMITED, /**< ARP/ICMP/ND request over the reply rate limit */
 	/* datagram level: UDP payloads */
 	SLUICE_DP_REJECT_EMPTY_PAYLOAD, /**< zero-length UDP payload */
 	SLUICE_DP_REJECT_KAFKA_ENVELOPE, /**< short, bad magic/version, partition below -1 */
@@ -136,11 +140,16 @@ enum sluice_dp_reject {
 #define SLUICE_DP_REJECT__FIRST_DATAGRAM SLUICE_DP_REJECT_EMPTY_PAYLOAD
 #define SLUICE_DP_REJECT__FIRST_EVENT SLUICE_DP_REJECT_EMPTY_LINE
 
-/** Events accepted by the decoder but not enqueued to storage. Counted in events. */
+/**
+ * Events accepted by the decoder but not enqueued to storage. Counted in events. One table:
+ * add a reason here (at the end) and its name in names.c; every counter, metric and reply
+ * iterates up to SLUICE_DP_SHED__COUNT.
+ */
 enum sluice_dp_shed {
 	SLUICE_DP_SHED_RING_FULL = 0, /**< writer ring full (backpressure drop) */
 	SLUICE_DP_SHED_POOL_EMPTY, /**< no batch buffer (backpressure drop) */
 	SLUICE_DP_SHED_STOPPED, /**< blocked on a full ring or pool when the worker was stopped */
+	SLUICE_DP_SHED_RATE_LIMITED, /**< over the listener's per-source rate limit */
 	SLUICE_DP_SHED__COUNT
 };
 
@@ -167,6 +176,13 @@ struct sluice_listener {
 	uint32_t first_partition_id; /**< global id (sluice_log_partition_id) of partition 0 */
 	uint32_t partitions; /**< partitions of the topic */
 	uint32_t max_event_bytes; /**< largest event (line, raw payload, record key+value) */
+	/**
+	 * Events per second one source address may send to this listener (token bucket per
+	 * worker and source); events over it are shed as SLUICE_DP_SHED_RATE_LIMITED. 0: no
+	 * limit. A `kafka` batch for an explicit partition needs tokens for all its records.
+	 */
+	uint32_t rate_limit;
+	uint32_t rate_limit_burst; /**< bucket size in events; 0: rate_limit (one second) */
 	char topic[SLUICE_TOPIC_NAME_MAX];
 };
 
@@ -274,6 +290,13 @@ struct sluice_dp_ctx_opts {
 	uint32_t producer_table_size; /**< (producerId, partition) entries; rounded up to 2^n */
 	uint32_t reorder_window; /**< sequences ahead of the expected one accepted out of order */
 	uint16_t max_record_headers; /**< partition -1 re-batching: headers per record (0: 32) */
+	/** Producer entries one (source address, listener) may hold; 0: the whole table. */
+	uint32_t producers_per_source;
+	/** Another source's producer entry unseen this long may be replaced; 0: 60 s. */
+	uint32_t producer_idle_ms;
+	/** ARP/ICMP/ND replies per second (token bucket per context); 0: unlimited. */
+	uint32_t reply_rate;
+	uint32_t reply_burst; /**< 0: reply_rate / 20, at least 1 */
 };
 
 #define SLUICE_DP_MAX_LISTENERS 64
@@ -299,12 +322,14 @@ unsigned sluice_dp_ctx_packet(struct sluice_dp_ctx *ctx, uint32_t port_idx, cons
 
 /**
  * Decode one UDP payload for listener @p l, one of the context's own listeners
- * (sluice_dp_ctx_listener()) (format decoders and sequence tracking, no packet parsing). @p src is the source address (4 or 16 bytes per @p family) for key_mode
- * source_addr. Counts as one datagram. @return events delivered to the sink.
+ * (sluice_dp_ctx_listener()) (format decoders, rate limit and sequence tracking, no packet
+ * parsing). @p src is the source address (4 or 16 bytes per @p family, or NULL) and
+ * @p src_port the source UDP port: key_mode source_addr, the rate limit and the producer
+ * table key on them. Counts as one datagram. @return events delivered to the sink.
  */
 unsigned sluice_dp_ctx_datagram(struct sluice_dp_ctx *ctx, const struct sluice_listener *l,
 				const uint8_t *payload, size_t len, uint8_t family,
-				const uint8_t *src, int64_t now_ms,
+				const uint8_t *src, uint16_t src_port, int64_t now_ms,
 				const struct sluice_dp_sink *sink);
 
 /** Listener @p i as copied into the context (NULL if out of range). */
@@ -347,11 +372,16 @@ struct sluice_worker_stats {
 	uint64_t producers_active; /**< entries in the producer table: a gauge */
 	uint64_t producer_lost; /**< events never received (sequence gaps) */
 	uint64_t producer_duplicates; /**< == rejects[DUPLICATE] */
-	uint64_t producer_evictions;
+	uint64_t producer_evictions; /**< entries replaced by another stream */
 	uint64_t producer_new;
+	/** tracked `kafka` batches stored without sequence tracking: no table entry could be
+	 *  taken for their source (at its share, or every candidate busy with another source) */
+	uint64_t producer_untracked;
+	/** datagrams from sources the source table could not hold (they share one bucket) */
+	uint64_t source_overflow;
 };
 
-/** Snapshot a context's counters (worker-level fields stay zero). Any thread. */
+/** A context's counters (worker-level fields stay zero). Owning thread only. */
 void sluice_dp_ctx_stats(const struct sluice_dp_ctx *ctx, struct sluice_worker_stats *out);
 
 /** Add @p b into @p a field by field (summing per-core stats; gauges add too). */
@@ -361,6 +391,9 @@ void sluice_worker_stats_add(struct sluice_worker_stats *a, const struct sluice_
 /* Producer table                                                                            */
 
 struct sluice_producer_info {
+	uint8_t family; /**< source address family (4 or 6; 0 when unknown) */
+	uint8_t addr[16]; /**< source address (IPv4 in the first 4 bytes) */
+	uint16_t port; /**< source UDP port */
 	int64_t producer_id;
 	int16_t producer_epoch;
 	const char *topic; /**< listener's topic; valid during the callback */
@@ -379,7 +412,10 @@ struct sluice_producer_info {
 
 typedef void (*sluice_producer_visit_fn)(const struct sluice_producer_info *info, void *arg);
 
-/** Visit every tracked producer of a context (its owning thread only). @return count. */
+/**
+ * Visit every tracked producer of a context. Reads the entries' published views (see
+ * sluice_worker_producers()), so any thread may call it while the owner runs. @return count.
+ */
 unsigned sluice_dp_ctx_producers(const struct sluice_dp_ctx *ctx, sluice_producer_visit_fn cb,
 				 void *arg);
 
@@ -411,6 +447,10 @@ struct sluice_worker_opts {
 	enum sluice_keyless_mode keyless;
 	uint32_t producer_table_size; /**< 0: 4096 */
 	uint32_t reorder_window; /**< 0: no reordering accepted */
+	uint32_t producers_per_source; /**< see struct sluice_dp_ctx_opts */
+	uint32_t producer_idle_ms;
+	uint32_t reply_rate;
+	uint32_t reply_burst;
 	bool idle_backoff; /**< pause, then sleep when idle (shared cores); runtime-tunable */
 	uint32_t idle_sleep_us; /**< longest back-off sleep (0: 100) */
 	uint16_t burst; /**< RX burst (0: 32, max 64) */
@@ -457,7 +497,13 @@ void sluice_worker_flush_request(struct sluice_worker *w);
 /** Ask the worker to stop; it returns from sluice_worker_run() after flushing. Any thread. */
 void sluice_worker_stop(struct sluice_worker *w);
 
-/** Snapshot the worker's counters. Any thread. */
+/**
+ * The worker's counters as last published: a consistent snapshot in which every identity
+ * of this header holds exactly. A running worker publishes once per loop pass and before it
+ * hands batches to a ring, so a reader that reads storage's counters first and this second
+ * never sees more persisted than enqueued. Any thread; wait-free for the worker (a reader
+ * that overlaps a publication reads again).
+ */
 void sluice_worker_stats(const struct sluice_worker *w, struct sluice_worker_stats *out);
 
 /**
@@ -468,12 +514,13 @@ int sluice_worker_partition_shed(const struct sluice_worker *w, uint32_t partiti
 				 uint64_t shed[SLUICE_DP_SHED__COUNT]);
 
 /**
- * Visit the producer table. While the worker runs, it copies the table at its next pass
- * (waits up to @p timeout_ms); otherwise the table is read directly. Control thread.
- * @return entries visited, or -ETIMEDOUT.
+ * Visit the producer table. Each entry is read through its own sequence lock, which the
+ * worker updates with the entry (a few stores per tracked batch): the worker never copies
+ * the table or waits for a reader. Each entry is consistent in itself; entries are read one
+ * after another. Any thread. @return entries visited.
  */
-int sluice_worker_producers(struct sluice_worker *w, sluice_producer_visit_fn cb, void *arg,
-			    uint32_t timeout_ms);
+unsigned sluice_worker_producers(const struct sluice_worker *w, sluice_producer_visit_fn cb,
+				 void *arg);
 
 /* Runtime tunables: relaxed atomic stores, read by the worker once per pass. Any thread. */
 void sluice_worker_set_linger_us(struct sluice_worker *w, uint32_t linger_us);

@@ -6,13 +6,17 @@
  * towards the partition's storage writer.
  *
  * Threading contract:
- *  - the control thread creates and destroys the worker, and may at any time: read counters
- *    (relaxed atomic loads, ctx.c), set tunables (relaxed atomic stores, read once per pass),
- *    request a stop (release store of quit, acquire load here), and request a producer-table
- *    snapshot (snap_req/snap_done, see sluice_worker_producers());
+ *  - the control thread creates and destroys the worker, and may at any time: read the
+ *    counters the worker last published and the producer entries' published views (sequence
+ *    locks, dataplane_internal.h: the reader never makes the worker wait or copy), set
+ *    tunables (relaxed atomic stores, read once per pass) and request a stop (release store
+ *    of quit, acquire load here);
  *  - the worker lcore alone touches open batches, the producer table and the mbufs it
  *    receives; it is the single producer of each of its rings (rte_ring SP enqueue), so the
  *    free space it last read in a ring can only have grown since (see struct ring_q);
+ *  - it publishes its counters before every hand-off of batches to the rings (handoff()),
+ *    and at the end of every pass that did work: published, every identity holds, and a
+ *    batch a writer can see is already counted enqueued (docs/dataplane.md, "Counters");
  *  - storage writers consume the rings and put batch buffers back to the pool.
  * Nothing in the loop allocates, locks or makes a syscall, except the optional idle back-off
  * sleep, which only happens after many empty passes.
@@ -65,6 +69,8 @@ __attribute__((format(printf, 2, 3))) static void dp_log(uint32_t level, const c
 
 enum seal_cause { SEAL_SIZE, SEAL_LINGER, SEAL_FLUSH };
 
+#define NO_PID UINT32_MAX
+
 #define RQ_MAX 64
 
 /*
@@ -114,6 +120,7 @@ struct sluice_worker {
 	_Atomic uint64_t (*pshed)[SLUICE_DP_SHED__COUNT]; /* per global partition */
 	uint32_t *open_list;
 	uint32_t nopen;
+	uint32_t full_pid; /* a batch filled by the last event, sealed at the next safe point */
 	uint64_t next_deadline;
 	struct sticky sticky[SLUICE_DP_MAX_LISTENERS];
 	enum sluice_keyless_mode keyless;
@@ -143,13 +150,9 @@ struct sluice_worker {
 	_Atomic uint32_t t_idle_backoff;
 	_Atomic uint32_t t_idle_sleep_us;
 	_Atomic bool quit;
-	_Atomic bool running;
 	_Atomic uint32_t flush_req;
 	uint32_t flush_seen;
-	_Atomic uint32_t snap_req;
-	_Atomic uint32_t snap_done;
-	uint32_t snap_seen;
-	struct prod_entry *snap;
+	uint64_t pub_tsc; /* when the counters were last published */
 	void *spare; /* next batch buffer, prefetched */
 
 	uint8_t scratch[16384]; /* multi-segment frames are linearised here */
@@ -217,13 +220,21 @@ static void wait_done(struct sluice_worker *w, uint64_t start)
 	}
 }
 
+/* Per-partition shed counters: the worker adds (relaxed load + store), any thread reads a
+ * counter on its own (sluice_worker_partition_shed()). */
+static inline void pshed_add(_Atomic uint64_t *c, uint64_t n)
+{
+	atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + n,
+			      memory_order_relaxed);
+}
+
 /* Count @p n shed events of partition @p pid when @p rc is 1 + a shed reason; returns rc.
  * Storage back-pressure (a full ring, an empty pool) is also attributed to its cause: what
  * the partition's writer (any writer, for the shared pool) was waiting for. */
 static inline int part_shed(struct sluice_worker *w, uint32_t pid, int rc, uint64_t n)
 {
 	if (rc > 0 && rc <= SLUICE_DP_SHED__COUNT) {
-		ctr_add(&w->pshed[pid][rc - 1], n);
+		pshed_add(&w->pshed[pid][rc - 1], n);
 		if (w->log &&
 		    (rc - 1 == SLUICE_DP_SHED_RING_FULL || rc - 1 == SLUICE_DP_SHED_POOL_EMPTY))
 			ctr_add(&w->ctx->c.shed_cause[sluice_log_writer_cause(
@@ -236,6 +247,14 @@ static inline int part_shed(struct sluice_worker *w, uint32_t pid, int rc, uint6
 	return rc;
 }
 
+/* Publish the counters (see the threading contract). */
+static void publish(struct sluice_worker *w)
+{
+	dp_ctx_publish(w->ctx);
+	w->pub_tsc = w->now_tsc;
+}
+
+/* Hand a ring's admitted batches to its writer; the caller published the counters. */
 static void rq_flush(struct ring_q *q)
 {
 	if (q->n == 0)
@@ -247,9 +266,21 @@ static void rq_flush(struct ring_q *q)
 	q->n = 0;
 }
 
-static void rq_flush_all(struct sluice_worker *w)
+/*
+ * Hand every admitted batch to the writers, publishing the counters first: a writer may make
+ * a batch durable at once, and a reader that then sees it persisted must find it enqueued in
+ * the counters it reads next. Called only between events, where every identity holds.
+ */
+static void handoff(struct sluice_worker *w)
 {
-	for (uint32_t i = 0; i < w->nrq; i++)
+	uint32_t i = 0;
+
+	while (i < w->nrq && w->rqs[i].n == 0)
+		i++;
+	if (i == w->nrq)
+		return;
+	publish(w);
+	for (; i < w->nrq; i++)
 		rq_flush(&w->rqs[i]);
 }
 
@@ -259,32 +290,32 @@ static void rq_flush_all(struct sluice_worker *w)
 static int enqueue(struct sluice_worker *w, struct ring_q *q, struct sluice_batch *b)
 {
 	if (unlikely(q->n >= q->room || q->n == RQ_MAX)) {
-		rq_flush(q);
+		if (q->n) {
+			/* seal() and w_batch() run only at points where no event is half
+			 * counted (see seal_full()), so the counters may be published. */
+			publish(w);
+			rq_flush(q);
+		}
 		q->room = rte_ring_free_count(q->ring);
 	}
-	if (likely(q->n < q->room)) {
-		q->pend[q->n++] = b;
-		goto done;
-	}
-	/* Full, and nothing of ours is pending: enqueue directly, in order. */
-	struct rte_ring *ring = q->ring;
-	if (w->bp == SLUICE_BACKPRESSURE_BLOCK || w->draining) {
+	if (unlikely(q->room == 0)) {
+		if (w->bp != SLUICE_BACKPRESSURE_BLOCK && !w->draining) {
+			rte_mempool_put(w->pool, b);
+			return 1 + SLUICE_DP_SHED_RING_FULL;
+		}
+		/* Full, and nothing of ours is pending: wait for the writer to make room. As the
+		 * only producer, room we see stays ours; the batch is admitted like any other,
+		 * so it is counted enqueued before the ring shows it to the writer. */
 		uint64_t start = 0, giveup = 0;
-		bool ok = false;
-		while (wait_spin(w, &start, &giveup))
-			if (rte_ring_enqueue(ring, b) == 0) {
-				ok = true;
-				break;
-			}
+		while (q->room == 0 && wait_spin(w, &start, &giveup))
+			q->room = rte_ring_free_count(q->ring);
 		wait_done(w, start);
-		if (ok)
-			goto done;
-		rte_mempool_put(w->pool, b);
-		return 1 + SLUICE_DP_SHED_STOPPED;
+		if (q->room == 0) {
+			rte_mempool_put(w->pool, b);
+			return 1 + SLUICE_DP_SHED_STOPPED;
+		}
 	}
-	rte_mempool_put(w->pool, b);
-	return 1 + SLUICE_DP_SHED_RING_FULL;
-done:
+	q->pend[q->n++] = b;
 	ctr_add(&w->ctx->c.events_enqueued, b->records);
 	ctr_add(&w->ctx->c.bytes_enqueued, b->len);
 	ctr_add(&w->ctx->c.batches_enqueued, 1);
@@ -297,6 +328,8 @@ static void seal(struct sluice_worker *w, uint32_t pid, enum seal_cause cause)
 	struct sluice_batch *b = ob->b;
 	uint32_t records = ob->records;
 
+	if (pid == w->full_pid)
+		w->full_pid = NO_PID;
 	b->len = (uint32_t)sluice_rb_builder_seal(&ob->rb);
 	b->records = records;
 	ob->b = NULL;
@@ -317,6 +350,19 @@ static void seal(struct sluice_worker *w, uint32_t pid, enum seal_cause cause)
 		ctr_add(&c->shed[rc - 1], records);
 		part_shed(w, pid, rc, records);
 	}
+}
+
+/*
+ * Seal the batch the previous event filled. Sealing can hand batches to a ring, which
+ * publishes the counters, so it must not happen while an event is half counted: the event
+ * that fills a batch is in events_open but not yet parsed until w_event() returns. Hence
+ * "seal when full" waits for the next safe point: the next event or batch, or the end of the
+ * pass.
+ */
+static inline void seal_full(struct sluice_worker *w)
+{
+	if (unlikely(w->full_pid != NO_PID))
+		seal(w, w->full_pid, SEAL_SIZE);
 }
 
 static void flush_all(struct sluice_worker *w, enum seal_cause cause)
@@ -360,7 +406,7 @@ static struct sluice_batch *get_buffer(struct sluice_worker *w, uint32_t pid, in
 		/* Our own open batches may hold the buffers the writers would give back: send them
 		 * first, or a small pool deadlocks. */
 		flush_all(w, SEAL_FLUSH);
-		rq_flush_all(w);
+		handoff(w);
 		uint64_t start = 0, giveup = 0;
 		bool ok = false;
 		while (wait_spin(w, &start, &giveup))
@@ -470,6 +516,7 @@ static int w_event(void *arg, const struct sluice_listener *l, int32_t partition
 	uint32_t pid;
 	int rc;
 
+	seal_full(w);
 	for (uint32_t tries = 0;; tries++) {
 		if (keyless)
 			partition = (int32_t)keyless_pick(w, l);
@@ -515,7 +562,7 @@ static int w_event(void *arg, const struct sluice_listener *l, int32_t partition
 	}
 	ctr_add(&w->ctx->c.events_open, 1);
 	if (ob->rb.len >= w->batch_bytes)
-		seal(w, pid, SEAL_SIZE);
+		w->full_pid = pid; /* sealed by seal_full() */
 	return 0;
 }
 
@@ -525,6 +572,8 @@ static int w_batch(void *arg, const struct sluice_listener *l, uint32_t partitio
 	struct sluice_worker *w = arg;
 	uint32_t pid = l->first_partition_id + partition;
 	int why = 0;
+
+	seal_full(w);
 	struct sluice_batch *b = get_buffer(w, pid, &why);
 	if (b == NULL)
 		return part_shed(w, pid, why, records);
@@ -627,22 +676,11 @@ static void load_tunables(struct sluice_worker *w)
 							       memory_order_relaxed);
 }
 
-static void serve_snapshot(struct sluice_worker *w)
-{
-	/* Partner: the release increment in sluice_worker_producers(). */
-	uint32_t req = atomic_load_explicit(&w->snap_req, memory_order_acquire);
-	if (likely(req == w->snap_seen))
-		return;
-	memcpy(w->snap, w->ctx->prod, (w->ctx->prod_mask + 1) * sizeof(*w->snap));
-	w->snap_seen = req;
-	/* Partner: the acquire load in sluice_worker_producers(). */
-	atomic_store_explicit(&w->snap_done, req, memory_order_release);
-}
-
 unsigned sluice_worker_poll(struct sluice_worker *w)
 {
 	struct rte_mbuf *pkts[MAX_BURST];
 	unsigned work = 0;
+	bool flushed = false;
 	uint64_t now = rte_rdtsc();
 
 	/* The previous pass ends where this one starts: one TSC read per pass. */
@@ -655,14 +693,14 @@ unsigned sluice_worker_poll(struct sluice_worker *w)
 	w->now_tsc = now;
 	w->now_ms = w->base_ms + (int64_t)((now - w->base_tsc) / w->tsc_per_ms);
 	load_tunables(w);
-	serve_snapshot(w);
 	/* Partner: the relaxed increment in sluice_worker_flush_request(); the batches it seals
 	 * are published through the rings, which carry their own ordering. */
 	uint32_t fr = atomic_load_explicit(&w->flush_req, memory_order_relaxed);
 	if (unlikely(fr != w->flush_seen)) {
 		w->flush_seen = fr;
 		flush_all(w, SEAL_FLUSH);
-		rq_flush_all(w);
+		handoff(w);
+		flushed = true;
 	}
 
 	for (uint32_t i = 0; i < w->nports; i++) {
@@ -675,9 +713,18 @@ unsigned sluice_worker_poll(struct sluice_worker *w)
 		process_burst(w, i, pkts, n);
 		work += n;
 	}
+	seal_full(w);
 	if (w->nopen && w->now_tsc >= w->next_deadline)
 		work += seal_expired(w);
-	rq_flush_all(w);
+	/* Between passes every identity holds. An idle pass only moves idle_cycles: publish
+	 * those at most once a millisecond, so that a reader's lines stay cold. */
+	if (work || flushed || now - w->pub_tsc >= w->tsc_per_ms) {
+		publish(w);
+		for (uint32_t i = 0; i < w->nrq; i++)
+			rq_flush(&w->rqs[i]);
+	} else {
+		handoff(w); /* nothing is pending after an idle pass; cheap to make sure */
+	}
 	w->prev_busy = work != 0;
 	w->prev_tsc = now;
 	return work;
@@ -707,8 +754,6 @@ static void idle_backoff(struct sluice_worker *w)
 int sluice_worker_run(void *worker)
 {
 	struct sluice_worker *w = worker;
-	/* Partner: the acquire load in sluice_worker_producers(). */
-	atomic_store_explicit(&w->running, true, memory_order_release);
 	/* Partner: the release store in sluice_worker_stop(). */
 	while (!atomic_load_explicit(&w->quit, memory_order_acquire)) {
 		if (sluice_worker_poll(w))
@@ -717,7 +762,6 @@ int sluice_worker_run(void *worker)
 			idle_backoff(w);
 	}
 	sluice_worker_flush(w);
-	atomic_store_explicit(&w->running, false, memory_order_release);
 	return 0;
 }
 
@@ -727,9 +771,10 @@ void sluice_worker_flush(struct sluice_worker *w)
 	load_tunables(w);
 	w->draining = true;
 	flush_all(w, SEAL_FLUSH);
-	rq_flush_all(w);
+	handoff(w);
 	w->draining = false;
 	return_spare(w);
+	publish(w);
 }
 
 void sluice_worker_flush_request(struct sluice_worker *w)
@@ -748,30 +793,13 @@ void sluice_worker_stop(struct sluice_worker *w)
 
 void sluice_worker_stats(const struct sluice_worker *w, struct sluice_worker_stats *out)
 {
-	sluice_dp_ctx_stats(w->ctx, out);
+	dp_ctx_stats_published(w->ctx, out);
 }
 
-int sluice_worker_producers(struct sluice_worker *w, sluice_producer_visit_fn cb, void *arg,
-			    uint32_t timeout_ms)
+unsigned sluice_worker_producers(const struct sluice_worker *w, sluice_producer_visit_fn cb,
+				 void *arg)
 {
-	/* Partner: the release stores in sluice_worker_run(). */
-	if (!atomic_load_explicit(&w->running, memory_order_acquire))
-		return (int)sluice_dp_ctx_producers(w->ctx, cb, arg);
-	uint32_t req = atomic_load_explicit(&w->snap_req, memory_order_relaxed) + 1;
-	/* Partner: the acquire load in serve_snapshot(). */
-	atomic_store_explicit(&w->snap_req, req, memory_order_release);
-	for (uint32_t waited_us = 0;; waited_us += 100) {
-		/* Partner: the release store in serve_snapshot(). */
-		if (atomic_load_explicit(&w->snap_done, memory_order_acquire) == req)
-			break;
-		if (!atomic_load_explicit(&w->running, memory_order_acquire))
-			return (int)sluice_dp_ctx_producers(w->ctx, cb, arg);
-		if (waited_us >= timeout_ms * 1000u)
-			return -ETIMEDOUT;
-		struct timespec ts = {.tv_nsec = 100000};
-		nanosleep(&ts, NULL);
-	}
-	return (int)dp_ctx_producers_from(w->ctx, w->snap, w->ctx->prod_mask + 1, cb, arg);
+	return sluice_dp_ctx_producers(w->ctx, cb, arg);
 }
 
 void sluice_worker_set_linger_us(struct sluice_worker *w, uint32_t linger_us)
@@ -833,6 +861,10 @@ int sluice_worker_create(const struct sluice_worker_opts *o, struct sluice_worke
 		.nlisteners = o->nlisteners,
 		.producer_table_size = o->producer_table_size,
 		.reorder_window = o->reorder_window,
+		.producers_per_source = o->producers_per_source,
+		.producer_idle_ms = o->producer_idle_ms,
+		.reply_rate = o->reply_rate,
+		.reply_burst = o->reply_burst,
 	};
 	if (sluice_dp_ctx_opts_check(&co, why, sizeof(why)) != 0)
 		goto bad;
@@ -893,11 +925,9 @@ int sluice_worker_create(const struct sluice_worker_opts *o, struct sluice_worke
 	w->open = calloc(w->npart ? w->npart : 1, sizeof(*w->open));
 	w->open_list = calloc(w->npart ? w->npart : 1, sizeof(*w->open_list));
 	w->pshed = calloc(w->npart ? w->npart : 1, sizeof(*w->pshed));
-	w->snap = calloc(w->ctx->prod_mask + 1, sizeof(*w->snap));
 	/* At most one queue per partition; usually one per writer. */
 	w->rqs = calloc(w->npart ? w->npart : 1, sizeof(*w->rqs));
-	if (w->open == NULL || w->open_list == NULL || w->pshed == NULL || w->snap == NULL ||
-	    w->rqs == NULL)
+	if (w->open == NULL || w->open_list == NULL || w->pshed == NULL || w->rqs == NULL)
 		goto fail;
 	for (uint32_t p = 0; p < w->npart; p++) {
 		struct rte_ring *ring = o->log
@@ -929,6 +959,7 @@ int sluice_worker_create(const struct sluice_worker_opts *o, struct sluice_worke
 	w->base_tsc = rte_rdtsc();
 	w->base_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 	w->next_deadline = UINT64_MAX;
+	w->full_pid = NO_PID;
 	sluice_worker_set_linger_us(w, o->linger_us);
 	sluice_worker_set_batch_bytes(w, o->batch_bytes ? o->batch_bytes : w->capacity);
 	sluice_worker_set_backpressure(w, o->backpressure);
@@ -954,19 +985,20 @@ void sluice_worker_destroy(struct sluice_worker *w)
 			struct open_batch *ob = &w->open[w->open_list[i]];
 			ctr_sub(&w->ctx->c.events_open, ob->records);
 			ctr_add(&w->ctx->c.shed[SLUICE_DP_SHED_STOPPED], ob->records);
-			ctr_add(&w->pshed[w->open_list[i]][SLUICE_DP_SHED_STOPPED], ob->records);
+			pshed_add(&w->pshed[w->open_list[i]][SLUICE_DP_SHED_STOPPED], ob->records);
 			rte_mempool_put(w->pool, ob->b);
 		}
 	}
 	if (w->rqs) /* a worker destroyed without its final flush; the batches fit */
-		rq_flush_all(w);
+		handoff(w);
+	if (w->ctx)
+		publish(w);
 	if (w->pool)
 		return_spare(w);
 	free(w->rqs);
 	free(w->open);
 	free(w->pshed);
 	free(w->open_list);
-	free(w->snap);
 	sluice_dp_ctx_destroy(w->ctx);
 	free(w);
 }

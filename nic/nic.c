@@ -437,8 +437,9 @@ uint32_t sluice_nic_port_link_speed_mbps(const struct sluice_nic_port *port)
 	struct rte_eth_link link;
 
 	memset(&link, 0, sizeof(link));
+	/* Some PMDs (memif) report their nominal speed while the link is down. */
 	if (rte_eth_link_get_nowait(port->port_id, &link) != 0 ||
-	    link.link_speed == RTE_ETH_SPEED_NUM_UNKNOWN)
+	    link.link_status != RTE_ETH_LINK_UP || link.link_speed == RTE_ETH_SPEED_NUM_UNKNOWN)
 		return 0;
 	return link.link_speed;
 }

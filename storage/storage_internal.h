@@ -43,6 +43,12 @@
 			      atomic_load_explicit(&(field), memory_order_relaxed) + (n), \
 			      memory_order_relaxed)
 #define CNT_GET(field) atomic_load_explicit(&(field), memory_order_relaxed)
+/* The same add as a release store: for counts of batches taken off a worker's ring, so that a
+ * reader that sees the count (and then fences) also sees the worker's counters of that batch. */
+#define CNT_ADD_RELEASE(field, n)                                                         \
+	atomic_store_explicit(&(field),                                                   \
+			      atomic_load_explicit(&(field), memory_order_relaxed) + (n), \
+			      memory_order_release)
 
 struct seg_index_entry {
 	uint32_t rel_offset;

@@ -1070,7 +1070,9 @@ static int part_drain(struct sluice_writer *w, struct sluice_partition *p)
 static void shed_count(struct sluice_partition *p, enum sluice_storage_shed why, uint64_t n)
 {
 	CNT_ADD(p->shed_reason[why], n);
-	CNT_ADD(p->shed_records, n);
+	/* Partner: the acquire fence after the daemon reads storage's counters (a batch taken
+	 * off a worker's ring: whoever sees it counted also sees the worker's counters of it). */
+	CNT_ADD_RELEASE(p->shed_records, n);
 }
 
 static enum sluice_storage_shed shed_reason_of(int rc)

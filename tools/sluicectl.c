@@ -49,7 +49,7 @@ static const char usage_text[] =
 	"  top [-i SEC] [-n COUNT] [--all]\n"
 	"                           live per-port/core/partition rates, busy %, durable and\n"
 	"                           forward lag (Ctrl-C to quit; --all: every column)\n"
-	"  producers [-l LIMIT]     events, lost, duplicates, last seen (most lost first)\n"
+	"  producers [-l LIMIT]     source, events, lost, duplicates, last seen (most lost first)\n"
 	"  partitions               appended, durable and forwarded offsets, lag, segments\n"
 	"  segments TOPIC-P         the segments of one partition\n"
 	"  config list              every key, its value, default and whether runtime-tunable\n"

@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: BSD-3-Clause
 # sluice-gen -> memif -> dpdk-testpmd --forward-mode=rxonly in another process: the receiver's
-# RX count equals what sluice-gen's summary says it sent (and the --count asked for).
+# RX count equals what sluice-gen's summary says it sent (and the --count asked for). With N
+# queues, each RX queue received exactly the packets of the producers whose flow maps to it
+# (producer i uses flow i, flow f goes to queue f mod N: docs/sluice-gen.md), so a queue that
+# carried nothing, or another queue's share, fails.
 # Two CPUs: testpmd's forwarding lcore polls CPU 1; sluice-gen and testpmd's idle main lcore
 # share CPU 0. Everything is bounded in time; DPDK runtime directories are removed.
 set -euo pipefail
@@ -60,11 +63,32 @@ sleep 1
 # memif clears its counters when the peer disconnects: read them while sluice-gen lingers.
 echo "show port stats all" >&3
 wait_for "$dir/tp.out" "RX-packets" 10
+# Per-queue counters: ethdev's generic xstats rx_q<i>_packets (memif fills them).
+echo "show port xstats 0" >&3
+wait_for "$dir/tp.out" "rx_q$((QUEUES - 1))_packets" 10
 sleep 0.5
 wait "$gen"
 rx=$(grep -E '^ *RX-packets:' "$dir/tp.out" | tail -1 | awk '{print $2}')
 sent=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["run"]["tx_packets"])' \
 	"$dir/sum.json")
 echo "gen_memif: $QUEUES queue(s): asked $COUNT, sluice-gen sent $sent, testpmd received $rx"
-cat "$dir/gen.err" | grep -v '^EAL' || true
-[ "$sent" = "$COUNT" ] && [ "$rx" = "$sent" ]
+grep -v '^EAL' "$dir/gen.err" || true
+[ "$sent" = "$COUNT" ] || { echo "FAIL: sluice-gen sent $sent of $COUNT" >&2; exit 1; }
+[ "$rx" = "$sent" ] || { echo "FAIL: testpmd received $rx of $sent" >&2; exit 1; }
+python3 - "$dir/sum.json" "$dir/tp.out" "$QUEUES" <<'PY'
+import json, re, sys
+s = json.load(open(sys.argv[1]))
+queues = int(sys.argv[3])
+flows = s["config"]["flows"]
+want = [0] * queues
+# One summary entry per producer (partition -1), in producer index order.
+for i, p in enumerate(s["producers"]):
+    want[(i % flows) % queues] += p["packets"]
+got = [0] * queues
+for q, n in re.findall(r"^\s*rx_q(\d+)_packets:\s*(\d+)", open(sys.argv[2]).read(), re.M):
+    if int(q) < queues:
+        got[int(q)] = int(n)
+print(f"per RX queue: expected {want}, testpmd received {got}")
+if got != want or 0 in want:
+    sys.exit("FAIL: per-queue packets differ from the producers' shares")
+PY

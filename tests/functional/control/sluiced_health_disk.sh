@@ -3,7 +3,8 @@
 # /health on a disk that fills up for real: storage.data_dir on a 6 MiB tmpfs mounted by the
 # test, ~10 MB of events from a pcap. /health must answer 503 naming the nearly full disk
 # (control.health_min_free_percent) and then the partition that failed with ENOSPC, and the
-# free-disk and failed-partition gauges must agree.
+# free-disk and failed-partition gauges must agree; SIGTERM then exits 1 (a partition failed)
+# without a clean-shutdown marker for it.
 . "$(dirname "$0")/sluiced_lib.sh"
 
 disk_cleanup() {
@@ -47,6 +48,9 @@ socket = $TMP/ctl.sock
 metrics_listen = 127.0.0.1:0
 health_min_free_percent = 50
 [dataplane]
+# net_pcap replays once, as fast as it can: block so that a slow writer on a loaded machine
+# does not shed the events that are meant to fill the disk.
+backpressure = block
 mbufs = 4095
 batch_buffers = 64
 batch_bytes = 64K
@@ -81,4 +85,10 @@ curl -s -o "$TMP/health" "http://127.0.0.1:$PORT/health"
 grep -c 'disk nearly full' "$TMP/health" >/dev/null && fail "disk check still on: $(cat "$TMP/health")"
 grep -c 'partition events-0 failed' "$TMP/health" >/dev/null || fail "failed partition forgotten"
 sluiced_stop TERM
-echo "PASS (sluiced exit status $STOP_STATUS after ENOSPC)"
+# docs/lifecycle.md: a partition failed, so the stop is not clean: exit status 1, and the failed
+# partition gets no clean-shutdown marker (the next start recovers it).
+[ "$STOP_STATUS" = 1 ] || fail "sluiced exit status $STOP_STATUS after ENOSPC, expected 1"
+[ -e "$TMP/data/events-0/clean-shutdown" ] && fail "failed partition got a clean-shutdown marker"
+grep -q '^sluiced: 1 partitions failed; they get no clean-shutdown marker' "$TMP/sluiced.err" ||
+	fail "the failed partition is not named at shutdown"
+echo "PASS (sluiced exit status 1 after ENOSPC)"

@@ -293,7 +293,7 @@ static void test_drop_ring_full_sequenced(void **state)
 	assert_int_equal(s.producer_lost, 0);
 	check_balance(&s);
 	uint64_t v[3] = {0};
-	assert_int_equal(sluice_worker_producers(r.w, shed_cb, v, 1000), 1);
+	assert_int_equal(sluice_worker_producers(r.w, shed_cb, v), 1);
 	assert_int_equal(v[0], 0);
 	assert_int_equal(v[1], 37 * 5);
 	assert_int_equal(v[2], 3 * 5);
@@ -661,7 +661,7 @@ static void test_producers_while_running(void **state)
 	for (int i = 0; i < 2000 && stats_of(r.w).rx_packets < 3; i++)
 		usleep(1000);
 	int seen = 0;
-	assert_int_equal(sluice_worker_producers(r.w, count_cb, &seen, 1000), 1);
+	assert_int_equal(sluice_worker_producers(r.w, count_cb, &seen), 1);
 	assert_int_equal(seen, 1);
 	/* An idle worker with back-off on ends up sleeping (bounded wait, not a timing). */
 	for (int i = 0; i < 5000 && stats_of(r.w).idle_sleeps == 0; i++)

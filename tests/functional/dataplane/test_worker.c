@@ -4,7 +4,10 @@
  * workers on lcores, a real sluice_log with its io_uring writer thread, replies captured by
  * tx_pcap. A known mix of good and bad frames per queue; the test asserts the exact events per
  * partition (read back from the log), the exact counters by reason, that the accounting
- * identities balance, and that ARP, ICMP echo and IPv6 ND replies were transmitted.
+ * identities balance, and that ARP, ICMP echo and IPv6 ND replies were transmitted. While the
+ * workers run, a monitor thread reads storage's counters and then the workers' snapshots
+ * back to back: every identity must hold exactly in every reading, and in flight (enqueued -
+ * durable) never be negative; it also visits the live producer tables.
  *
  * usage: test_worker <queues> <lcores>     e.g. 1 "0@0,1@1" or 4 "0@0,1@1,2@0,3@1"
  * Worker q runs on lcore q (the main lcore runs worker 0); a control thread stops them.
@@ -23,6 +26,7 @@
 #include <rte_lcore.h>
 #include <rte_mbuf.h>
 #include <rte_mempool.h>
+#include <stdatomic.h>
 
 #include "../../unit/dataplane/dp_craft.h"
 #include "sluice_dataplane.h"
@@ -331,8 +335,10 @@ static int lcore_main(void *arg)
 
 struct monitor {
 	uint64_t frames;
+	struct sluice_log *log;
 	int timed_out;
 	struct sluice_worker_stats total;
+	uint64_t readings, inconsistent, producer_visits;
 };
 
 static void sum_stats(struct sluice_worker_stats *t)
@@ -345,15 +351,62 @@ static void sum_stats(struct sluice_worker_stats *t)
 	}
 }
 
+/* One reading the way the daemon takes it: storage first, then the workers. */
+static void check_reading(struct monitor *m)
+{
+	uint64_t durable = 0, shed_storage = 0, pkt = 0, dgram = 0, ev = 0, shed = 0;
+	for (uint32_t p = 0; p < NPART; p++) {
+		struct sluice_partition_stats ps;
+		sluice_partition_stats(sluice_log_partition(m->log, p), &ps);
+		durable += ps.durable_records;
+		shed_storage += ps.shed_records;
+	}
+	atomic_thread_fence(memory_order_acquire);
+	sum_stats(&m->total);
+	const struct sluice_worker_stats *s = &m->total;
+	for (int r = 1; r < SLUICE_DP_REJECT__COUNT; r++) {
+		if (r < SLUICE_DP_REJECT__FIRST_DATAGRAM)
+			pkt += s->rejects[r];
+		else if (r < SLUICE_DP_REJECT__FIRST_EVENT)
+			dgram += s->rejects[r];
+		else
+			ev += s->rejects[r];
+	}
+	for (int r = 0; r < SLUICE_DP_SHED__COUNT; r++)
+		shed += s->shed[r];
+	bool ok = s->rx_packets == s->ctrl_packets + s->datagrams + pkt &&
+		s->datagrams == s->datagrams_accepted + dgram &&
+		s->events_decoded == s->events_parsed + ev &&
+		s->events_parsed == s->events_enqueued + shed + s->events_open &&
+		s->events_enqueued >= durable + shed_storage;
+	if (!ok && m->inconsistent++ == 0)
+		fprintf(stderr,
+			"inconsistent reading: rx %" PRIu64 " ctrl %" PRIu64 " dgrams %" PRIu64
+			" decoded %" PRIu64 " parsed %" PRIu64 " enqueued %" PRIu64 " open %" PRIu64
+			" durable %" PRIu64 "\n",
+			s->rx_packets, s->ctrl_packets, s->datagrams, s->events_decoded,
+			s->events_parsed, s->events_enqueued, s->events_open, durable);
+	m->readings++;
+}
+
 static void *monitor_main(void *arg)
 {
 	struct monitor *m = arg;
+	struct timespec t0, t;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
 	/* Bounded: 30 s for a few hundred frames. */
-	for (int i = 0; i < 3000; i++) {
-		sum_stats(&m->total);
+	for (;;) {
+		check_reading(m);
+		if (m->readings % 64 == 0)
+			for (unsigned q = 0; q < nq; q++)
+				m->producer_visits +=
+					sluice_worker_producers(workers[q], NULL, NULL);
 		if (m->total.rx_packets >= m->frames)
 			break;
-		usleep(10000);
+		clock_gettime(CLOCK_MONOTONIC, &t);
+		if (t.tv_sec - t0.tv_sec > 30)
+			break;
+		usleep(20);
 	}
 	m->timed_out = m->total.rx_packets < m->frames;
 	for (unsigned q = 0; q < nq; q++)
@@ -534,7 +587,7 @@ int main(int argc, char **argv)
 	rc = sluice_log_start(log);
 	CHECK(rc == 0, "log start %d", rc);
 
-	struct monitor mon = {.frames = exp_total.frames};
+	struct monitor mon = {.frames = exp_total.frames, .log = log};
 	pthread_t th;
 	pthread_create(&th, NULL, monitor_main, &mon);
 	rte_eal_mp_remote_launch(lcore_main, NULL, CALL_MAIN);
@@ -542,6 +595,10 @@ int main(int argc, char **argv)
 	pthread_join(th, NULL);
 	CHECK(!mon.timed_out, "received %" PRIu64 " of %" PRIu64 " frames", mon.total.rx_packets,
 	      exp_total.frames);
+	CHECK(mon.inconsistent == 0, "%" PRIu64 " of %" PRIu64 " readings broke an identity",
+	      mon.inconsistent, mon.readings);
+	printf("monitor: %" PRIu64 " readings while running, all consistent: %s\n", mon.readings,
+	       mon.inconsistent ? "no" : "yes");
 
 	rc = sluice_log_stop(log);
 	CHECK(rc == 0, "log stop %d", rc);
@@ -600,7 +657,7 @@ int main(int argc, char **argv)
 	/* Producers seen: per queue 4 explicit streams + 1 by-key stream. */
 	int np = 0;
 	for (unsigned q = 0; q < nq; q++)
-		np += sluice_worker_producers(workers[q], NULL, NULL, 1000);
+		np += sluice_worker_producers(workers[q], NULL, NULL);
 	CHECK(np == (int)(5 * nq), "producers %d", np);
 	CHECK(rte_mempool_avail_count(batches) == 511, "batch buffers leaked: %u",
 	      rte_mempool_avail_count(batches));

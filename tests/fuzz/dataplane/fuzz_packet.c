@@ -172,7 +172,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		const struct sluice_listener *l = sluice_dp_ctx_listener(ctx, arg % 5);
 		static const uint8_t src[16] = {10, 1, 2, 3};
 		bare_datagrams++;
-		sluice_dp_ctx_datagram(ctx, l, buf, size, (mode & 2) ? 6 : 4, src, 1000, &sink);
+		sluice_dp_ctx_datagram(ctx, l, buf, size, (mode & 2) ? 6 : 4, src, 4242, 1000,
+				       &sink);
 	}
 	free(buf);
 	check_identities();

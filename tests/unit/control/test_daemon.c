@@ -292,6 +292,67 @@ static void test_health_judge(void **state)
 	sluice_config_free(cfg);
 }
 
+/*
+ * The chain from one consistent reading: zero residues when every event is somewhere, events
+ * on their way are in flight (not a residue), and a single event missing anywhere - or
+ * persisted without having been enqueued - is reported at once and fails /health.
+ */
+static void test_residues_report_a_real_leak(void **state)
+{
+	struct sluice_worker_stats w = {0};
+	struct sluice_daemon_residues r;
+	struct sluice_config *cfg = sluice_config_new();
+	struct sluice_daemon_health_facts f = {0};
+	char reason[256] = "";
+
+	(void)state;
+	/* 1000 frames: 10 ARP answered, 5 bad checksums, 985 datagrams of which 3 bad; the
+	 * 982 good ones held 2000 events: 7 duplicates, 1993 parsed, of which 40 shed (ring
+	 * full), 53 open, 1900 enqueued; storage made 1800 durable, 60 are in flight. */
+	w.rx_packets = 1000;
+	w.ctrl_packets = 10;
+	w.rejects[SLUICE_DP_REJECT_UDP_CHECKSUM] = 5;
+	w.datagrams = 985;
+	w.rejects[SLUICE_DP_REJECT_KAFKA_BATCH] = 3;
+	w.datagrams_accepted = 982;
+	w.events_decoded = 2000;
+	w.rejects[SLUICE_DP_REJECT_DUPLICATE] = 7;
+	w.events_parsed = 1993;
+	w.shed[SLUICE_DP_SHED_RING_FULL] = 30;
+	w.shed[SLUICE_DP_SHED_RATE_LIMITED] = 10;
+	w.events_open = 53;
+	w.events_enqueued = 1900;
+	sluice_daemon_residues(&w, 1800, 40, &r);
+	assert_int_equal(r.unaccounted, 0);
+	assert_int_equal(r.in_flight, 60);
+
+	/* One event parsed and then lost by the worker (in no account). */
+	w.events_parsed++;
+	w.events_decoded++;
+	sluice_daemon_residues(&w, 1800, 40, &r);
+	assert_int_equal(r.parsed, 1);
+	assert_int_equal(r.unaccounted, 1);
+	w.events_parsed--;
+	w.events_decoded--;
+	/* A frame taken from the NIC and never classified. */
+	w.rx_packets++;
+	sluice_daemon_residues(&w, 1800, 40, &r);
+	assert_int_equal(r.packets, 1);
+	assert_int_equal(r.unaccounted, 1);
+	w.rx_packets--;
+	/* Storage holding more than the workers ever enqueued. */
+	sluice_daemon_residues(&w, 1901, 0, &r);
+	assert_int_equal(r.in_flight, -1);
+	assert_int_equal(r.unaccounted, 1);
+
+	/* /health reports it on the first reading. */
+	assert_non_null(cfg);
+	f.unaccounted = r.unaccounted;
+	assert_int_equal(sluice_daemon_health_judge(&cfg->control, &f, reason, sizeof(reason)), 1);
+	assert_non_null(strstr(reason, "1 events unaccounted"));
+	sluice_config_free(cfg);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -299,6 +360,7 @@ int main(void)
 		cmocka_unit_test(test_other_requests),
 		cmocka_unit_test(test_health_and_collect_before_start),
 		cmocka_unit_test(test_health_judge),
+		cmocka_unit_test(test_residues_report_a_real_leak),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

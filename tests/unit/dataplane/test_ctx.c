@@ -1,9 +1,12 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * Unit tests for dataplane/ctx.c: the three formats, listener lookup, ARP/ICMP/ND replies,
- * producer sequence tracking, and the accounting identities after every scenario.
+ * Unit tests for dataplane/ctx.c: the three formats, listener lookup, ARP/ICMP/ND replies and
+ * their rate limit, producer sequence tracking bound to the source, per-source rate limits,
+ * the sequence lock other threads read counters and producers through, and the accounting
+ * identities after every scenario.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -12,6 +15,7 @@
 
 #include <cmocka.h>
 
+#include "dataplane_internal.h"
 #include "dp_craft.h"
 #include "sluice_dataplane.h"
 
@@ -103,7 +107,16 @@ static const uint8_t peer_ip[4] = {192, 0, 2, 99};
 static const uint8_t our_ip6[16] = {0x20, 0x01, 0x0d, 0xb8, [15] = 1};
 static const uint8_t peer_ip6[16] = {0x20, 0x01, 0x0d, 0xb8, [15] = 0x63};
 
-enum { L_KAFKA = 0, L_LINES, L_RAW, L_LINES_KEYED, L_V4_ONLY, NLISTENERS };
+enum {
+	L_KAFKA = 0,
+	L_LINES,
+	L_RAW,
+	L_LINES_KEYED,
+	L_V4_ONLY,
+	L_LINES_LIMITED,
+	L_KAFKA_LIMITED,
+	NLISTENERS
+};
 
 struct fixture {
 	struct sluice_dp_ctx *ctx;
@@ -141,14 +154,32 @@ static void listeners_init(struct sluice_listener *ls)
 						 .first_partition_id = 6,
 						 .partitions = 1};
 	memcpy(ls[L_V4_ONLY].addr, (uint8_t[]){239, 1, 1, 1}, 4);
+	/* 10 events/s per source, 5 at once. */
+	ls[L_LINES_LIMITED] = (struct sluice_listener){.udp_port = 5150,
+						       .format = SLUICE_FORMAT_LINES,
+						       .first_partition_id = 4,
+						       .partitions = 2,
+						       .max_event_bytes = 16,
+						       .rate_limit = 10,
+						       .rate_limit_burst = 5};
+	ls[L_KAFKA_LIMITED] = (struct sluice_listener){.udp_port = 9093,
+						       .format = SLUICE_FORMAT_KAFKA,
+						       .first_partition_id = 0,
+						       .partitions = 4,
+						       .max_event_bytes = 1000,
+						       .rate_limit = 10,
+						       .rate_limit_burst = 5};
 	snprintf(ls[L_KAFKA].topic, sizeof(ls[0].topic), "events");
 	snprintf(ls[L_LINES].topic, sizeof(ls[0].topic), "logs");
 	snprintf(ls[L_RAW].topic, sizeof(ls[0].topic), "raw");
 	snprintf(ls[L_LINES_KEYED].topic, sizeof(ls[0].topic), "keyed");
 	snprintf(ls[L_V4_ONLY].topic, sizeof(ls[0].topic), "mcast");
+	snprintf(ls[L_LINES_LIMITED].topic, sizeof(ls[0].topic), "logs");
+	snprintf(ls[L_KAFKA_LIMITED].topic, sizeof(ls[0].topic), "events");
 }
 
-static int fixture_setup_window(void **state, uint32_t table, uint32_t window)
+/* Options beyond ports and listeners come from @p extra. */
+static int fixture_setup_opts(void **state, const struct sluice_dp_ctx_opts *extra)
 {
 	struct fixture *f = calloc(1, sizeof(*f));
 	struct sluice_dp_port port = {.answer_nd = true, .has_ipv6 = true};
@@ -157,17 +188,22 @@ static int fixture_setup_window(void **state, uint32_t table, uint32_t window)
 	memcpy(port.ipv6, our_ip6, 16);
 	struct sluice_listener ls[NLISTENERS];
 	listeners_init(ls);
-	struct sluice_dp_ctx_opts o = {.ports = &port,
-				       .nports = 1,
-				       .listeners = ls,
-				       .nlisteners = NLISTENERS,
-				       .producer_table_size = table,
-				       .reorder_window = window};
+	struct sluice_dp_ctx_opts o = *extra;
+	o.ports = &port;
+	o.nports = 1;
+	o.listeners = ls;
+	o.nlisteners = NLISTENERS;
 	assert_int_equal(sluice_dp_ctx_create(&o, &f->ctx), 0);
 	f->sink = (struct sluice_dp_sink){
 		.arg = &f->cap, .event = cap_event, .batch = cap_batch, .reply = cap_reply};
 	*state = f;
 	return 0;
+}
+
+static int fixture_setup_window(void **state, uint32_t table, uint32_t window)
+{
+	struct sluice_dp_ctx_opts o = {.producer_table_size = table, .reorder_window = window};
+	return fixture_setup_opts(state, &o);
 }
 
 static int setup(void **state)
@@ -712,6 +748,321 @@ static void test_icmp(void **state)
 	check_identities(&s, 0);
 }
 
+/* ---------------------------------------------------------------------------------------- */
+/* Producers bound to their source, shares of the table, rate limits                         */
+
+static unsigned send_frame_at(struct fixture *f, const struct craft_opts *o, const void *p,
+			      size_t n, int64_t now_ms)
+{
+	static uint8_t frame[4096];
+	size_t len = craft_udp(frame, o, p, n);
+	return sluice_dp_ctx_packet(f->ctx, 0, frame, len, 0, now_ms, &f->sink);
+}
+
+static struct craft_opts from(const uint8_t src[4], uint16_t sport, uint16_t dport)
+{
+	struct craft_opts o = to_us(dport);
+	memcpy(o.src, src, 4);
+	o.sport = sport;
+	return o;
+}
+
+/* A kafka batch of @p n records from @p src:@p sport to listener port @p dport. */
+static unsigned send_seq_from(struct fixture *f, const uint8_t src[4], uint16_t sport,
+			      uint16_t dport, int32_t part, int n, int64_t pid, int16_t epoch,
+			      int32_t seq, int64_t now_ms)
+{
+	uint8_t p[4096];
+	size_t len = kafka_payload(p, part, n, false, pid, epoch, seq);
+	struct craft_opts o = from(src, sport, dport);
+	return send_frame_at(f, &o, p, len, now_ms);
+}
+
+struct prod_seen {
+	unsigned n;
+	struct sluice_producer_info info[64];
+};
+
+static void collect_cb(const struct sluice_producer_info *info, void *arg)
+{
+	struct prod_seen *ps = arg;
+	if (ps->n < 64)
+		ps->info[ps->n] = *info;
+	ps->n++;
+}
+
+/* Entries of source @p src:@p sport (port 0: any port) in the table. */
+static unsigned entries_of(struct fixture *f, const uint8_t src[4], uint16_t sport,
+			   struct sluice_producer_info *first)
+{
+	struct prod_seen ps = {0};
+	unsigned n = 0;
+	sluice_dp_ctx_producers(f->ctx, collect_cb, &ps);
+	assert_true(ps.n <= 64);
+	for (unsigned i = 0; i < ps.n; i++) {
+		if (ps.info[i].family != 4 || memcmp(ps.info[i].addr, src, 4) != 0 ||
+		    (sport && ps.info[i].port != sport))
+			continue;
+		if (n++ == 0 && first)
+			*first = ps.info[i];
+	}
+	return n;
+}
+
+/*
+ * Batches claiming a real producer's id with a higher epoch, a sequence far ahead, from
+ * another address or from the same address but another port, are other streams: the real
+ * producer's next batches are accepted, nothing is counted stale, duplicate or lost.
+ */
+static void test_spoofed_source_cannot_disturb(void **state)
+{
+	struct fixture *f = *state; /* window 64 */
+	const uint8_t other[4] = {192, 0, 2, 66};
+
+	assert_int_equal(send_seq_from(f, peer_ip, 33333, 9092, 1, 5, 42, 0, 0, 1000), 5);
+	/* Spoofed: a newer epoch, and a sequence far beyond the window, from elsewhere. */
+	assert_int_equal(send_seq_from(f, other, 33333, 9092, 1, 5, 42, 7, 0, 1001), 5);
+	assert_int_equal(send_seq_from(f, other, 33334, 9092, 1, 5, 42, 0, 100000, 1002), 5);
+	assert_int_equal(send_seq_from(f, peer_ip, 44444, 9092, 1, 5, 42, 9, 5000, 1003), 5);
+	/* The real producer goes on as if nothing happened. */
+	assert_int_equal(send_seq_from(f, peer_ip, 33333, 9092, 1, 5, 42, 0, 5, 1004), 5);
+	assert_int_equal(send_seq_from(f, peer_ip, 33333, 9092, 1, 5, 42, 0, 10, 1005), 5);
+	/* Its own repeat is still a duplicate, and its own newer epoch still wins. */
+	assert_int_equal(send_seq_from(f, peer_ip, 33333, 9092, 1, 5, 42, 0, 10, 1006), 0);
+
+	struct sluice_worker_stats s = stats(f);
+	assert_int_equal(s.rejects[SLUICE_DP_REJECT_STALE_EPOCH], 0);
+	assert_int_equal(s.rejects[SLUICE_DP_REJECT_SEQUENCE_OVERLAP], 0);
+	assert_int_equal(s.rejects[SLUICE_DP_REJECT_DUPLICATE], 5);
+	assert_int_equal(s.producer_lost, 0);
+	assert_int_equal(s.producers_active, 4);
+	struct sluice_producer_info real;
+	assert_int_equal(entries_of(f, peer_ip, 33333, &real), 1);
+	assert_int_equal(real.producer_id, 42);
+	assert_int_equal(real.producer_epoch, 0);
+	assert_int_equal(real.next_sequence, 15);
+	assert_int_equal(real.events, 15);
+	assert_int_equal(real.duplicates, 5);
+	assert_int_equal(real.lost, 0);
+	assert_string_equal(real.topic, "events");
+	assert_int_equal(real.partition, 1);
+	assert_int_equal(entries_of(f, other, 0, NULL), 2);
+	check_identities(&s, s.events_parsed);
+}
+
+static int setup_share(void **state)
+{
+	struct sluice_dp_ctx_opts o = {.producer_table_size = 16, .producers_per_source = 4};
+	return fixture_setup_opts(state, &o);
+}
+
+/* One source floods made-up producer ids: it holds at most its share, replaces only its own
+ * entries, and the other source's producers keep their state. */
+static void test_one_source_cannot_evict_another(void **state)
+{
+	struct fixture *f = *state; /* table 16, 4 per source */
+	const uint8_t a[4] = {10, 0, 0, 1}, b[4] = {10, 0, 0, 2};
+
+	for (int64_t pid = 1; pid <= 4; pid++)
+		assert_int_equal(send_seq_from(f, a, 1000, 9092, 0, 1, pid, 0, 0, 1000), 1);
+	assert_int_equal(entries_of(f, a, 1000, NULL), 4);
+	for (int64_t pid = 100; pid < 300; pid++) /* stored, tracked or not */
+		assert_int_equal(send_seq_from(f, b, 1000, 9092, 0, 1, pid, 0, 0, 1000), 1);
+	struct sluice_worker_stats s = stats(f);
+	assert_true(entries_of(f, b, 0, NULL) <= 4);
+	assert_true(s.producer_evictions > 0); /* b replaced its own */
+	assert_true(s.producer_untracked > 0); /* windows with nothing of b's to replace */
+	assert_int_equal(s.producer_new, 4 + 4 + s.producer_evictions);
+	/* a's producers were never touched: their next batches are in sequence. */
+	for (int64_t pid = 1; pid <= 4; pid++)
+		assert_int_equal(send_seq_from(f, a, 1000, 9092, 0, 1, pid, 0, 1, 1001), 1);
+	s = stats(f);
+	assert_int_equal(s.producer_lost, 0);
+	assert_int_equal(s.rejects[SLUICE_DP_REJECT_DUPLICATE], 0);
+	struct prod_seen ps = {0};
+	sluice_dp_ctx_producers(f->ctx, collect_cb, &ps);
+	unsigned seen_a = 0;
+	for (unsigned i = 0; i < ps.n; i++)
+		if (memcmp(ps.info[i].addr, a, 4) == 0) {
+			assert_int_equal(ps.info[i].events, 2);
+			assert_int_equal(ps.info[i].next_sequence, 2);
+			seen_a++;
+		}
+	assert_int_equal(seen_a, 4);
+	check_identities(&s, s.events_parsed);
+}
+
+static int setup_idle(void **state)
+{
+	struct sluice_dp_ctx_opts o = {.producer_table_size = 16, .producer_idle_ms = 1000};
+	return fixture_setup_opts(state, &o);
+}
+
+/* Another source's entries are taken only once they have been idle for producer_idle_ms. */
+static void test_idle_entries_are_reclaimed(void **state)
+{
+	struct fixture *f = *state; /* table 16, no share limit, idle 1 s */
+	const uint8_t a[4] = {10, 0, 0, 1}, b[4] = {10, 0, 0, 2};
+
+	for (int64_t pid = 1; pid <= 200 && stats(f).producers_active < 16; pid++)
+		send_seq_from(f, a, 1000, 9092, 0, 1, pid, 0, 0, 1000);
+	assert_int_equal(stats(f).producers_active, 16);
+	uint64_t evictions = stats(f).producer_evictions;
+	/* a is active: b gets no entry, and its batch is stored untracked. */
+	uint64_t untracked = stats(f).producer_untracked;
+	assert_int_equal(send_seq_from(f, b, 1000, 9092, 0, 1, 9999, 0, 0, 1500), 1);
+	assert_int_equal(stats(f).producer_untracked, untracked + 1);
+	assert_int_equal(stats(f).producer_evictions, evictions);
+	assert_int_equal(entries_of(f, b, 0, NULL), 0);
+	/* a has been idle for a second: b takes one of its entries. */
+	assert_int_equal(send_seq_from(f, b, 1000, 9092, 0, 1, 9999, 0, 0, 2000), 1);
+	assert_int_equal(stats(f).producer_untracked, untracked + 1);
+	assert_int_equal(stats(f).producer_evictions, evictions + 1);
+	assert_int_equal(entries_of(f, b, 1000, NULL), 1);
+	assert_int_equal(entries_of(f, a, 0, NULL), 15);
+	struct sluice_worker_stats s = stats(f);
+	check_identities(&s, s.events_parsed);
+}
+
+/* Events over a listener's per-source limit are shed as rate_limited, source by source. */
+static void test_rate_limit(void **state)
+{
+	struct fixture *f = *state;
+	const uint8_t a[4] = {10, 0, 0, 1}, b[4] = {10, 0, 0, 2};
+	struct craft_opts oa = from(a, 1000, 5150), ob = from(b, 1000, 5150);
+	const char *eight = "1\n2\n3\n4\n5\n6\n7\n8\n";
+	uint64_t delivered = 0;
+
+	/* Burst 5: five of eight lines pass, then a's bucket is empty; b has its own. */
+	assert_int_equal(send_frame_at(f, &oa, eight, strlen(eight), 1000), 8);
+	assert_int_equal(f->cap.nev, 5);
+	assert_int_equal(send_frame_at(f, &ob, "x\ny\nz\n", 6, 1000), 3);
+	assert_int_equal(f->cap.nev, 8);
+	assert_int_equal(stats(f).shed[SLUICE_DP_SHED_RATE_LIMITED], 3);
+	/* 100 ms at 10/s is one token. */
+	assert_int_equal(send_frame_at(f, &oa, "9\n10\n", 5, 1100), 2);
+	assert_int_equal(f->cap.nev, 9);
+	assert_int_equal(stats(f).shed[SLUICE_DP_SHED_RATE_LIMITED], 4);
+	/* Long idle: the bucket holds the burst, not more. */
+	assert_int_equal(send_frame_at(f, &oa, eight, strlen(eight), 60000), 8);
+	assert_int_equal(f->cap.nev, 14);
+	assert_int_equal(stats(f).shed[SLUICE_DP_SHED_RATE_LIMITED], 7);
+	/* A listener without a limit is not limited. */
+	struct craft_opts ol = from(a, 1000, 5140);
+	assert_int_equal(send_frame_at(f, &ol, eight, strlen(eight), 60000), 8);
+	assert_int_equal(f->cap.nev, 22);
+	delivered = f->cap.nev;
+
+	/* kafka, explicit partition: a batch needs tokens for all its records. */
+	assert_int_equal(send_seq_from(f, a, 2000, 9093, 1, 4, 77, 0, 0, 1000), 4);
+	assert_int_equal(f->cap.nbatches, 1);
+	assert_int_equal(send_seq_from(f, a, 2000, 9093, 1, 4, 77, 0, 4, 1000), 4);
+	assert_int_equal(f->cap.nbatches, 1); /* shed whole: one token left */
+	assert_int_equal(stats(f).shed[SLUICE_DP_SHED_RATE_LIMITED], 7 + 4);
+	/* The sequence moved past the shed batch: not the producer's loss, and a resend is
+	 * stored once. */
+	assert_int_equal(send_seq_from(f, a, 2000, 9093, 1, 4, 77, 0, 8, 2000), 4);
+	assert_int_equal(send_seq_from(f, a, 2000, 9093, 1, 4, 77, 0, 4, 3000), 4);
+	assert_int_equal(f->cap.nbatches, 3);
+	delivered += 3 * 4;
+	struct sluice_worker_stats s = stats(f);
+	assert_int_equal(s.producer_lost, 0);
+	struct sluice_producer_info p;
+	assert_int_equal(entries_of(f, a, 2000, &p), 1);
+	assert_int_equal(p.shed, 4);
+	assert_int_equal(p.events, 12);
+	assert_int_equal(s.shed[SLUICE_DP_SHED_RATE_LIMITED], 11);
+	assert_int_equal(s.source_overflow, 0);
+	check_identities(&s, delivered);
+}
+
+static int setup_reply_limit(void **state)
+{
+	struct sluice_dp_ctx_opts o = {.reply_rate = 10, .reply_burst = 3};
+	return fixture_setup_opts(state, &o);
+}
+
+/* ARP, ICMP echo and ND replies share one bucket; requests over it are counted, unanswered. */
+static void test_reply_rate_limit(void **state)
+{
+	struct fixture *f = *state; /* 10 replies/s, 3 at once */
+	uint8_t frame[512];
+	struct craft_opts o = to_us(0);
+	memset(o.dst_mac, 0xff, 6);
+	size_t arp = craft_arp(frame, &o, 1, our_ip);
+	for (int i = 0; i < 10; i++)
+		sluice_dp_ctx_packet(f->ctx, 0, frame, arp, 0, 0, &f->sink);
+	assert_int_equal(f->cap.nreplies, 3);
+	struct sluice_worker_stats s = stats(f);
+	assert_int_equal(s.arp_replies, 3);
+	assert_int_equal(s.rejects[SLUICE_DP_REJECT_REPLY_LIMITED], 7);
+	/* 100 ms later: one token. */
+	sluice_dp_ctx_packet(f->ctx, 0, frame, arp, 0, 100, &f->sink);
+	o = to_us(0);
+	size_t echo = craft_icmp(frame, &o, 8, NULL, 8);
+	sluice_dp_ctx_packet(f->ctx, 0, frame, echo, 0, 100, &f->sink);
+	assert_int_equal(f->cap.nreplies, 4);
+	sluice_dp_ctx_packet(f->ctx, 0, frame, echo, 0, 10000, &f->sink);
+	assert_int_equal(f->cap.nreplies, 5);
+	s = stats(f);
+	assert_int_equal(s.arp_replies, 4);
+	assert_int_equal(s.icmp_replies, 1);
+	assert_int_equal(s.rejects[SLUICE_DP_REJECT_REPLY_LIMITED], 8);
+	assert_int_equal(s.ctrl_packets, 5);
+	check_identities(&s, 0);
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* The sequence lock other threads read the counters and producer entries through            */
+
+#define SEQ_WORDS DP_COUNTER_WORDS
+#define SEQ_ROUNDS 200000
+
+struct seq_shared {
+	_Atomic uint32_t seq;
+	_Atomic uint64_t w[SEQ_WORDS];
+	_Atomic bool done;
+};
+
+static void *seq_writer(void *arg)
+{
+	struct seq_shared *sh = arg;
+	uint64_t v[SEQ_WORDS];
+	for (uint64_t k = 1; k <= SEQ_ROUNDS; k++) {
+		for (size_t i = 0; i < SEQ_WORDS; i++)
+			v[i] = k; /* a consistent block: every word equal */
+		dp_seq_publish(&sh->seq, sh->w, v, SEQ_WORDS);
+	}
+	atomic_store(&sh->done, true);
+	return NULL;
+}
+
+/* A reader racing a writer that publishes as fast as it can never sees a torn block, and
+ * never goes back in time. */
+static void test_seqlock_never_torn(void **state)
+{
+	static struct seq_shared sh;
+	pthread_t th;
+	uint64_t last = 0, reads = 0, retries = 0;
+
+	(void)state;
+	assert_int_equal(pthread_create(&th, NULL, seq_writer, &sh), 0);
+	while (!atomic_load(&sh.done) || reads == 0) {
+		uint64_t got[SEQ_WORDS];
+		retries += dp_seq_read(&sh.seq, sh.w, got, SEQ_WORDS);
+		for (size_t i = 1; i < SEQ_WORDS; i++)
+			if (got[i] != got[0])
+				fail_msg("torn read: word %zu is %llu, word 0 %llu", i,
+					 (unsigned long long)got[i], (unsigned long long)got[0]);
+		assert_true(got[0] >= last);
+		last = got[0];
+		reads++;
+	}
+	pthread_join(th, NULL);
+	print_message("seqlock: %llu reads, %llu repeated\n", (unsigned long long)reads,
+		      (unsigned long long)retries);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -729,6 +1080,15 @@ int main(void)
 						setup_small, teardown),
 		cmocka_unit_test_setup_teardown(test_arp, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_icmp, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_spoofed_source_cannot_disturb, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_one_source_cannot_evict_another, setup_share,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_idle_entries_are_reclaimed, setup_idle,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_rate_limit, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reply_rate_limit, setup_reply_limit, teardown),
+		cmocka_unit_test(test_seqlock_never_torn),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
