@@ -80,7 +80,7 @@ struct sluice_log_opts {
 	uint32_t producers; /**< dataplane workers: one SPSC ring per (producer, writer) */
 	uint32_t ring_size; /**< entries per ring (power of two) */
 	int direct_io; /**< 1 = require O_DIRECT, 0 = buffered, -1 = auto (fallback logged) */
-	size_t write_buffer_bytes; /**< per-partition aligned write-combining buffer */
+	size_t write_buffer_bytes; /**< one aligned write-combining buffer (queue_depth + 1 each) */
 	const int
 		*writer_cpus; /**< writers entries: CPU to pin each writer to, or -1; may be NULL */
 	bool writer_idle_sleep; /**< writers sleep briefly when idle (shared cores) */
