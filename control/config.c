@@ -20,12 +20,16 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <netinet/in.h>
+#include <regex.h>
+#include <sys/socket.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <librdkafka/rdkafka.h>
 
 #include "config.h"
+#include "forwarder.h"
 #include "sluice_record.h"
 #include "sluice_storage.h"
 
@@ -105,11 +109,13 @@ static const struct key eal_keys[] = {
 	{"file_prefix", T_STRING, "", 0, 0, FIELD(sluice_config_eal, file_prefix), NULL, 0, K_NAME,
 	 "EAL --file-prefix; empty: sluiced-<pid>, so that instances never collide"},
 	{"log_level", T_STRING, "", 0, 0, FIELD(sluice_config_eal, log_level), NULL, 0, 0,
-	 "EAL --log-level value (e.g. `lib.eal:debug`); empty: EAL default"},
+	 "EAL --log-level value, checked as EAL parses it: LEVEL, PATTERN:LEVEL or REGEX,LEVEL "
+	 "(e.g. `lib.eal:debug`); empty: EAL default"},
 	{"telemetry", T_BOOL, "true", 0, 0, FIELD(sluice_config_eal, telemetry), NULL, 0, 0,
 	 "keep DPDK's telemetry socket (dpdk-telemetry.py -f <file_prefix>)"},
 	{"args", T_STRING, "", 0, 0, FIELD(sluice_config_eal, args), NULL, 0, 0,
-	 "extra EAL arguments, space-separated, appended verbatim"},
+	 "extra EAL arguments, space-separated, appended verbatim (at most 62; options sluiced "
+	 "derives from its own keys, such as --lcores, -m or --vdev, are refused)"},
 };
 
 static const struct key port_keys[] = {
@@ -142,7 +148,8 @@ static const struct key port_keys[] = {
 
 static const struct key listener_keys[] = {
 	{"port", T_STRING, "", 0, 0, FIELD(sluice_config_listener, port), NULL, 0, K_NAME,
-	 "the [port.<name>] this listener receives on; may be omitted when there is one port"},
+	 "the [port.<name>] this listener receives on (traffic of other ports never reaches "
+	 "it); may be omitted when there is one port"},
 	{"address", T_IP, "0.0.0.0", 0, 0, FIELD(sluice_config_listener, address), NULL, 0, 0,
 	 "destination IPv4 or IPv6 address to accept; 0.0.0.0 (the default) or :: accepts any "
 	 "of the port's addresses"},
@@ -239,10 +246,14 @@ static const struct key storage_keys[] = {
 
 static const struct key kafka_keys[] = {
 	{"enabled", T_BOOL, "true", 0, 0, FIELD(sluice_config_kafka, enabled), NULL, 0, 0,
-	 "forward the log to Kafka; false: store only"},
-	{"brokers", T_STRING, "embedded", 0, 0, FIELD(sluice_config_kafka, brokers), NULL, 0, 0,
-	 "bootstrap servers (host:port,...), or `embedded`: start librdkafka's mock cluster "
-	 "in-process with the configured topics and print its bootstrap address"},
+	 "forward the log to the Kafka cluster named by `brokers`; false: store only, even when "
+	 "`brokers` is set"},
+	{"brokers", T_STRING, "", 0, 0, FIELD(sluice_config_kafka, brokers), NULL, 0, 0,
+	 "bootstrap servers (host:port,...) to forward to. Empty: forwarding is off, the log is "
+	 "only stored (forwarder state `off`; retention by size and age alone). `embedded`: "
+	 "DEMO MODE, librdkafka's mock cluster in-process, in memory, keeping only the newest "
+	 "5 MiB per partition: warned about at start and in `sluicectl status`, and its "
+	 "acknowledgements never let retention delete a record"},
 	{"embedded_brokers", T_U32, "1", 1, 9, FIELD(sluice_config_kafka, embedded_brokers), NULL,
 	 0, 0, "brokers in the embedded mock cluster"},
 	{"transactional", T_BOOL, "false", 0, 0, FIELD(sluice_config_kafka, transactional), NULL, 0,
@@ -285,8 +296,14 @@ static const struct key control_keys[] = {
 	 FIELD(sluice_config_control, stats_interval_us), NULL, 0, K_RUNTIME,
 	 "log a one-line rate summary this often; 0: never"},
 	{"socket_group", T_STRING, "", 0, 0, FIELD(sluice_config_control, socket_group), NULL, 0, 0,
-	 "group whose members may use the control socket besides root (the socket is chowned "
-	 "to it, mode 0660); empty: root only"},
+	 "group whose members may read through the control socket (status, stats, health, "
+	 "metrics, partitions, producers, segments, config list/get); the socket is chowned to "
+	 "it, mode 0660. Empty: only root and admin_group"},
+	{"admin_group", T_STRING, "", 0, 0, FIELD(sluice_config_control, admin_group), NULL, 0, 0,
+	 "group whose members may also change the appliance through the control socket (config "
+	 "set, forwarder pause/resume, flush, shutdown); root always may. Empty: root only. "
+	 "When both groups are set and differ, the socket is mode 0666 and its peer-credential "
+	 "check alone decides (docs/operations.md)"},
 	{"health_max_forward_lag_events", T_U64, "0", 0, UINT64_MAX,
 	 FIELD(sluice_config_control, health_max_forward_lag_events), NULL, 0, K_RUNTIME,
 	 "/health fails when a partition has more durable records than this not yet "
@@ -400,7 +417,8 @@ static const struct section sections[SEC__COUNT] = {
 	[SEC_LISTENER] = {"listener", true, KEYS(listener_keys),
 			  "A UDP port events arrive on (`[listener.<name>]`); at least one is "
 			  "required. Two listeners on the same port and UDP port may not overlap "
-			  "in address."},
+			  "in address; on two different ports they may (each hears its own "
+			  "port)."},
 	[SEC_TOPIC] = {"topic", true, KEYS(topic_keys),
 		       "A partitioned log (`[topic.<name>]`); at least one is required."},
 };
@@ -1766,35 +1784,265 @@ static void validate_data_dir(struct sluice_config *cfg)
 	}
 }
 
+/* librdkafka's reason may quote the value: never let it show a secret. */
+static void redact_in(char *text, size_t len, const char *value)
+{
+	size_t vl = strlen(value), rl = strlen(SLUICE_CONFIG_REDACTED);
+	char *hit;
+
+	if (vl == 0)
+		return;
+	while ((hit = strstr(text, value)) != NULL) {
+		size_t tail = strlen(hit + vl);
+
+		if ((size_t)(hit - text) + rl + tail >= len)
+			tail = len - 1 - (size_t)(hit - text) - rl;
+		memmove(hit + rl, hit + vl, tail);
+		hit[rl + tail] = '\0';
+		memcpy(hit, SLUICE_CONFIG_REDACTED, rl);
+	}
+}
+
 static void validate_kafka(struct sluice_config *cfg)
 {
+	static const char *const compression[] = {"none", "gzip", "snappy", "lz4", "zstd"};
 	struct sluice_config_kafka *k = &cfg->kafka;
-	rd_kafka_conf_t *conf;
+	uint32_t errors_before = cfg->nerrors;
 	char errstr[512];
 
-	if (k->brokers[0] == '\0')
-		key_error(cfg, SEC_KAFKA, 0, "brokers", "must not be empty (or `embedded`)");
-	if (k->nprops == 0)
-		return;
-	/* A throwaway conf: librdkafka is the authority on its own property names and values. */
-	conf = rd_kafka_conf_new();
-	if (!conf)
-		return;
+	/* The forwarder's own check, the one its create runs at start: librdkafka is the
+	 * authority on its property names and values, and the properties that carry the
+	 * exactly-once guarantee (acks, request.required.acks, enable.idempotence, ...) are
+	 * refused. Checked whether or not forwarding is on: the file is wrong either way. */
 	for (uint32_t i = 0; i < k->nprops; i++) {
 		const struct sluice_config_kafka_prop *p = &k->props[i];
 		char what[160];
-		rd_kafka_conf_res_t res;
+		int rc;
 
 		snprintf(what, sizeof(what), "kafka.%s", p->key);
 		errstr[0] = '\0';
-		res = rd_kafka_conf_set(conf, p->key, p->value, errstr, sizeof(errstr));
-		if (res == RD_KAFKA_CONF_UNKNOWN)
+		rc = sluice_fwd_kafka_conf_check(p->key, p->value, errstr, sizeof(errstr));
+		if (rc == 0)
+			continue;
+		if (sluice_config_key_is_secret(what))
+			redact_in(errstr, sizeof(errstr), p->value);
+		if (rc == -ENOENT)
 			add_error(cfg, p->file, p->line, what,
 				  "unknown key (neither a sluice key nor a librdkafka property)");
-		else if (res != RD_KAFKA_CONF_OK)
+		else
 			add_error(cfg, p->file, p->line, what, "%s", errstr);
 	}
-	rd_kafka_conf_destroy(conf);
+	if (sluice_config_forwarding(cfg) != SLUICE_CONFIG_FORWARD_OFF &&
+	    cfg->nerrors == errors_before) {
+		/* Then the whole producer configuration as the forwarder builds it: some
+		 * combinations only librdkafka's rd_kafka_new() refuses, and the forwarder
+		 * thread would retry them forever. */
+		struct sluice_fwd_kv kv[SLUICE_CONFIG_MAX_KAFKA_PROPS];
+		struct sluice_fwd_opts o = {
+			.appliance_id = k->appliance_id[0] ? k->appliance_id : NULL,
+			.transactional = k->transactional,
+			.transactional_id = k->transactional_id[0] ? k->transactional_id : NULL,
+			.compression = compression[k->compression < 5 ? k->compression : 0],
+			.kafka_conf = kv,
+			.nkafka_conf = k->nprops,
+		};
+
+		for (uint32_t i = 0; i < k->nprops; i++)
+			kv[i] = (struct sluice_fwd_kv){k->props[i].key, k->props[i].value};
+		errstr[0] = '\0';
+		if (sluice_fwd_conf_check(&o, errstr, sizeof(errstr)) == -EINVAL) {
+			for (uint32_t i = 0; i < k->nprops; i++) {
+				char what[160];
+
+				snprintf(what, sizeof(what), "kafka.%s", k->props[i].key);
+				if (sluice_config_key_is_secret(what))
+					redact_in(errstr, sizeof(errstr), k->props[i].value);
+			}
+			key_error(cfg, SEC_KAFKA, 0, NULL,
+				  "librdkafka refuses the producer configuration: %s", errstr);
+		}
+	}
+	if (sluice_config_forwarding(cfg) == SLUICE_CONFIG_FORWARD_EMBEDDED) {
+		/* The mock cluster gets one Kafka topic per local topic. */
+		for (uint32_t i = 0; i < cfg->ntopics; i++) {
+			const struct sluice_config_topic *t = &cfg->topics[i];
+			const char *kt = t->kafka_topic[0] ? t->kafka_topic : t->name;
+
+			for (uint32_t j = 0; j < i; j++) {
+				const struct sluice_config_topic *u = &cfg->topics[j];
+				if (strcmp(kt, u->kafka_topic[0] ? u->kafka_topic : u->name) == 0)
+					key_error(cfg, SEC_TOPIC, i, "kafka_topic",
+						  "Kafka topic '%s' is also [topic.%s]'s: the "
+						  "embedded cluster holds one local topic per "
+						  "Kafka topic",
+						  kt, u->name);
+			}
+		}
+	}
+}
+
+/* One level name or number as EAL's --log-level takes it (eal_parse_log_priority in DPDK
+ * 22.11: a non-empty prefix of a level name, or a number). */
+static bool eal_level_ok(const char *s)
+{
+	static const char *const names[] = {"emergency", "alert",  "critical", "error",
+					    "warning",   "notice", "info",     "debug"};
+	size_t n = strlen(s);
+	unsigned long long v;
+	char *end;
+
+	if (n == 0)
+		return false;
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (strncmp(names[i], s, n) == 0)
+			return true;
+	errno = 0;
+	v = strtoull(s, &end, 0);
+	return errno == 0 && *end == '\0' && isdigit((unsigned char)s[0]) && v >= 1 &&
+		v < UINT32_MAX;
+}
+
+/*
+ * What EAL would refuse at start, before any core runs: the --log-level value, and eal.args
+ * options that sluiced derives from its own keys (a second, contradicting copy). EAL parses
+ * the rest of eal.args itself.
+ */
+static void validate_eal(struct sluice_config *cfg)
+{
+	static const struct {
+		const char *opt, *key;
+	} owned[] = {
+		{"-l", "eal.lcores"},
+		{"-c", "eal.lcores"},
+		{"--lcores", "eal.lcores"},
+		{"--main-lcore", "eal.lcores"},
+		{"--file-prefix", "eal.file_prefix"},
+		{"--in-memory", "eal.memory"},
+		{"--no-huge", "eal.memory"},
+		{"--huge-unlink", "eal.memory"},
+		{"-m", "eal.memory_mb"},
+		{"--vdev", "[port.*] device and args"},
+		{"-a", "[port.*] device"},
+		{"--allow", "[port.*] device"},
+		{"--no-pci", "[port.*] device"},
+		{"--log-level", "eal.log_level"},
+		{"--no-telemetry", "eal.telemetry"},
+		{"--telemetry", "eal.telemetry"},
+	};
+	struct sluice_config_eal *e = &cfg->eal;
+	char copy[SLUICE_CONFIG_STR_MAX];
+	unsigned ntok = 0;
+
+	if (e->log_level[0]) {
+		const char *level = e->log_level;
+		const char *sep = strpbrk(e->log_level, ",:");
+
+		if (sep) {
+			level = sep + 1;
+			if (*sep == ',') {
+				/* EAL compiles the type part as a POSIX basic regex. */
+				char re_text[sizeof(e->log_level)];
+				regex_t re;
+
+				snprintf(re_text, sizeof(re_text), "%.*s",
+					 (int)(sep - e->log_level), e->log_level);
+				if (regcomp(&re, re_text, 0) != 0)
+					key_error(cfg, SEC_EAL, 0, "log_level",
+						  "'%s' is not a regular expression", re_text);
+				else
+					regfree(&re);
+			}
+		}
+		if (!eal_level_ok(level))
+			key_error(cfg, SEC_EAL, 0, "log_level",
+				  "'%s' is not a level (emergency, alert, critical, error, "
+				  "warning, notice, info, debug or 1..8), as in `lib.eal:debug`",
+				  level);
+	}
+	snprintf(copy, sizeof(copy), "%s", e->args);
+	for (char *save = NULL, *tok = strtok_r(copy, " \t", &save); tok;
+	     tok = strtok_r(NULL, " \t", &save)) {
+		size_t n = strcspn(tok, "=");
+
+		ntok++;
+		for (size_t i = 0; i < sizeof(owned) / sizeof(owned[0]); i++) {
+			size_t on = strlen(owned[i].opt);
+			/* "-m 512", "-m512", "--vdev=x", "--vdev x" */
+			bool hit = owned[i].opt[1] == '-'
+				? n == on && strncmp(tok, owned[i].opt, on) == 0
+				: strncmp(tok, owned[i].opt, on) == 0;
+			if (hit)
+				key_error(cfg, SEC_EAL, 0, "args",
+					  "'%s' is set by sluiced from %s: use that key", tok,
+					  owned[i].key);
+		}
+	}
+	if (ntok > SLUICE_CONFIG_MAX_EAL_ARGS)
+		key_error(cfg, SEC_EAL, 0, "args", "%u arguments, at most %d", ntok,
+			  SLUICE_CONFIG_MAX_EAL_ARGS);
+}
+
+/* Where the control socket and the metrics endpoint will be made: refused now what start
+ * would refuse (a path that is not a socket, a directory that cannot be made, an address
+ * this host does not have). Nothing is created. */
+static void validate_control_env(struct sluice_config *cfg)
+{
+	struct sluice_config_control *c = &cfg->control;
+	struct stat st;
+
+	if (c->socket[0]) {
+		char dir[sizeof(c->socket)];
+		char *slash;
+
+		if (lstat(c->socket, &st) == 0 && !S_ISSOCK(st.st_mode))
+			key_error(cfg, SEC_CONTROL, 0, "socket", "'%s' exists and is not a socket",
+				  c->socket);
+		snprintf(dir, sizeof(dir), "%s", c->socket);
+		slash = strrchr(dir, '/');
+		if (slash && slash != dir) {
+			*slash = '\0';
+			/* The nearest existing ancestor must be a directory we can write in. */
+			while (stat(dir, &st) != 0 && errno == ENOENT &&
+			       (slash = strrchr(dir, '/')) != NULL && slash != dir)
+				*slash = '\0';
+			if (stat(dir, &st) == 0 && !S_ISDIR(st.st_mode))
+				key_error(cfg, SEC_CONTROL, 0, "socket",
+					  "cannot create '%s': '%s' is not a directory", c->socket,
+					  dir);
+			else if (stat(dir, &st) == 0 && access(dir, W_OK | X_OK) != 0)
+				key_error(cfg, SEC_CONTROL, 0, "socket",
+					  "cannot create '%s': %s: %s", c->socket, dir,
+					  strerror(errno));
+		}
+	}
+	if (c->metrics && c->metrics_addr[0]) {
+		/* Port 0: only whether the address is this host's (the port may be taken
+		 * later by anyone; that remains a start-up failure). */
+		struct sockaddr_in sa = {.sin_family = AF_INET};
+		int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+		if (fd >= 0 && inet_pton(AF_INET, c->metrics_addr, &sa.sin_addr) == 1 &&
+		    bind(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 && errno == EADDRNOTAVAIL)
+			key_error(cfg, SEC_CONTROL, 0, "metrics_listen",
+				  "%s is not an address of this host", c->metrics_addr);
+		if (fd >= 0)
+			close(fd);
+	}
+}
+
+static void resolve_group(struct sluice_config *cfg, const char *key, const char *name, gid_t *gid)
+{
+	struct group *g;
+
+	*gid = (gid_t)-1;
+	if (!name[0])
+		return;
+	/* Resolved now so that a typo is a config error, not a start-up failure. */
+	g = getgrnam(name);
+	if (g)
+		*gid = g->gr_gid;
+	else
+		key_error(cfg, SEC_CONTROL, 0, key, "no such group '%s'", name);
 }
 
 static bool listeners_overlap(const struct sluice_config_listener *a,
@@ -1889,6 +2137,13 @@ int sluice_config_validate(struct sluice_config *cfg)
 
 	for (uint32_t i = 0; i < cfg->ntopics; i++) {
 		struct sluice_config_topic *t = &cfg->topics[i];
+		/* Directory <topic>-<p> and Kafka topic names: "." and ".." are not names. */
+		if (strcmp(t->name, ".") == 0 || strcmp(t->name, "..") == 0)
+			key_error(cfg, SEC_TOPIC, i, NULL, "'%s' is not a usable topic name",
+				  t->name);
+		if (strcmp(t->kafka_topic, ".") == 0 || strcmp(t->kafka_topic, "..") == 0)
+			key_error(cfg, SEC_TOPIC, i, "kafka_topic",
+				  "'%s' is not a valid Kafka topic name", t->kafka_topic);
 		if (t->flush_bytes > t->segment_bytes)
 			key_error(cfg, SEC_TOPIC, i, "flush_bytes",
 				  "larger than segment_bytes: a segment would roll before a group "
@@ -2005,20 +2260,39 @@ int sluice_config_validate(struct sluice_config *cfg)
 				  &c->metrics_port))
 			key_error(cfg, SEC_CONTROL, 0, "metrics_listen",
 				  "not an IPv4:port address");
-		c->socket_gid = (gid_t)-1;
-		if (c->socket_group[0]) {
-			/* Resolved now so that a typo is a config error, not a start-up failure. */
-			struct group *g = getgrnam(c->socket_group);
-			if (g)
-				c->socket_gid = g->gr_gid;
-			else
-				key_error(cfg, SEC_CONTROL, 0, "socket_group", "no such group '%s'",
-					  c->socket_group);
-		}
+		resolve_group(cfg, "socket_group", c->socket_group, &c->socket_gid);
+		resolve_group(cfg, "admin_group", c->admin_group, &c->admin_gid);
 	}
+	{
+		/* What the mbuf pool must hold so that every RX ring can be filled (the RX
+		 * descriptors of every queue of every port, plus the per-lcore caches). */
+		uint64_t need = 0;
+
+		for (uint32_t i = 0; i < cfg->nports; i++) {
+			const struct sluice_config_port *p = &cfg->ports[i];
+			need += (uint64_t)p->rx_desc * (p->queues ? p->queues : workers);
+		}
+		need += (uint64_t)cfg->dataplane.mbuf_cache * (workers + 1) + 2 * 64;
+		if (cfg->dataplane.mbufs < need)
+			key_error(cfg, SEC_DATAPLANE, 0, "mbufs",
+				  "%u cannot fill the RX rings: ports x queues x rx_desc + caches "
+				  "need %llu",
+				  cfg->dataplane.mbufs, (unsigned long long)need);
+	}
+	/* A sealed batch must fit a writer's aligned buffer beside a partial tail block;
+	 * a larger one would be refused by storage at run time. */
+	if (cfg->dataplane.batch_bytes + 4096 > cfg->storage.write_buffer_bytes)
+		key_error(cfg, SEC_STORAGE, 0, "write_buffer",
+			  "%llu bytes cannot hold a batch of dataplane.batch_bytes = %llu plus a "
+			  "4K tail block",
+			  (unsigned long long)cfg->storage.write_buffer_bytes,
+			  (unsigned long long)cfg->dataplane.batch_bytes);
+	validate_eal(cfg);
 	validate_kafka(cfg);
-	if (!cfg->skip_env_checks)
+	if (!cfg->skip_env_checks) {
 		validate_data_dir(cfg);
+		validate_control_env(cfg);
+	}
 	return cfg->nerrors == errors_before ? 0 : -EINVAL;
 }
 
@@ -2077,15 +2351,77 @@ static int resolve_key(const struct sluice_config *cfg, const char *full, unsign
 	return 0;
 }
 
+bool sluice_config_key_is_secret(const char *key)
+{
+	/* Over-redacting costs an operator one look at the file; under-redacting leaks. */
+	static const char *const words[] = {"password",   "passwd", "secret",
+					    "credential", "jaas",   "private"};
+	static const char *const names[] = {"ssl.key.pem", "ssl_key", "sasl.oauthbearer.config",
+					    "sasl.oauthbearer.extensions"};
+	char lower[256];
+	const char *name;
+	size_t n = strlen(key);
+
+	if (n >= sizeof(lower))
+		n = sizeof(lower) - 1;
+	for (size_t i = 0; i < n; i++)
+		lower[i] = (char)tolower((unsigned char)key[i]);
+	lower[n] = '\0';
+	for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++)
+		if (strstr(lower, words[i]))
+			return true;
+	/* Property names are matched without their "kafka." prefix, and as given. */
+	name = strncmp(lower, "kafka.", 6) == 0 ? lower + 6 : lower;
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (strcmp(name, names[i]) == 0)
+			return true;
+	return false;
+}
+
+enum sluice_config_forwarding sluice_config_forwarding(const struct sluice_config *cfg)
+{
+	if (!cfg->kafka.enabled || cfg->kafka.brokers[0] == '\0')
+		return SLUICE_CONFIG_FORWARD_OFF;
+	if (strcmp(cfg->kafka.brokers, "embedded") == 0)
+		return SLUICE_CONFIG_FORWARD_EMBEDDED;
+	return SLUICE_CONFIG_FORWARD_KAFKA;
+}
+
+const char *sluice_config_forwarding_name(enum sluice_config_forwarding f)
+{
+	return f == SLUICE_CONFIG_FORWARD_KAFKA       ? "kafka"
+		: f == SLUICE_CONFIG_FORWARD_EMBEDDED ? "embedded"
+						      : "off";
+}
+
+/* The librdkafka property "kafka.<name>" that is set, or NULL. */
+static const struct sluice_config_kafka_prop *find_prop(const struct sluice_config *cfg,
+							const char *full)
+{
+	if (!cfg || strncmp(full, "kafka.", 6) != 0)
+		return NULL;
+	for (uint32_t i = 0; i < cfg->kafka.nprops; i++)
+		if (strcmp(cfg->kafka.props[i].key, full + 6) == 0)
+			return &cfg->kafka.props[i];
+	return NULL;
+}
+
 int sluice_config_get(const struct sluice_config *cfg, const char *key, char *out, size_t len)
 {
 	unsigned sec, idx;
 	const struct key *k;
+	const struct sluice_config_kafka_prop *prop;
 	char buf[SLUICE_CONFIG_STR_MAX + 64];
 
-	if (resolve_key(cfg, key, &sec, &idx, &k))
+	if (resolve_key(cfg, key, &sec, &idx, &k) == 0)
+		format_value(k, (const char *)section_cbase(cfg, sec, idx) + k->off, buf,
+			     sizeof(buf));
+	else if ((prop = find_prop(cfg, key)) != NULL)
+		snprintf(buf, sizeof(buf), "%s", prop->value);
+	else
 		return -ENOENT;
-	format_value(k, (const char *)section_cbase(cfg, sec, idx) + k->off, buf, sizeof(buf));
+	if (sluice_config_key_is_secret(key))
+		snprintf(buf, sizeof(buf), "%s", SLUICE_CONFIG_REDACTED);
 	if (strlen(buf) >= len)
 		return -ENOSPC;
 	memcpy(out, buf, strlen(buf) + 1);
@@ -2116,6 +2452,13 @@ int sluice_config_set(struct sluice_config *cfg, const char *key, const char *va
 	} tmp;
 
 	if (resolve_key(cfg, key, &sec, &idx, &k)) {
+		if (find_prop(cfg, key)) {
+			snprintf(err, errlen,
+				 "%s: librdkafka properties cannot change at runtime (restart "
+				 "with the new value)",
+				 key);
+			return -EPERM;
+		}
 		snprintf(err, errlen, "%s: unknown key", key);
 		return -ENOENT;
 	}
@@ -2142,15 +2485,18 @@ unsigned sluice_config_foreach(const struct sluice_config *cfg,
 			const char *iname = instance_name(cfg, s, i);
 			for (size_t k = 0; k < sections[s].nkeys; k++) {
 				const struct key *key = &sections[s].keys[k];
-				char full[256], value[SLUICE_CONFIG_STR_MAX + 64];
+				char full[256], sec[128], value[SLUICE_CONFIG_STR_MAX + 64];
 				struct sluice_config_item item;
 
-				snprintf(full, sizeof(full), "%s%s%s.%s", sections[s].name,
-					 iname ? "." : "", iname ? iname : "", key->name);
+				snprintf(sec, sizeof(sec), "%s%s%s", sections[s].name,
+					 iname ? "." : "", iname ? iname : "");
+				snprintf(full, sizeof(full), "%s.%s", sec, key->name);
+				item.section = sec;
 				format_value(key, (const char *)section_cbase(cfg, s, i) + key->off,
 					     value, sizeof(value));
 				item.key = full;
-				item.value = value;
+				item.secret = sluice_config_key_is_secret(full);
+				item.value = item.secret ? SLUICE_CONFIG_REDACTED : value;
 				item.default_value = key->def;
 				item.type = type_names[key->type];
 				item.help = key->help;
@@ -2164,6 +2510,7 @@ unsigned sluice_config_foreach(const struct sluice_config *cfg,
 		char full[160];
 		struct sluice_config_item item = {
 			.key = full,
+			.section = "kafka",
 			.value = cfg->kafka.props[i].value,
 			.default_value = NULL,
 			.type = "librdkafka",
@@ -2171,6 +2518,9 @@ unsigned sluice_config_foreach(const struct sluice_config *cfg,
 			.runtime = false,
 		};
 		snprintf(full, sizeof(full), "kafka.%s", cfg->kafka.props[i].key);
+		item.secret = sluice_config_key_is_secret(full);
+		if (item.secret)
+			item.value = SLUICE_CONFIG_REDACTED;
 		cb(&item, arg);
 		count++;
 	}

@@ -37,6 +37,7 @@ extern "C" {
 #define SLUICE_CONFIG_PATH_MAX 256
 #define SLUICE_CONFIG_STR_MAX 512
 #define SLUICE_CONFIG_LINE_MAX 4096
+#define SLUICE_CONFIG_MAX_EAL_ARGS 62 /**< tokens in eal.args */
 
 /** A set of CPU (or lcore) ids, in the order given. */
 struct sluice_cpu_list {
@@ -198,7 +199,8 @@ struct sluice_config_control {
 	uint32_t log_level; /**< enum sluice_config_log_level */
 	uint64_t shutdown_timeout_us;
 	uint64_t stats_interval_us;
-	char socket_group[64]; /**< group allowed on the control socket besides root; "" none */
+	char socket_group[64]; /**< group that may read through the control socket; "" none */
+	char admin_group[64]; /**< group that may also change/stop the appliance; "" root only */
 	/* /health thresholds; 0 turns a check off. */
 	uint64_t health_max_forward_lag_events; /**< per partition */
 	uint64_t health_max_forward_lag_us; /**< age of the oldest unforwarded record */
@@ -208,6 +210,7 @@ struct sluice_config_control {
 	char metrics_addr[32];
 	uint16_t metrics_port;
 	gid_t socket_gid; /**< (gid_t)-1 when socket_group is empty */
+	gid_t admin_gid; /**< (gid_t)-1 when admin_group is empty */
 };
 
 struct sluice_config_dataplane {
@@ -287,8 +290,10 @@ const char *sluice_config_error(const struct sluice_config *cfg, uint32_t i);
 void sluice_config_print_errors(const struct sluice_config *cfg, FILE *out);
 
 /**
- * Current value of @p key ("dataplane.linger", "topic.events.flush_interval") as the parser
- * would accept it. @return 0, -ENOENT unknown key, -ENOSPC buffer too small.
+ * Current value of @p key ("dataplane.linger", "topic.events.flush_interval", or a kafka.*
+ * librdkafka property that is set) as the parser would accept it; a secret
+ * (sluice_config_key_is_secret) reads SLUICE_CONFIG_REDACTED.
+ * @return 0, -ENOENT unknown key, -ENOSPC buffer too small.
  */
 int sluice_config_get(const struct sluice_config *cfg, const char *key, char *out, size_t len);
 
@@ -304,14 +309,41 @@ int sluice_config_is_runtime(const char *key);
 int sluice_config_set(struct sluice_config *cfg, const char *key, const char *value, char *err,
 		      size_t errlen);
 
+/** What sluice_config_get() and sluice_config_foreach() show instead of a secret value. */
+#define SLUICE_CONFIG_REDACTED "***"
+
+/**
+ * Is @p key (full dotted name, e.g. "kafka.sasl.password") a secret? The one rule, used
+ * wherever configuration is shown (config list/get, telemetry, logs): a key whose name
+ * contains "password", "passwd", "secret", "credential", "jaas" or "private", or that holds
+ * a private key or a credential blob (ssl.key.pem, ssl_key, sasl.oauthbearer.config,
+ * sasl.oauthbearer.extensions), case-insensitively. Its value is shown as
+ * SLUICE_CONFIG_REDACTED.
+ */
+bool sluice_config_key_is_secret(const char *key);
+
+/** Where the log goes besides the disk: sluice_config_forwarding() decides, once. */
+enum sluice_config_forwarding {
+	SLUICE_CONFIG_FORWARD_OFF, /**< no kafka.brokers, or kafka.enabled = false: store only */
+	SLUICE_CONFIG_FORWARD_KAFKA, /**< a Kafka cluster (kafka.brokers) */
+	SLUICE_CONFIG_FORWARD_EMBEDDED, /**< demo: the in-memory mock cluster, asked for */
+};
+
+enum sluice_config_forwarding sluice_config_forwarding(const struct sluice_config *cfg);
+
+/** "off", "kafka" or "embedded". */
+const char *sluice_config_forwarding_name(enum sluice_config_forwarding f);
+
 /** One key of the live configuration, for config.list. */
 struct sluice_config_item {
 	const char *key; /**< full dotted name */
-	const char *value;
+	const char *section; /**< "eal", "kafka" (properties included), "topic.events", ... */
+	const char *value; /**< SLUICE_CONFIG_REDACTED for a secret */
 	const char *default_value;
 	const char *type;
 	const char *help;
 	bool runtime;
+	bool secret; /**< sluice_config_key_is_secret(key): value is redacted */
 };
 
 /** Visit every key of @p cfg (named sections expanded). @return number of keys visited. */

@@ -17,6 +17,7 @@
 #ifndef SLUICE_CTL_H
 #define SLUICE_CTL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -40,10 +41,19 @@ void sluice_ctl_set_log(void (*fn)(const char *line, void *arg), void *arg);
 
 struct sluice_ctl_server;
 
+/**
+ * Two tiers of peers, decided once per connection from SO_PEERCRED (and the peer's
+ * supplementary groups): root, the daemon's own user and members of admin_gid may run every
+ * command; members of gid only the read commands (sluice_ctl_command_is_admin() is false);
+ * anyone else is refused at connect.
+ */
 struct sluice_ctl_server_opts {
 	const char *socket_path; /**< Unix socket path; an existing stale socket is replaced */
-	mode_t mode; /**< socket file mode; 0 means 0660 */
-	gid_t gid; /**< group allowed besides root; (gid_t)-1 = root only */
+	mode_t mode; /**< socket file mode; 0 means 0660, or 0666 when gid and admin_gid are two
+			different groups (file modes name one group: peer credentials decide) */
+	gid_t gid; /**< group that may read besides root; (gid_t)-1 = none */
+	bool admin_gid_set; /**< admin_gid is meaningful (0 is root's group, not "none") */
+	gid_t admin_gid; /**< group that may also run admin commands */
 	size_t max_line_bytes; /**< longest request line; 0 = SLUICE_CTL_MAX_LINE_DEFAULT */
 	unsigned max_clients; /**< simultaneous connections; 0 = 16 */
 	struct sluice_daemon *daemon; /**< passed to observe.h functions */
@@ -58,7 +68,14 @@ struct sluice_ctl_server_stats {
 	uint64_t bad_requests; /**< lines that were not a valid request (invalid JSON, schema) */
 	uint64_t oversized; /**< lines longer than max_line_bytes */
 	uint64_t error_replies; /**< replies with "ok": false, bad requests included */
+	uint64_t denied_requests; /**< admin commands refused to a read-only peer */
 };
+
+/**
+ * Does @p cmd change or stop the appliance (config.set, forwarder.pause/resume, flush,
+ * shutdown)? Those need root or control.admin_group; every other command only reads.
+ */
+bool sluice_ctl_command_is_admin(const char *cmd);
 
 /**
  * Create the socket (mode, group ownership when gid is set), listen, and start the server
@@ -120,12 +137,22 @@ char *sluice_metrics_render(struct sluice_daemon *d, const struct sluice_ctl_ser
 
 /**
  * Register the /sluice/... DPDK telemetry commands (/sluice/stats, /sluice/health,
- * /sluice/partitions, /sluice/producers, /sluice/status, /sluice/metric). Call after
+ * /sluice/partitions, /sluice/producers, /sluice/status, /sluice/metric, /sluice/families,
+ * /sluice/config[,<section>]). Call after
  * rte_eal_init() in a process that keeps the telemetry socket. DPDK cannot unregister commands
  * and calls them without a context pointer, so one daemon per process is served; calling it
  * again replaces the daemon. @return 0 or -errno from rte_telemetry_register_cmd.
  */
 int sluice_telemetry_register(struct sluice_daemon *d);
+
+/**
+ * Make EAL's runtime directory @p runtime_dir (rte_eal_get_runtime_dir()) and everything in it
+ * accessible to the daemon's user only (directory 0700, sockets and files without group or
+ * other bits), whatever the umask or an earlier owner left: DPDK's telemetry socket checks no
+ * peer credentials, so it must be no wider than the control socket. Call right after
+ * rte_eal_init(). @return 0, -EPERM when the directory belongs to another user, or -errno.
+ */
+int sluice_telemetry_restrict(const char *runtime_dir);
 
 /**
  * Detach the daemon from the telemetry commands: waits for a callback in progress, and later

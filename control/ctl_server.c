@@ -39,6 +39,8 @@
 struct client {
 	int fd;
 	pid_t pid;
+	uid_t uid;
+	bool admin; /* may run admin commands (root, our user, admin group) */
 	char *in; /* max_line bytes */
 	size_t in_len;
 	bool discarding; /* skipping the rest of an oversized line */
@@ -51,6 +53,8 @@ struct client {
 struct sluice_ctl_server {
 	char *path;
 	gid_t gid;
+	bool admin_gid_set;
+	gid_t admin_gid;
 	size_t max_line;
 	unsigned max_clients;
 	struct sluice_daemon *daemon;
@@ -66,9 +70,12 @@ struct sluice_ctl_server {
 	_Atomic uint64_t requests;
 	_Atomic uint64_t oversized;
 	_Atomic uint64_t error_replies;
+	_Atomic uint64_t denied;
 	_Atomic uint64_t bad[SLUICE_CTL_PROTO_ERR_COUNT];
 	time_t refusal_logged; /* server thread only: refusals are logged once a minute */
 	uint64_t refusals_unlogged;
+	time_t denial_logged; /* the same for admin commands denied to readers */
+	uint64_t denials_unlogged;
 };
 
 static void count(_Atomic uint64_t *c)
@@ -223,8 +230,20 @@ static const char *const daemon_cmds[] = {
 	"config.get", "config.set", "config.list", "forwarder.pause", "forwarder.resume",
 	"flush",      "shutdown",
 };
+/* The ones that change or stop the appliance: the admin tier only. */
+static const char *const admin_cmds[] = {
+	"config.set", "forwarder.pause", "forwarder.resume", "flush", "shutdown",
+};
 
-static json_t *cmd_hello(void)
+bool sluice_ctl_command_is_admin(const char *cmd)
+{
+	for (size_t i = 0; i < sizeof(admin_cmds) / sizeof(admin_cmds[0]); i++)
+		if (strcmp(cmd, admin_cmds[i]) == 0)
+			return true;
+	return false;
+}
+
+static json_t *cmd_hello(const struct client *c)
 {
 	json_t *r = json_object();
 	json_t *cmds = json_array();
@@ -237,15 +256,40 @@ static json_t *cmd_hello(void)
 	json_object_set_new(r, "protocol", json_integer(SLUICE_CTL_PROTO_VERSION));
 	json_object_set_new(r, "server", json_string("sluiced"));
 	json_object_set_new(r, "commands", cmds);
+	json_object_set_new(r, "access", json_string(c->admin ? "admin" : "read"));
 	return r;
 }
 
-static json_t *dispatch(struct sluice_ctl_server *srv, const struct sluice_ctl_request *req)
+static json_t *deny(struct sluice_ctl_server *srv, const struct client *c, const char *cmd)
+{
+	time_t now = time(NULL);
+
+	count(&srv->denied);
+	/* Worth a line (a reader trying to change things), but a loop must not flood. */
+	if (now - srv->denial_logged >= 60) {
+		sluice_ctl_log("%s: denied \"%s\" to uid %ld pid %ld (read-only: not root nor in "
+			       "control.admin_group)%s",
+			       srv->path, cmd, (long)c->uid, (long)c->pid,
+			       srv->denials_unlogged ? "; more denials not logged" : "");
+		srv->denial_logged = now;
+		srv->denials_unlogged = 0;
+	} else {
+		srv->denials_unlogged++;
+	}
+	return sluice_ctl_proto_error("permission denied: \"%s\" changes the appliance: root or "
+				      "control.admin_group only (uid %ld may read)",
+				      cmd, (long)c->uid);
+}
+
+static json_t *dispatch(struct sluice_ctl_server *srv, const struct client *c,
+			const struct sluice_ctl_request *req)
 {
 	json_t *r;
 
+	if (!c->admin && sluice_ctl_command_is_admin(req->cmd))
+		return deny(srv, c, req->cmd);
 	if (strcmp(req->cmd, "hello") == 0)
-		return cmd_hello();
+		return cmd_hello(c);
 	if (strcmp(req->cmd, "health") == 0)
 		return cmd_health(srv);
 	if (strcmp(req->cmd, "metrics") == 0)
@@ -347,7 +391,7 @@ static bool handle_line(struct sluice_ctl_server *srv, struct client *c, const c
 		return queue_reply(srv, c, sluice_ctl_proto_error("bad request: %s", err), NULL);
 	}
 	count(&srv->requests);
-	queued = queue_reply(srv, c, dispatch(srv, &req), req.id);
+	queued = queue_reply(srv, c, dispatch(srv, c, &req), req.id);
 	sluice_ctl_request_clear(&req);
 	return queued;
 }
@@ -456,13 +500,22 @@ static bool pid_in_group(pid_t pid, gid_t gid)
 	return found;
 }
 
-static bool peer_allowed(const struct sluice_ctl_server *srv, const struct ucred *cr)
+static bool peer_in(const struct ucred *cr, gid_t gid)
+{
+	return cr->gid == gid || pid_in_group(cr->pid, gid);
+}
+
+enum tier { TIER_NONE, TIER_READ, TIER_ADMIN };
+
+static enum tier peer_tier(const struct sluice_ctl_server *srv, const struct ucred *cr)
 {
 	if (cr->uid == 0 || cr->uid == geteuid())
-		return true;
-	if (srv->gid == (gid_t)-1)
-		return false;
-	return cr->gid == srv->gid || pid_in_group(cr->pid, srv->gid);
+		return TIER_ADMIN;
+	if (srv->admin_gid_set && peer_in(cr, srv->admin_gid))
+		return TIER_ADMIN;
+	if (srv->gid != (gid_t)-1 && peer_in(cr, srv->gid))
+		return TIER_READ;
+	return TIER_NONE;
 }
 
 static void refuse(int fd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -511,7 +564,9 @@ static void accept_clients(struct sluice_ctl_server *srv)
 			refuse(fd, "permission denied: cannot read peer credentials");
 			continue;
 		}
-		if (!peer_allowed(srv, &cr)) {
+		enum tier tier = peer_tier(srv, &cr);
+
+		if (tier == TIER_NONE) {
 			time_t now = time(NULL);
 
 			count(&srv->rejected_peers);
@@ -520,7 +575,9 @@ static void accept_clients(struct sluice_ctl_server *srv)
 			if (now - srv->refusal_logged >= 60) {
 				sluice_ctl_log("%s: refused uid %ld pid %ld (not root%s)%s",
 					       srv->path, (long)cr.uid, (long)cr.pid,
-					       srv->gid == (gid_t)-1 ? "" : " nor in the group",
+					       srv->gid == (gid_t)-1 && !srv->admin_gid_set
+						       ? ""
+						       : " nor in a control group",
 					       srv->refusals_unlogged ? "; more refusals not logged"
 								      : "");
 				srv->refusal_logged = now;
@@ -528,16 +585,17 @@ static void accept_clients(struct sluice_ctl_server *srv)
 			} else {
 				srv->refusals_unlogged++;
 			}
-			if (srv->gid == (gid_t)-1)
+			if (srv->gid == (gid_t)-1 && !srv->admin_gid_set)
 				refuse(fd,
 				       "permission denied: uid %ld is not root (control socket %s)",
 				       (long)cr.uid, srv->path);
 			else
 				refuse(fd,
-				       "permission denied: uid %ld is neither root nor in group "
-				       "%ld "
-				       "(control socket %s)",
-				       (long)cr.uid, (long)srv->gid, srv->path);
+				       "permission denied: uid %ld is neither root nor in "
+				       "control.socket_group or control.admin_group (control "
+				       "socket "
+				       "%s)",
+				       (long)cr.uid, srv->path);
 			continue;
 		}
 		for (unsigned i = 0; i < srv->max_clients; i++) {
@@ -553,6 +611,8 @@ static void accept_clients(struct sluice_ctl_server *srv)
 		}
 		c->fd = fd;
 		c->pid = cr.pid;
+		c->uid = cr.uid;
+		c->admin = tier == TIER_ADMIN;
 		c->in_len = 0;
 		ev.events = EPOLLIN;
 		ev.data.ptr = c;
@@ -665,10 +725,17 @@ int sluice_ctl_server_start(const struct sluice_ctl_server_opts *opts,
 		return -ENOMEM;
 	srv->lfd = srv->evfd = srv->epfd = -1;
 	srv->gid = opts->gid;
+	srv->admin_gid_set = opts->admin_gid_set;
+	srv->admin_gid = opts->admin_gid;
 	srv->daemon = opts->daemon;
 	srv->max_line = opts->max_line_bytes ? opts->max_line_bytes : SLUICE_CTL_MAX_LINE_DEFAULT;
 	srv->max_clients = opts->max_clients ? opts->max_clients : MAX_CLIENTS_DEFAULT;
 	mode = opts->mode ? opts->mode : 0660;
+	/* A file names one group: with two, the file lets everyone knock and SO_PEERCRED, the
+	 * real check, sorts readers from admins and refuses the rest. */
+	if (!opts->mode && srv->gid != (gid_t)-1 && srv->admin_gid_set &&
+	    srv->gid != srv->admin_gid)
+		mode = 0666;
 	srv->path = strdup(opts->socket_path);
 	srv->clients = calloc(srv->max_clients, sizeof(*srv->clients));
 	if (srv->path == NULL || srv->clients == NULL) {
@@ -705,11 +772,18 @@ int sluice_ctl_server_start(const struct sluice_ctl_server_opts *opts,
 		sluice_ctl_log("chmod %s %o: %s", srv->path, (unsigned)mode, strerror(errno));
 		goto fail_unlink;
 	}
-	if (srv->gid != (gid_t)-1 && chown(srv->path, (uid_t)-1, srv->gid) != 0) {
-		rc = -errno;
-		sluice_ctl_log("chown %s to gid %ld: %s", srv->path, (long)srv->gid,
-			       strerror(errno));
-		goto fail_unlink;
+	{
+		/* The file's group: the readers', else the admins'. */
+		gid_t owner = srv->gid != (gid_t)-1 ? srv->gid
+			: srv->admin_gid_set        ? srv->admin_gid
+						    : (gid_t)-1;
+
+		if (owner != (gid_t)-1 && chown(srv->path, (uid_t)-1, owner) != 0) {
+			rc = -errno;
+			sluice_ctl_log("chown %s to gid %ld: %s", srv->path, (long)owner,
+				       strerror(errno));
+			goto fail_unlink;
+		}
 	}
 	if (listen(srv->lfd, 16) != 0) {
 		rc = -errno;
@@ -791,6 +865,7 @@ void sluice_ctl_server_get_stats(const struct sluice_ctl_server *srv,
 	st->requests = load(&srv->requests);
 	st->oversized = load(&srv->oversized);
 	st->error_replies = load(&srv->error_replies);
+	st->denied_requests = load(&srv->denied);
 	for (unsigned i = 0; i < SLUICE_CTL_PROTO_ERR_COUNT; i++)
 		st->bad_requests += load(&srv->bad[i]);
 }
@@ -828,6 +903,10 @@ void sluice_ctl_server_collect(const struct sluice_ctl_server *srv,
 	l.value = "oversized";
 	sink->sample(sink->ctx, "sluice_ctl_bad_requests_total", &l, 1,
 		     (double)load(&srv->oversized));
+	sink->family(sink->ctx, "sluice_ctl_denied_requests_total", SLUICE_METRIC_COUNTER,
+		     "Admin commands refused to a read-only (control.socket_group) peer.");
+	sink->sample(sink->ctx, "sluice_ctl_denied_requests_total", NULL, 0,
+		     (double)load(&srv->denied));
 	sink->family(sink->ctx, "sluice_ctl_error_replies_total", SLUICE_METRIC_COUNTER,
 		     "Control replies with ok=false (bad requests included).");
 	sink->sample(sink->ctx, "sluice_ctl_error_replies_total", NULL, 0,

@@ -103,6 +103,7 @@ struct sluice_daemon {
 	struct sluice_worker *workers[MAX_WORKERS];
 	unsigned worker_lcore[MAX_WORKERS];
 	bool launched[MAX_WORKERS];
+	enum sluice_config_forwarding forwarding;
 	struct sluice_kafka_embedded *embedded;
 	char bootstrap[SLUICE_CONFIG_STR_MAX];
 	struct sluice_fwd *fwd;
@@ -226,7 +227,7 @@ static int start_eal(struct sluice_daemon *d)
 	const char *vdevs[SLUICE_CONFIG_MAX_PORTS + 1] = {0};
 	const char *pci[SLUICE_CONFIG_MAX_PORTS + 1] = {0};
 	char vdev_buf[SLUICE_CONFIG_MAX_PORTS][SLUICE_CONFIG_STR_MAX + 80];
-	char *extra[64] = {0};
+	char *extra[SLUICE_CONFIG_MAX_EAL_ARGS + 2] = {0}; /* --main-lcore, eal.args, NULL */
 	char args_copy[SLUICE_CONFIG_STR_MAX];
 	char main_lcore[32];
 	uint32_t nv = 0, np = 0, ne = 0;
@@ -252,8 +253,9 @@ static int start_eal(struct sluice_daemon *d)
 	snprintf(main_lcore, sizeof(main_lcore), "--main-lcore=%u", cfg->eal.main_lcore);
 	extra[ne++] = main_lcore;
 	snprintf(args_copy, sizeof(args_copy), "%s", cfg->eal.args);
-	for (char *save = NULL, *tok = strtok_r(args_copy, " \t", &save); tok && ne < 62;
-	     tok = strtok_r(NULL, " \t", &save))
+	/* At most SLUICE_CONFIG_MAX_EAL_ARGS tokens: validation refused more. */
+	for (char *save = NULL, *tok = strtok_r(args_copy, " \t", &save);
+	     tok && ne < 1 + SLUICE_CONFIG_MAX_EAL_ARGS; tok = strtok_r(NULL, " \t", &save))
 		extra[ne++] = tok;
 	extra[ne] = NULL;
 
@@ -278,6 +280,15 @@ static int start_eal(struct sluice_daemon *d)
 	d->eal_up = true;
 	/* nic/ points DPDK's log at stderr for EAL's start-up; take it back (syslog). */
 	rte_openlog_stream(d->log_stream);
+	if (cfg->eal.telemetry) {
+		rc = sluice_telemetry_restrict(rte_eal_get_runtime_dir());
+		if (rc) {
+			DLOG(ERR,
+			     "DPDK telemetry would be open to more than the control socket "
+			     "(set eal.telemetry = false to run without it)");
+			return rc;
+		}
+	}
 	/* EAL may have reset the levels of types registered before it parsed --log-level. */
 	rte_log_set_level_pattern("sluice.*", cfg->control.log_level);
 	return 0;
@@ -286,19 +297,9 @@ static int start_eal(struct sluice_daemon *d)
 static int start_pools(struct sluice_daemon *d)
 {
 	const struct sluice_config *cfg = d->cfg;
-	uint32_t need = 0;
 	int rc;
 
-	for (uint32_t i = 0; i < cfg->nports; i++)
-		need += cfg->ports[i].rx_desc * cfg->dataplane.workers;
-	need += cfg->dataplane.mbuf_cache * (cfg->dataplane.workers + 1) + 2 * 64;
-	if (cfg->dataplane.mbufs < need) {
-		DLOG(ERR,
-		     "dataplane.mbufs = %u cannot fill the RX rings: ports x workers x rx_desc + "
-		     "caches need %u",
-		     cfg->dataplane.mbufs, need);
-		return -EINVAL;
-	}
+	/* dataplane.mbufs against the RX rings is checked by validation. */
 	d->mbuf_pool = rte_pktmbuf_pool_create("sluiced_mbuf", cfg->dataplane.mbufs,
 					       cfg->dataplane.mbuf_cache, 0,
 					       RTE_MBUF_DEFAULT_BUF_SIZE, (int)rte_socket_id());
@@ -337,6 +338,9 @@ static int start_storage(struct sluice_daemon *d)
 			.retention_bytes = t->retention_bytes,
 			.retention_ms = t->retention_us / 1000,
 			.retention_drop_unforwarded = t->retention_drop_unforwarded,
+			/* Without forwarding nothing moves the forwarded mark: size and age
+			 * alone decide, or the disk fills. */
+			.store_only = d->forwarding == SLUICE_CONFIG_FORWARD_OFF,
 			.flush_none = !t->fsync,
 			.flush_interval_us = t->flush_interval_us,
 			.flush_bytes = t->flush_bytes,
@@ -443,6 +447,8 @@ static int start_workers(struct sluice_daemon *d)
 					    : SLUICE_ADDR_ANY;
 		memcpy(l->addr, cl->addr, 16);
 		l->udp_port = (uint16_t)cl->udp_port;
+		/* Workers poll every port in config order: a listener hears only its own. */
+		l->port_mask = 1u << cl->port_index;
 		l->format = cl->format == SLUICE_CONFIG_FORMAT_LINES ? SLUICE_FORMAT_LINES
 			: cl->format == SLUICE_CONFIG_FORMAT_RAW     ? SLUICE_FORMAT_RAW
 								     : SLUICE_FORMAT_KAFKA;
@@ -533,11 +539,14 @@ static int start_forwarder(struct sluice_daemon *d)
 		snprintf(d->appliance_id, sizeof(d->appliance_id), "sluice");
 	}
 	d->appliance_id[sizeof(d->appliance_id) - 1] = '\0';
-	if (!k->enabled) {
-		DLOG(NOTICE, "kafka.enabled = false: storing only, nothing is forwarded");
+	if (d->forwarding == SLUICE_CONFIG_FORWARD_OFF) {
+		DLOG(NOTICE,
+		     "forwarding: off (%s): the log is stored, nothing is forwarded; "
+		     "retention by size and age alone",
+		     k->enabled ? "no kafka.brokers configured" : "kafka.enabled = false");
 		return 0;
 	}
-	if (strcmp(k->brokers, "embedded") == 0) {
+	if (d->forwarding == SLUICE_CONFIG_FORWARD_EMBEDDED) {
 		struct sluice_kafka_embedded_topic et[SLUICE_CONFIG_MAX_TOPICS];
 		for (uint32_t i = 0; i < cfg->ntopics; i++) {
 			const struct sluice_config_topic *t = &cfg->topics[i];
@@ -552,7 +561,12 @@ static int start_forwarder(struct sluice_daemon *d)
 		}
 		snprintf(d->bootstrap, sizeof(d->bootstrap), "%s",
 			 sluice_kafka_embedded_bootstrap(d->embedded));
-		DLOG(NOTICE, "embedded Kafka (librdkafka mock cluster) at %s", d->bootstrap);
+		DLOG(WARNING,
+		     "forwarding: DEMO MODE, kafka.brokers = embedded: librdkafka's mock cluster "
+		     "at %s keeps records in memory, only the newest 5 MiB per partition, and "
+		     "loses them at exit; retention keeps the whole log (its acks never make a "
+		     "record safe to delete)",
+		     d->bootstrap);
 	} else {
 		snprintf(d->bootstrap, sizeof(d->bootstrap), "%s", k->brokers);
 	}
@@ -583,6 +597,7 @@ static int start_forwarder(struct sluice_daemon *d)
 	o.checkpoint_dir = cfg->storage.data_dir;
 	o.kafka_conf = kv;
 	o.nkafka_conf = k->nprops;
+	o.hold_retention = d->forwarding == SLUICE_CONFIG_FORWARD_EMBEDDED;
 	rc = sluice_fwd_create(&o, &d->fwd);
 	if (rc) {
 		DLOG(ERR, "forwarder: %s", strerror(-rc));
@@ -593,6 +608,8 @@ static int start_forwarder(struct sluice_daemon *d)
 		DLOG(ERR, "forwarder: start failed: %s", strerror(-rc));
 		return rc;
 	}
+	if (d->forwarding == SLUICE_CONFIG_FORWARD_KAFKA)
+		DLOG(NOTICE, "forwarding: to Kafka at %s", d->bootstrap);
 	return 0;
 }
 
@@ -625,9 +642,11 @@ static int start_outputs(struct sluice_daemon *d)
 	if (cfg->control.socket[0]) {
 		struct sluice_ctl_server_opts o = {
 			.socket_path = cfg->control.socket,
-			.mode = 0660,
-			/* Resolved at validation; without a group only root may connect. */
+			/* Resolved at validation; without groups only root may connect. Readers
+			 * (socket_group) and admins (admin_group): see ctl.h. */
 			.gid = cfg->control.socket_group[0] ? cfg->control.socket_gid : (gid_t)-1,
+			.admin_gid_set = cfg->control.admin_group[0] != '\0',
+			.admin_gid = cfg->control.admin_gid,
 			.daemon = d,
 		};
 		make_parent_dir(cfg->control.socket);
@@ -670,6 +689,7 @@ int sluice_daemon_start(struct sluice_daemon *d)
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	clock_gettime(CLOCK_REALTIME, &wall);
 	d->start_time_s = ts_to_s(&wall);
+	d->forwarding = sluice_config_forwarding(d->cfg);
 	set_state(d, STATE_STARTING);
 	d->log_stream = log_setup(d->cfg);
 	if ((rc = start_eal(d)) || (rc = start_pools(d)) || (rc = start_storage(d)) ||
@@ -687,10 +707,11 @@ int sluice_daemon_start(struct sluice_daemon *d)
 	d->startup_s = ts_to_s(&d->started_mono) - ts_to_s(&t0);
 	set_state(d, STATE_RUNNING);
 	DLOG(NOTICE,
-	     "running: %u ports, %u workers (lcores %s), %u writers, %u partitions; started in "
-	     "%.1f ms",
+	     "running: %u ports, %u workers (lcores %s), %u writers, %u partitions, forwarding "
+	     "%s; started in %.1f ms",
 	     d->nports, d->nworkers, d->cfg->eal.lcores_resolved, d->cfg->storage.writers,
-	     sluice_log_partition_count(d->log), d->startup_s * 1e3);
+	     sluice_log_partition_count(d->log), sluice_config_forwarding_name(d->forwarding),
+	     d->startup_s * 1e3);
 	return 0;
 fail:
 	set_state(d, STATE_FAILED);
@@ -1141,7 +1162,9 @@ static void collect_partitions(struct sluice_daemon *d, const struct sluice_metr
 		PF("sluice_partition_durable_offset", durable_offset,
 		   "Every offset below this survived an fdatasync", SLUICE_METRIC_GAUGE, true),
 		PF("sluice_partition_forwarded_offset", forwarded_offset,
-		   "Every offset below this is acknowledged by Kafka", SLUICE_METRIC_GAUGE, true),
+		   "The log's forwarded mark, which retention obeys: every offset below is "
+		   "acknowledged by Kafka (still with forwarding off or embedded)",
+		   SLUICE_METRIC_GAUGE, true),
 		PF("sluice_partition_appended_records_total", appended_records,
 		   "Records written (durable or not)", SLUICE_METRIC_COUNTER, false),
 		PF("sluice_partition_appended_bytes_total", appended_bytes, "Bytes written",
@@ -1284,22 +1307,34 @@ static void collect_forwarder(struct sluice_daemon *d, const struct sluice_metri
 	struct sluice_fwd_stats fs;
 	struct sluice_fwd_partition_stats *ps;
 	uint32_t n = d->log ? sluice_log_partition_count(d->log) : 0;
-	static const char *const states[] = {"stopped", "resuming", "running", "broker_down",
-					     "draining"};
+	/* enum sluice_fwd_state order, then "off": no forwarder at all. */
+	static const char *const states[] = {"stopped",     "resuming", "running",
+					     "broker_down", "draining", "off"};
+	static const enum sluice_config_forwarding modes[] = {SLUICE_CONFIG_FORWARD_OFF,
+							      SLUICE_CONFIG_FORWARD_KAFKA,
+							      SLUICE_CONFIG_FORWARD_EMBEDDED};
 
-	if (!d->fwd)
-		return;
-	ps = calloc(n ? n : 1, sizeof(*ps));
+	fam(s, "sluice_forwarder_mode", SLUICE_METRIC_GAUGE,
+	    "1 for where the log is forwarded: off (store only), kafka, or embedded (the "
+	    "in-memory demo cluster)");
+	for (size_t i = 0; i < sizeof(modes) / sizeof(modes[0]); i++) {
+		struct sluice_label l = {"mode", sluice_config_forwarding_name(modes[i])};
+		smp(s, "sluice_forwarder_mode", &l, 1, d->forwarding == modes[i]);
+	}
+	ps = NULL;
+	if (d->fwd) {
+		ps = calloc(n ? n : 1, sizeof(*ps));
+		sluice_fwd_stats(d->fwd, &fs, ps, ps ? n : 0);
+	}
+	fam(s, "sluice_forwarder_state", SLUICE_METRIC_GAUGE, "1 for the forwarder's state");
+	for (int i = 0; i < 6; i++) {
+		struct sluice_label l = {"state", states[i]};
+		smp(s, "sluice_forwarder_state", &l, 1, d->fwd ? (int)fs.state == i : i == 5);
+	}
 	if (!ps)
 		return;
-	sluice_fwd_stats(d->fwd, &fs, ps, n);
 	if (fs.npartitions < n)
 		n = fs.npartitions;
-	fam(s, "sluice_forwarder_state", SLUICE_METRIC_GAUGE, "1 for the forwarder's state");
-	for (int i = 0; i < 5; i++) {
-		struct sluice_label l = {"state", states[i]};
-		smp(s, "sluice_forwarder_state", &l, 1, (int)fs.state == i);
-	}
 	one(s, "sluice_forwarder_delivered_records_total", SLUICE_METRIC_COUNTER,
 	    "Records acknowledged by Kafka", (double)fs.delivered_records);
 	one(s, "sluice_forwarder_delivered_bytes_total", SLUICE_METRIC_COUNTER,
@@ -1786,9 +1821,22 @@ static json_t *req_status(struct sluice_daemon *d)
 	json_object_set_new(r, "file_prefix", json_string(d->file_prefix));
 	json_object_set_new(r, "data_dir", json_string(d->cfg->storage.data_dir));
 	json_object_set_new(r, "appliance_id", json_string(d->appliance_id));
+	json_object_set_new(r, "forwarding",
+			    json_string(sluice_config_forwarding_name(d->forwarding)));
 	if (d->bootstrap[0])
 		json_object_set_new(r, "kafka_bootstrap", json_string(d->bootstrap));
 	json_object_set_new(r, "kafka_embedded", json_boolean(d->embedded != NULL));
+	{
+		json_t *w = json_array();
+
+		if (d->forwarding == SLUICE_CONFIG_FORWARD_EMBEDDED)
+			json_array_append_new(
+				w,
+				json_string("kafka.brokers = embedded: demo mode, the Kafka "
+					    "cluster is in memory and keeps only the newest 5 MiB "
+					    "per partition; retention keeps the whole log"));
+		json_object_set_new(r, "warnings", w);
+	}
 	if (d->http)
 		json_object_set_new(r, "metrics_port",
 				    json_integer(sluice_metrics_http_port(d->http)));
@@ -1828,7 +1876,7 @@ static json_t *req_status(struct sluice_daemon *d)
 					      (json_int_t)fs.delivered_records, "transactional",
 					      fs.transactional));
 	} else {
-		json_object_set_new(r, "forwarder", json_string("disabled"));
+		json_object_set_new(r, "forwarder", json_pack("{s:s}", "state", "off"));
 	}
 	return r;
 }
@@ -2066,8 +2114,9 @@ static json_t *req_segments(struct sluice_daemon *d, json_t *args)
 static void list_cb(const struct sluice_config_item *item, void *arg)
 {
 	json_t *a = arg;
-	json_t *o = json_pack("{s:s,s:s,s:s,s:b,s:s}", "key", item->key, "value", item->value,
-			      "type", item->type, "runtime", item->runtime, "help",
+	json_t *o = json_pack("{s:s,s:s,s:s,s:s,s:b,s:b,s:s}", "key", item->key, "section",
+			      item->section, "value", item->value, "type", item->type, "runtime",
+			      item->runtime, "secret", item->secret, "help",
 			      item->help ? item->help : "");
 	if (item->default_value)
 		json_object_set_new(o, "default", json_string(item->default_value));
@@ -2166,7 +2215,7 @@ static json_t *req_forwarder(struct sluice_daemon *d, const char *cmd, json_t *a
 	json_t *r;
 
 	if (!d->fwd)
-		return reply_err("the forwarder is disabled (kafka.enabled = false)");
+		return reply_err("forwarding is off (no kafka.brokers, or kafka.enabled = false)");
 	if (tj && !json_is_string(tj))
 		return reply_err("topic must be a string");
 	for (uint32_t i = 0; i < d->cfg->ntopics; i++) {

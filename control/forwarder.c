@@ -135,6 +135,7 @@ struct sluice_fwd {
 	struct sluice_fwd_kv *kafka_conf;
 	uint32_t nkafka_conf;
 	bool transactional;
+	bool hold_retention; /* never report acks to storage (see struct sluice_fwd_opts) */
 	uint32_t linger_ms, batch_records, idle_poll_ms, resume_tail_records, resume_timeout_ms;
 	uint32_t checkpoint_interval_ms;
 
@@ -296,8 +297,15 @@ int sluice_fwd_kafka_conf_check(const char *key, const char *value, char *errstr
 		snprintf(errstr, errstr_len, "out of memory");
 		return -ENOMEM;
 	}
-	if (rd_kafka_conf_set(conf, key, value, errstr, errstr_len) != RD_KAFKA_CONF_OK)
+	switch (rd_kafka_conf_set(conf, key, value, errstr, errstr_len)) {
+	case RD_KAFKA_CONF_OK:
+		break;
+	case RD_KAFKA_CONF_UNKNOWN:
+		rc = -ENOENT;
+		break;
+	default:
 		rc = -EINVAL;
+	}
 	rd_kafka_conf_destroy(conf);
 	return rc;
 }
@@ -307,7 +315,8 @@ static int conf_set(rd_kafka_conf_t *conf, const char *key, const char *value)
 	char errstr[512];
 
 	if (rd_kafka_conf_set(conf, key, value, errstr, sizeof(errstr)) != RD_KAFKA_CONF_OK) {
-		fwd_log("kafka config %s=%s: %s", key, value, errstr);
+		/* The value may be a secret (sasl.password): never log it. */
+		fwd_log("kafka config %s: %s", key, errstr);
 		return -EINVAL;
 	}
 	return 0;
@@ -614,6 +623,40 @@ static rd_kafka_conf_t *producer_conf(struct sluice_fwd *f)
 	rd_kafka_conf_set_dr_msg_cb(conf, dr_msg_cb);
 	rd_kafka_conf_set_error_cb(conf, error_cb);
 	return conf;
+}
+
+static void quiet_log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
+{
+	(void)rk;
+	(void)level;
+	(void)fac;
+	(void)buf;
+}
+
+/*
+ * Build the producer configuration and have rd_kafka_new() finalise it, which refuses
+ * combinations that no single property shows (max.in.flight > 5 with idempotence). No broker
+ * is contacted: bootstrap.servers is emptied and librdkafka's remark about that dropped.
+ */
+static int producer_probe(struct sluice_fwd *f, char *errstr, size_t errstr_len)
+{
+	rd_kafka_conf_t *conf = producer_conf(f);
+	rd_kafka_t *rk;
+	char ignored[256];
+
+	if (!conf) {
+		snprintf(errstr, errstr_len, "a kafka.* property or the compression was refused");
+		return -EINVAL;
+	}
+	rd_kafka_conf_set(conf, "bootstrap.servers", "", ignored, sizeof(ignored));
+	rd_kafka_conf_set_log_cb(conf, quiet_log_cb);
+	rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, errstr_len);
+	if (!rk) {
+		rd_kafka_conf_destroy(conf);
+		return -EINVAL;
+	}
+	rd_kafka_destroy(rk);
+	return 0;
 }
 
 /*
@@ -1299,9 +1342,12 @@ static void rewind_failed(struct sluice_fwd *f, uint64_t now)
 	}
 }
 
-/* Retention may delete what is below the forwarded cursor: tell it as soon as it moves. */
+/* Retention may delete what is below the forwarded cursor: tell it as soon as it moves,
+ * unless acks from this cluster do not make a record safe to delete (hold_retention). */
 static void report_forwarded(struct sluice_fwd *f)
 {
+	if (f->hold_retention)
+		return;
 	for (uint32_t i = 0; i < f->nparts; i++) {
 		struct fpart *p = &f->parts[i];
 
@@ -1437,11 +1483,41 @@ static char *xstrdup(const char *s)
 	return d;
 }
 
+int sluice_fwd_conf_check(const struct sluice_fwd_opts *o, char *errstr, size_t errstr_len)
+{
+	struct sluice_fwd *f = calloc(1, sizeof(*f));
+	char tid[300];
+	int rc = -ENOMEM;
+
+	if (!f)
+		return -ENOMEM;
+	snprintf(tid, sizeof(tid), "sluice-%s", o->appliance_id ? o->appliance_id : "check");
+	f->transactional = o->transactional;
+	f->linger_ms = o->linger_ms ? o->linger_ms : 5;
+	f->brokers = xstrdup("");
+	f->compression = xstrdup(o->compression ? o->compression : "none");
+	f->transactional_id = xstrdup(o->transactional_id ? o->transactional_id : tid);
+	f->kafka_conf = calloc(o->nkafka_conf ? o->nkafka_conf : 1, sizeof(*f->kafka_conf));
+	if (!f->brokers || !f->compression || !f->transactional_id || !f->kafka_conf)
+		goto out;
+	/* Borrowed: f is freed below without its pairs. */
+	for (uint32_t i = 0; i < o->nkafka_conf; i++)
+		f->kafka_conf[i] = o->kafka_conf[i];
+	f->nkafka_conf = o->nkafka_conf;
+	rc = producer_probe(f, errstr, errstr_len);
+out:
+	free(f->kafka_conf);
+	free(f->transactional_id);
+	free(f->compression);
+	free(f->brokers);
+	free(f);
+	return rc;
+}
+
 int sluice_fwd_create(const struct sluice_fwd_opts *o, struct sluice_fwd **out)
 {
 	struct sluice_fwd *f;
-	rd_kafka_conf_t *probe;
-	char buf[300];
+	char buf[300], probe_err[512];
 	int rc = -ENOMEM;
 
 	*out = NULL;
@@ -1456,6 +1532,7 @@ int sluice_fwd_create(const struct sluice_fwd_opts *o, struct sluice_fwd **out)
 	pthread_mutex_init(&f->err_lock, NULL);
 	f->log = o->log;
 	f->transactional = o->transactional;
+	f->hold_retention = o->hold_retention;
 	f->linger_ms = o->linger_ms ? o->linger_ms : 5;
 	f->batch_records = o->batch_records ? o->batch_records : 1000;
 	f->idle_poll_ms = o->idle_poll_ms ? o->idle_poll_ms : 5;
@@ -1492,6 +1569,7 @@ int sluice_fwd_create(const struct sluice_fwd_opts *o, struct sluice_fwd **out)
 							 sizeof(errstr));
 			if (rc) {
 				fwd_log("kafka.%s: %s", o->kafka_conf[i].key, errstr);
+				rc = rc == -ENOMEM ? rc : -EINVAL;
 				goto fail;
 			}
 			rc = -ENOMEM;
@@ -1502,14 +1580,15 @@ int sluice_fwd_create(const struct sluice_fwd_opts *o, struct sluice_fwd **out)
 				goto fail;
 		}
 	}
-	/* Build the whole producer configuration once now, so that a bad compression name or
-	 * an incompatible combination is reported at create, not in the thread. */
-	probe = producer_conf(f);
-	if (!probe) {
-		rc = -EINVAL;
+	/* Build and finalise the whole producer configuration once now, so that a bad
+	 * compression name or an incompatible combination is reported at create, not by the
+	 * thread (which would retry it forever). */
+	rc = producer_probe(f, probe_err, sizeof(probe_err));
+	if (rc) {
+		fwd_log("create: librdkafka refuses the producer configuration: %s", probe_err);
 		goto fail;
 	}
-	rd_kafka_conf_destroy(probe);
+	rc = -ENOMEM;
 
 	f->topics = calloc(o->ntopics, sizeof(*f->topics));
 	if (!f->topics)

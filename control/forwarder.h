@@ -75,15 +75,33 @@ struct sluice_fwd_opts {
 	uint32_t checkpoint_interval_ms; /**< 0 = 1000 */
 	const struct sluice_fwd_kv *kafka_conf; /**< passthrough, applied last (may override) */
 	uint32_t nkafka_conf;
+	/** Never advance the log's forwarded mark via sluice_partition_set_forwarded: acks from
+	 * this cluster do not make a record safe to delete (the embedded, in-memory cluster).
+	 * Forwarding, stats and the checkpoint are unchanged; retention keeps every record
+	 * unless the topic's retention_drop_unforwarded says otherwise. */
+	bool hold_retention;
 };
 
 /**
- * Check one `kafka.*` passthrough pair (key without the prefix) as rd_kafka_conf_set would.
- * For the config validator, before anything starts.
- * @return 0, or -EINVAL with librdkafka's reason in @p errstr.
+ * Check one `kafka.*` passthrough pair (key without the prefix) as sluice_fwd_create will:
+ * refused when sluice owns the property (exactly-once settings), else as rd_kafka_conf_set
+ * would. The config validator calls it, so that --check-config refuses what start would.
+ * @return 0; -ENOENT not a librdkafka property; -EINVAL owned or bad value (the reason in
+ *         @p errstr, which may quote the value); -ENOMEM.
  */
 int sluice_fwd_kafka_conf_check(const char *key, const char *value, char *errstr,
 				size_t errstr_len);
+
+/**
+ * Check the whole producer configuration that sluice_fwd_create() will build from @p o: the
+ * owned exactly-once settings, compression, linger, transactional.id and every kafka.* pair,
+ * finalised by rd_kafka_new(), which refuses combinations that no single property shows
+ * (`max.in.flight.requests.per.connection` above 5 with idempotence). No broker is contacted;
+ * only transactional, transactional_id, appliance_id, compression, linger_ms and kafka_conf
+ * are read (each pair should have passed sluice_fwd_kafka_conf_check() first).
+ * @return 0, -EINVAL with librdkafka's reason in @p errstr, or -ENOMEM.
+ */
+int sluice_fwd_conf_check(const struct sluice_fwd_opts *o, char *errstr, size_t errstr_len);
 
 /**
  * Validate options and build the producer configuration (no network, no thread).

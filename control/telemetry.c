@@ -12,17 +12,25 @@
  * DPDK 22.11 telemetry limits shape the replies: dict keys only [A-Za-z0-9_/] and < 128 bytes,
  * at most 256 dict entries, values u64/int/string or a one-level array, 16 KiB per reply.
  * Keys are sanitised, numbers that are not non-negative integers are sent as strings, and a
- * reply that would not fit is cut and marked with "truncated": 1.
+ * reply that would not fit is cut and marked with "truncated": 1. The configuration, which
+ * can hold thousands of keys, is served one section per request (/sluice/config,<section>).
+ *
+ * DPDK's socket has no peer-credential check: sluice_telemetry_restrict() makes EAL's runtime
+ * directory and its sockets the daemon user's alone, narrower than the control socket.
  */
 #include "ctl.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <rte_telemetry.h>
 
@@ -91,6 +99,8 @@ static void add_str(struct tel_dict *t, const char *key, const char *val)
 		if ((unsigned char)*p < 0x20 || (unsigned char)*p >= 0x7f || *p == '"' ||
 		    *p == '\\')
 			*p = '_';
+	if (strlen(val) >= sizeof(v))
+		t->truncated = true; /* a value longer than DPDK's strings was cut */
 	if (room(t, k, strlen(v) + 2))
 		rte_tel_data_add_dict_string(t->d, k, v);
 }
@@ -208,7 +218,6 @@ static int request_cb(const char *dcmd, const char *params, struct rte_tel_data 
 		{"/sluice/status", "status"},
 		{"/sluice/partitions", "partitions"},
 		{"/sluice/producers", "producers"},
-		{"/sluice/config", "config.list"},
 	};
 	struct tel_dict t = {.d = d};
 	struct sluice_daemon *dm;
@@ -235,6 +244,126 @@ static int request_cb(const char *dcmd, const char *params, struct rte_tel_data 
 	json_decref(r);
 	finish(&t);
 	return 0;
+}
+
+/*
+ * /sluice/config: the section names; /sluice/config,<section>: that section's keys and values
+ * (secrets already read "***" in config.list), keys without the section prefix and with '.'
+ * as '/' ("sasl/password"). One section fits a reply where the whole configuration does not.
+ */
+static int config_cb(const char *dcmd, const char *params, struct rte_tel_data *d)
+{
+	struct tel_dict t = {.d = d};
+	struct sluice_daemon *dm;
+	json_t *r, *keys, *item, *seen;
+	size_t i;
+
+	(void)dcmd;
+	dm = enter();
+	if (dm == NULL)
+		return -ENODEV;
+	r = sluice_daemon_request(dm, "config.list", NULL);
+	leave();
+	keys = r ? json_object_get(r, "keys") : NULL;
+	if (!json_is_array(keys)) {
+		json_decref(r);
+		return -EIO;
+	}
+	if (params == NULL || params[0] == '\0') {
+		seen = json_object();
+		rte_tel_data_start_array(d, RTE_TEL_STRING_VAL);
+		json_array_foreach(keys, i, item)
+		{
+			const char *sec = json_string_value(json_object_get(item, "section"));
+
+			if (sec == NULL || json_object_get(seen, sec) != NULL)
+				continue;
+			json_object_set_new(seen, sec, json_true());
+			if (rte_tel_data_add_array_string(d, sec) != 0)
+				break; /* 512 sections cannot happen: 5 + 8 + 32 + 32 */
+		}
+		json_decref(seen);
+		json_decref(r);
+		return 0;
+	}
+	rte_tel_data_start_dict(d);
+	json_array_foreach(keys, i, item)
+	{
+		const char *sec = json_string_value(json_object_get(item, "section"));
+		const char *key = json_string_value(json_object_get(item, "key"));
+		json_t *v = json_object_get(item, "value");
+		char name[KEY_MAX + 1], val[RTE_TEL_MAX_STRING_LEN + 1];
+		size_t plen;
+
+		if (sec == NULL || key == NULL || strcmp(sec, params) != 0)
+			continue;
+		plen = strlen(sec);
+		snprintf(name, sizeof(name), "%s",
+			 strncmp(key, sec, plen) == 0 && key[plen] == '.' ? key + plen + 1 : key);
+		for (char *p = name; *p != '\0'; p++)
+			if (*p == '.')
+				*p = '/';
+		if (json_is_string(v)) {
+			add_str(&t, name, json_string_value(v));
+		} else {
+			char *dump = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
+
+			snprintf(val, sizeof(val), "%s", dump ? dump : "?");
+			free(dump);
+			add_str(&t, name, val);
+		}
+	}
+	json_decref(r);
+	if (t.entries == 0)
+		return -ENOENT; /* no such section */
+	finish(&t);
+	return 0;
+}
+
+int sluice_telemetry_restrict(const char *runtime_dir)
+{
+	struct stat st;
+	struct dirent *e;
+	DIR *dh;
+	int dfd, rc = 0;
+
+	dfd = open(runtime_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (dfd < 0) {
+		rc = -errno;
+		sluice_ctl_log("telemetry: %s: %s", runtime_dir, strerror(-rc));
+		return rc;
+	}
+	if (fstat(dfd, &st) != 0 || st.st_uid != geteuid()) {
+		rc = -EPERM;
+		sluice_ctl_log("telemetry: %s is not owned by uid %ld: its sockets could not be "
+			       "kept private",
+			       runtime_dir, (long)geteuid());
+		close(dfd);
+		return rc;
+	}
+	if ((st.st_mode & 077) && fchmod(dfd, st.st_mode & 0700) != 0)
+		rc = -errno;
+	dh = fdopendir(dfd);
+	if (dh == NULL) {
+		rc = -errno;
+		close(dfd);
+		return rc;
+	}
+	/* DPDK creates its sockets (dpdk_telemetry.v2, mp_socket) with the umask's mode:
+	 * 0755 under umask 022, 0777 under 0. Nothing in here is for anyone else. */
+	while ((e = readdir(dh)) != NULL) {
+		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+			continue;
+		if (fstatat(dirfd(dh), e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 ||
+		    S_ISLNK(st.st_mode) || !(st.st_mode & 077))
+			continue;
+		if (fchmodat(dirfd(dh), e->d_name, st.st_mode & 0700, 0) != 0 && rc == 0)
+			rc = -errno;
+	}
+	closedir(dh);
+	if (rc)
+		sluice_ctl_log("telemetry: cannot restrict %s: %s", runtime_dir, strerror(-rc));
+	return rc;
 }
 
 /* ---- metrics: totals (/sluice/stats) and one family (/sluice/metric,<name>) ---- */
@@ -581,7 +710,9 @@ int sluice_telemetry_register(struct sluice_daemon *d)
 		{"/sluice/status", request_cb, "Daemon status (as sluicectl status)"},
 		{"/sluice/partitions", request_cb, "Partitions (as sluicectl partitions)"},
 		{"/sluice/producers", request_cb, "Producers (as sluicectl producers)"},
-		{"/sluice/config", request_cb, "Configuration (as sluicectl config list)"},
+		{"/sluice/config", config_cb,
+		 "Configuration sections; with a parameter, one section's keys and values "
+		 "(secrets as ***), e.g. /sluice/config,kafka"},
 	};
 	static bool registered;
 	int rc;

@@ -80,6 +80,12 @@ int sluice_dp_ctx_opts_check(const struct sluice_dp_ctx_opts *o, char *why, size
 				 i, l->udp_port);
 			return -EINVAL;
 		}
+		if (o->nports < 32 && (l->port_mask >> o->nports) != 0) {
+			snprintf(why, why_len,
+				 "listener %u (port %u): port mask 0x%x beyond %u ports", i,
+				 l->udp_port, l->port_mask, o->nports);
+			return -EINVAL;
+		}
 		if (l->partitions == 0 || l->partitions > (1u << 20) ||
 		    l->first_partition_id > (1u << 24)) {
 			snprintf(why, why_len, "listener %u (port %u): partitions %u out of range",
@@ -88,7 +94,9 @@ int sluice_dp_ctx_opts_check(const struct sluice_dp_ctx_opts *o, char *why, size
 		}
 		for (uint32_t j = 0; j < i; j++) {
 			const struct sluice_listener *m = &o->listeners[j];
-			if (m->udp_port == l->udp_port && m->family == l->family &&
+			bool share_port = m->port_mask == 0 || l->port_mask == 0 ||
+				(m->port_mask & l->port_mask) != 0;
+			if (share_port && m->udp_port == l->udp_port && m->family == l->family &&
 			    memcmp(m->addr, l->addr, sizeof(l->addr)) == 0) {
 				snprintf(why, why_len,
 					 "listeners %u and %u: same address and port %u", j, i,
@@ -947,12 +955,15 @@ static bool dst_is_ours(const struct sluice_dp_port *port, const struct sluice_p
 	return port->has_ipv6 && memcmp(pi->dst_addr, port->ipv6, 16) == 0;
 }
 
-static const struct sluice_listener *listener_find(const struct sluice_dp_ctx *ctx, bool ours,
+static const struct sluice_listener *listener_find(const struct sluice_dp_ctx *ctx,
+						   uint32_t port_idx, bool ours,
 						   const struct sluice_pkt_info *pi)
 {
 	for (uint32_t i = 0; i < ctx->nlisteners; i++) {
 		const struct sluice_listener *l = &ctx->listeners[i];
 		if (l->udp_port != pi->dst_port)
+			continue;
+		if (l->port_mask != 0 && !((l->port_mask >> port_idx) & 1))
 			continue;
 		if (l->family == SLUICE_ADDR_ANY) {
 			if (ours)
@@ -1177,7 +1188,7 @@ unsigned sluice_dp_ctx_packet(struct sluice_dp_ctx *ctx, uint32_t port_idx, cons
 		break;
 	}
 	bool ours = dst_is_ours(port, &pi);
-	const struct sluice_listener *l = listener_find(ctx, ours, &pi);
+	const struct sluice_listener *l = listener_find(ctx, port_idx, ours, &pi);
 	if (l == NULL) {
 		reject(ctx, ours ? SLUICE_DP_REJECT_NO_LISTENER : SLUICE_DP_REJECT_IP_DST, 1);
 		return 0;

@@ -176,6 +176,10 @@ struct sluice_listener {
 	uint32_t first_partition_id; /**< global id (sluice_log_partition_id) of partition 0 */
 	uint32_t partitions; /**< partitions of the topic */
 	uint32_t max_event_bytes; /**< largest event (line, raw payload, record key+value) */
+	/** Ports the listener receives on: bit i is the worker's port i (struct sluice_dp_port
+	 * index); 0 = every port. Two listeners may share an address and UDP port when they
+	 * share no port. */
+	uint32_t port_mask;
 	/**
 	 * Events per second one source address may send to this listener (token bucket per
 	 * worker and source); events over it are shed as SLUICE_DP_SHED_RATE_LIMITED. 0: no

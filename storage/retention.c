@@ -3,7 +3,8 @@
  * Retention: delete whole oldest segments by size and age, off the writers' path (the
  * housekeeping thread, or sluice_log_retention_run). Never the active segment, and never a
  * segment the forwarder has not passed unless the topic allows dropping unforwarded data,
- * in which case the dropped records are counted and logged as an alarm.
+ * in which case the dropped records are counted and logged as an alarm. A store_only topic
+ * has no forwarder to wait for: size and age alone decide.
  *
  * Threading: runs beside the partition's writer; changes the segment list only under the
  * partition lock. The writer adds segments at the end; retention removes from the front.
@@ -52,7 +53,7 @@ int part_retention(struct sluice_partition *p, int64_t now_ms)
 
 		if (!by_bytes && !by_age)
 			break;
-		if (s->next_offset > fwd) {
+		if (!t->store_only && s->next_offset > fwd) {
 			int64_t from = fwd > s->base_offset ? fwd : s->base_offset;
 
 			if (!t->retention_drop_unforwarded)

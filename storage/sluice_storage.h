@@ -57,6 +57,10 @@ struct sluice_topic_opts {
 	uint64_t retention_bytes; /**< per partition; 0 = unlimited */
 	uint64_t retention_ms; /**< 0 = unlimited */
 	bool retention_drop_unforwarded; /**< may retention delete segments not yet forwarded */
+	/** Nothing forwards this topic (a recorder): retention deletes by size and age alone,
+	 * without waiting for sluice_partition_set_forwarded(), and counts nothing as dropped.
+	 * false (the default): a segment is deleted only once the forwarder has passed it. */
+	bool store_only;
 	bool flush_none; /**< never fdatasync: page-cache durability only */
 	uint64_t flush_interval_us; /**< group commit deadline */
 	uint64_t flush_bytes; /**< group commit size trigger */
@@ -168,7 +172,7 @@ int64_t sluice_partition_durable_offset(const struct sluice_partition *p);
 
 /**
  * Tell retention how far the forwarder has come (next offset to forward). Thread-safe.
- * Until called, nothing counts as forwarded.
+ * Until called, nothing counts as forwarded. Ignored by retention for a store_only topic.
  */
 void sluice_partition_set_forwarded(struct sluice_partition *p, int64_t next_offset);
 

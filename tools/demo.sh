@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: BSD-3-Clause
-# The sluice demo: install, build, start sluiced with a memif port and an embedded Kafka,
+# The sluice demo: install, build, start sluiced with a memif port and an embedded Kafka (the
+# demo-only mock cluster, asked for with kafka.brokers = embedded),
 # drive it with sluice-gen for ~20 s showing live rates, print a summary, read a few records
 # back from Kafka with kcat, and shut down cleanly. Ctrl-C safe: everything it started is
 # stopped and removed (processes, sockets, temp files, DPDK runtime dirs, hugepages).
@@ -101,6 +102,8 @@ format = kafka
 udp_port = 5140
 format = lines
 key = source_addr
+# Demo mode, asked for explicitly: librdkafka's mock cluster inside sluiced, in memory, newest
+# 5 MiB per partition only (sluiced warns). Without brokers nothing would be forwarded.
 [kafka]
 brokers = embedded
 [control]
@@ -134,6 +137,8 @@ grep -q '^sluiced: running' "$TMP/sluiced.out" || {
 BOOTSTRAP=$(awk '/embedded Kafka bootstrap/ {print $NF}' "$TMP/sluiced.out")
 METRICS=$(awk '/metrics on port/ {print $NF}' "$TMP/sluiced.out")
 echo "   embedded Kafka at $BOOTSTRAP, metrics at http://127.0.0.1:$METRICS/metrics"
+# sluiced's own warning: the embedded cluster is a demo, not a destination.
+grep -m1 -o 'forwarding: DEMO MODE.*' "$TMP/sluiced.log" | sed 's/^/   /' || true
 echo "   try meanwhile: $CTL -s $TMP/sluiced.sock status"
 
 ctl() { "$CTL" -s "$TMP/sluiced.sock" -t 10 "$@"; }

@@ -269,7 +269,8 @@ static json_t *handle(struct sluice_daemon *d, const char *cmd, json_t *args)
 
 		for (size_t i = 0; i < 3; i++)
 			json_array_append_new(arr,
-					      json_pack("{sssosbss}", "key", keys[i], "value",
+					      json_pack("{sssssosbss}", "key", keys[i], "section",
+							i < 2 ? "dataplane" : "test", "value",
 							config_value(d, keys[i]), "runtime", i != 1,
 							"help", "test key"));
 		return json_pack("{sbso}", "ok", 1, "keys", arr);
@@ -383,7 +384,8 @@ int main(int argc, char **argv)
 			return 1;
 		}
 		eal = true;
-		if (sluice_telemetry_register(&d) != 0)
+		if (sluice_telemetry_restrict(rte_eal_get_runtime_dir()) != 0 ||
+		    sluice_telemetry_register(&d) != 0)
 			goto out;
 	}
 	if (sluice_ctl_server_start(&co, &srv) != 0)

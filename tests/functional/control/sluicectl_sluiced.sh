@@ -35,6 +35,8 @@ memory_mb = 256
 file_prefix = $EAL_PREFIX
 [storage]
 data_dir = $TMP/data
+# holds a whole 1M batch beside a partial 4K tail block
+write_buffer = 2M
 [port.p0]
 device = net_memif0
 args = role=server,socket=$TMP/memif.sock,socket-abstract=no

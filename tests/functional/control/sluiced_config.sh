@@ -66,6 +66,42 @@ expect_bad '' "--set:2: storage.writers: 'two' is not an unsigned integer" \
 expect_bad '[dataplane]\nburst = 8\nburst = 16\n' "bad15.ini:11: burst: set twice in [dataplane]" \
 	--set dataplane.burst=4 --set dataplane.burst=5
 
+# Refused before this check existed only at start, after EAL, ports and workers had started
+# (or by the forwarder thread): each is now a configuration error like the others.
+expect_bad '[kafka]\nrequest.required.acks = 1\n' \
+	"bad16.ini:10: kafka.request.required.acks: set by sluice for exactly-once forwarding"
+expect_bad '[kafka]\nenable.idempotence = false\n' \
+	"bad17.ini:10: kafka.enable.idempotence: set by sluice for exactly-once forwarding"
+expect_bad '[dataplane]\nmbufs = 1023\n' \
+	"bad18.ini:10: dataplane.mbufs: 1023 cannot fill the RX rings: ports x queues x rx_desc + caches need 1664"
+expect_bad '' "--set:1: storage.write_buffer: 65536 bytes cannot hold a batch of dataplane.batch_bytes = 262144" \
+	--set storage.write_buffer=64K
+expect_bad '[eal]\nlog_level = lib.eal:loud\n' "bad20.ini:10: eal.log_level: 'loud' is not a level"
+expect_bad '[eal]\nlog_level = [,debug\n' "bad21.ini:10: eal.log_level: '[' is not a regular expression"
+expect_bad '[eal]\nargs = --no-huge -m 64\n' \
+	"bad22.ini:10: eal.args: '--no-huge' is set by sluiced from eal.memory: use that key"
+expect_bad '[topic...]\n' "bad23.ini:9: topic...: '..' is not a usable topic name"
+expect_bad '[kafka]\nbrokers = embedded\n[topic.more]\nkafka_topic = events\n[listener.in2]\nudp_port = 9001\ntopic = more\n' \
+	"bad24.ini:12: topic.more.kafka_topic: Kafka topic 'events' is also [topic.events]'s"
+expect_bad '' "--set:1: control.socket: '/etc/passwd' exists and is not a socket" \
+	--set control.socket=/etc/passwd
+expect_bad '' "--set:1: control.metrics_listen: 192.0.2.1 is not an address of this host" \
+	--set control.metrics_listen=192.0.2.1:9464
+# The base's listener has no topic: name it so that only the kafka_topic error remains.
+sed -i 's/^udp_port = 9000$/udp_port = 9000\ntopic = events/' "$TMP/bad24.ini"
+status=0
+"$SLUICED" --check-config "$TMP/bad24.ini" >/dev/null 2>"$TMP/err" || status=$?
+[ "$status" = 2 ] && [ "$(wc -l <"$TMP/err")" = 2 ] ||
+	fail "bad24 with its listener fixed: exit $status: $(cat "$TMP/err")"
+# Secrets are never echoed in an error.
+expect_bad '[kafka]\nsasl.password = hunter2\nno.such.password = hunter2\n' \
+	"bad27.ini:11: kafka.no.such.password: unknown key"
+grep -q hunter2 "$TMP/err" && fail "an error message shows a secret: $(cat "$TMP/err")"
+# A combination no single property shows: librdkafka refuses it when it builds the producer
+# (the forwarder thread used to retry it forever while /health said healthy).
+expect_bad '[kafka]\nbrokers = 127.0.0.1:9\nmax.in.flight.requests.per.connection = 10\n' \
+	"bad28.ini:9: kafka: librdkafka refuses the producer configuration: \`max.in.flight\` must be set <= 5"
+
 # Good configurations.
 base >"$TMP/good.ini"
 "$SLUICED" --check-config "$TMP/good.ini" >"$TMP/out" 2>"$TMP/err" || fail "good config rejected: $(cat "$TMP/err")"

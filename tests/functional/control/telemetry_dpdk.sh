@@ -6,7 +6,10 @@
 TEL=$(command -v dpdk-telemetry.py) || { echo "dpdk-telemetry.py missing (Debian package dpdk)"; exit 77; }
 
 EAL_PREFIX=sluice-ctl-tel-$$
+OLD_UMASK=$(umask)
+umask 000
 testd_start --eal-prefix "$EAL_PREFIX"
+umask "$OLD_UMASK"
 RUN=/var/run/dpdk/$EAL_PREFIX
 for ((i = 0; i < 100; i++)); do
 	[ -S "$RUN/dpdk_telemetry.v2" ] && break
@@ -14,18 +17,25 @@ for ((i = 0; i < 100; i++)); do
 done
 [ -S "$RUN/dpdk_telemetry.v2" ] || fail "no telemetry socket in $RUN"
 
+# DPDK's sockets check no peer credentials: the daemon keeps its runtime directory and every
+# socket in it to its own user, whatever the umask (ctl_testd runs under umask 000 here).
+[ "$(stat -c %a "$RUN")" = 700 ] || fail "runtime dir mode $(stat -c %a "$RUN")"
+for f in "$RUN"/*; do
+	[ $(( 0$(stat -c %a "$f") & 077 )) = 0 ] || fail "$f has mode $(stat -c %a "$f")"
+done
+
 # Non-interactive: one command per stdin line, one JSON reply per stdout line.
 printf '%s\n' /sluice/stats /sluice/metric,sluice_nic_rx_packets_total \
 	/sluice/metric,sluice_partition_fdatasync_seconds /sluice/health /sluice/status \
 	/sluice/partitions /sluice/producers /sluice/config /sluice/families \
-	/sluice/metric,no_such_family / |
+	/sluice/metric,no_such_family / /sluice/config,dataplane /sluice/config,nope |
 	timeout 30 python3 "$TEL" -f "$EAL_PREFIX" >"$TMP/tel.out" 2>"$TMP/tel.err" ||
 	fail "dpdk-telemetry.py: $(cat "$TMP/tel.err")"
 
 python3 - "$TMP/tel.out" <<'PY' || fail "telemetry replies: $(cat "$TMP/tel.out")"
 import json, sys
 replies = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
-assert len(replies) == 11, len(replies)
+assert len(replies) == 13, len(replies)
 r = {}
 for d in replies:
     r.update(d)
@@ -52,7 +62,9 @@ assert s["ports/0/name"] == "p0" and s["ports/0/queues"] == 2, s
 p = r["/sluice/partitions"]
 assert p["partitions/0/durable_offset"] == 4242, p
 assert r["/sluice/producers"]["producers/0/lost"] == 3
-assert r["/sluice/config"]["keys/0/key"] == "dataplane.linger"
+assert replies[7]["/sluice/config"] == ["dataplane", "test"], replies[7]
+assert replies[11]["/sluice/config"] == {"linger": "1000us", "workers": "2"}, replies[11]
+assert replies[12] == {"/sluice/config": None}, replies[12]       # unknown section: error
 assert "sluice_worker_events_total" in r["/sluice/families"]
 assert "/sluice/stats" in r["/"]
 PY

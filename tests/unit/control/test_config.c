@@ -492,6 +492,163 @@ static void test_kafka_passthrough(void **state)
 	sluice_config_free(cfg);
 }
 
+struct secret_scan {
+	unsigned items, secrets;
+	bool leaked;
+};
+
+static void secret_cb(const struct sluice_config_item *item, void *arg)
+{
+	struct secret_scan *sc = arg;
+
+	sc->items++;
+	if (item->secret) {
+		sc->secrets++;
+		assert_string_equal(item->value, "***");
+	}
+	if (strstr(item->value, "hunter2"))
+		sc->leaked = true;
+	assert_non_null(item->section);
+}
+
+/* One rule says what is a secret; get and list show it as ***, and get answers for every
+ * kafka.* property that list shows. */
+static void test_secrets(void **state)
+{
+	static const char *const secret[] = {
+		"kafka.sasl.password",
+		"kafka.ssl.key.password",
+		"kafka.ssl.keystore.password",
+		"kafka.ssl.key.pem",
+		"kafka.sasl.oauthbearer.config",
+		"kafka.SASL.Password",
+		"kafka.sasl.oauthbearer.client.secret",
+		"kafka.ssl_key",
+		"kafka.sasl.jaas.config",
+	};
+	static const char *const plain[] = {"kafka.sasl.username",  "kafka.ssl.key.location",
+					    "kafka.linger.ms",      "kafka.brokers",
+					    "control.socket_group", "kafka.ssl.certificate.pem"};
+	struct secret_scan sc = {0};
+	struct sluice_config *cfg;
+	char v[256], err[256];
+	int rc;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(secret) / sizeof(secret[0]); i++)
+		assert_true(sluice_config_key_is_secret(secret[i]));
+	for (size_t i = 0; i < sizeof(plain) / sizeof(plain[0]); i++)
+		assert_false(sluice_config_key_is_secret(plain[i]));
+	cfg = check("[kafka]\nsasl.password = hunter2\nsasl.username = ann\n"
+		    "ssl.key.password = hunter2\n",
+		    &rc);
+	assert_int_equal(rc, 0);
+	assert_int_equal(sluice_config_get(cfg, "kafka.sasl.password", v, sizeof(v)), 0);
+	assert_string_equal(v, "***");
+	assert_int_equal(sluice_config_get(cfg, "kafka.sasl.username", v, sizeof(v)), 0);
+	assert_string_equal(v, "ann");
+	assert_int_equal(sluice_config_get(cfg, "kafka.sasl.mechanism", v, sizeof(v)), -ENOENT);
+	assert_int_equal(sluice_config_set(cfg, "kafka.sasl.password", "x", err, sizeof(err)),
+			 -EPERM);
+	sluice_config_foreach(cfg, secret_cb, &sc);
+	assert_int_equal(sc.secrets, 2);
+	assert_false(sc.leaked);
+	assert_true(sc.items > 50);
+	sluice_config_free(cfg);
+	/* librdkafka's reason may quote a value: a secret's is cut out. */
+	cfg = check("[kafka]\nbrokers = 127.0.0.1:9\nssl.key.password = hunter2\n"
+		    "max.in.flight.requests.per.connection = 9\n",
+		    &rc);
+	assert_int_equal(rc, -EINVAL);
+	for (uint32_t i = 0; i < sluice_config_error_count(cfg); i++)
+		assert_null(strstr(sluice_config_error(cfg, i), "hunter2"));
+	sluice_config_free(cfg);
+}
+
+/* Forwarding is off unless brokers are named; embedded must be asked for. */
+static void test_forwarding_mode(void **state)
+{
+	struct sluice_config *cfg;
+	int rc;
+
+	(void)state;
+	cfg = check("", &rc);
+	assert_int_equal(rc, 0);
+	assert_string_equal(cfg->kafka.brokers, "");
+	assert_int_equal(sluice_config_forwarding(cfg), SLUICE_CONFIG_FORWARD_OFF);
+	assert_string_equal(sluice_config_forwarding_name(sluice_config_forwarding(cfg)), "off");
+	sluice_config_free(cfg);
+	cfg = check("[kafka]\nbrokers = embedded\n", &rc);
+	assert_int_equal(sluice_config_forwarding(cfg), SLUICE_CONFIG_FORWARD_EMBEDDED);
+	sluice_config_free(cfg);
+	cfg = check("[kafka]\nbrokers = k1:9092\n", &rc);
+	assert_int_equal(sluice_config_forwarding(cfg), SLUICE_CONFIG_FORWARD_KAFKA);
+	sluice_config_free(cfg);
+	cfg = check("[kafka]\nbrokers = k1:9092\nenabled = false\n", &rc);
+	assert_int_equal(sluice_config_forwarding(cfg), SLUICE_CONFIG_FORWARD_OFF);
+	sluice_config_free(cfg);
+	/* Owned keys are refused whether or not forwarding is on. */
+	expect_error("[kafka]\nrequest.required.acks = 1\n",
+		     "t.ini:10: kafka.request.required.acks: set by sluice for exactly-once");
+	expect_error("[control]\nadmin_group = no-such-group-here\n",
+		     "t.ini:10: control.admin_group: no such group 'no-such-group-here'");
+	cfg = check("[control]\nadmin_group = root\n", &rc);
+	assert_int_equal(rc, 0);
+	assert_int_equal(cfg->control.admin_gid, 0);
+	assert_int_equal(cfg->control.socket_gid, (gid_t)-1);
+	sluice_config_free(cfg);
+}
+
+/* Checks that used to wait for start (EAL, pools, storage): refused, and their edges pass. */
+static void test_start_checks(void **state)
+{
+	char many[600] = "[eal]\nargs =";
+	struct sluice_config *cfg;
+	int rc;
+
+	(void)state;
+	for (int i = 0; i < 63; i++)
+		strcat(many, " a");
+	strcat(many, "\n");
+	expect_error(many, "t.ini:10: eal.args: 63 arguments, at most 62");
+	expect_error("[eal]\nargs = -m512\n", "t.ini:10: eal.args: '-m512' is set by sluiced");
+	expect_error("[eal]\nargs = --vdev=net_null9\n", "t.ini:10: eal.args: '--vdev=net_null9'");
+	expect_error("[eal]\nlog_level = 9x\n", "t.ini:10: eal.log_level: '9x' is not a level");
+	expect_error("[dataplane]\nmbufs = 1663\n", "t.ini:10: dataplane.mbufs: 1663 cannot fill");
+	cfg = check("[eal]\nlog_level = lib.*:err\nargs = --no-shconf\n[dataplane]\nmbufs = 1664\n"
+		    "[storage]\nwrite_buffer = 260K\n",
+		    &rc);
+	if (rc)
+		sluice_config_print_errors(cfg, stderr);
+	assert_int_equal(rc, 0);
+	sluice_config_free(cfg);
+	expect_error("[storage]\nwrite_buffer = 259K\n",
+		     "t.ini:10: storage.write_buffer: 265216 bytes cannot hold a batch");
+}
+
+/* Two listeners on one UDP port on two ports are fine (each hears its own port). */
+static void test_listeners_on_two_ports(void **state)
+{
+	static const char *const two = "[port.p1]\ndevice = net_null1\n[listener.in2]\n"
+				       "port = p1\nudp_port = 9000\n";
+	struct sluice_config *cfg;
+	int rc;
+
+	(void)state;
+	/* listener.in names no port and there are two now: that is the only error. */
+	cfg = check(two, &rc);
+	assert_int_equal(sluice_config_error_count(cfg), 1);
+	assert_true(has_error(cfg, "listener.in.port: required: there are 2 ports"));
+	sluice_config_free(cfg);
+	cfg = parse_text(two, true, &rc);
+	assert_int_equal(rc, 0);
+	assert_int_equal(sluice_config_override(cfg, "listener.in.port=p0", 1), 0);
+	assert_int_equal(sluice_config_validate(cfg), 0);
+	assert_int_equal(cfg->listeners[0].port_index, 0);
+	assert_int_equal(cfg->listeners[1].port_index, 1);
+	sluice_config_free(cfg);
+}
+
 static void test_overrides(void **state)
 {
 	int rc;
@@ -654,6 +811,10 @@ int main(void)
 		cmocka_unit_test(test_semantic_errors),
 		cmocka_unit_test(test_data_dir),
 		cmocka_unit_test(test_kafka_passthrough),
+		cmocka_unit_test(test_secrets),
+		cmocka_unit_test(test_forwarding_mode),
+		cmocka_unit_test(test_listeners_on_two_ports),
+		cmocka_unit_test(test_start_checks),
 		cmocka_unit_test(test_overrides),
 		cmocka_unit_test(test_runtime_set),
 		cmocka_unit_test(test_many_errors_at_once),

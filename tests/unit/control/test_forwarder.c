@@ -111,7 +111,10 @@ static void test_conf_check(void **state)
 			 -EINVAL);
 	assert_true(strlen(err) > 0);
 	assert_int_equal(sluice_fwd_kafka_conf_check("no.such.key", "1", err, sizeof(err)),
-			 -EINVAL);
+			 -ENOENT);
+	assert_int_equal(
+		sluice_fwd_kafka_conf_check("request.required.acks", "1", err, sizeof(err)),
+		-EINVAL);
 	/* The keys that carry exactly-once are sluice's, whatever the value. */
 	assert_int_equal(sluice_fwd_kafka_conf_check("acks", "all", err, sizeof(err)), -EINVAL);
 	assert_non_null(strstr(err, "sluice"));
@@ -121,6 +124,21 @@ static void test_conf_check(void **state)
 	assert_int_equal(
 		sluice_fwd_kafka_conf_check("message.timeout.ms", "1000", err, sizeof(err)),
 		-EINVAL);
+}
+
+/* The whole producer configuration, as rd_kafka_new() finalises it, without any broker. */
+static void test_conf_check_whole(void **state)
+{
+	struct sluice_fwd_kv inflight = {"max.in.flight.requests.per.connection", "10"};
+	struct sluice_fwd_kv ok = {"max.in.flight.requests.per.connection", "5"};
+	struct sluice_fwd_opts o = {.kafka_conf = &ok, .nkafka_conf = 1, .transactional = true};
+	char err[256];
+
+	(void)state;
+	assert_int_equal(sluice_fwd_conf_check(&o, err, sizeof(err)), 0);
+	o.kafka_conf = &inflight;
+	assert_int_equal(sluice_fwd_conf_check(&o, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "max.in.flight"));
 }
 
 static void test_create_validation(void **state)
@@ -289,6 +307,52 @@ static void test_forward_in_process(void **state)
 	sluice_kafka_embedded_stop(e);
 }
 
+/* hold_retention: Kafka's acks move the forwarder's cursor, never the log's forwarded mark,
+ * so retention keeps every record; without it the mark follows the acks. */
+static void test_hold_retention(void **state)
+{
+	struct fixture *fx = *state;
+	struct sluice_kafka_embedded_topic kt = {"t", 2};
+	struct sluice_fwd_topic t = {.name = "t"};
+	struct sluice_fwd_opts o = base_opts(fx, &t);
+	struct sluice_fwd_partition_stats ps[2];
+	struct sluice_partition_stats sps;
+	struct sluice_kafka_embedded *e;
+	struct sluice_fwd_stats st;
+	struct sluice_fwd *f;
+
+	append(fx->log, 0, 10);
+	append(fx->log, 1, 4);
+	assert_int_equal(sluice_kafka_embedded_start(&kt, 1, 1, &e), 0);
+	o.brokers = sluice_kafka_embedded_bootstrap(e);
+	o.checkpoint_interval_ms = 1;
+	for (int hold = 1; hold >= 0; hold--) {
+		o.hold_retention = hold;
+		assert_int_equal(sluice_fwd_create(&o, &f), 0);
+		assert_int_equal(sluice_fwd_start(f), 0);
+		for (int i = 0; i < 1000; i++) {
+			sluice_partition_stats(sluice_log_partition(fx->log, 0), &sps);
+			sluice_fwd_stats(f, &st, ps, 2);
+			if (ps[0].forwarded_offset == 10 && ps[1].forwarded_offset == 4 &&
+			    (hold || sps.forwarded_offset == 10))
+				break;
+			nanosleep(&(struct timespec){0, 10 * 1000 * 1000}, NULL);
+		}
+		/* A few more passes: a late report would show now. */
+		nanosleep(&(struct timespec){0, 50 * 1000 * 1000}, NULL);
+		sluice_fwd_stop(f, 1000);
+		sluice_fwd_stats(f, &st, ps, 2);
+		assert_int_equal(ps[0].forwarded_offset, 10);
+		assert_int_equal(ps[1].forwarded_offset, 4);
+		sluice_partition_stats(sluice_log_partition(fx->log, 0), &sps);
+		assert_int_equal(sps.forwarded_offset, hold ? 0 : 10);
+		sluice_partition_stats(sluice_log_partition(fx->log, 1), &sps);
+		assert_int_equal(sps.forwarded_offset, hold ? 0 : 4);
+		sluice_fwd_destroy(f);
+	}
+	sluice_kafka_embedded_stop(e);
+}
+
 /* Paused: nothing is sent, but lag, the oldest record's age and the retention estimate are
  * exported; resumed: everything goes. */
 static void test_pause_lag_age_eta(void **state)
@@ -350,12 +414,14 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_conf_check),
+		cmocka_unit_test(test_conf_check_whole),
 		cmocka_unit_test(test_state_names),
 		cmocka_unit_test(test_embedded),
 		cmocka_unit_test_setup_teardown(test_create_validation, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_checkpoint_lower_bound_and_stats, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_forward_in_process, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_hold_retention, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pause_lag_age_eta, setup, teardown),
 	};
 

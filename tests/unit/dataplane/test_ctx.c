@@ -361,6 +361,70 @@ static void test_lookup(void **state)
 	check_identities(&s, f->cap.nev);
 }
 
+/* Two ports, one UDP port: each listener hears only its own port; listeners that share a
+ * port may not share an address and UDP port. */
+static void test_listener_ports(void **state)
+{
+	struct sluice_dp_port ports[2] = {{.answer_nd = false}, {.answer_nd = false}};
+	struct sluice_listener ls[2] = {
+		{.udp_port = 5000, .format = SLUICE_FORMAT_RAW, .partitions = 1, .port_mask = 1},
+		{.udp_port = 5000,
+		 .format = SLUICE_FORMAT_RAW,
+		 .first_partition_id = 1,
+		 .partitions = 1,
+		 .port_mask = 2},
+	};
+	struct sluice_dp_ctx_opts o = {
+		.ports = ports, .nports = 2, .listeners = ls, .nlisteners = 2};
+	struct fixture f = {0};
+	struct sluice_worker_stats st;
+	static uint8_t frame[4096];
+	struct craft_opts co = to_us(5000);
+	size_t len;
+	char why[160];
+
+	(void)state;
+	for (int i = 0; i < 2; i++) {
+		memcpy(ports[i].mac, our_mac, 6);
+		memcpy(ports[i].ipv4, our_ip, 4);
+	}
+	snprintf(ls[0].topic, sizeof(ls[0].topic), "a");
+	snprintf(ls[1].topic, sizeof(ls[1].topic), "b");
+	assert_int_equal(sluice_dp_ctx_create(&o, &f.ctx), 0);
+	f.sink = (struct sluice_dp_sink){
+		.arg = &f.cap, .event = cap_event, .batch = cap_batch, .reply = cap_reply};
+	len = craft_udp(frame, &co, "x", 1);
+	assert_int_equal(sluice_dp_ctx_packet(f.ctx, 1, frame, len, 0, 1, &f.sink), 1);
+	assert_int_equal(sluice_dp_ctx_packet(f.ctx, 0, frame, len, 0, 1, &f.sink), 1);
+	assert_int_equal(f.cap.nev, 2);
+	assert_string_equal(f.cap.ev[0].topic, "b");
+	assert_string_equal(f.cap.ev[1].topic, "a");
+	sluice_dp_ctx_destroy(f.ctx);
+
+	/* Bound to port 0 only: the same datagram on port 1 has no listener. */
+	o.nlisteners = 1;
+	memset(&f, 0, sizeof(f));
+	assert_int_equal(sluice_dp_ctx_create(&o, &f.ctx), 0);
+	f.sink = (struct sluice_dp_sink){
+		.arg = &f.cap, .event = cap_event, .batch = cap_batch, .reply = cap_reply};
+	assert_int_equal(sluice_dp_ctx_packet(f.ctx, 1, frame, len, 0, 1, &f.sink), 0);
+	sluice_dp_ctx_stats(f.ctx, &st);
+	assert_int_equal(st.rejects[SLUICE_DP_REJECT_NO_LISTENER], 1);
+	sluice_dp_ctx_destroy(f.ctx);
+
+	/* Sharing a port (or listening on every port): the same address and UDP port twice. */
+	o.nlisteners = 2;
+	ls[1].port_mask = 3;
+	assert_int_equal(sluice_dp_ctx_opts_check(&o, why, sizeof(why)), -EINVAL);
+	assert_non_null(strstr(why, "same address and port 5000"));
+	ls[1].port_mask = 0;
+	assert_int_equal(sluice_dp_ctx_opts_check(&o, why, sizeof(why)), -EINVAL);
+	/* A port that is not there. */
+	ls[1].port_mask = 4;
+	assert_int_equal(sluice_dp_ctx_opts_check(&o, why, sizeof(why)), -EINVAL);
+	assert_non_null(strstr(why, "beyond 2 ports"));
+}
+
 static size_t kafka_payload(uint8_t *buf, int32_t partition, int n, bool keyed, int64_t pid,
 			    int16_t epoch, int32_t seq)
 {
@@ -1070,6 +1134,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_lines, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_lines_keyed, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_lookup, setup, teardown),
+		cmocka_unit_test(test_listener_ports),
 		cmocka_unit_test_setup_teardown(test_kafka_explicit, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_kafka_repartition, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_kafka_headers, setup, teardown),

@@ -432,6 +432,44 @@ static void test_retention_drop_unforwarded(void **state)
 	sluice_log_close(log);
 }
 
+/* A store-only topic (no forwarder) is trimmed by size and age although nothing was ever
+ * forwarded, and nothing counts as dropped. */
+static void test_retention_store_only(void **state)
+{
+	struct fixture *f = *state;
+	struct sluice_log *log;
+	struct sluice_partition *p;
+	struct sluice_partition_stats st;
+
+	f->topic.segment_bytes = 8 << 10;
+	f->topic.retention_bytes = 32 << 10;
+	f->topic.store_only = true;
+	log = tu_open(f->dir, &f->topic, -1);
+	p = sluice_log_partition(log, 0);
+	for (int i = 0; i < 300; i++)
+		append_one(f, p, 1000 + i, 4, 100);
+	assert_true(sluice_log_retention_run(log) > 0);
+	sluice_partition_stats(p, &st);
+	assert_true(st.bytes_on_disk < (32 << 10) + (8 << 10));
+	assert_true(st.bytes_on_disk >= 32 << 10);
+	assert_true(st.log_start_offset > 0);
+	assert_int_equal(st.forwarded_offset, 0);
+	assert_int_equal(st.retention_dropped_records, 0);
+	check_all(f, p, brute_offset(f, st.log_start_offset));
+	sluice_log_close(log);
+
+	/* By age as well: every closed segment is older than 1 s (timestamps from 1970). */
+	f->topic.retention_bytes = 0;
+	f->topic.retention_ms = 1000;
+	log = tu_open(f->dir, &f->topic, -1);
+	p = sluice_log_partition(log, 0);
+	assert_true(sluice_log_retention_run(log) > 0);
+	sluice_partition_stats(p, &st);
+	assert_int_equal(st.segments, 1);
+	assert_int_equal(st.retention_dropped_records, 0);
+	sluice_log_close(log);
+}
+
 static void test_bad_input(void **state)
 {
 	struct fixture *f = *state;
@@ -583,6 +621,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_roll_and_lookups, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_roll_by_age, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_retention, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_retention_store_only, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_retention_drop_unforwarded, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_retention_pinned_reader, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_input, setup, teardown),
