@@ -29,6 +29,7 @@
 #include "config.h"
 #include "sluice_forward.h"
 #include "sluice_record.h"
+#include "sluice_storage.h"
 
 enum key_type {
 	T_BOOL,
@@ -208,6 +209,9 @@ static const struct key topic_keys[] = {
 	 K_NAME, "name of the Kafka topic this log is forwarded to; empty: the same name"},
 };
 
+#define QD_STR_(x) #x
+#define QD_STR(x) QD_STR_(x)
+
 static const struct key storage_keys[] = {
 	{"data_dir", T_STRING, "/var/lib/sluice", 0, 0, FIELD(sluice_config_storage, data_dir),
 	 NULL, 0, 0, "log directory: <data_dir>/<topic>-<partition>/"},
@@ -219,7 +223,8 @@ static const struct key storage_keys[] = {
 	 0, 0, "O_DIRECT writes: auto (fall back to buffered where unsupported, logged), on, off"},
 	{"write_buffer", T_SIZE, "1M", 64 * KB, 256 * MB,
 	 FIELD(sluice_config_storage, write_buffer_bytes), NULL, 0, 0,
-	 "aligned write-combining buffer per partition"},
+	 "aligned write-combining buffer; a partition has queue_depth + 1 of them, and a batch "
+	 "must fit one"},
 	{"writer_cpus", T_CPUS, "", 0, 0, FIELD(sluice_config_storage, writer_cpus), NULL, 0, 0,
 	 "CPU to pin each writer to (one per writer); empty: not pinned"},
 	{"idle_sleep", T_BOOL, "true", 0, 0, FIELD(sluice_config_storage, idle_sleep), NULL, 0, 0,
@@ -231,6 +236,10 @@ static const struct key storage_keys[] = {
 	{"prealloc_bytes", T_SIZE, "16M", 1 * MB, 1 * GB,
 	 FIELD(sluice_config_storage, prealloc_bytes), NULL, 0, 0,
 	 "how far ahead of the tail fallocate reserves"},
+	{"queue_depth", T_U32, QD_STR(SLUICE_LOG_QUEUE_DEPTH_DEFAULT), 1,
+	 SLUICE_LOG_QUEUE_DEPTH_MAX, FIELD(sluice_config_storage, queue_depth), NULL, 0, 0,
+	 "writes in flight per partition; each partition holds queue_depth + 1 write buffers. "
+	 "The durable offset still only covers a contiguous, synced prefix (docs/storage.md)"},
 };
 
 static const struct key kafka_keys[] = {

@@ -166,6 +166,7 @@ struct sluice_config_storage {
 	bool idle_sleep;
 	uint32_t prealloc; /**< 0 auto, 1 none, 2 fallocate (enum sluice_prealloc order) */
 	uint64_t prealloc_bytes;
+	uint32_t queue_depth; /**< writes in flight per partition */
 };
 
 struct sluice_config_kafka_prop {
