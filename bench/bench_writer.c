@@ -2,10 +2,13 @@
 /*
  * Storage writer benchmark (bench_writer.sh runs it next to fio on the same directory).
  *
- *   bench_writer throughput DIR MIB [none|fallocate] [fixed|plain] [BATCH_KIB]
+ *   bench_writer throughput DIR MIB [auto|none|fallocate|zero] [fixed|plain] [BATCH_KIB]
+ *                [sync|nosync] [qd=N] [partitions=N] [segment=BYTES]
  *       sustained writer throughput: a producer thread feeds pre-built batches through the
- *       SPSC ring to one writer (O_DIRECT, flush_bytes 1 MiB) until MIB are durable.
- *   bench_writer latency DIR N [none|fallocate] [ring|sync] [BYTES]
+ *       SPSC ring to one writer (O_DIRECT, flush_bytes 1 MiB), round robin over the
+ *       partitions, until MIB are durable; qd= sets storage's queue depth (writes in flight
+ *       per partition), segment= the segment size (small: frequent rolls).
+ *   bench_writer latency DIR N [auto|none|fallocate|zero] [ring|sync|ring-spin] [BYTES] [qd=N]
  *       durable latency of small group commits: one BYTES batch (default 4096), wait for
  *       the durable watermark to pass it, N times; through the writer thread (ring) or
  *       sluice_partition_append_sync (sync).
@@ -131,6 +134,42 @@ static uint64_t arg_u64(const char *s, const char *what)
 	return v;
 }
 
+/* Named arguments (qd=N, partitions=N, segment=BYTES) anywhere after the mode; they are
+ * taken out of argv so that the positional ones keep their places. */
+static uint64_t named_qd, named_partitions = 1, named_segment = 1ull << 30;
+
+static int take_named(int argc, char **argv)
+{
+	int out = 0;
+
+	for (int i = 0; i < argc; i++) {
+		if (strncmp(argv[i], "qd=", 3) == 0)
+			named_qd = arg_u64(argv[i] + 3, "qd");
+		else if (strncmp(argv[i], "partitions=", 11) == 0)
+			named_partitions = arg_u64(argv[i] + 11, "partitions");
+		else if (strncmp(argv[i], "segment=", 8) == 0)
+			named_segment = arg_u64(argv[i] + 8, "segment bytes");
+		else
+			argv[out++] = argv[i];
+	}
+	argv[out] = NULL;
+	return out;
+}
+
+static void print_writer(struct sluice_log *log)
+{
+	struct sluice_writer_stats ws;
+
+	sluice_log_writer_stats(log, 0, &ws);
+	printf("writer_busy_fraction %.2f\n",
+	       (double)ws.busy_ns / (double)(ws.busy_ns + ws.idle_ns + 1));
+	for (int c = 0; c < SLUICE_WRITER_CAUSE__COUNT; c++)
+		if (ws.stalls[c])
+			printf("writer_stalls_%s %" PRIu64 "\n",
+			       sluice_writer_cause_name((enum sluice_writer_cause)c), ws.stalls[c]);
+	printf("writer_stall_ms %.3f\n", (double)ws.stall_ns / 1e6);
+}
+
 static enum sluice_prealloc parse_prealloc(const char *s)
 {
 	if (s && strcmp(s, "none") == 0)
@@ -146,8 +185,8 @@ static int throughput(int argc, char **argv)
 {
 	struct sluice_topic_opts t = {
 		.name = "bench",
-		.partitions = 1,
-		.segment_bytes = 1ull << 30,
+		.partitions = (uint32_t)named_partitions,
+		.segment_bytes = named_segment,
 		.flush_interval_us = 5000,
 		.flush_bytes = 1 << 20,
 		.index_interval_bytes = 4096,
@@ -163,26 +202,26 @@ static int throughput(int argc, char **argv)
 		.write_buffer_bytes = 2 << 20,
 		.prealloc = parse_prealloc(argc > 4 ? argv[4] : NULL),
 		.no_fixed_buffers = argc > 5 && strcmp(argv[5], "plain") == 0,
+		.queue_depth = (uint32_t)named_qd,
 	};
 	struct tmpl tm = {.bytes = (size_t)(argc > 6 ? arg_u64(argv[6], "KiB per batch") : 64)
 				  << 10};
 
 	t.flush_none = argc > 7 && strcmp(argv[7], "nosync") == 0; /* the pipeline without fsync */
 	uint64_t total = arg_u64(argv[3], "MiB to write") << 20, sent = 0, t0, t1;
-	struct sluice_partition_stats st;
-	struct sluice_partition *p;
+	struct sluice_partition_stats st, sum = {0};
+	uint32_t nparts = t.partitions, next_part = 0;
 	struct rte_mempool *mp;
 	struct sluice_log *log;
 	struct rte_ring *ring;
-	int64_t want = 0;
+	int64_t *want = calloc(nparts, sizeof(*want));
 
 	mp = rte_mempool_create("bw_pool", 1023, sizeof(struct sluice_batch) + tm.bytes, 0, 0, NULL,
 				NULL, init_elt, &tm, SOCKET_ID_ANY, 0);
-	if (!mp || sluice_log_open(&o, &log) || sluice_log_start(log)) {
+	if (!want || !mp || sluice_log_open(&o, &log) || sluice_log_start(log)) {
 		fprintf(stderr, "bench_writer: setup failed\n");
 		return 1;
 	}
-	p = sluice_log_partition(log, 0);
 	ring = sluice_log_ring(log, 0, 0);
 	t0 = now_ns();
 	while (sent < total) {
@@ -198,34 +237,47 @@ static int throughput(int argc, char **argv)
 		}
 		unsigned q = 0;
 
+		for (unsigned i = 0; i < n; i++) {
+			struct sluice_batch *b = objs[i];
+
+			b->partition_id = next_part;
+			want[next_part] += tm.records;
+			next_part = next_part + 1 == nparts ? 0 : next_part + 1;
+		}
 		while (q < n) {
 			q += rte_ring_sp_enqueue_burst(ring, objs + q, n - q, NULL);
 			if (q < n)
 				sched_yield();
 		}
 		sent += (uint64_t)n * tm.len;
-		want += (int64_t)n * tm.records;
 	}
-	while (sluice_partition_durable_offset(p) < want)
-		usleep(50);
+	for (uint32_t i = 0; i < nparts; i++)
+		while (sluice_partition_durable_offset(sluice_log_partition(log, i)) < want[i])
+			usleep(50);
 	t1 = now_ns();
-	sluice_partition_stats(p, &st);
-	printf("throughput_mib_s %.1f\n", (double)sent / (1 << 20) / ((double)(t1 - t0) / 1e9));
-	printf("bytes_per_fsync %.0f\n", st.fsyncs ? (double)st.appended_bytes / st.fsyncs : 0.0);
-	printf("fsyncs %" PRIu64 "\n", st.fsyncs);
-	printf("batch_bytes %u\n", tm.len);
-	{
-		struct sluice_writer_stats ws;
-
-		sluice_log_writer_stats(log, 0, &ws);
-		printf("writer_busy_fraction %.2f\n",
-		       (double)ws.busy_ns / (double)(ws.busy_ns + ws.idle_ns + 1));
+	for (uint32_t i = 0; i < nparts; i++) {
+		sluice_partition_stats(sluice_log_partition(log, i), &st);
+		sum.appended_bytes += st.appended_bytes;
+		sum.fsyncs += st.fsyncs;
+		sum.rolls += st.rolls;
+		for (int b = 0; b < SLUICE_HIST_BUCKETS; b++)
+			sum.fsync_hist[b] += st.fsync_hist[b];
 	}
+	printf("throughput_mib_s %.1f\n", (double)sent / (1 << 20) / ((double)(t1 - t0) / 1e9));
+	printf("bytes_per_fsync %.0f\n",
+	       sum.fsyncs ? (double)sum.appended_bytes / (double)sum.fsyncs : 0.0);
+	printf("fsyncs %" PRIu64 "\n", sum.fsyncs);
+	printf("batch_bytes %u\n", tm.len);
+	printf("queue_depth %u\n", o.queue_depth ? o.queue_depth : SLUICE_LOG_QUEUE_DEPTH_DEFAULT);
+	printf("partitions %u\n", nparts);
+	printf("rolls %" PRIu64 "\n", sum.rolls);
+	print_writer(log);
 	for (int i = 0; i < SLUICE_HIST_BUCKETS; i++)
-		if (st.fsync_hist[i])
-			printf("commit_le_%lluus %" PRIu64 "\n", 1ull << i, st.fsync_hist[i]);
+		if (sum.fsync_hist[i])
+			printf("commit_le_%lluus %" PRIu64 "\n", 1ull << i, sum.fsync_hist[i]);
 	sluice_log_close(log);
 	rte_mempool_free(mp);
+	free(want);
 	return 0;
 }
 
@@ -260,6 +312,7 @@ static int latency(int argc, char **argv)
 		/* a 2-CPU host shares its cores: the writer backs off when idle, and this
 		 * thread polls the watermark with short sleeps rather than spinning */
 		.writer_idle_sleep = !(argc > 5 && strcmp(argv[5], "ring-spin") == 0),
+		.queue_depth = (uint32_t)named_qd,
 	};
 	int n = (int)arg_u64(argv[3], "commits");
 	struct tmpl tm = {.bytes = argc > 6 ? (size_t)arg_u64(argv[6], "bytes per commit") : 4096};
@@ -305,6 +358,7 @@ static int latency(int argc, char **argv)
 	printf("latency_p99_us %.1f\n", (double)lat[n * 99 / 100] / 1000);
 	printf("latency_mean_us %.1f\n", (double)sum / n / 1000);
 	printf("batch_bytes %zu\n", blen);
+	printf("queue_depth %u\n", o.queue_depth ? o.queue_depth : SLUICE_LOG_QUEUE_DEPTH_DEFAULT);
 	sluice_log_close(log);
 	rte_mempool_free(mp);
 	free(lat);
@@ -316,6 +370,11 @@ int main(int argc, char **argv)
 {
 	int rc;
 
+	if (argc < 4) {
+		fprintf(stderr, "usage: see bench/bench_writer.c\n");
+		return 2;
+	}
+	argc = take_named(argc, argv);
 	if (argc < 4) {
 		fprintf(stderr, "usage: see bench/bench_writer.c\n");
 		return 2;

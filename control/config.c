@@ -26,11 +26,10 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
-#include <librdkafka/rdkafka.h>
-
 #include "config.h"
-#include "forwarder.h"
+#include "sluice_forward.h"
 #include "sluice_record.h"
+#include "sluice_storage.h"
 
 enum key_type {
 	T_BOOL,
@@ -82,7 +81,7 @@ static const char *const format_names[] = {"kafka", "lines", "raw", NULL};
 static const char *const key_mode_names[] = {"none", "source_addr", NULL};
 static const char *const backpressure_names[] = {"drop", "block", NULL};
 static const char *const keyless_names[] = {"sticky", "round_robin", NULL};
-static const char *const compression_names[] = {"none", "gzip", "snappy", "lz4", "zstd", NULL};
+static const char *const compression_names[] = {"none", "lz4", "zstd", NULL};
 static const char *const direct_names[] = {"auto", "on", "off", NULL};
 static const char *const log_names[] = {"stderr", "syslog", NULL};
 static const char *const prealloc_names[] = {"auto", "none", "fallocate", NULL};
@@ -210,6 +209,9 @@ static const struct key topic_keys[] = {
 	 K_NAME, "name of the Kafka topic this log is forwarded to; empty: the same name"},
 };
 
+#define QD_STR_(x) #x
+#define QD_STR(x) QD_STR_(x)
+
 static const struct key storage_keys[] = {
 	{"data_dir", T_STRING, "/var/lib/sluice", 0, 0, FIELD(sluice_config_storage, data_dir),
 	 NULL, 0, 0, "log directory: <data_dir>/<topic>-<partition>/"},
@@ -221,7 +223,8 @@ static const struct key storage_keys[] = {
 	 0, 0, "O_DIRECT writes: auto (fall back to buffered where unsupported, logged), on, off"},
 	{"write_buffer", T_SIZE, "1M", 64 * KB, 256 * MB,
 	 FIELD(sluice_config_storage, write_buffer_bytes), NULL, 0, 0,
-	 "aligned write-combining buffer per partition"},
+	 "aligned write-combining buffer; a partition has queue_depth + 1 of them, and a batch "
+	 "must fit one"},
 	{"writer_cpus", T_CPUS, "", 0, 0, FIELD(sluice_config_storage, writer_cpus), NULL, 0, 0,
 	 "CPU to pin each writer to (one per writer); empty: not pinned"},
 	{"idle_sleep", T_BOOL, "true", 0, 0, FIELD(sluice_config_storage, idle_sleep), NULL, 0, 0,
@@ -233,6 +236,10 @@ static const struct key storage_keys[] = {
 	{"prealloc_bytes", T_SIZE, "16M", 1 * MB, 1 * GB,
 	 FIELD(sluice_config_storage, prealloc_bytes), NULL, 0, 0,
 	 "how far ahead of the tail fallocate reserves"},
+	{"queue_depth", T_U32, QD_STR(SLUICE_LOG_QUEUE_DEPTH_DEFAULT), 1,
+	 SLUICE_LOG_QUEUE_DEPTH_MAX, FIELD(sluice_config_storage, queue_depth), NULL, 0, 0,
+	 "writes in flight per partition; each partition holds queue_depth + 1 write buffers. "
+	 "The durable offset still only covers a contiguous, synced prefix (docs/storage.md)"},
 };
 
 static const struct key kafka_keys[] = {
@@ -247,25 +254,28 @@ static const struct key kafka_keys[] = {
 	 "acknowledgements never let retention delete a record"},
 	{"embedded_brokers", T_U32, "1", 1, 9, FIELD(sluice_config_kafka, embedded_brokers), NULL,
 	 0, 0, "brokers in the embedded mock cluster"},
-	{"transactional", T_BOOL, "false", 0, 0, FIELD(sluice_config_kafka, transactional), NULL, 0,
-	 0,
-	 "use a transactional producer, which fences a previous instance before resuming "
-	 "(docs/forwarding.md)"},
 	{"transactional_id", T_STRING, "", 0, 0, FIELD(sluice_config_kafka, transactional_id), NULL,
-	 0, 0, "stable transactional.id of this appliance; empty: sluice-<hostname>"},
+	 0, 0,
+	 "stable producer identity of this appliance towards Kafka (InitProducerId; no "
+	 "transactions are written); two appliances must never share one; empty: "
+	 "sluice-<appliance_id>"},
 	{"shutdown_timeout", T_DURATION, "10s", 0, 600 * SEC_US,
 	 FIELD(sluice_config_kafka, shutdown_timeout_us), NULL, 0, 0,
 	 "how long shutdown waits for in-flight deliveries"},
 	{"appliance_id", T_STRING, "", 0, 0, FIELD(sluice_config_kafka, appliance_id), NULL, 0,
 	 K_NAME, "stable id of this appliance (header sluice.appliance); empty: the hostname"},
 	{"compression", T_ENUM, "none", 0, 0, FIELD(sluice_config_kafka, compression),
-	 compression_names, 0, 0, "compression of produced batches"},
-	{"inflight_max_msgs", T_U32, "10000", 1, 1000000,
+	 compression_names, 0, 0,
+	 "compression of the batches sent to Kafka (done by the forwarder while coalescing)"},
+	{"headers", T_BOOL, "false", 0, 0, FIELD(sluice_config_kafka, headers), NULL, 0, 0,
+	 "add the headers sluice.topic, sluice.partition, sluice.offset and sluice.appliance to "
+	 "every record (about 70 bytes each, and each record is re-encoded)"},
+	{"inflight_max_msgs", T_U32, "200000", 1, 1u << 24,
 	 FIELD(sluice_config_kafka, inflight_max_msgs), NULL, 0, K_RUNTIME,
-	 "unacknowledged messages per partition"},
-	{"inflight_max_bytes", T_SIZE, "16M", 64 * KB, 1 * GB,
+	 "unacknowledged records per partition (at most 5 batches are in flight)"},
+	{"inflight_max_bytes", T_SIZE, "64M", 64 * KB, 1 * GB,
 	 FIELD(sluice_config_kafka, inflight_max_bytes), NULL, 0, K_RUNTIME,
-	 "unacknowledged bytes per partition"},
+	 "unacknowledged batch bytes per partition"},
 };
 
 static const struct key control_keys[] = {
@@ -397,9 +407,11 @@ static const struct section sections[SEC__COUNT] = {
 	[SEC_EAL] = {"eal", false, KEYS(eal_keys), "DPDK environment: cores and memory."},
 	[SEC_STORAGE] = {"storage", false, KEYS(storage_keys), "The log on disk and its writers."},
 	[SEC_KAFKA] = {"kafka", false, KEYS(kafka_keys),
-		       "The forwarder. Any other key in this section is a librdkafka producer "
-		       "property passed to rd_kafka_conf_set() (e.g. `linger.ms = 5`); it is "
-		       "checked against librdkafka at validation."},
+		       "The forwarder. Any other key in this section is a setting of sluice's "
+		       "Kafka client, with librdkafka's name and meaning (e.g. "
+		       "`security.protocol = sasl_ssl`); the next table lists them. Keys that "
+		       "carry the exactly-once guarantee (acks, enable.idempotence, ...) are "
+		       "refused."},
 	[SEC_CONTROL] = {"control", false, KEYS(control_keys),
 			 "Control socket, metrics and logging."},
 	[SEC_DATAPLANE] = {"dataplane", false, KEYS(dataplane_keys),
@@ -1255,7 +1267,7 @@ static int add_kafka_prop(struct sluice_config *cfg, const char *key, const char
 			p = &k->props[i];
 	if (!p) {
 		if (k->nprops >= SLUICE_CONFIG_MAX_KAFKA_PROPS) {
-			add_error(cfg, file, line, what, "more than %d librdkafka properties",
+			add_error(cfg, file, line, what, "more than %d Kafka client settings",
 				  SLUICE_CONFIG_MAX_KAFKA_PROPS);
 			return -EINVAL;
 		}
@@ -1299,8 +1311,8 @@ static int assign(struct sluice_config *cfg, unsigned sec, unsigned idx, const c
 		snprintf(what, sizeof(what), "%s.%s", sections[sec].name, key);
 	ki = find_key(sec, key);
 	if (ki < 0) {
-		/* Unknown keys under [kafka] are librdkafka properties, checked in validate. */
-		if (sec == SEC_KAFKA && strchr(key, '.') && is_name(key))
+		/* Other keys under [kafka] are Kafka client settings, checked in validate. */
+		if (sec == SEC_KAFKA && is_name(key))
 			return add_kafka_prop(cfg, key, value, file, line, what);
 		add_error(cfg, file, line, what, "unknown key");
 		return -EINVAL;
@@ -1797,62 +1809,40 @@ static void redact_in(char *text, size_t len, const char *value)
 
 static void validate_kafka(struct sluice_config *cfg)
 {
-	static const char *const compression[] = {"none", "gzip", "snappy", "lz4", "zstd"};
 	struct sluice_config_kafka *k = &cfg->kafka;
+	struct sluice_fwd_kv kv[SLUICE_CONFIG_MAX_KAFKA_PROPS];
 	uint32_t errors_before = cfg->nerrors;
 	char errstr[512];
+	uint32_t at;
 
-	/* The forwarder's own check, the one its create runs at start: librdkafka is the
-	 * authority on its property names and values, and the properties that carry the
-	 * exactly-once guarantee (acks, request.required.acks, enable.idempotence, ...) are
-	 * refused. Checked whether or not forwarding is on: the file is wrong either way. */
+	/* The forwarder's own table, the one its create applies at start, is the authority on
+	 * its client settings; the keys that carry the exactly-once guarantee (acks,
+	 * enable.idempotence, ...) are refused. Checked whether or not forwarding is on: the
+	 * file is wrong either way. */
 	for (uint32_t i = 0; i < k->nprops; i++) {
 		const struct sluice_config_kafka_prop *p = &k->props[i];
 		char what[160];
-		int rc;
 
 		snprintf(what, sizeof(what), "kafka.%s", p->key);
 		errstr[0] = '\0';
-		rc = sluice_fwd_kafka_conf_check(p->key, p->value, errstr, sizeof(errstr));
-		if (rc == 0)
-			continue;
-		if (sluice_config_key_is_secret(what))
-			redact_in(errstr, sizeof(errstr), p->value);
-		if (rc == -ENOENT)
-			add_error(cfg, p->file, p->line, what,
-				  "unknown key (neither a sluice key nor a librdkafka property)");
-		else
+		if (sluice_fwd_conf_check(p->key, p->value, errstr, sizeof(errstr))) {
+			if (sluice_config_key_is_secret(what))
+				redact_in(errstr, sizeof(errstr), p->value);
 			add_error(cfg, p->file, p->line, what, "%s", errstr);
-	}
-	if (sluice_config_forwarding(cfg) != SLUICE_CONFIG_FORWARD_OFF &&
-	    cfg->nerrors == errors_before) {
-		/* Then the whole producer configuration as the forwarder builds it: some
-		 * combinations only librdkafka's rd_kafka_new() refuses, and the forwarder
-		 * thread would retry them forever. */
-		struct sluice_fwd_kv kv[SLUICE_CONFIG_MAX_KAFKA_PROPS];
-		struct sluice_fwd_opts o = {
-			.appliance_id = k->appliance_id[0] ? k->appliance_id : NULL,
-			.transactional = k->transactional,
-			.transactional_id = k->transactional_id[0] ? k->transactional_id : NULL,
-			.compression = compression[k->compression < 5 ? k->compression : 0],
-			.kafka_conf = kv,
-			.nkafka_conf = k->nprops,
-		};
-
-		for (uint32_t i = 0; i < k->nprops; i++)
-			kv[i] = (struct sluice_fwd_kv){k->props[i].key, k->props[i].value};
-		errstr[0] = '\0';
-		if (sluice_fwd_conf_check(&o, errstr, sizeof(errstr)) == -EINVAL) {
-			for (uint32_t i = 0; i < k->nprops; i++) {
-				char what[160];
-
-				snprintf(what, sizeof(what), "kafka.%s", k->props[i].key);
-				if (sluice_config_key_is_secret(what))
-					redact_in(errstr, sizeof(errstr), k->props[i].value);
-			}
-			key_error(cfg, SEC_KAFKA, 0, NULL,
-				  "librdkafka refuses the producer configuration: %s", errstr);
 		}
+		kv[i] = (struct sluice_fwd_kv){p->key, p->value};
+	}
+	/* Then the combinations (SASL needs a mechanism, a user and a password, ...). */
+	if (k->nprops && cfg->nerrors == errors_before &&
+	    sluice_fwd_conf_check_all(kv, k->nprops, errstr, sizeof(errstr), &at)) {
+		for (uint32_t i = 0; i < k->nprops; i++) {
+			char what[160];
+
+			snprintf(what, sizeof(what), "kafka.%s", k->props[i].key);
+			if (sluice_config_key_is_secret(what))
+				redact_in(errstr, sizeof(errstr), k->props[i].value);
+		}
+		add_error(cfg, k->props[at].file, k->props[at].line, "kafka", "%s", errstr);
 	}
 	if (sluice_config_forwarding(cfg) == SLUICE_CONFIG_FORWARD_EMBEDDED) {
 		/* The mock cluster gets one Kafka topic per local topic. */
@@ -2529,8 +2519,8 @@ unsigned sluice_config_foreach(const struct sluice_config *cfg,
 			.section = "kafka",
 			.value = cfg->kafka.props[i].value,
 			.default_value = NULL,
-			.type = "librdkafka",
-			.help = "librdkafka producer property",
+			.type = "kafka client",
+			.help = "Kafka client setting",
 			.runtime = false,
 		};
 		snprintf(full, sizeof(full), "kafka.%s", cfg->kafka.props[i].key);
@@ -2569,6 +2559,28 @@ static void describe_range(const struct key *k, char *out, size_t len)
 	}
 	default:
 		return;
+	}
+}
+
+/* The Kafka client settings of [kafka], from the forwarder's own table. */
+static void help_kafka_client(FILE *out, enum sluice_config_help_format fmt)
+{
+	const char *key, *def, *help;
+
+	if (fmt == SLUICE_CONFIG_HELP_MARKDOWN)
+		fprintf(out,
+			"\nKafka client settings (also in [kafka]; librdkafka's names and "
+			"meanings):\n\n"
+			"| key | default | description |\n"
+			"|-----|---------|-------------|\n");
+	else
+		fprintf(out, "\n  Kafka client settings (librdkafka's names):\n");
+	for (uint32_t i = 0; sluice_fwd_conf_describe(i, &key, &def, &help) == 0; i++) {
+		if (fmt == SLUICE_CONFIG_HELP_MARKDOWN)
+			fprintf(out, "| `%s` | `%s` | %s |\n", key, def[0] ? def : "(empty)", help);
+		else
+			fprintf(out, "  %-38s %-10s\n      %s\n", key, def[0] ? def : "(empty)",
+				help);
 	}
 }
 
@@ -2623,6 +2635,8 @@ void sluice_config_help(FILE *out, enum sluice_config_help_format fmt)
 					type_names[k->type], def, range,
 					(k->flags & K_RUNTIME) ? " *" : "", k->help);
 		}
+		if (s == SEC_KAFKA)
+			help_kafka_client(out, fmt);
 	}
 }
 

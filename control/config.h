@@ -166,6 +166,7 @@ struct sluice_config_storage {
 	bool idle_sleep;
 	uint32_t prealloc; /**< 0 auto, 1 none, 2 fallocate (enum sluice_prealloc order) */
 	uint64_t prealloc_bytes;
+	uint32_t queue_depth; /**< writes in flight per partition */
 };
 
 struct sluice_config_kafka_prop {
@@ -179,11 +180,11 @@ struct sluice_config_kafka {
 	bool enabled;
 	char brokers[SLUICE_CONFIG_STR_MAX]; /**< bootstrap servers, or "embedded" */
 	uint32_t embedded_brokers;
-	bool transactional;
-	char transactional_id[128]; /**< "" = sluice-<hostname> */
+	char transactional_id[128]; /**< "" = sluice-<appliance_id> */
 	uint64_t shutdown_timeout_us;
 	char appliance_id[128]; /**< "" = hostname */
-	uint32_t compression; /**< none, gzip, snappy, lz4, zstd */
+	uint32_t compression; /**< none, lz4, zstd */
+	bool headers; /**< add the sluice.* headers to every record */
 	uint32_t inflight_max_msgs;
 	uint64_t inflight_max_bytes;
 	uint32_t nprops;
@@ -278,8 +279,9 @@ int sluice_config_override(struct sluice_config *cfg, const char *assignment, un
 
 /**
  * Cross-check everything: references, overlaps, bounds that span keys, lcores against the
- * machine's CPUs, the data directory (probed without creating anything), kafka.* properties
- * against librdkafka. Fills the resolved fields. @return 0 or -EINVAL (errors recorded).
+ * machine's CPUs, the data directory (probed without creating anything), kafka.* client
+ * settings against the forwarder's table. Fills the resolved fields.
+ * @return 0 or -EINVAL (errors recorded).
  */
 int sluice_config_validate(struct sluice_config *cfg);
 

@@ -41,9 +41,9 @@
 
 #include "ctl.h"
 #include "daemon.h"
-#include "forwarder.h"
 #include "host.h"
 #include "notify.h"
+#include "sluice_forward.h"
 #include "sluice_dataplane.h"
 #include "sluice_nic.h"
 #include "sluice_storage.h"
@@ -523,6 +523,7 @@ static int start_storage(struct sluice_daemon *d)
 		: cfg->storage.prealloc == 2    ? SLUICE_PREALLOC_FALLOCATE
 						: SLUICE_PREALLOC_DEFAULT;
 	o.prealloc_bytes = cfg->storage.prealloc_bytes;
+	o.queue_depth = cfg->storage.queue_depth;
 	if (mkdir(cfg->storage.data_dir, 0750) != 0 && errno != EEXIST) {
 		rc = -errno;
 		DLOG(ERR, "cannot create data directory %s: %s", cfg->storage.data_dir,
@@ -690,7 +691,7 @@ static int start_forwarder(struct sluice_daemon *d)
 	struct sluice_fwd_topic topics[SLUICE_CONFIG_MAX_TOPICS];
 	struct sluice_fwd_kv kv[SLUICE_CONFIG_MAX_KAFKA_PROPS];
 	struct sluice_fwd_opts o = {0};
-	static const char *const compression[] = {"none", "gzip", "snappy", "lz4", "zstd"};
+	static const char *const compression[] = {"none", "lz4", "zstd"};
 	int rc;
 
 	if (k->appliance_id[0]) {
@@ -749,9 +750,9 @@ static int start_forwarder(struct sluice_daemon *d)
 	o.ntopics = cfg->ntopics;
 	o.brokers = d->bootstrap;
 	o.appliance_id = d->appliance_id;
-	o.transactional = k->transactional;
 	o.transactional_id = k->transactional_id[0] ? k->transactional_id : NULL;
-	o.compression = compression[k->compression < 5 ? k->compression : 0];
+	o.compression = compression[k->compression < 3 ? k->compression : 0];
+	o.headers = k->headers;
 	o.inflight_max_msgs = k->inflight_max_msgs;
 	o.inflight_max_bytes = k->inflight_max_bytes;
 	o.checkpoint_dir = cfg->storage.data_dir;
@@ -898,6 +899,7 @@ struct totals {
 	struct sluice_worker_stats w;
 	uint64_t pkt_rejects, dgram_rejects, event_rejects, shed;
 	uint64_t appended, persisted, storage_shed, failed_partitions, bytes_on_disk;
+	uint64_t storage_shed_reason[SLUICE_STORAGE_SHED__COUNT];
 	uint64_t retention_dropped;
 	uint64_t forwarded, pending;
 	bool have_fwd;
@@ -1019,6 +1021,8 @@ static void gather(struct sluice_daemon *d, struct totals *t)
 			t->appended += ps.appended_records;
 			t->persisted += ps.durable_records;
 			t->storage_shed += ps.shed_records;
+			for (int r = 0; r < SLUICE_STORAGE_SHED__COUNT; r++)
+				t->storage_shed_reason[r] += ps.shed_reason[r];
 			t->failed_partitions += ps.failed;
 			t->bytes_on_disk += ps.bytes_on_disk;
 			t->retention_dropped += ps.retention_dropped_records;
@@ -1249,6 +1253,18 @@ static void collect_workers(struct sluice_daemon *d, const struct sluice_metric_
 			smp(s, "sluice_worker_shed_events_total", l, 2, (double)st[w].shed[r]);
 		}
 	}
+	fam(s, "sluice_worker_shed_cause_events_total", SLUICE_METRIC_COUNTER,
+	    "Events shed because storage was behind (ring_full, pool_empty), by what the "
+	    "storage writer was waiting for: segment_roll, device, writer_busy");
+	for (uint32_t w = 0; w < d->nworkers; w++) {
+		for (int c = 0; c < SLUICE_WRITER_CAUSE__COUNT; c++) {
+			struct sluice_label l[2] = {
+				{"worker", ids[w]},
+				{"cause", sluice_writer_cause_name((enum sluice_writer_cause)c)}};
+			smp(s, "sluice_worker_shed_cause_events_total", l, 2,
+			    (double)st[w].shed_cause[c]);
+		}
+	}
 	if (d->log) {
 		uint32_t nwriters = sluice_log_writer_count(d->log);
 
@@ -1327,7 +1343,10 @@ static void collect_partitions(struct sluice_daemon *d, const struct sluice_metr
 		PF("sluice_partition_persisted_records_total", durable_records,
 		   "Records made durable", SLUICE_METRIC_COUNTER, false),
 		PF("sluice_partition_shed_records_total", shed_records,
-		   "Records refused because the partition failed", SLUICE_METRIC_COUNTER, false),
+		   "Records the writer refused (failed partition, full disk, invalid batch)",
+		   SLUICE_METRIC_COUNTER, false),
+		PF("sluice_partition_rolls_total", rolls, "Segment rolls", SLUICE_METRIC_COUNTER,
+		   false),
 		PF("sluice_partition_segments", segments, "Segments on disk", SLUICE_METRIC_GAUGE,
 		   false),
 		PF("sluice_partition_disk_bytes", bytes_on_disk, "Bytes on disk",
@@ -1364,6 +1383,18 @@ static void collect_partitions(struct sluice_daemon *d, const struct sluice_metr
 			double v = f[k].i64 ? (double)*(const int64_t *)p
 					    : (double)*(const uint64_t *)p;
 			smp(s, f[k].name, l, 2, v);
+		}
+	}
+	fam(s, "sluice_partition_shed_reason_records_total", SLUICE_METRIC_COUNTER,
+	    "Records the writer refused, by reason: disk_full, failed, invalid");
+	for (uint32_t i = 0; i < n; i++) {
+		for (int r = 0; r < SLUICE_STORAGE_SHED__COUNT; r++) {
+			struct sluice_label l[3] = {
+				{"topic", st[i].topic},
+				{"partition", pn[i]},
+				{"reason", sluice_storage_shed_name((enum sluice_storage_shed)r)}};
+			smp(s, "sluice_partition_shed_reason_records_total", l, 3,
+			    (double)st[i].shed_reason[r]);
 		}
 	}
 	fam(s, "sluice_partition_failed", SLUICE_METRIC_GAUGE,
@@ -1406,14 +1437,50 @@ out:
 	free(pn);
 }
 
+/* Storage writer threads: stalls (the writer could not take the next batch) by cause. */
+static void collect_writers(struct sluice_daemon *d, const struct sluice_metric_sink *s)
+{
+	uint32_t n = d->log ? sluice_log_writer_count(d->log) : 0;
+
+	if (!n)
+		return;
+	fam(s, "sluice_writer_stalls_total", SLUICE_METRIC_COUNTER,
+	    "Times a storage writer could not take the next batch, by what it waited for");
+	for (uint32_t w = 0; w < n; w++) {
+		struct sluice_writer_stats ws;
+		char id[12];
+
+		sluice_log_writer_stats(d->log, w, &ws);
+		snprintf(id, sizeof(id), "%u", w);
+		for (int c = SLUICE_WRITER_CAUSE_DEVICE; c < SLUICE_WRITER_CAUSE__COUNT; c++) {
+			struct sluice_label l[2] = {
+				{"writer", id},
+				{"cause", sluice_writer_cause_name((enum sluice_writer_cause)c)}};
+			smp(s, "sluice_writer_stalls_total", l, 2, (double)ws.stalls[c]);
+		}
+	}
+	fam(s, "sluice_writer_stall_seconds", SLUICE_METRIC_HISTOGRAM,
+	    "How long each storage writer stall lasted");
+	for (uint32_t w = 0; w < n; w++) {
+		struct sluice_writer_stats ws;
+		char id[12];
+		struct sluice_label l = {"writer", id};
+
+		sluice_log_writer_stats(d->log, w, &ws);
+		snprintf(id, sizeof(id), "%u", w);
+		hist_log2_us(s, "sluice_writer_stall_seconds", &l, 1, ws.stall_hist,
+			     (double)ws.stall_ns / 1e9);
+	}
+}
+
 static void collect_forwarder(struct sluice_daemon *d, const struct sluice_metric_sink *s)
 {
 	struct sluice_fwd_stats fs;
 	struct sluice_fwd_partition_stats *ps;
 	uint32_t n = d->log ? sluice_log_partition_count(d->log) : 0;
 	/* enum sluice_fwd_state order, then "off": no forwarder at all. */
-	static const char *const states[] = {"stopped",     "resuming", "running",
-					     "broker_down", "draining", "off"};
+	static const char *const states[SLUICE_FWD__STATES + 1] = {
+		"stopped", "resuming", "running", "broker_down", "draining", "fenced", "off"};
 	static const enum sluice_config_forwarding modes[] = {SLUICE_CONFIG_FORWARD_OFF,
 							      SLUICE_CONFIG_FORWARD_KAFKA,
 							      SLUICE_CONFIG_FORWARD_EMBEDDED};
@@ -1431,9 +1498,10 @@ static void collect_forwarder(struct sluice_daemon *d, const struct sluice_metri
 		sluice_fwd_stats(d->fwd, &fs, ps, ps ? n : 0);
 	}
 	fam(s, "sluice_forwarder_state", SLUICE_METRIC_GAUGE, "1 for the forwarder's state");
-	for (int i = 0; i < 6; i++) {
+	for (int i = 0; i <= SLUICE_FWD__STATES; i++) {
 		struct sluice_label l = {"state", states[i]};
-		smp(s, "sluice_forwarder_state", &l, 1, d->fwd ? (int)fs.state == i : i == 5);
+		smp(s, "sluice_forwarder_state", &l, 1,
+		    d->fwd ? (int)fs.state == i : i == SLUICE_FWD__STATES);
 	}
 	if (!ps)
 		return;
@@ -1444,11 +1512,12 @@ static void collect_forwarder(struct sluice_daemon *d, const struct sluice_metri
 	one(s, "sluice_forwarder_delivered_bytes_total", SLUICE_METRIC_COUNTER,
 	    "Bytes acknowledged by Kafka", (double)fs.delivered_bytes);
 	one(s, "sluice_forwarder_delivery_errors_total", SLUICE_METRIC_COUNTER,
-	    "Failed delivery reports (each rewinds the partition)", (double)fs.delivery_errors);
-	one(s, "sluice_forwarder_retries_total", SLUICE_METRIC_COUNTER, "Produce retries",
-	    (double)fs.retries);
+	    "Error answers to batches (each retried, or resumed from Kafka's tail)",
+	    (double)fs.delivery_errors);
+	one(s, "sluice_forwarder_retries_total", SLUICE_METRIC_COUNTER,
+	    "Batches sent again with the same sequence", (double)fs.retries);
 	one(s, "sluice_forwarder_fatal_resets_total", SLUICE_METRIC_COUNTER,
-	    "Producers recreated after a fatal error", (double)fs.fatal_resets);
+	    "Producer sessions started after the first (epoch bumps)", (double)fs.fatal_resets);
 	one(s, "sluice_forwarder_resumes_total", SLUICE_METRIC_COUNTER,
 	    "Resume protocol runs (tail reads)", (double)fs.resumes);
 	one(s, "sluice_forwarder_broker_down_events_total", SLUICE_METRIC_COUNTER,
@@ -1689,6 +1758,7 @@ void sluice_daemon_collect(struct sluice_daemon *d, const struct sluice_metric_s
 		collect_nic(d, sink);
 		collect_workers(d, sink);
 		collect_partitions(d, sink);
+		collect_writers(d, sink);
 		collect_forwarder(d, sink);
 		collect_producers(d, sink);
 		sluice_ctl_server_collect(d->ctl, sink);
@@ -1844,6 +1914,12 @@ static int health_locked(struct sluice_daemon *d, char *reason, size_t len)
 				   "forwarder: all Kafka brokers down (the log buffers)");
 			bad++;
 		}
+		if (fs.state == SLUICE_FWD_FENCED) {
+			reason_add(reason, len, &used,
+				   "forwarder: fenced by another producer with the same "
+				   "kafka.transactional_id (nothing is forwarded until restart)");
+			bad++;
+		}
 	}
 	{
 		struct totals t;
@@ -1992,11 +2068,14 @@ static json_t *req_stats(struct sluice_daemon *d)
 {
 	struct totals t;
 	json_t *r, *rej = json_object(), *shed = json_object(), *batch = json_object();
+	json_t *cause = json_object(), *sreason = json_object();
 
 	if (d->state != STATE_RUNNING && d->state != STATE_STOPPING) {
 		json_decref(rej);
 		json_decref(shed);
 		json_decref(batch);
+		json_decref(cause);
+		json_decref(sreason);
 		return reply_err("sluiced is %s", state_names[d->state]);
 	}
 	gather(d, &t);
@@ -2011,6 +2090,16 @@ static json_t *req_stats(struct sluice_daemon *d)
 	if (t.storage_shed)
 		json_object_set_new(shed, "partition_failed",
 				    json_integer((json_int_t)t.storage_shed));
+	for (int i = 0; i < SLUICE_WRITER_CAUSE__COUNT; i++)
+		if (t.w.shed_cause[i])
+			json_object_set_new(cause,
+					    sluice_writer_cause_name((enum sluice_writer_cause)i),
+					    json_integer((json_int_t)t.w.shed_cause[i]));
+	for (int i = 0; i < SLUICE_STORAGE_SHED__COUNT; i++)
+		if (t.storage_shed_reason[i])
+			json_object_set_new(sreason,
+					    sluice_storage_shed_name((enum sluice_storage_shed)i),
+					    json_integer((json_int_t)t.storage_shed_reason[i]));
 	for (int i = 1; i < SLUICE_RB__COUNT; i++)
 		if (t.w.batch_errors[i])
 			json_object_set_new(batch, sluice_rb_strerror(i),
@@ -2032,6 +2121,8 @@ static json_t *req_stats(struct sluice_daemon *d)
 			    json_integer((json_int_t)(t.in_flight > 0 ? t.in_flight : 0)));
 	json_object_set_new(r, "persisted", json_integer((json_int_t)t.persisted));
 	json_object_set_new(r, "shed", shed);
+	json_object_set_new(r, "shed_cause", cause);
+	json_object_set_new(r, "shed_storage", sreason);
 	json_object_set_new(r, "forwarded", json_integer((json_int_t)t.forwarded));
 	json_object_set_new(r, "pending", json_integer((json_int_t)t.pending));
 	json_object_set_new(r, "producer_lost", json_integer((json_int_t)t.w.producer_lost));

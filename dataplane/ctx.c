@@ -1209,6 +1209,7 @@ void dp_counters_to_stats(const struct dp_counters *c, struct sluice_worker_stat
 	memcpy(out->rejects, c->rejects, sizeof(out->rejects));
 	memcpy(out->batch_errors, c->batch_errors, sizeof(out->batch_errors));
 	memcpy(out->shed, c->shed, sizeof(out->shed));
+	memcpy(out->shed_cause, c->shed_cause, sizeof(out->shed_cause));
 }
 
 void sluice_dp_ctx_stats(const struct sluice_dp_ctx *ctx, struct sluice_worker_stats *out)
@@ -1235,4 +1236,6 @@ void sluice_worker_stats_add(struct sluice_worker_stats *a, const struct sluice_
 		a->batch_errors[i] += b->batch_errors[i];
 	for (unsigned i = 0; i < SLUICE_DP_SHED__COUNT; i++)
 		a->shed[i] += b->shed[i];
+	for (unsigned i = 0; i < SLUICE_WRITER_CAUSE__COUNT; i++)
+		a->shed_cause[i] += b->shed_cause[i];
 }

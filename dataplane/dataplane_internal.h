@@ -59,6 +59,7 @@ struct dp_counters {
 	uint64_t rejects[SLUICE_DP_REJECT__COUNT];
 	uint64_t batch_errors[SLUICE_RB__COUNT];
 	uint64_t shed[SLUICE_DP_SHED__COUNT];
+	uint64_t shed_cause[SLUICE_WRITER_CAUSE__COUNT];
 };
 
 #define DP_COUNTER_WORDS (sizeof(struct dp_counters) / sizeof(uint64_t))

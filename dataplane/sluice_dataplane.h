@@ -360,6 +360,10 @@ struct sluice_worker_stats {
 	uint64_t rejects[SLUICE_DP_REJECT__COUNT];
 	uint64_t batch_errors[SLUICE_RB__COUNT]; /**< breakdown of REJECT_KAFKA_BATCH */
 	uint64_t shed[SLUICE_DP_SHED__COUNT];
+	/** shed[RING_FULL] + shed[POOL_EMPTY] again, by why storage was behind at the time
+	 *  (sluice_log_writer_cause() of the partition's writer; of any writer for an empty
+	 *  pool). Only for a worker that feeds a log. */
+	uint64_t shed_cause[SLUICE_WRITER_CAUSE__COUNT];
 	uint64_t batches_sealed_size; /**< sealed because the next event did not fit */
 	uint64_t batches_sealed_linger; /**< sealed on the linger deadline */
 	uint64_t batches_sealed_flush; /**< sealed at stop or on request */

@@ -83,6 +83,7 @@ enum seal_cause { SEAL_SIZE, SEAL_LINGER, SEAL_FLUSH };
  */
 struct ring_q {
 	struct rte_ring *ring;
+	uint32_t writer; /* the storage writer consuming it */
 	uint32_t room; /* free slots at the last read, minus what was flushed since */
 	uint32_t n;
 	void *pend[RQ_MAX];
@@ -106,6 +107,7 @@ struct sticky {
 struct sluice_worker {
 	struct sluice_dp_ctx *ctx;
 	struct sluice_dp_sink sink;
+	struct sluice_log *log; /* NULL with plain rings (tests) */
 	uint32_t id;
 	unsigned lcore;
 	uint32_t nports;
@@ -226,11 +228,22 @@ static inline void pshed_add(_Atomic uint64_t *c, uint64_t n)
 			      memory_order_relaxed);
 }
 
-/* Count @p n shed events of partition @p pid when @p rc is 1 + a shed reason; returns rc. */
+/* Count @p n shed events of partition @p pid when @p rc is 1 + a shed reason; returns rc.
+ * Storage back-pressure (a full ring, an empty pool) is also attributed to its cause: what
+ * the partition's writer (any writer, for the shared pool) was waiting for. */
 static inline int part_shed(struct sluice_worker *w, uint32_t pid, int rc, uint64_t n)
 {
-	if (rc > 0 && rc <= SLUICE_DP_SHED__COUNT)
+	if (rc > 0 && rc <= SLUICE_DP_SHED__COUNT) {
 		pshed_add(&w->pshed[pid][rc - 1], n);
+		if (w->log &&
+		    (rc - 1 == SLUICE_DP_SHED_RING_FULL || rc - 1 == SLUICE_DP_SHED_POOL_EMPTY))
+			ctr_add(&w->ctx->c.shed_cause[sluice_log_writer_cause(
+					w->log,
+					rc - 1 == SLUICE_DP_SHED_RING_FULL
+						? w->open[pid].rq->writer
+						: SLUICE_LOG_ANY_WRITER)],
+				n);
+	}
 	return rc;
 }
 
@@ -879,6 +892,7 @@ int sluice_worker_create(const struct sluice_worker_opts *o, struct sluice_worke
 	if (rc)
 		goto fail;
 	w->id = o->id;
+	w->log = o->log;
 	w->lcore = o->lcore;
 	w->nports = o->nports;
 	w->pool = o->batch_pool;
@@ -926,8 +940,10 @@ int sluice_worker_create(const struct sluice_worker_opts *o, struct sluice_worke
 		uint32_t q = 0;
 		while (q < w->nrq && w->rqs[q].ring != ring)
 			q++;
-		if (q == w->nrq)
+		if (q == w->nrq) {
+			w->rqs[q].writer = o->log ? sluice_log_writer_of(o->log, p) : 0;
 			w->rqs[w->nrq++].ring = ring;
+		}
 		w->open[p].rq = &w->rqs[q];
 	}
 	for (uint32_t i = 0; i < o->nlisteners; i++)

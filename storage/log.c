@@ -13,6 +13,8 @@
  *    role in the calling thread, serialised per writer by sync_lock.
  *  - housekeeper thread (started with the writers): retention; it changes the segment list
  *    only under the partition lock and never touches the active segment.
+ *  - roll helper thread (roll.c, started with the writers): prepares, names and seals
+ *    segments for the writers' rolls; it hands results over through atomics.
  *  - readers (any thread): take the partition lock to pick a segment and pin it (refs), then
  *    read with pread on their own fd up to durable_bytes (acquire).
  *  - stats: relaxed loads of single-writer counters, from any thread.
@@ -179,6 +181,11 @@ static int validate_opts(const struct sluice_log_opts *o)
 		sluice_storage_log("ring_size %u is not a power of two", o->ring_size);
 		return -EINVAL;
 	}
+	if (o->queue_depth > SLUICE_LOG_QUEUE_DEPTH_MAX) {
+		sluice_storage_log("queue_depth %u above %u", o->queue_depth,
+				   SLUICE_LOG_QUEUE_DEPTH_MAX);
+		return -EINVAL;
+	}
 	if (o->write_buffer_bytes && o->write_buffer_bytes < 2 * SLUICE_DIO_ALIGN) {
 		sluice_storage_log("write_buffer_bytes %zu below %u", o->write_buffer_bytes,
 				   2 * SLUICE_DIO_ALIGN);
@@ -209,9 +216,26 @@ static int validate_opts(const struct sluice_log_opts *o)
 
 static void part_free(struct sluice_partition *p)
 {
+	struct segment *prep;
+
 	if (!p)
 		return;
 	part_buffers_fini(p);
+	/* a roll that never settled (failed partition): the active segment is not listed; a
+	 * prepared one left here is removed at the next open */
+	if (p->active && !p->active_listed) {
+		if (p->active->fd >= 0)
+			close(p->active->fd);
+		free(p->active->idx);
+		free(p->active->tidx);
+		free(p->active);
+	}
+	prep = atomic_load(&p->prepared);
+	if (prep) {
+		if (prep->fd >= 0)
+			close(prep->fd);
+		free(prep);
+	}
 	for (uint32_t i = 0; i < p->nsegs; i++) {
 		struct segment *s = p->segs[i];
 
@@ -242,10 +266,8 @@ static int part_open(struct sluice_log *log, const struct sluice_topic_opts *t, 
 	p->id = id;
 	p->dirfd = -1;
 	pthread_mutex_init(&p->lock, NULL);
-	for (int k = 0; k < OP__COUNT; k++) {
-		p->ops[k].p = p;
-		p->ops[k].kind = (enum op_kind)k;
-	}
+	p->sync_op = (struct uop){.p = p, .kind = OP_SYNC};
+	p->prealloc_op = (struct uop){.p = p, .kind = OP_PREALLOC};
 	atomic_init(&p->oldest_timestamp_ms, -1);
 	if (snprintf(p->dir, sizeof(p->dir), "%s/%s-%u", log->data_dir, t->name, number) >=
 	    (int)sizeof(p->dir)) {
@@ -288,7 +310,11 @@ int sluice_log_open(const struct sluice_log_opts *opts, struct sluice_log **out)
 		return -ENOMEM;
 	pthread_mutex_init(&log->hk_lock, NULL);
 	pthread_cond_init(&log->hk_cond, NULL);
+	pthread_mutex_init(&log->roll_lock, NULL);
+	pthread_cond_init(&log->roll_cond, NULL);
 	log->opts = *opts;
+	if (!log->opts.queue_depth)
+		log->opts.queue_depth = SLUICE_LOG_QUEUE_DEPTH_DEFAULT;
 	if (!log->opts.ring_size)
 		log->opts.ring_size = 1024;
 	if (!log->opts.write_buffer_bytes)
@@ -436,6 +462,9 @@ int sluice_log_start(struct sluice_log *log)
 	if (log->started)
 		return -EALREADY;
 	atomic_store(&log->stop, false);
+	rc = roller_start(log);
+	if (rc)
+		return rc;
 	for (uint32_t w = 0; w < log->nwriters; w++) {
 		rc = writer_start(&log->writers[w]);
 		if (rc) {
@@ -463,6 +492,8 @@ int sluice_log_stop(struct sluice_log *log)
 	pthread_mutex_unlock(&log->hk_lock);
 	for (uint32_t w = 0; w < log->nwriters; w++)
 		writer_join(&log->writers[w]);
+	/* after the writers: a roll they settled still gets its segment sealed */
+	roller_stop(log);
 	if (log->housekeeper_started) {
 		pthread_join(log->housekeeper, NULL);
 		log->housekeeper_started = false;
@@ -501,6 +532,8 @@ void sluice_log_close(struct sluice_log *log)
 	free(log->topic_names);
 	pthread_mutex_destroy(&log->hk_lock);
 	pthread_cond_destroy(&log->hk_cond);
+	pthread_mutex_destroy(&log->roll_lock);
+	pthread_cond_destroy(&log->roll_cond);
 	free(log);
 }
 
@@ -584,6 +617,9 @@ void sluice_partition_stats(const struct sluice_partition *p, struct sluice_part
 	out->appended_bytes = CNT_GET(p->appended_bytes);
 	out->durable_records = (uint64_t)(out->durable_offset - p->open_end_offset);
 	out->shed_records = CNT_GET(p->shed_records);
+	for (int i = 0; i < SLUICE_STORAGE_SHED__COUNT; i++)
+		out->shed_reason[i] = CNT_GET(p->shed_reason[i]);
+	out->rolls = CNT_GET(p->rolls);
 	out->segments = CNT_GET(p->nsegments);
 	out->bytes_on_disk = CNT_GET(p->bytes_on_disk);
 	out->fsyncs = CNT_GET(p->fsyncs);
@@ -615,6 +651,53 @@ void sluice_log_writer_stats(const struct sluice_log *log, uint32_t writer,
 	out->idle_ns = CNT_GET(w->idle_ns);
 	out->batches = CNT_GET(w->batches);
 	out->misrouted = CNT_GET(w->misrouted);
+	for (int i = 0; i < SLUICE_WRITER_CAUSE__COUNT; i++)
+		out->stalls[i] = CNT_GET(w->stalls[i]);
+	out->stall_ns = CNT_GET(w->stall_ns);
+	for (int i = 0; i < SLUICE_HIST_BUCKETS; i++)
+		out->stall_hist[i] = CNT_GET(w->stall_hist[i]);
+}
+
+enum sluice_writer_cause sluice_log_writer_cause(const struct sluice_log *log, uint32_t writer)
+{
+	uint32_t c = SLUICE_WRITER_CAUSE_BUSY;
+
+	/* Partner: the relaxed stores in writer.c cause_set(); a hint, no ordering needed. */
+	if (writer != SLUICE_LOG_ANY_WRITER)
+		c = writer < log->nwriters
+			? atomic_load_explicit(&log->writers[writer].cause, memory_order_relaxed)
+			: c;
+	else
+		for (uint32_t w = 0; w < log->nwriters; w++) {
+			uint32_t v =
+				atomic_load_explicit(&log->writers[w].cause, memory_order_relaxed);
+
+			c = v > c ? v : c;
+		}
+	return c < SLUICE_WRITER_CAUSE__COUNT ? (enum sluice_writer_cause)c
+					      : SLUICE_WRITER_CAUSE_BUSY;
+}
+
+const char *sluice_writer_cause_name(enum sluice_writer_cause c)
+{
+	static const char *const names[SLUICE_WRITER_CAUSE__COUNT] = {
+		[SLUICE_WRITER_CAUSE_BUSY] = "writer_busy",
+		[SLUICE_WRITER_CAUSE_DEVICE] = "device",
+		[SLUICE_WRITER_CAUSE_SEGMENT_ROLL] = "segment_roll",
+	};
+
+	return (unsigned)c < SLUICE_WRITER_CAUSE__COUNT ? names[c] : "unknown";
+}
+
+const char *sluice_storage_shed_name(enum sluice_storage_shed r)
+{
+	static const char *const names[SLUICE_STORAGE_SHED__COUNT] = {
+		[SLUICE_STORAGE_SHED_DISK_FULL] = "disk_full",
+		[SLUICE_STORAGE_SHED_FAILED] = "failed",
+		[SLUICE_STORAGE_SHED_INVALID] = "invalid",
+	};
+
+	return (unsigned)r < SLUICE_STORAGE_SHED__COUNT ? names[r] : "unknown";
 }
 
 int sluice_log_retention_run(struct sluice_log *log)

@@ -3,7 +3,9 @@
  * Readers: iterate durable batches from an offset or a timestamp (forwarder, sluice-dump,
  * replay). Any thread. A reader pins its segment (refs, under the partition lock) so that
  * retention cannot free it, reads with pread on its own fd, and never reads past the
- * segment's durable_bytes (acquire; partner: the release store in writer.c op_complete()).
+ * segment's durable_bytes (acquire; partner: the release store in writer.c publish()). A
+ * segment is complete once a later one is listed: the writer lists the next segment only
+ * after this one is durable to its last byte.
  * An index entry is only a hint: the batch it names is checked, and a mismatch falls back to
  * a scan from the segment start.
  */
@@ -112,7 +114,9 @@ int sluice_reader_open(struct sluice_partition *p, int64_t offset, struct sluice
 	if (rc)
 		return rc;
 	pthread_mutex_lock(&p->lock);
-	if (offset < p->segs[0]->base_offset || offset > p->active->next_offset) {
+	/* The last listed segment, not the writer's: a roll lists the next one only once its
+	 * name is durable and the previous one is durable to its end. */
+	if (offset < p->segs[0]->base_offset || offset > p->segs[p->nsegs - 1]->next_offset) {
 		pthread_mutex_unlock(&p->lock);
 		sluice_reader_close(r);
 		return -ERANGE;
@@ -162,7 +166,7 @@ int sluice_reader_open_at_time(struct sluice_partition *p, int64_t ts_ms,
 		r->target_ts = ts_ms;
 	} else {
 		/* Nothing that recent: start at the end of what is durable. */
-		s = p->active;
+		s = p->segs[p->nsegs - 1];
 		pin_locked(r, s, atomic_load_explicit(&s->durable_bytes, memory_order_acquire), -1,
 			   false);
 	}

@@ -13,6 +13,8 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
+#include <stdio.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -290,6 +292,174 @@ int seg_create_file(struct sluice_partition *p, int64_t base, struct segment **o
 fail:
 	seg_free(s);
 	return rc;
+}
+
+/* Zeros for preallocation by writing (prealloc ZERO): real pages, not the shared zero
+ * page, so that O_DIRECT can write them. */
+static uint8_t *zero_chunk;
+static pthread_once_t zero_once = PTHREAD_ONCE_INIT;
+
+static void zero_init(void)
+{
+	void *m =
+		mmap(NULL, ZERO_CHUNK, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	if (m == MAP_FAILED)
+		return;
+	memset(m, 0, ZERO_CHUNK);
+	zero_chunk = m;
+}
+
+const uint8_t *seg_zero_chunk(void)
+{
+	pthread_once(&zero_once, zero_init);
+	return zero_chunk;
+}
+
+static void prepared_path(const struct sluice_partition *p, const char *ext, char *out, size_t len)
+{
+	snprintf(out, len, "%s/%s%s", p->dir, PREPARED_NAME, ext);
+}
+
+static const char *const seg_exts[] = {".log", ".index", ".timeindex"};
+
+/*
+ * The next segment, ahead of its roll: prepared.log (open for writing, O_DIRECT when the
+ * partition uses it), empty prepared.index and prepared.timeindex, the log preallocated as
+ * the writer would (zeros or fallocate, up to prealloc_bytes, never past segment_bytes) and
+ * the allocation synced, so that the first group commits in it are plain overwrites; with
+ * dir_sync the directory entries are made durable. Its base offset is set by the roll.
+ */
+int seg_prepare(struct sluice_partition *p, bool zero, bool dir_sync, struct segment **out)
+{
+	enum sluice_prealloc mode = p->log->opts.prealloc;
+	uint64_t limit =
+		(p->topt->segment_bytes + SLUICE_DIO_ALIGN - 1) & ~(uint64_t)(SLUICE_DIO_ALIGN - 1);
+	uint64_t len = p->log->opts.prealloc_bytes ? p->log->opts.prealloc_bytes : 16u << 20;
+	struct segment *s = seg_new(-1);
+	char path[PATH_MAX];
+	int fd = -1, rc = 0;
+
+	if (!s)
+		return -ENOMEM;
+	for (size_t i = 0; i < 3; i++) {
+		prepared_path(p, seg_exts[i], path, sizeof(path));
+		if (unlink(path) != 0 && errno != ENOENT) {
+			rc = -errno;
+			sluice_storage_log("unlink %s: %s", path, strerror(-rc));
+			goto fail;
+		}
+	}
+	for (size_t i = 1; i < 3; i++) {
+		prepared_path(p, seg_exts[i], path, sizeof(path));
+		fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+		if (fd < 0) {
+			rc = -errno;
+			sluice_storage_log("create %s: %s", path, strerror(-rc));
+			goto fail;
+		}
+		close(fd);
+	}
+	prepared_path(p, ".log", path, sizeof(path));
+	fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | (p->direct ? O_DIRECT : 0), 0644);
+	if (fd < 0) {
+		rc = -errno;
+		sluice_storage_log("create %s: %s", path, strerror(-rc));
+		goto fail;
+	}
+	s->fd = fd;
+	if (len > limit)
+		len = limit;
+	if (mode != SLUICE_PREALLOC_NONE) {
+		const uint8_t *zbuf = NULL;
+		ssize_t n = -1;
+
+		if (zero && (zbuf = seg_zero_chunk()) != NULL) {
+			if (len > ZERO_CHUNK)
+				len = ZERO_CHUNK;
+			n = pwrite(fd, zbuf, len, 0);
+		} else if (fallocate(fd, 0, 0, (off_t)len) == 0) {
+			n = (ssize_t)len;
+		}
+		/* Not fatal, as ahead of the tail: the data write allocates (and reports
+		 * ENOSPC) itself. */
+		if (n > 0 && fdatasync(fd) == 0)
+			s->prealloc_end = (uint64_t)n;
+		else if (!p->roll_logged_prealloc)
+			sluice_storage_log("%s: preallocating the next segment: %s (writes "
+					   "allocate instead)",
+					   p->dir, strerror(errno));
+		p->roll_logged_prealloc |= s->prealloc_end == 0;
+	}
+	if (dir_sync) {
+		rc = sluice_fsync_dir(p->dirfd);
+		if (rc) {
+			sluice_storage_log("fsync %s: %s", p->dir, strerror(-rc));
+			goto fail;
+		}
+	}
+	*out = s;
+	return 0;
+fail:
+	seg_prepared_remove(p, s);
+	return rc;
+}
+
+/* Drop a prepared segment that was never used (its files and the structure). */
+void seg_prepared_remove(struct sluice_partition *p, struct segment *s)
+{
+	char path[PATH_MAX];
+
+	for (size_t i = 0; i < 3; i++) {
+		prepared_path(p, seg_exts[i], path, sizeof(path));
+		unlink(path);
+	}
+	seg_free(s);
+}
+
+/*
+ * A roll: the prepared files become <base>.log, .index, .timeindex (the log never replaces
+ * an existing segment), and the directory is synced, so that the name of everything the
+ * writer then makes durable in it is durable too. The index files are hints: failing to
+ * rename them is logged, not fatal (an index is rebuilt at open when missing).
+ */
+int seg_name(struct sluice_partition *p, struct segment *s)
+{
+	char from[PATH_MAX], to[PATH_MAX];
+	int rc;
+
+	prepared_path(p, ".log", from, sizeof(from));
+	seg_path(p, s->base_offset, ".log", to, sizeof(to));
+	if (renameat2(AT_FDCWD, from, AT_FDCWD, to, RENAME_NOREPLACE) != 0) {
+		rc = -errno;
+		sluice_storage_log("rename %s -> %s: %s", from, to, strerror(-rc));
+		return rc;
+	}
+	for (size_t i = 1; i < 3; i++) {
+		prepared_path(p, seg_exts[i], from, sizeof(from));
+		seg_path(p, s->base_offset, seg_exts[i], to, sizeof(to));
+		if (rename(from, to) != 0)
+			sluice_storage_log("rename %s -> %s: %s", from, to, strerror(errno));
+	}
+	rc = sluice_fsync_dir(p->dirfd);
+	if (rc)
+		sluice_storage_log("fsync %s: %s", p->dir, strerror(-rc));
+	return rc;
+}
+
+/*
+ * Seal a segment nothing writes to any more: drop O_DIRECT padding and preallocation, sync,
+ * write the indexes. Index files that cannot be written are not an error (a later open
+ * sanity-checks them and rebuilds them from the batches).
+ */
+int seg_seal(struct sluice_partition *p, struct segment *s)
+{
+	if (ftruncate(s->fd, (off_t)s->size) != 0 || fdatasync(s->fd) != 0)
+		return -errno;
+	pthread_mutex_lock(&p->lock);
+	(void)seg_write_indexes(p, s);
+	pthread_mutex_unlock(&p->lock);
+	return 0;
 }
 
 int part_list_add(struct sluice_partition *p, struct segment *s)
@@ -708,6 +878,68 @@ static void remove_orphans(struct sluice_partition *p, const int64_t *bases, siz
 	closedir(d);
 }
 
+/*
+ * A prepared segment left by a crash was never used by anything durable: the writer lists
+ * (and publishes) a segment only after it has its <base> name durably. It is removed; should
+ * it hold anything but zeros (bytes written before the rename was durable), those go to
+ * quarantine/, as a cut tail would.
+ */
+static int prepared_cleanup(struct sluice_partition *p, uint64_t *cut_bytes)
+{
+	char path[PATH_MAX], qdir[SLUICE_DIR_MAX + 16], to[PATH_MAX];
+	struct scan_map m = {0};
+	struct stat st;
+	int fd, rc = 0;
+
+	prepared_path(p, ".log", path, sizeof(path));
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd >= 0 && fstat(fd, &st) == 0 && st.st_size > 0) {
+		m.len = (size_t)st.st_size;
+		m.map = mmap(NULL, m.len, PROT_READ, MAP_SHARED, fd, 0);
+		if (m.map == MAP_FAILED)
+			m.map = NULL;
+	}
+	if (fd >= 0)
+		close(fd);
+	if (m.map && !all_zero(m.map, m.len)) {
+		rc = ensure_quarantine(p, qdir, sizeof(qdir));
+		snprintf(to, sizeof(to), "%s/%s.log.unused-%" PRId64, qdir, PREPARED_NAME,
+			 sluice_wall_ms());
+		if (!rc && rename(path, to) != 0)
+			rc = -errno;
+		if (rc) {
+			sluice_storage_log("%s: cannot quarantine %s: %s", p->dir, path,
+					   strerror(-rc));
+			unmap_segment(&m);
+			return rc;
+		}
+		sluice_storage_log("%s: unused prepared segment held %zu bytes, moved to %s/",
+				   p->dir, m.len, QUARANTINE_DIR);
+		*cut_bytes += m.len;
+	}
+	unmap_segment(&m);
+	for (size_t i = 0; i < 3; i++) {
+		prepared_path(p, seg_exts[i], path, sizeof(path));
+		unlink(path);
+	}
+	return 0;
+}
+
+/* A segment file that holds nothing but zeros (or nothing): a named next segment whose
+ * predecessor's tail did not survive, never written to durably. */
+static bool seg_file_empty(struct sluice_partition *p, int64_t base)
+{
+	struct segment probe = {.base_offset = base};
+	struct scan_map m;
+	bool empty;
+
+	if (map_segment(p, &probe, &m) != 0)
+		return false;
+	empty = !m.map || all_zero(m.map, m.len);
+	unmap_segment(&m);
+	return empty;
+}
+
 int part_load(struct sluice_partition *p)
 {
 	uint64_t t0 = sluice_now_ns();
@@ -755,6 +987,9 @@ int part_load(struct sluice_partition *p)
 	if (nbases)
 		qsort(bases, nbases, sizeof(*bases), cmp_i64);
 	remove_orphans(p, bases, nbases);
+	rc = prepared_cleanup(p, &res.cut_bytes);
+	if (rc)
+		goto out;
 
 	for (size_t i = 0; i < nbases; i++) {
 		struct segment *s;
@@ -785,9 +1020,19 @@ int part_load(struct sluice_partition *p)
 				s->base_offset, p->segs[p->nsegs - 2]->next_offset);
 			p->nsegs--;
 			seg_free(s);
-			rc = quarantine_segment(p, bases[i], &res.cut_bytes);
-			if (rc)
-				goto out;
+			if (seg_file_empty(p, bases[i])) {
+				/* nothing to keep: the files go */
+				for (size_t k = 0; k < 3; k++) {
+					char f[PATH_MAX];
+
+					seg_path(p, bases[i], seg_exts[k], f, sizeof(f));
+					unlink(f);
+				}
+			} else {
+				rc = quarantine_segment(p, bases[i], &res.cut_bytes);
+				if (rc)
+					goto out;
+			}
 			res.cut = stop = true;
 			continue;
 		}
@@ -821,6 +1066,7 @@ int part_load(struct sluice_partition *p)
 		}
 	}
 	p->active = p->segs[p->nsegs - 1];
+	p->active_listed = true;
 	for (uint32_t i = 0; i + 1 < p->nsegs; i++)
 		p->segs[i]->sealed = true;
 	rc = seg_open_fd(p, p->active, true);

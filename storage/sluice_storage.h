@@ -84,7 +84,7 @@ struct sluice_log_opts {
 	uint32_t producers; /**< dataplane workers: one SPSC ring per (producer, writer) */
 	uint32_t ring_size; /**< entries per ring (power of two) */
 	int direct_io; /**< 1 = require O_DIRECT, 0 = buffered, -1 = auto (fallback logged) */
-	size_t write_buffer_bytes; /**< per-partition aligned write-combining buffer */
+	size_t write_buffer_bytes; /**< one aligned write-combining buffer (queue_depth + 1 each) */
 	const int
 		*writer_cpus; /**< writers entries: CPU to pin each writer to, or -1; may be NULL */
 	/** writers entries: NUMA node whose memory holds each writer's buffers, or -1 (where
@@ -94,7 +94,18 @@ struct sluice_log_opts {
 	enum sluice_prealloc prealloc;
 	uint64_t prealloc_bytes; /**< preallocate this far ahead of the tail; 0 = 16 MiB */
 	bool no_fixed_buffers; /**< do not register write buffers with io_uring (benchmarks) */
+	/**
+	 * Writes in flight per partition, 1..SLUICE_LOG_QUEUE_DEPTH_MAX; 0 =
+	 * SLUICE_LOG_QUEUE_DEPTH_DEFAULT. Each partition holds queue_depth + 1 write buffers
+	 * of write_buffer_bytes. The durable watermark still moves only over a contiguous,
+	 * synced prefix (docs/storage.md).
+	 */
+	uint32_t queue_depth;
 };
+
+#define SLUICE_LOG_QUEUE_DEPTH_MAX 16
+/** The default queue depth: the measured choice (docs/storage.md, bench/bench_writer.sh). */
+#define SLUICE_LOG_QUEUE_DEPTH_DEFAULT 2
 
 /**
  * Open (create if needed) every configured partition, running recovery where the
@@ -170,6 +181,21 @@ void sluice_partition_set_forwarded(struct sluice_partition *p, int64_t next_off
 
 #define SLUICE_HIST_BUCKETS 24 /**< log2 microsecond buckets: <=1us, <=2us, ... */
 
+/**
+ * Why a partition's writer shed a batch (the per-reason breakdown of shed_records).
+ * Stable numbering and names: metric label values.
+ */
+enum sluice_storage_shed {
+	SLUICE_STORAGE_SHED_DISK_FULL =
+		0, /**< ENOSPC/EDQUOT: the partition retries, new batches shed */
+	SLUICE_STORAGE_SHED_FAILED, /**< failed until reopened (fdatasync or I/O error) */
+	SLUICE_STORAGE_SHED_INVALID, /**< not a valid batch, or larger than write_buffer_bytes */
+	SLUICE_STORAGE_SHED__COUNT
+};
+
+/** "disk_full", "failed", "invalid"; "unknown" out of range. */
+const char *sluice_storage_shed_name(enum sluice_storage_shed r);
+
 struct sluice_partition_stats {
 	char topic[SLUICE_TOPIC_NAME_MAX];
 	uint32_t partition;
@@ -181,7 +207,9 @@ struct sluice_partition_stats {
 	uint64_t appended_records;
 	uint64_t appended_bytes;
 	uint64_t durable_records; /**< "persisted" in the accounting chain */
-	uint64_t shed_records; /**< batches refused because the partition is failed */
+	uint64_t shed_records; /**< records of batches the writer refused (sum of shed_reason) */
+	uint64_t shed_reason[SLUICE_STORAGE_SHED__COUNT]; /**< the same, by reason */
+	uint64_t rolls; /**< segment rolls */
 	uint64_t segments;
 	uint64_t bytes_on_disk;
 	uint64_t fsyncs;
@@ -215,6 +243,31 @@ void sluice_partition_stats(const struct sluice_partition *p, struct sluice_part
 void sluice_partition_ingest_durable_hist(const struct sluice_partition *p,
 					  uint64_t hist[SLUICE_HIST_BUCKETS], uint64_t *sum_us);
 
+/**
+ * Why a writer is behind its rings: what it waited for the last time it could not take a
+ * batch, until it has emptied its rings again. The dataplane attributes the events it sheds
+ * because a ring is full or its batch pool is empty to this (docs/operations.md). Stable
+ * numbering and names; a larger value is a more specific cause.
+ */
+enum sluice_writer_cause {
+	SLUICE_WRITER_CAUSE_BUSY = 0, /**< never blocked: the writer thread itself is too slow */
+	SLUICE_WRITER_CAUSE_DEVICE, /**< every write slot in flight: the device is slower */
+	SLUICE_WRITER_CAUSE_SEGMENT_ROLL, /**< a roll waited for the next segment (a stall) */
+	SLUICE_WRITER_CAUSE__COUNT
+};
+
+/** "writer_busy", "device", "segment_roll"; "unknown" out of range. */
+const char *sluice_writer_cause_name(enum sluice_writer_cause c);
+
+#define SLUICE_LOG_ANY_WRITER UINT32_MAX
+
+/**
+ * The cause writer @p writer is behind (SLUICE_WRITER_CAUSE_BUSY when it is not blocked),
+ * or with SLUICE_LOG_ANY_WRITER the most specific cause over all writers. Any thread: one
+ * relaxed load per writer, cheap enough for the dataplane's shed path.
+ */
+enum sluice_writer_cause sluice_log_writer_cause(const struct sluice_log *log, uint32_t writer);
+
 /** Counters of one writer thread (busy/idle accounting as in an SPDK reactor). */
 struct sluice_writer_stats {
 	uint64_t passes; /**< poll passes */
@@ -223,6 +276,11 @@ struct sluice_writer_stats {
 	uint64_t idle_ns; /**< time spent in idle passes, back-off sleeps included */
 	uint64_t batches; /**< batches taken from the rings */
 	uint64_t misrouted; /**< batches for a partition the writer does not own (dropped) */
+	/** Stalls: periods in which the writer could not take the next batch off its rings,
+	 *  by what it waited for (DEVICE or SEGMENT_ROLL). */
+	uint64_t stalls[SLUICE_WRITER_CAUSE__COUNT];
+	uint64_t stall_ns; /**< total time stalled */
+	uint64_t stall_hist[SLUICE_HIST_BUCKETS]; /**< stall durations, log2 microsecond buckets */
 };
 
 /** Snapshot writer @p writer's counters (zeros for an invalid index). Thread-safe. */

@@ -1,19 +1,37 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * Writers: the io_uring append path, group commit and the durable watermark.
+ * Writers: the io_uring append path, group commit, segment rolls and the durable watermark.
  *
  * Threading contract: everything here runs in the partition's writer thread, or, before
  * sluice_log_start / after sluice_log_stop, in the thread calling append_sync or close (which
  * hold the writer's sync_lock). The only values other threads read are the atomics in
- * struct sluice_partition and segment->durable_bytes, and the segment list / index arrays,
- * which are changed under the partition lock.
+ * struct sluice_partition / sluice_writer and segment->durable_bytes, and the segment list /
+ * index arrays, which are changed under the partition lock. The roll helper (roll.c) hands
+ * over prepared segments and names through atomics (partners named at each use).
  *
- * Per partition there are two aligned write-combining buffers. Batches are copied into the
- * fill buffer; a flush writes the whole fill buffer (with O_DIRECT rounded up to the block
- * size, zero padded) linked to an IORING_FSYNC_DATASYNC fsync, and switches to the other
- * buffer, carrying over the partial tail block so that the next flush rewrites it. One flush
- * per partition is in flight at a time, so the tail block is never written twice at once;
- * while it is in flight the next group collects in the other buffer.
+ * Write slots. Per partition there are queue_depth + 1 aligned write-combining buffers
+ * ("slots") in a ring. Batches are copied into the fill slot; a flush turns it into a write
+ * and the next slot becomes the fill slot. Up to queue_depth writes are in flight, and they
+ * may complete in any order: a slot's write only counts once every earlier slot's has
+ * completed (the contiguous written prefix, head..), and the durable watermark moves only
+ * over what an fdatasync issued after that prefix completed covers. A failed write stops the
+ * prefix for good (sticky); ENOSPC parks it and writes the same bytes again later.
+ *
+ * O_DIRECT writes whole blocks, so the last block of a flush is written zero padded and
+ * carried over into the next slot, whose write rewrites it whole. Two writes in flight must
+ * never share a block (their order on the device is not the order of submission), so a slot
+ * whose first block is its predecessor's last is submitted only after that one completed.
+ * With queue_depth > 1, flushes triggered by size ("cut" flushes) write whole blocks only
+ * and carry the partial block over unwritten, so that consecutive writes share nothing and
+ * really overlap; flushes by deadline, request, roll and stop write everything.
+ *
+ * Rolls never block the writer thread: the next segment was created and preallocated by the
+ * roll helper beforehand; a roll flushes the fill slot into the old segment, swaps in the
+ * prepared one and asks the helper to name it (rename + directory fsync). The new segment is
+ * listed for readers, and its bytes become durable, only once the old segment is durable to
+ * its last byte and the new name is durable; the helper then seals the old segment (trim,
+ * indexes, checkpoint). Without writer threads (append_sync, close) a roll does all of this
+ * inline.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -29,16 +47,40 @@
 
 #include <linux/mempolicy.h>
 
+#include <rte_branch_prediction.h>
 #include <rte_cycles.h>
 #include <rte_mempool.h>
 #include <rte_ring.h>
 
 #include "storage_internal.h"
 
-#define RING_ENTRIES 256
+#define RING_ENTRIES_MIN 256
+#define RING_ENTRIES_MAX 32768
 #define BURST 32
 #define ENOSPC_RETRY_NS (100ull * 1000 * 1000)
 #define HUGE_2M (2ull << 20)
+
+struct storage_test_hooks storage_test_hooks;
+
+static inline uint32_t slot_next(const struct sluice_partition *p, uint32_t i)
+{
+	return i + 1 == p->nslots ? 0 : i + 1;
+}
+
+static inline uint32_t slot_prev(const struct sluice_partition *p, uint32_t i)
+{
+	return i ? i - 1 : p->nslots - 1;
+}
+
+static inline uint64_t align_down(const struct sluice_partition *p, uint64_t v)
+{
+	return v / p->align * p->align;
+}
+
+static inline uint64_t align_up(const struct sluice_partition *p, uint64_t v)
+{
+	return (v + p->align - 1) / p->align * p->align;
+}
 
 /* ---------------------------------------------------------------------------------------- */
 /* Buffers                                                                                    */
@@ -59,7 +101,7 @@ static void buf_bind(void *m, size_t len, int node)
 		sluice_storage_log("mbind write buffer to node %d: %s", node, strerror(errno));
 }
 
-static int buf_alloc(struct wbuf *b, size_t cap, int node)
+static int buf_alloc(struct wslot *b, size_t cap, int node)
 {
 	size_t huge_len = (cap + HUGE_2M - 1) & ~(HUGE_2M - 1);
 	void *m;
@@ -95,8 +137,15 @@ static int buf_alloc(struct wbuf *b, size_t cap, int node)
 
 int part_buffers_init(struct sluice_partition *p)
 {
-	for (int i = 0; i < 2; i++) {
-		int rc = buf_alloc(&p->bufs[i], p->log->opts.write_buffer_bytes,
+	uint32_t n = p->log->opts.queue_depth + 1;
+
+	p->slots = calloc(n, sizeof(*p->slots));
+	p->slot_ops = calloc(n, sizeof(*p->slot_ops));
+	if (!p->slots || !p->slot_ops)
+		return -ENOMEM;
+	p->nslots = n;
+	for (uint32_t i = 0; i < n; i++) {
+		int rc = buf_alloc(&p->slots[i], p->log->opts.write_buffer_bytes,
 				   p->writer ? p->writer->node : -1);
 
 		if (rc) {
@@ -104,34 +153,57 @@ int part_buffers_init(struct sluice_partition *p)
 					   p->log->opts.write_buffer_bytes, strerror(-rc));
 			return rc;
 		}
+		p->slot_ops[i] = (struct uop){.p = p, .kind = OP_WRITE, .slot = i};
 	}
 	return 0;
 }
 
 void part_buffers_fini(struct sluice_partition *p)
 {
-	for (int i = 0; i < 2; i++) {
-		if (p->bufs[i].mem)
-			munmap(p->bufs[i].mem, p->bufs[i].map_len);
-		p->bufs[i].mem = NULL;
-	}
+	for (uint32_t i = 0; p->slots && i < p->nslots; i++)
+		if (p->slots[i].mem)
+			munmap(p->slots[i].mem, p->slots[i].map_len);
+	free(p->slots);
+	free(p->slot_ops);
+	p->slots = NULL;
+	p->slot_ops = NULL;
+	p->nslots = 0;
 }
 
-/* The fill buffer starts at the block that holds the log end; with O_DIRECT its partial
+/* Start filling slot b with bytes of segment s from file_pos on; the first carry bytes
+ * (already copied to b->mem) end at a batch boundary at log offset end_offset. */
+static void slot_start(struct wslot *b, struct segment *s, uint64_t file_pos, size_t carry,
+		       int64_t end_offset)
+{
+	b->state = SLOT_FILL;
+	b->seg = s;
+	b->file_pos = file_pos;
+	b->len = carry;
+	b->end_offset = end_offset;
+	b->cut_pos = file_pos + carry;
+	b->cut_offset = end_offset;
+	b->batches = 0;
+	b->new_bytes = 0;
+	b->first_ns = 0;
+	b->overlap_prev = false;
+	b->linked = false;
+	b->requeued = false;
+	b->err = 0;
+}
+
+/* The fill slot starts at the block that holds the log end; with O_DIRECT its partial
  * head is read back so that the first flush rewrites that block whole. */
 int part_tail_load(struct sluice_partition *p)
 {
 	struct segment *s = p->active;
-	struct wbuf *b = &p->bufs[0];
+	uint64_t pos = align_down(p, s->size);
+	struct wslot *b;
 
-	p->fill = 0;
-	b->file_pos = s->size / p->align * p->align;
-	b->len = (size_t)(s->size - b->file_pos);
-	b->new_bytes = 0;
-	b->batches = 0;
-	b->end_offset = p->log_end_offset;
+	p->head = p->fill = 0;
+	b = &p->slots[0];
+	slot_start(b, s, pos, (size_t)(s->size - pos), p->log_end_offset);
 	if (b->len) {
-		ssize_t n = pread(s->fd, b->mem, p->align, (off_t)b->file_pos);
+		ssize_t n = pread(s->fd, b->mem, p->align, (off_t)pos);
 
 		if (n < (ssize_t)b->len) {
 			int rc = n < 0 ? -errno : -EIO;
@@ -141,6 +213,10 @@ int part_tail_load(struct sluice_partition *p)
 			return rc;
 		}
 	}
+	p->written_offset = p->synced_offset = p->log_end_offset;
+	p->written_bytes = p->synced_bytes = s->size;
+	p->written_seg = p->synced_seg = s;
+	p->active_listed = true;
 	s->prealloc_end = s->size;
 	return 0;
 }
@@ -161,65 +237,47 @@ static struct io_uring_sqe *get_sqe(struct sluice_writer *w)
 	return sqe;
 }
 
-static enum sluice_prealloc prealloc_mode(const struct sluice_log *log)
-{
-	return log->opts.prealloc;
-}
-
 /* DEFAULT adapts: small group commits (latency-bound) get zero-filled blocks ahead, whose
  * extra write is cheap at their rate; large ones (throughput-bound) get fallocate, where the
  * extent conversion is amortised over megabytes and a second write of every byte is not. */
 #define ADAPTIVE_ZERO_BELOW (256u << 10)
 
-/* Keep preallocated space ahead of the tail, asynchronously (IORING_OP_FALLOCATE runs in an
- * io-wq worker), so that a group commit rarely also commits an allocation. Not fatal: a
- * failed fallocate leaves the write to allocate (and to report ENOSPC). */
-/*
- * ZERO: keep blocks ahead of the tail written with zeros, so that the next group commits are
- * true overwrites: ext4 then takes the O_DIRECT write inline (no io-wq hop) and the fdatasync
- * has no extent or size change to journal. It costs a second write of the log's bytes.
- */
-/* 4 MiB per zero write: measured p99 of 4 KiB commits ~0.25 ms vs ~0.6-1 ms with 1 MiB and
- * 256 KiB chunks, whose more frequent zero writes (and the allocation their first overwrite
- * commits) disturb more commits. */
-#define ZERO_CHUNK (4u << 20)
-static uint8_t *zero_buf;
-static pthread_once_t zero_once = PTHREAD_ONCE_INIT;
-
-static void zero_init(void)
+static bool prealloc_zero_now(const struct sluice_partition *p)
 {
-	void *m =
-		mmap(NULL, ZERO_CHUNK, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	enum sluice_prealloc mode = p->log->opts.prealloc;
 
-	if (m == MAP_FAILED)
-		return;
-	memset(m, 0, ZERO_CHUNK); /* real pages, not the shared zero page, for O_DIRECT */
-	zero_buf = m;
+	return mode == SLUICE_PREALLOC_ZERO ||
+		(mode == SLUICE_PREALLOC_DEFAULT && p->ewma_write_bytes < ADAPTIVE_ZERO_BELOW);
 }
 
-/* A data write ending past the start of a zero write in flight must wait for it. */
-static bool zero_conflict(const struct sluice_partition *p, uint64_t end_pos)
+/* A data write of segment s ending past the start of a zero write in flight must wait. */
+static bool zero_conflict(const struct sluice_partition *p, const struct segment *s,
+			  uint64_t end_pos)
 {
-	return p->prealloc_in_flight && p->prealloc_zero && end_pos > p->prealloc_start;
+	return p->prealloc_in_flight && p->prealloc_zero && p->prealloc_seg == s &&
+		end_pos > p->prealloc_start;
 }
 
 /*
- * Keep space prepared ahead of the tail, asynchronously, one operation at a time: fallocate
- * (runs in an io-wq worker) or a write of zeros. Not fatal: when it fails the segment goes on
- * without (the data write then allocates, and reports ENOSPC itself).
+ * Keep space prepared ahead of the tail of the active segment, asynchronously, one operation
+ * at a time: fallocate (runs in an io-wq worker) or a write of zeros. ZERO makes the next
+ * group commits true overwrites: ext4 then takes the O_DIRECT write inline (no io-wq hop)
+ * and the fdatasync has no extent or size change to journal, at the cost of a second write
+ * of the log's bytes. Not fatal: when it fails the segment goes on without (the data write
+ * then allocates, and reports ENOSPC itself).
  */
 static void maybe_prealloc(struct sluice_writer *w, struct sluice_partition *p, uint64_t upto,
 			   uint64_t data_end)
 {
 	struct segment *s = p->active;
-	enum sluice_prealloc mode = prealloc_mode(p->log);
+	enum sluice_prealloc mode = p->log->opts.prealloc;
 	uint64_t ahead = p->log->opts.prealloc_bytes ? p->log->opts.prealloc_bytes : 16u << 20;
 	uint64_t limit =
 		(p->topt->segment_bytes + SLUICE_DIO_ALIGN - 1) & ~(uint64_t)(SLUICE_DIO_ALIGN - 1);
 	struct io_uring_sqe *sqe;
 	uint64_t start, len;
-	bool zero = mode == SLUICE_PREALLOC_ZERO ||
-		(mode == SLUICE_PREALLOC_DEFAULT && p->ewma_write_bytes < ADAPTIVE_ZERO_BELOW);
+	bool zero = prealloc_zero_now(p);
+	const uint8_t *zbuf = NULL;
 
 	if (mode == SLUICE_PREALLOC_NONE || p->prealloc_in_flight)
 		return;
@@ -232,8 +290,8 @@ static void maybe_prealloc(struct sluice_writer *w, struct sluice_partition *p, 
 		return;
 	len = ahead;
 	if (zero) {
-		pthread_once(&zero_once, zero_init);
-		if (!zero_buf)
+		zbuf = seg_zero_chunk();
+		if (!zbuf)
 			return;
 		len = ZERO_CHUNK;
 	}
@@ -243,52 +301,56 @@ static void maybe_prealloc(struct sluice_writer *w, struct sluice_partition *p, 
 	if (!sqe)
 		return;
 	if (zero)
-		io_uring_prep_write(sqe, s->fd, zero_buf, (unsigned)len, start);
+		io_uring_prep_write(sqe, s->fd, zbuf, (unsigned)len, start);
 	else
 		io_uring_prep_fallocate(sqe, s->fd, 0, (off_t)start, (off_t)len);
-	io_uring_sqe_set_data(sqe, &p->ops[OP_PREALLOC]);
+	io_uring_sqe_set_data(sqe, &p->prealloc_op);
 	p->prealloc_in_flight = true;
+	p->prealloc_seg = s;
 	p->prealloc_zero = zero;
 	p->prealloc_start = start;
 	p->prealloc_target = start + len;
 	w->to_submit++;
 }
 
-/* An fdatasync for everything written so far, linked behind the write just queued or alone. */
+/* An fdatasync of segment s that makes [.., target) durable, linked behind the write of
+ * slot `slot` just queued, or alone. */
 static int prep_sync(struct sluice_writer *w, struct sluice_partition *p, bool linked,
-		     int64_t target_offset, uint64_t target_bytes, uint64_t now)
+		     uint32_t slot, struct segment *s, int64_t target_offset, uint64_t target_bytes,
+		     uint64_t now)
 {
 	struct io_uring_sqe *sqe = get_sqe(w);
 
 	if (!sqe)
 		return -EBUSY;
-	io_uring_prep_fsync(sqe, p->active->fd, IORING_FSYNC_DATASYNC);
-	io_uring_sqe_set_data(sqe, &p->ops[OP_SYNC]);
+	io_uring_prep_fsync(sqe, s->fd, IORING_FSYNC_DATASYNC);
+	io_uring_sqe_set_data(sqe, &p->sync_op);
 	p->sync_in_flight = true;
 	p->sync_linked = linked;
+	p->sync_slot = slot;
+	p->sync_seg = s;
 	p->sync_target_offset = target_offset;
 	p->sync_target_bytes = target_bytes;
 	p->sync_first_ns = p->unsynced_write_ns ? p->unsynced_write_ns : now;
 	p->unsynced_write_ns = 0;
-	p->sync_wanted = false;
 	w->to_submit++;
 	return 0;
 }
 
 /*
- * Queue the write of the flight buffer from op_start. When no fdatasync is in flight it is
- * linked behind the write (one submit, one round trip: the small-commit latency case);
- * otherwise the write goes alone and overlaps the running fdatasync, and a new one covers it
- * when that completes (the throughput case). Rewriting the tail block of a write whose
- * fdatasync is still running is safe: the bytes it already holds are rewritten unchanged.
+ * Queue the write of slot i from op_start. When it is the only write of the partition and no
+ * fdatasync is running, the fdatasync goes out linked behind it (one submit, one round
+ * trip: the small-commit latency case); otherwise writes go alone and an fdatasync covers
+ * what completed as soon as the running one is done (the throughput case).
  */
-static int prep_write(struct sluice_writer *w, struct sluice_partition *p, uint64_t now)
+static int submit_write(struct sluice_writer *w, struct sluice_partition *p, uint32_t i,
+			uint64_t now)
 {
-	struct wbuf *fb = &p->bufs[!p->fill];
-	struct segment *s = p->active;
+	struct wslot *b = &p->slots[i];
 	struct io_uring_sqe *sqe;
-	unsigned len = (unsigned)(p->op_end - p->op_start);
-	bool link = p->op_sync && !p->sync_in_flight;
+	unsigned len = (unsigned)(b->op_end - b->op_start);
+	bool link = !p->topt->flush_none && !p->sync_in_flight && i == p->head && !p->closing &&
+		b->seg == p->active;
 
 	if (io_uring_sq_space_left(&w->ring) < 2) {
 		io_uring_submit(&w->ring);
@@ -297,62 +359,126 @@ static int prep_write(struct sluice_writer *w, struct sluice_partition *p, uint6
 	sqe = get_sqe(w);
 	if (!sqe)
 		return -EBUSY;
-	if (fb->buf_index >= 0)
-		io_uring_prep_write_fixed(sqe, s->fd, fb->mem + p->op_start, len,
-					  fb->file_pos + p->op_start, fb->buf_index);
+	if (b->buf_index >= 0)
+		io_uring_prep_write_fixed(sqe, b->seg->fd, b->mem + b->op_start, len,
+					  b->file_pos + b->op_start, b->buf_index);
 	else
-		io_uring_prep_write(sqe, s->fd, fb->mem + p->op_start, len,
-				    fb->file_pos + p->op_start);
-	io_uring_sqe_set_data(sqe, &p->ops[OP_WRITE]);
+		io_uring_prep_write(sqe, b->seg->fd, b->mem + b->op_start, len,
+				    b->file_pos + b->op_start);
+	io_uring_sqe_set_data(sqe, &p->slot_ops[i]);
 	w->to_submit++;
-	p->op_write_err = 0;
-	p->op_short = false;
+	b->state = SLOT_INFLIGHT;
+	b->requeued = false;
+	b->err = 0;
+	b->linked = link;
+	p->writes_in_flight++;
 	if (!p->unsynced_write_ns)
 		p->unsynced_write_ns = now;
 	if (link) {
 		/* A short or failed write breaks the link: the fsync then completes with
-		 * -ECANCELED and is queued again with the rest of the write. */
+		 * -ECANCELED, and a new one covers the write once it is complete. */
 		sqe->flags |= IOSQE_IO_LINK;
-		return prep_sync(w, p, true, fb->end_offset, fb->file_pos + fb->len, now);
+		return prep_sync(w, p, true, i, b->seg, b->w_offset, b->w_bytes, now);
 	}
 	return 0;
 }
 
-/* Start a group commit of the fill buffer and switch to the other buffer. */
-static int submit_flush(struct sluice_writer *w, struct sluice_partition *p, uint64_t now)
+/* Submit the flushed slots, in log order, as far as ordering allows. */
+static unsigned submit_ready(struct sluice_writer *w, struct sluice_partition *p, uint64_t now)
 {
-	struct wbuf *b = &p->bufs[p->fill], *next = &p->bufs[!p->fill];
-	size_t end = (b->len + p->align - 1) / p->align * p->align;
-	size_t tail = b->len % p->align;
+	unsigned n = 0;
 
-	if (end > b->len)
-		memset(b->mem + b->len, 0, end - b->len);
-	next->file_pos = b->file_pos + (b->len - tail);
-	memcpy(next->mem, b->mem + b->len - tail, tail);
-	next->len = tail;
-	next->new_bytes = 0;
-	next->batches = 0;
-	next->end_offset = b->end_offset;
-	p->fill = !p->fill;
-	p->in_flight = true;
-	p->flush_owed = false;
-	p->op_start = 0;
-	p->op_end = end;
-	p->op_sync = !p->topt->flush_none;
-	p->first_unsynced_ns = 0;
-	p->ewma_write_bytes = p->ewma_write_bytes - p->ewma_write_bytes / 8 + b->new_bytes / 8;
-	maybe_prealloc(w, p, b->file_pos + end + b->cap, b->file_pos + end);
-	return prep_write(w, p, now);
+	for (uint32_t i = p->head; i != p->fill; i = slot_next(p, i)) {
+		struct wslot *b = &p->slots[i];
+
+		if (b->state != SLOT_READY)
+			continue;
+		/* its first block is the previous write's last: that write must be done */
+		if (b->overlap_prev && i != p->head && p->slots[slot_prev(p, i)].state != SLOT_DONE)
+			break;
+		if (zero_conflict(p, b->seg, b->file_pos + b->op_end))
+			break;
+		/* a canceled linked fsync must be reaped before the write goes out again */
+		if (p->sync_in_flight && p->sync_linked && p->sync_slot == i)
+			break;
+		if (submit_write(w, p, i, now))
+			break;
+		n++;
+	}
+	return n;
 }
 
-static void hist_add(struct sluice_partition *p, uint64_t ns)
+enum flush_kind { FLUSH_NONE = 0, FLUSH_CUT, FLUSH_FULL };
+
+/*
+ * Flush the fill slot: it becomes a write, the next (free) slot the fill slot. FLUSH_CUT
+ * (queue_depth > 1 and at least one whole block) writes whole blocks only and carries the
+ * rest over unwritten; FLUSH_FULL writes everything, zero padded, and carries the partial
+ * last block over written. With next_seg the fill slot was the last of its segment (roll):
+ * the next slot starts empty at the beginning of next_seg.
+ */
+static void flush_fill(struct sluice_writer *w, struct sluice_partition *p, uint64_t now,
+		       enum flush_kind kind, struct segment *next_seg)
 {
-	uint64_t us = (ns + 999) / 1000;
+	struct wslot *b = &p->slots[p->fill];
+	uint32_t ni = slot_next(p, p->fill);
+	struct wslot *nx = &p->slots[ni];
+	size_t whole = (size_t)align_down(p, b->len);
+	size_t end, carry;
+
+	if (kind == FLUSH_CUT && p->nslots > 2 && whole > 0 && !next_seg) {
+		end = whole;
+		carry = b->len - whole;
+		b->w_offset = b->cut_offset;
+		b->w_bytes = b->cut_pos;
+		slot_start(nx, b->seg, b->file_pos + whole, carry, b->end_offset);
+		memcpy(nx->mem, b->mem + whole, carry);
+		nx->cut_pos = b->cut_pos;
+		nx->cut_offset = b->cut_offset;
+		if (carry) {
+			/* the tail of a batch (and maybe more batches) still to be written */
+			nx->batches = 1;
+			nx->new_bytes = carry;
+			nx->first_ns = b->first_ns;
+		}
+	} else {
+		size_t tail = b->len % p->align;
+
+		end = (size_t)align_up(p, b->len);
+		if (end > b->len)
+			memset(b->mem + b->len, 0, end - b->len);
+		b->w_offset = b->end_offset;
+		b->w_bytes = b->file_pos + b->len;
+		if (next_seg) {
+			slot_start(nx, next_seg, 0, 0, b->end_offset);
+		} else {
+			slot_start(nx, b->seg, b->file_pos + (b->len - tail), tail, b->end_offset);
+			memcpy(nx->mem, b->mem + b->len - tail, tail);
+			nx->overlap_prev = tail > 0;
+		}
+	}
+	b->state = SLOT_READY;
+	b->op_start = 0;
+	b->op_end = end;
+	b->err = 0;
+	p->fill = ni;
+	p->flush_owed = false;
+	p->ewma_write_bytes = p->ewma_write_bytes - p->ewma_write_bytes / 8 + b->new_bytes / 8;
+	if (!next_seg && b->seg == p->active)
+		maybe_prealloc(w, p, b->file_pos + end + b->cap, b->file_pos + end);
+	submit_ready(w, p, now);
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Completions and the durable watermark                                                      */
+
+static void hist_bucket_add(_Atomic uint64_t *hist, uint64_t us, uint64_t n)
+{
 	int i = 0;
 
 	while (i < SLUICE_HIST_BUCKETS - 1 && (1ull << i) < us)
 		i++;
-	CNT_ADD(p->fsync_hist[i], 1);
+	CNT_ADD(hist[i], n);
 }
 
 static void set_failed(struct sluice_partition *p, int err, bool permanent, const char *what)
@@ -365,15 +491,6 @@ static void set_failed(struct sluice_partition *p, int err, bool permanent, cons
 					     : "failed, retrying while shedding new batches");
 	p->failed_permanent |= permanent;
 	atomic_store_explicit(&p->failed, true, memory_order_release);
-}
-
-static void hist_bucket_add(_Atomic uint64_t *hist, uint64_t us, uint64_t n)
-{
-	int i = 0;
-
-	while (i < SLUICE_HIST_BUCKETS - 1 && (1ull << i) < us)
-		i++;
-	CNT_ADD(hist[i], n);
 }
 
 /* A batch with an ingest time was appended: it waits in the FIFO for its durability. Never
@@ -435,54 +552,113 @@ void sluice_partition_ingest_durable_hist(const struct sluice_partition *p,
 	*sum_us = CNT_GET(p->ingest_durable_sum_us);
 }
 
-static void publish(struct sluice_partition *p, int64_t offset, uint64_t bytes)
+static void publish(struct sluice_partition *p, struct segment *s, int64_t offset, uint64_t bytes)
 {
 	lat_durable(p, offset);
 	/* Partner of these release stores: acquire loads in reader.c and
 	 * sluice_partition_durable_offset(). Bytes first, so that a reader that sees the
 	 * offset also finds the bytes. */
-	atomic_store_explicit(&p->active->durable_bytes, bytes, memory_order_release);
+	atomic_store_explicit(&s->durable_bytes, bytes, memory_order_release);
 	atomic_store_explicit(&p->durable_offset, offset, memory_order_release);
 }
 
-static void write_complete(struct sluice_partition *p, int res, uint64_t now)
+/*
+ * Publish what the fdatasyncs cover. The closing segment is published to its last byte
+ * before anything of the active one, and the active one only once it is listed (readers
+ * find a segment by its name, which is durable by then).
+ */
+static void try_publish(struct sluice_partition *p)
 {
-	struct wbuf *fb = &p->bufs[!p->fill];
-	size_t expected = p->op_end - p->op_start;
+	int64_t durable = atomic_load_explicit(&p->durable_offset, memory_order_relaxed);
+	struct segment *c = p->closing;
 
+	/* A failed partition's durable offset stands still (what an fdatasync covered while it
+	 * retried after ENOSPC is published when it resumes). */
+	if (p->synced_offset <= durable || atomic_load_explicit(&p->failed, memory_order_relaxed))
+		return;
+	if (c && p->synced_seg != c &&
+	    atomic_load_explicit(&c->durable_bytes, memory_order_relaxed) < c->size) {
+		publish(p, c, c->next_offset, c->size);
+		durable = c->next_offset;
+	}
+	if (p->synced_seg == p->active && !p->active_listed)
+		return;
+	if (p->synced_offset > durable && (p->synced_seg == p->active || p->synced_seg == c))
+		publish(p, p->synced_seg, p->synced_offset, p->synced_bytes);
+}
+
+static bool part_parked(const struct sluice_partition *p)
+{
+	for (uint32_t i = p->head; i != p->fill; i = slot_next(p, i))
+		if (p->slots[i].state == SLOT_PARKED)
+			return true;
+	return false;
+}
+
+/* Move head over completed slots: the contiguous written prefix grows. */
+static void advance(struct sluice_partition *p)
+{
+	while (p->head != p->fill && p->slots[p->head].state == SLOT_DONE) {
+		struct wslot *b = &p->slots[p->head];
+
+		p->written_offset = b->w_offset;
+		p->written_bytes = b->w_bytes;
+		p->written_seg = b->seg;
+		b->state = SLOT_FREE;
+		p->head = slot_next(p, p->head);
+	}
+	if (p->topt->flush_none && p->written_offset > p->synced_offset) {
+		p->synced_offset = p->written_offset;
+		p->synced_bytes = p->written_bytes;
+		p->synced_seg = p->written_seg;
+		try_publish(p);
+	}
+}
+
+static void write_complete(struct sluice_partition *p, uint32_t i, int res, uint64_t now)
+{
+	struct wslot *b = &p->slots[i];
+	size_t expected = b->op_end - b->op_start;
+
+	p->writes_in_flight--;
 	if (res < 0) {
+		bool first = !part_parked(p);
+
 		CNT_ADD(p->write_errors, 1);
+		b->state = SLOT_PARKED;
+		b->err = res;
 		if (res == -ENOSPC || res == -EDQUOT) {
-			/* Nothing was synced past the durable watermark: rewrite the same bytes
-			 * from the same position once space is back. */
+			/* Nothing past the durable watermark was synced from it: write the same
+			 * bytes at the same position again once space is back. Meanwhile only the
+			 * data before the first parked write may still become durable. */
+			int64_t floor = i == p->head ? p->written_offset
+						     : p->slots[slot_prev(p, i)].w_offset;
+
+			if (first || floor < p->park_floor)
+				p->park_floor = floor;
 			set_failed(p, res, false, "write");
-			p->op_parked = true;
-			p->retry_ns = now + ENOSPC_RETRY_NS;
+			b->retry_ns = now + ENOSPC_RETRY_NS;
 		} else {
+			/* The prefix stops before this slot for good: later writes that
+			 * complete never count (sticky). */
 			set_failed(p, res, true, "write");
 		}
-		p->op_write_err = res;
-		return; /* in_flight stays set: the buffer is kept for the retry */
-	}
-	if ((size_t)res < expected) {
-		p->op_start += (size_t)res;
-		p->op_short = true;
-		p->op_requeue = true;
 		return;
 	}
-	p->op_start = p->op_end;
-	p->written_offset = fb->end_offset;
-	p->written_bytes = fb->file_pos + fb->len;
-	p->in_flight = false;
-	if (!p->op_sync)
-		publish(p, p->written_offset, p->written_bytes); /* flush = none */
-	else if (p->sync_in_flight && p->sync_linked)
-		p->sync_linked = false; /* the fdatasync linked behind this write covers it */
-	else
-		p->sync_wanted = true;
-	if (atomic_load_explicit(&p->failed, memory_order_relaxed) && !p->failed_permanent) {
+	if ((size_t)res < expected) {
+		b->op_start += (size_t)res;
+		b->state = SLOT_READY;
+		b->requeued = true;
+		return;
+	}
+	b->op_start = b->op_end;
+	b->state = SLOT_DONE;
+	advance(p);
+	if (atomic_load_explicit(&p->failed, memory_order_relaxed) && !p->failed_permanent &&
+	    !part_parked(p)) {
 		sluice_storage_log("%s: write succeeded again, partition resumed", p->dir);
 		atomic_store_explicit(&p->failed, false, memory_order_release);
+		try_publish(p);
 	}
 }
 
@@ -492,16 +668,11 @@ static void sync_complete(struct sluice_partition *p, int res, uint64_t now)
 
 	p->sync_in_flight = false;
 	p->sync_linked = false;
-	if (res == -ECANCELED && linked && (p->op_write_err || p->op_short)) {
-		/* The write before it failed or was short: it never ran. It may have taken over
-		 * the sync request of an earlier write that completed (prep_sync clears
-		 * sync_wanted): ask again, or after ENOSPC those written bytes would wait for
-		 * the parked write to succeed, i.e. for free space, to become durable. */
-		if (!p->op_write_err)
+	if (res == -ECANCELED && linked) {
+		/* The write before it failed or was short, so it never ran: a new fdatasync
+		 * covers that write once it is complete (part_service). */
+		if (!p->unsynced_write_ns)
 			p->unsynced_write_ns = p->sync_first_ns;
-		if (p->written_offset >
-		    atomic_load_explicit(&p->durable_offset, memory_order_relaxed))
-			p->sync_wanted = true;
 		return;
 	}
 	if (res < 0) {
@@ -511,39 +682,79 @@ static void sync_complete(struct sluice_partition *p, int res, uint64_t now)
 		set_failed(p, res, true, "fdatasync");
 		return;
 	}
-	publish(p, p->sync_target_offset, p->sync_target_bytes);
+	if (p->sync_target_offset > p->synced_offset) {
+		p->synced_offset = p->sync_target_offset;
+		p->synced_bytes = p->sync_target_bytes;
+		p->synced_seg = p->sync_seg;
+	}
 	CNT_ADD(p->fsyncs, 1);
-	hist_add(p, now - p->sync_first_ns);
+	hist_bucket_add(p->fsync_hist, (now - p->sync_first_ns + 999) / 1000, 1);
+	try_publish(p);
 }
 
-static void on_cqe(struct sluice_partition *p, enum op_kind kind, int res, uint64_t now)
+static void prealloc_complete(struct sluice_partition *p, int res)
 {
-	switch (kind) {
+	struct segment *s = p->prealloc_seg;
+
+	p->prealloc_in_flight = false;
+	p->prealloc_seg = NULL;
+	if (res < 0) {
+		if (!p->logged_prealloc)
+			sluice_storage_log("%s: preallocation: %s (writes allocate instead)",
+					   p->dir, strerror(-res));
+		p->logged_prealloc = true;
+		/* give up for this segment rather than retry at every flush */
+		s->prealloc_end = UINT64_MAX / 2;
+	} else if (p->prealloc_zero) {
+		s->prealloc_end = p->prealloc_start + (uint64_t)res;
+	} else {
+		s->prealloc_end = p->prealloc_target;
+	}
+}
+
+static void on_cqe(struct uop *op, int res, uint64_t now)
+{
+	switch (op->kind) {
 	case OP_WRITE:
-		write_complete(p, res, now);
+		write_complete(op->p, op->slot, res, now);
 		break;
 	case OP_SYNC:
-		sync_complete(p, res, now);
+		sync_complete(op->p, res, now);
 		break;
 	case OP_PREALLOC:
-		p->prealloc_in_flight = false;
-		if (res < 0) {
-			if (!p->logged_prealloc)
-				sluice_storage_log(
-					"%s: preallocation: %s (writes allocate instead)", p->dir,
-					strerror(-res));
-			p->logged_prealloc = true;
-			/* give up for this segment rather than retry at every flush */
-			p->active->prealloc_end = UINT64_MAX / 2;
-		} else if (p->prealloc_zero) {
-			p->active->prealloc_end = p->prealloc_start + (uint64_t)res;
-		} else {
-			p->active->prealloc_end = p->prealloc_target;
-		}
+		prealloc_complete(op->p, res);
 		break;
 	default:
 		break;
 	}
+}
+
+/* Test seam: let storage_test_hooks.cqe see (and change, or hold back) a completion. */
+static bool test_hold(struct sluice_writer *w, struct uop *op, int *res, bool held)
+{
+	struct sluice_partition *p = op->p;
+	struct storage_test_op info = {.slot = op->slot};
+
+	if (op->kind == OP_WRITE) {
+		const struct wslot *b = &p->slots[op->slot];
+
+		info.file_pos = b->file_pos + b->op_start;
+		info.len = (uint32_t)(b->op_end - b->op_start);
+		info.end_offset = b->w_offset;
+		info.linked = b->linked;
+	} else if (op->kind == OP_SYNC) {
+		info.slot = p->sync_slot;
+		info.end_offset = p->sync_target_offset;
+		info.linked = p->sync_linked;
+	}
+	if (!storage_test_hooks.cqe(storage_test_hooks.arg, p, op->kind, &info, res, held))
+		return false;
+	if (held)
+		return true;
+	if (w->nheld == sizeof(w->held) / sizeof(w->held[0]))
+		return false;
+	w->held[w->nheld++] = (struct held_cqe){.op = op, .res = *res};
+	return true;
 }
 
 static unsigned reap(struct sluice_writer *w, uint64_t now)
@@ -554,11 +765,26 @@ static unsigned reap(struct sluice_writer *w, uint64_t now)
 	while ((n = io_uring_peek_batch_cqe(&w->ring, cqes, BURST)) > 0) {
 		for (unsigned i = 0; i < n; i++) {
 			struct uop *op = io_uring_cqe_get_data(cqes[i]);
+			int res = cqes[i]->res;
 
-			on_cqe(op->p, op->kind, cqes[i]->res, now);
+			if (unlikely(storage_test_hooks.cqe != NULL) &&
+			    test_hold(w, op, &res, false))
+				continue;
+			on_cqe(op, res, now);
 		}
 		io_uring_cq_advance(&w->ring, n);
 		total += n;
+	}
+	for (uint32_t i = 0; i < w->nheld;) {
+		struct held_cqe h = w->held[i];
+
+		if (test_hold(w, h.op, &h.res, true)) {
+			i++;
+			continue;
+		}
+		w->held[i] = w->held[--w->nheld];
+		on_cqe(h.op, h.res, now);
+		total++;
 	}
 	return total;
 }
@@ -573,56 +799,259 @@ static int wait_some(struct sluice_writer *w)
 		io_uring_submit(&w->ring);
 		w->to_submit = 0;
 	}
+	if (w->nheld) {
+		/* a test holds completions back: come back to offer them again */
+		struct __kernel_timespec ts = {.tv_sec = 0, .tv_nsec = 1000000};
+
+		rc = io_uring_wait_cqe_timeout(&w->ring, &cqe, &ts);
+		return rc == -ETIME || rc == -EINTR ? 0 : rc;
+	}
 	rc = io_uring_wait_cqe(&w->ring, &cqe);
 	return rc == -EINTR ? 0 : rc;
 }
 
+/* ---------------------------------------------------------------------------------------- */
+/* Roll                                                                                       */
+
+static void roll_point(struct sluice_partition *p, const char *point, int64_t base)
+{
+	if (unlikely(storage_test_hooks.roll_point != NULL))
+		storage_test_hooks.roll_point(storage_test_hooks.arg, p, point, base);
+}
+
+static int fail_io(struct sluice_partition *p, int rc, const char *what)
+{
+	sluice_storage_log("%s: %s: %s", p->dir, what, strerror(-rc));
+	CNT_ADD(p->write_errors, 1);
+	set_failed(p, rc, true, what);
+	return rc;
+}
+
+/* Seal the active segment: drop O_DIRECT padding and preallocation, sync, write indexes. */
+int part_seal_active(struct sluice_partition *p)
+{
+	int rc = seg_seal(p, p->active);
+
+	return rc ? fail_io(p, rc, "truncating the segment tail") : 0;
+}
+
 /*
- * Requeue short writes; retry a parked (ENOSPC) write when its time has come; start the
- * fdatasync that covers completed writes once the previous one is done.
+ * The roll settles: the closing segment is durable to its last byte (and nothing runs on
+ * it), the active segment's name is durable. List the active segment for readers, let the
+ * roll helper seal the closing one, and publish what waited for the listing.
+ */
+static unsigned roll_settle(struct sluice_partition *p)
+{
+	struct segment *c = p->closing, *s = p->active;
+	int rc;
+
+	if (!c || atomic_load_explicit(&c->durable_bytes, memory_order_relaxed) != c->size ||
+	    (p->prealloc_in_flight && p->prealloc_seg == c) ||
+	    /* Partner: the release store in roll.c after the rename and directory fsync. */
+	    !atomic_load_explicit(&s->named, memory_order_acquire))
+		return 0;
+	pthread_mutex_lock(&p->lock);
+	rc = part_list_add(p, s);
+	if (!rc) {
+		c->sealed = true;
+		c->refs++; /* the roll helper's, until it has sealed it */
+	}
+	pthread_mutex_unlock(&p->lock);
+	if (rc) {
+		set_failed(p, rc, true, "listing a segment");
+		return 0;
+	}
+	atomic_fetch_add(&p->nsegments, 1);
+	p->active_listed = true;
+	p->closing = NULL;
+	c->seal_checkpoint = s->base_offset;
+	roll_request_seal(p, c);
+	try_publish(p);
+	return 1;
+}
+
+/*
+ * Roll with writer threads: swap in the prepared segment. -EAGAIN (the caller stalls, *why
+ * says on what) when it is not prepared yet, the previous roll has not settled, or the fill
+ * slot cannot be flushed into the old segment now.
+ */
+static int roll_begin(struct sluice_writer *w, struct sluice_partition *p, uint64_t now,
+		      enum sluice_writer_cause *why)
+{
+	struct wslot *b = &p->slots[p->fill];
+	struct segment *old = p->active, *next;
+
+	*why = SLUICE_WRITER_CAUSE_SEGMENT_ROLL;
+	if (p->closing)
+		return -EAGAIN;
+	/* Partner: the release store in roll.c once the segment is created and preallocated. */
+	next = atomic_load_explicit(&p->prepared, memory_order_acquire);
+	if (!next) {
+		roll_request_prepare(p, prealloc_zero_now(p));
+		return -EAGAIN;
+	}
+	if (b->batches &&
+	    (p->slots[slot_next(p, p->fill)].state != SLOT_FREE ||
+	     zero_conflict(p, old, b->file_pos + b->len + p->align))) {
+		*why = SLUICE_WRITER_CAUSE_DEVICE;
+		return -EAGAIN;
+	}
+	atomic_store_explicit(&p->prepared, NULL, memory_order_relaxed);
+	next->base_offset = p->log_end_offset;
+	next->next_offset = p->log_end_offset;
+	if (b->batches)
+		flush_fill(w, p, now, FLUSH_FULL, next);
+	else
+		slot_start(b, next, 0, 0, p->log_end_offset);
+	p->closing = old;
+	p->active = next;
+	p->active_listed = false;
+	CNT_ADD(p->rolls, 1);
+	roll_request_name(p, next, prealloc_zero_now(p));
+	roll_point(p, "swapped", next->base_offset);
+	/* A segment the old one's writes already made durable to its end settles at once. */
+	try_publish(p);
+	return 0;
+}
+
+static int part_drain(struct sluice_writer *w, struct sluice_partition *p);
+
+/* Roll without writer threads (append_sync): everything inline, as one step. */
+static int roll_sync(struct sluice_writer *w, struct sluice_partition *p)
+{
+	struct segment *old = p->active, *s;
+	int rc;
+
+	rc = part_drain(w, p);
+	if (rc)
+		return rc;
+	rc = part_seal_active(p);
+	if (rc)
+		return rc;
+	s = atomic_exchange_explicit(&p->prepared, NULL, memory_order_acquire);
+	if (!s) {
+		rc = seg_prepare(p, prealloc_zero_now(p), false, &s);
+		if (rc)
+			return fail_io(p, rc, "creating a segment");
+	}
+	s->base_offset = p->log_end_offset;
+	s->next_offset = p->log_end_offset;
+	rc = seg_name(p, s);
+	if (rc) {
+		seg_prepared_remove(p, s);
+		return fail_io(p, rc, "naming a segment");
+	}
+	atomic_store_explicit(&s->named, true, memory_order_relaxed);
+	pthread_mutex_lock(&p->lock);
+	rc = part_list_add(p, s);
+	if (!rc)
+		old->sealed = true;
+	pthread_mutex_unlock(&p->lock);
+	if (rc) {
+		close(s->fd);
+		free(s);
+		return fail_io(p, rc, "listing a segment");
+	}
+	close(old->fd);
+	old->fd = -1;
+	p->active = s;
+	atomic_fetch_add(&p->nsegments, 1);
+	CNT_ADD(p->rolls, 1);
+	/* Everything below the new base is sealed and synced: recovery may start here. */
+	rc = part_write_checkpoint(p, s->base_offset);
+	if (rc)
+		sluice_storage_log("%s: checkpoint not advanced (recovery will scan more): %s",
+				   p->dir, strerror(-rc));
+	slot_start(&p->slots[p->fill], s, 0, 0, p->log_end_offset);
+	p->written_offset = p->synced_offset = p->log_end_offset;
+	p->written_bytes = p->synced_bytes = 0;
+	p->written_seg = p->synced_seg = s;
+	return 0;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Service, drain, flush decisions                                                            */
+
+/*
+ * Retry parked (ENOSPC) writes when their time has come, submit what ordering allows, start
+ * the fdatasync that covers completed writes once the previous one is done, settle a roll.
  */
 static unsigned part_service(struct sluice_writer *w, struct sluice_partition *p, uint64_t now,
 			     bool retry_now)
 {
+	int err = atomic_load_explicit(&p->roll_err, memory_order_relaxed);
 	unsigned n = 0;
 
 	if (p->failed_permanent)
 		return 0;
-	/* a canceled linked fsync must be reaped before the write goes out again */
-	if (p->sync_in_flight && p->sync_linked && (p->op_requeue || p->op_parked))
+	if (err) {
+		set_failed(p, err, true, "segment roll");
 		return 0;
-	if (p->sync_wanted && !p->sync_in_flight) {
-		prep_sync(w, p, false, p->written_offset, p->written_bytes, now);
+	}
+	for (uint32_t i = p->head; i != p->fill; i = slot_next(p, i)) {
+		struct wslot *b = &p->slots[i];
+
+		if (b->state != SLOT_PARKED || (!retry_now && now < b->retry_ns) ||
+		    (p->sync_in_flight && p->sync_linked && p->sync_slot == i))
+			continue;
+		b->op_start = (size_t)align_down(p, b->op_start);
+		b->state = SLOT_READY;
+	}
+	n += submit_ready(w, p, now);
+	if (!p->topt->flush_none && !p->sync_in_flight && p->written_offset > p->synced_offset &&
+	    (p->written_offset <= p->park_floor || !part_parked(p))) {
+		struct segment *c = p->closing;
+
+		/* The closing segment first: its fd, up to its end at most. */
+		if (c && p->synced_offset < c->next_offset) {
+			if (p->written_seg == c)
+				prep_sync(w, p, false, 0, c, p->written_offset, p->written_bytes,
+					  now);
+			else
+				prep_sync(w, p, false, 0, c, c->next_offset, c->size, now);
+		} else {
+			prep_sync(w, p, false, 0, p->active, p->written_offset, p->written_bytes,
+				  now);
+		}
 		n++;
 	}
-	if (p->op_requeue) {
-		p->op_requeue = false;
-		prep_write(w, p, now);
-		n++;
-	} else if (p->op_parked && (retry_now || now >= p->retry_ns)) {
-		p->op_parked = false;
-		p->op_start = p->op_start / p->align * p->align;
-		prep_write(w, p, now);
-		n++;
-	}
+	if (p->closing)
+		n += roll_settle(p);
 	return n;
 }
 
 static bool part_busy(const struct sluice_partition *p)
 {
-	return (p->in_flight && !p->op_parked) || p->sync_in_flight || p->sync_wanted;
+	return p->writes_in_flight || p->sync_in_flight || p->prealloc_in_flight;
 }
 
-static bool flush_due(const struct sluice_partition *p, uint64_t now, bool force)
+/* Nothing of the partition is unwritten, unsynced or in flight. */
+static bool part_idle(const struct sluice_partition *p)
 {
-	const struct wbuf *b = &p->bufs[p->fill];
+	return p->head == p->fill && !p->slots[p->fill].batches && !part_busy(p) &&
+		(p->topt->flush_none || p->written_offset <= p->synced_offset) && !p->closing;
+}
 
-	if (p->in_flight || !b->batches || p->failed_permanent ||
-	    zero_conflict(p, b->file_pos + b->len + p->align))
-		return false;
-	return force || b->new_bytes >= p->topt->flush_bytes ||
-		now - p->first_unsynced_ns >= p->topt->flush_interval_us * 1000 ||
-		b->len >= b->cap - b->cap / 4;
+static bool can_flush(const struct sluice_partition *p)
+{
+	const struct wslot *b = &p->slots[p->fill];
+
+	return b->batches && !p->failed_permanent &&
+		p->slots[slot_next(p, p->fill)].state == SLOT_FREE &&
+		!zero_conflict(p, b->seg, b->file_pos + b->len + p->align);
+}
+
+static enum flush_kind flush_due(const struct sluice_partition *p, uint64_t now, bool force)
+{
+	const struct wslot *b = &p->slots[p->fill];
+
+	if (!can_flush(p))
+		return FLUSH_NONE;
+	if (force || now - b->first_ns >= p->topt->flush_interval_us * 1000)
+		return FLUSH_FULL;
+	if (b->new_bytes >= p->topt->flush_bytes || b->len >= b->cap - b->cap / 4)
+		return FLUSH_CUT;
+	return FLUSH_NONE;
 }
 
 /* Bring the partition to "nothing unsynced, nothing in flight" (roll, append_sync, close).
@@ -637,7 +1066,7 @@ static int part_drain(struct sluice_writer *w, struct sluice_partition *p)
 		if (p->failed_permanent)
 			return -atomic_load(&p->last_errno);
 		part_service(w, p, now, false);
-		if (p->op_parked) {
+		if (part_parked(p)) {
 			/* the sync of what was written before the ENOSPC still goes out */
 			if (w->to_submit) {
 				io_uring_submit(&w->ring);
@@ -645,18 +1074,12 @@ static int part_drain(struct sluice_writer *w, struct sluice_partition *p)
 			}
 			return -atomic_load(&p->last_errno);
 		}
-		if (!p->in_flight && p->bufs[p->fill].batches &&
-		    !zero_conflict(p,
-				   p->bufs[p->fill].file_pos + p->bufs[p->fill].len + p->align)) {
-			rc = submit_flush(w, p, now);
-			if (rc)
-				return rc;
-		}
+		if (can_flush(p))
+			flush_fill(w, p, now, FLUSH_FULL, NULL);
 		/* a preallocation still running could extend a segment after it is sealed */
-		if (!p->in_flight && !p->sync_in_flight && !p->sync_wanted &&
-		    !p->prealloc_in_flight && !p->bufs[p->fill].batches)
+		if (part_idle(p))
 			return 0;
-		if (!p->sync_in_flight && !p->in_flight && !p->prealloc_in_flight)
+		if (!part_busy(p) && !w->nheld)
 			continue; /* part_service starts the fdatasync */
 		rc = wait_some(w);
 		if (rc)
@@ -665,98 +1088,52 @@ static int part_drain(struct sluice_writer *w, struct sluice_partition *p)
 }
 
 /* ---------------------------------------------------------------------------------------- */
-/* Append and roll                                                                            */
+/* Append                                                                                     */
 
-static int fail_io(struct sluice_partition *p, int rc, const char *what)
+static void shed_count(struct sluice_partition *p, enum sluice_storage_shed why, uint64_t n)
 {
-	sluice_storage_log("%s: %s: %s", p->dir, what, strerror(-rc));
-	CNT_ADD(p->write_errors, 1);
-	set_failed(p, rc, true, what);
-	return rc;
+	CNT_ADD(p->shed_reason[why], n);
+	/* Partner: the acquire fence after the daemon reads storage's counters (a batch taken
+	 * off a worker's ring: whoever sees it counted also sees the worker's counters of it). */
+	CNT_ADD_RELEASE(p->shed_records, n);
 }
 
-/* Seal the active segment: drop O_DIRECT padding and preallocation, sync, write indexes. */
-int part_seal_active(struct sluice_partition *p)
+static enum sluice_storage_shed shed_reason_of(int rc)
 {
-	struct segment *s = p->active;
-	int rc = 0;
-
-	if (ftruncate(s->fd, (off_t)s->size) != 0 || fdatasync(s->fd) != 0)
-		return fail_io(p, -errno, "truncating the segment tail");
-	pthread_mutex_lock(&p->lock);
-	rc = seg_write_indexes(p, s);
-	pthread_mutex_unlock(&p->lock);
-	/* Not fatal (e.g. ENOSPC): an index is a hint that a later open sanity-checks and
-	 * rebuilds from the batches when it is missing or short. */
-	(void)rc;
-	return 0;
-}
-
-static int part_roll(struct sluice_writer *w, struct sluice_partition *p)
-{
-	struct segment *old = p->active, *s;
-	int rc;
-
-	rc = part_drain(w, p);
-	if (rc)
-		return rc;
-	rc = part_seal_active(p);
-	if (rc)
-		return rc;
-	rc = seg_create_file(p, p->log_end_offset, &s);
-	if (rc)
-		return fail_io(p, rc, "creating a segment");
-	pthread_mutex_lock(&p->lock);
-	rc = part_list_add(p, s);
-	if (!rc) {
-		old->sealed = true;
-		p->active = s;
-	}
-	pthread_mutex_unlock(&p->lock);
-	if (rc) {
-		close(s->fd);
-		free(s);
-		return rc;
-	}
-	close(old->fd);
-	old->fd = -1;
-	atomic_fetch_add(&p->nsegments, 1);
-	/* Everything below the new base is sealed and synced: recovery may start here. */
-	rc = part_write_checkpoint(p, s->base_offset);
-	if (rc)
-		sluice_storage_log("%s: checkpoint not advanced (recovery will scan more): %s",
-				   p->dir, strerror(-rc));
-	p->bufs[p->fill].file_pos = 0;
-	p->bufs[p->fill].len = 0;
-	p->bufs[p->fill].new_bytes = 0;
-	p->bufs[p->fill].batches = 0;
-	s->prealloc_end = 0;
-	return 0;
+	if (rc == -EBADMSG || rc == -EMSGSIZE)
+		return SLUICE_STORAGE_SHED_INVALID;
+	if (rc == -ENOSPC || rc == -EDQUOT)
+		return SLUICE_STORAGE_SHED_DISK_FULL;
+	return SLUICE_STORAGE_SHED_FAILED;
 }
 
 /*
- * Copy one batch into the fill buffer, assigning its offsets.
- * @return 0; -EAGAIN when the fill buffer has no room (flush first); -EBADMSG, -EMSGSIZE,
- *         or the partition's error when it is failed (the caller sheds the batch).
+ * Copy one batch into the fill slot, assigning its offsets.
+ * @return 0; -EAGAIN when it cannot be taken now (*why: SLUICE_WRITER_CAUSE_DEVICE when the
+ *         fill slot is full, so that a flush may make room, else what a roll waits for);
+ *         -EBADMSG, -EMSGSIZE, or the partition's error when it is failed (the caller sheds
+ *         the batch).
  */
 static int part_append(struct sluice_writer *w, struct sluice_partition *p, const uint8_t *data,
-		       size_t len, uint64_t now, int64_t *base_out)
+		       size_t len, uint64_t now, int64_t *base_out, enum sluice_writer_cause *why)
 {
 	struct segment *s = p->active;
 	struct sluice_rb_header h;
-	struct wbuf *b;
-	uint64_t pos;
+	struct wslot *b;
+	uint64_t start, end, whole;
+	int64_t start_offset;
 	int rc;
 
+	*why = SLUICE_WRITER_CAUSE_DEVICE;
 	if (sluice_rb_header_decode(data, len, &h) != SLUICE_RB_OK ||
 	    (size_t)h.batch_length + SLUICE_RB_LOG_OVERHEAD != len || h.last_offset_delta < 0)
 		return -EBADMSG;
 	if (atomic_load_explicit(&p->failed, memory_order_relaxed))
 		return p->failed_permanent ? -EIO : -atomic_load(&p->last_errno);
-	if (len + p->align > p->bufs[0].cap) {
+	if (len + p->align > p->slots[0].cap) {
 		if (!p->logged_oversize)
 			sluice_storage_log("%s: batch of %zu bytes exceeds write_buffer_bytes %zu",
-					   p->dir, len, p->bufs[0].cap);
+					   p->dir, len, p->slots[0].cap);
 		p->logged_oversize = true;
 		return -EMSGSIZE;
 	}
@@ -764,32 +1141,44 @@ static int part_append(struct sluice_writer *w, struct sluice_partition *p, cons
 	    (s->size + len > p->topt->segment_bytes || s->size + len > INT32_MAX ||
 	     (p->topt->segment_ms &&
 	      sluice_wall_ms() - s->created_ms >= (int64_t)p->topt->segment_ms))) {
-		rc = part_roll(w, p);
+		rc = w->threaded ? roll_begin(w, p, now, why) : roll_sync(w, p);
 		if (rc)
 			return rc;
 		s = p->active;
 	}
-	b = &p->bufs[p->fill];
-	if (b->len + len > b->cap)
+	b = &p->slots[p->fill];
+	if (b->len + len > b->cap) {
+		*why = SLUICE_WRITER_CAUSE_DEVICE;
 		return -EAGAIN;
-	pos = b->file_pos + b->len;
+	}
+	start = b->file_pos + b->len;
+	start_offset = b->end_offset;
 	memcpy(b->mem + b->len, data, len);
 	h.base_offset = p->log_end_offset;
 	sluice_rb_set_base_offset(b->mem + b->len, h.base_offset);
 	if (s->size == 0)
 		s->created_ms = sluice_wall_ms();
 	pthread_mutex_lock(&p->lock);
-	rc = seg_note_batch(s, p->topt->index_interval_bytes, &h, pos, len);
+	rc = seg_note_batch(s, p->topt->index_interval_bytes, &h, start, len);
 	pthread_mutex_unlock(&p->lock);
 	if (rc)
 		return rc;
 	b->len += len;
 	b->new_bytes += len;
-	b->batches++;
+	if (!b->batches++)
+		b->first_ns = now;
 	p->log_end_offset = h.base_offset + h.last_offset_delta + 1;
 	b->end_offset = p->log_end_offset;
-	if (!p->first_unsynced_ns)
-		p->first_unsynced_ns = now;
+	/* the last batch end a write of whole blocks only would complete */
+	end = b->file_pos + b->len;
+	whole = b->file_pos + align_down(p, b->len);
+	if (end <= whole) {
+		b->cut_pos = end;
+		b->cut_offset = b->end_offset;
+	} else if (start <= whole && start > b->cut_pos) {
+		b->cut_pos = start;
+		b->cut_offset = start_offset;
+	}
 	CNT_ADD(p->appended_batches, 1);
 	CNT_ADD(p->appended_records, (uint64_t)h.last_offset_delta + 1);
 	CNT_ADD(p->appended_bytes, len);
@@ -800,12 +1189,35 @@ static int part_append(struct sluice_writer *w, struct sluice_partition *p, cons
 	return 0;
 }
 
+/* A stall ended: observe it. */
+static void stall_end(struct sluice_writer *w, uint64_t now)
+{
+	uint64_t ns;
+
+	if (!w->stall_start_ns)
+		return;
+	ns = now > w->stall_start_ns ? now - w->stall_start_ns : 0;
+	CNT_ADD(w->stall_ns, ns);
+	CNT_ADD(w->stalls[w->stall_cause], 1);
+	hist_bucket_add(w->stall_hist, (ns + 999) / 1000, 1);
+	w->stall_start_ns = 0;
+}
+
+/* Publish why the writer is behind (only on change: the dataplane reads it). */
+static void cause_set(struct sluice_writer *w, enum sluice_writer_cause c)
+{
+	/* Partner: the relaxed load in sluice_log_writer_cause(); a hint, no ordering. */
+	if (atomic_load_explicit(&w->cause, memory_order_relaxed) != (uint32_t)c)
+		atomic_store_explicit(&w->cause, (uint32_t)c, memory_order_relaxed);
+}
+
 /* One batch from a ring: append, or shed and count; the buffer goes back to its pool. */
 static int deliver(struct sluice_writer *w, struct sluice_batch *bt, uint64_t now)
 {
 	struct sluice_log *log = w->log;
 	struct sluice_partition *p =
 		bt->partition_id < log->nparts ? log->parts[bt->partition_id] : NULL;
+	enum sluice_writer_cause why;
 	int rc;
 
 	if (!p || p->writer != w) {
@@ -816,16 +1228,24 @@ static int deliver(struct sluice_writer *w, struct sluice_batch *bt, uint64_t no
 		CNT_ADD(w->misrouted, 1);
 		goto put;
 	}
-	rc = part_append(w, p, bt->data, bt->len, now, NULL);
-	if (rc == -EAGAIN && !p->in_flight && !p->failed_permanent &&
-	    !zero_conflict(p, p->bufs[p->fill].file_pos + p->bufs[p->fill].len + p->align)) {
-		submit_flush(w, p, now);
-		rc = part_append(w, p, bt->data, bt->len, now, NULL);
+	rc = part_append(w, p, bt->data, bt->len, now, NULL, &why);
+	if (rc == -EAGAIN && why == SLUICE_WRITER_CAUSE_DEVICE && can_flush(p)) {
+		flush_fill(w, p, now, FLUSH_CUT, NULL);
+		rc = part_append(w, p, bt->data, bt->len, now, NULL, &why);
 	}
-	if (rc == -EAGAIN)
+	if (rc == -EAGAIN) {
+		if (!w->stall_start_ns) {
+			w->stall_start_ns = now;
+			w->stall_cause = why;
+		} else if (why > w->stall_cause) {
+			w->stall_cause = why;
+		}
+		cause_set(w, w->stall_cause);
 		return rc;
-	if (rc) /* Partner: the acquire fence after the daemon reads storage's counters. */
-		CNT_ADD_RELEASE(p->shed_records, bt->records);
+	}
+	stall_end(w, now);
+	if (rc)
+		shed_count(p, shed_reason_of(rc), bt->records);
 	else if (bt->ingest_tsc)
 		lat_push(p, p->log_end_offset, bt->ingest_tsc);
 put:
@@ -838,6 +1258,7 @@ static unsigned drain_rings(struct sluice_writer *w, uint64_t now)
 {
 	unsigned n = 0;
 	uint32_t nr = w->log->nproducers;
+	bool emptied = true;
 
 	while (w->npending) {
 		if (deliver(w, w->pending[w->pending_head], now) == -EAGAIN)
@@ -853,6 +1274,8 @@ static unsigned drain_rings(struct sluice_writer *w, uint64_t now)
 		w->npending = rte_ring_sc_dequeue_burst(r, (void **)w->pending, BURST, NULL);
 		w->pending_head = 0;
 		w->ring_deq[(w->ring_rr + i) % nr] += w->npending;
+		if (w->npending == BURST)
+			emptied = false;
 		while (w->npending) {
 			if (deliver(w, w->pending[w->pending_head], now) == -EAGAIN) {
 				w->ring_rr = (w->ring_rr + i) % nr;
@@ -866,6 +1289,9 @@ static unsigned drain_rings(struct sluice_writer *w, uint64_t now)
 	}
 	if (nr)
 		w->ring_rr = (w->ring_rr + 1) % nr;
+	/* Caught up since the last stall: what sheds now is not the stall's doing. */
+	if (emptied)
+		cause_set(w, SLUICE_WRITER_CAUSE_BUSY);
 	return n;
 }
 
@@ -876,8 +1302,10 @@ int sluice_partition_append_sync(struct sluice_partition *p, uint8_t *batch, siz
 				 int64_t *base_offset)
 {
 	struct sluice_writer *w = p->writer;
+	enum sluice_writer_cause why;
 	enum sluice_rb_err e;
 	int64_t base = -1;
+	uint64_t records;
 	int rc;
 
 	if (base_offset)
@@ -887,24 +1315,25 @@ int sluice_partition_append_sync(struct sluice_partition *p, uint8_t *batch, siz
 	e = sluice_rb_batch_validate(batch, len, NULL, NULL);
 	if (e != SLUICE_RB_OK)
 		return -EBADMSG;
+	records = (uint64_t)sluice_be32_get(batch + 57);
 	pthread_mutex_lock(&w->sync_lock);
-	if (p->op_parked) {
+	if (part_parked(p)) {
 		/* A previous ENOSPC: try the parked write now, then the new batch. */
 		rc = part_service(w, p, sluice_now_ns(), true) ? part_drain(w, p) : 0;
 		if (rc) {
-			CNT_ADD(p->shed_records, (uint64_t)sluice_be32_get(batch + 57));
+			shed_count(p, shed_reason_of(rc), records);
 			goto out;
 		}
 	}
-	rc = part_append(w, p, batch, len, sluice_now_ns(), &base);
+	rc = part_append(w, p, batch, len, sluice_now_ns(), &base, &why);
 	if (rc == -EAGAIN) {
 		rc = part_drain(w, p);
 		if (!rc)
-			rc = part_append(w, p, batch, len, sluice_now_ns(), &base);
+			rc = part_append(w, p, batch, len, sluice_now_ns(), &base, &why);
 	}
 	if (rc) {
 		if (rc != -EBADMSG && rc != -EMSGSIZE)
-			CNT_ADD(p->shed_records, (uint64_t)sluice_be32_get(batch + 57));
+			shed_count(p, shed_reason_of(rc), records);
 		goto out;
 	}
 	if (base_offset)
@@ -916,16 +1345,20 @@ out:
 }
 
 /* At close, with writers stopped: commit what is left, trim the tail, write the indexes
- * and the clean-shutdown marker. */
+ * and the clean-shutdown marker; an unused prepared segment is removed. */
 int part_finish(struct sluice_partition *p)
 {
 	struct sluice_writer *w = p->writer;
+	struct segment *prep;
 	int rc;
 
 	pthread_mutex_lock(&w->sync_lock);
 	rc = part_drain(w, p);
-	if (!rc && !atomic_load(&p->failed) && !p->in_flight)
+	if (!rc && !atomic_load(&p->failed) && part_idle(p))
 		rc = part_seal_active(p);
+	prep = atomic_exchange(&p->prepared, NULL);
+	if (prep)
+		seg_prepared_remove(p, prep);
 	if (!rc && !atomic_load(&p->failed))
 		rc = sluice_storage_write_atomic(p->dir, CLEAN_MARKER_NAME, "", 0);
 	pthread_mutex_unlock(&w->sync_lock);
@@ -937,6 +1370,8 @@ int part_finish(struct sluice_partition *p)
 
 int writer_init(struct sluice_writer *w, struct sluice_log *log, uint32_t index)
 {
+	uint32_t per = log->nparts_cap / log->nwriters + 1;
+	uint32_t entries = per * (log->opts.queue_depth + 3);
 	int rc;
 
 	w->log = log;
@@ -949,7 +1384,12 @@ int writer_init(struct sluice_writer *w, struct sluice_log *log, uint32_t index)
 	w->flush_target = calloc(log->opts.producers ? log->opts.producers : 1, sizeof(uint64_t));
 	if (!w->parts || !w->rings || !w->ring_deq || !w->flush_target)
 		return -ENOMEM;
-	rc = io_uring_queue_init(RING_ENTRIES, &w->ring, 0);
+	/* Room for every partition's writes, fdatasync and preallocation at once. */
+	if (entries < RING_ENTRIES_MIN)
+		entries = RING_ENTRIES_MIN;
+	if (entries > RING_ENTRIES_MAX)
+		entries = RING_ENTRIES_MAX;
+	rc = io_uring_queue_init(entries, &w->ring, 0);
 	if (rc) {
 		sluice_storage_log("writer %u: io_uring_queue_init: %s", index, strerror(-rc));
 		return rc;
@@ -962,21 +1402,24 @@ int writer_init(struct sluice_writer *w, struct sluice_log *log, uint32_t index)
  * (RLIMIT_MEMLOCK, old kernels) writes use ordinary buffers. */
 int writer_register(struct sluice_writer *w)
 {
+	uint32_t total = 0, k = 0;
 	struct iovec *iov;
 	int rc;
 
 	if (!w->nparts || w->log->opts.no_fixed_buffers)
 		return 0;
-	iov = calloc((size_t)w->nparts * 2, sizeof(*iov));
+	for (uint32_t i = 0; i < w->nparts; i++)
+		total += w->parts[i]->nslots;
+	iov = calloc(total, sizeof(*iov));
 	if (!iov)
 		return -ENOMEM;
 	for (uint32_t i = 0; i < w->nparts; i++) {
-		for (int b = 0; b < 2; b++) {
-			iov[i * 2 + b].iov_base = w->parts[i]->bufs[b].mem;
-			iov[i * 2 + b].iov_len = w->parts[i]->bufs[b].cap;
+		for (uint32_t b = 0; b < w->parts[i]->nslots; b++, k++) {
+			iov[k].iov_base = w->parts[i]->slots[b].mem;
+			iov[k].iov_len = w->parts[i]->slots[b].cap;
 		}
 	}
-	rc = io_uring_register_buffers(&w->ring, iov, w->nparts * 2);
+	rc = io_uring_register_buffers(&w->ring, iov, total);
 	free(iov);
 	if (rc) {
 		sluice_storage_log("writer %u: io_uring_register_buffers: %s (using plain buffers)",
@@ -984,9 +1427,10 @@ int writer_register(struct sluice_writer *w)
 		return 0;
 	}
 	w->registered = true;
+	k = 0;
 	for (uint32_t i = 0; i < w->nparts; i++)
-		for (int b = 0; b < 2; b++)
-			w->parts[i]->bufs[b].buf_index = (int)(i * 2 + (uint32_t)b);
+		for (uint32_t b = 0; b < w->parts[i]->nslots; b++)
+			w->parts[i]->slots[b].buf_index = (int)k++;
 	return 0;
 }
 
@@ -1004,7 +1448,7 @@ void writer_fini(struct sluice_writer *w)
 
 static bool writer_idle_done(struct sluice_writer *w)
 {
-	if (w->npending)
+	if (w->npending || w->nheld)
 		return false;
 	for (uint32_t i = 0; i < w->log->nproducers; i++)
 		if (!rte_ring_empty(w->rings[i]))
@@ -1012,14 +1456,10 @@ static bool writer_idle_done(struct sluice_writer *w)
 	for (uint32_t i = 0; i < w->nparts; i++) {
 		struct sluice_partition *p = w->parts[i];
 
-		if (p->failed_permanent)
-			continue;
 		/* A parked ENOSPC write is abandoned at stop: recovery handles the tail. */
-		if (part_busy(p))
-			return false;
-		if (!p->in_flight && p->bufs[p->fill].batches)
-			return false;
-		if (p->prealloc_in_flight)
+		if (p->failed_permanent || part_parked(p))
+			continue;
+		if (!part_idle(p))
 			return false;
 	}
 	return true;
@@ -1030,7 +1470,7 @@ static void idle_wait(struct sluice_writer *w, uint64_t *sleep_ns)
 	bool busy = false;
 
 	for (uint32_t i = 0; i < w->nparts && !busy; i++)
-		busy = part_busy(w->parts[i]);
+		busy = part_busy(w->parts[i]) || w->parts[i]->closing;
 	if (!w->log->opts.writer_idle_sleep) {
 		sched_yield();
 		return;
@@ -1053,10 +1493,10 @@ static void idle_wait(struct sluice_writer *w, uint64_t *sleep_ns)
 
 /*
  * sluice_log_flush_request() covers every batch enqueued before it. Forcing one pass is not
- * enough: a partition whose previous flush is still in flight cannot flush in that pass, and
- * a pass takes at most a burst per ring. So the writer notes how many batches each ring holds
- * now, forces flushes until it has dequeued and appended them all, and then owes a flush to
- * every partition still holding appended batches, paid as soon as its write in flight is done.
+ * enough: a partition without a free slot cannot flush in that pass, and a pass takes at
+ * most a burst per ring. So the writer notes how many batches each ring holds now, forces
+ * flushes until it has dequeued and appended them all, and then owes a flush to every
+ * partition still holding appended batches, paid as soon as a slot is free.
  */
 static void flush_request_begin(struct sluice_writer *w)
 {
@@ -1073,7 +1513,7 @@ static void flush_request_check(struct sluice_writer *w)
 		if (w->ring_deq[i] < w->flush_target[i])
 			return;
 	for (uint32_t i = 0; i < w->nparts; i++)
-		if (w->parts[i]->bufs[w->parts[i]->fill].batches)
+		if (w->parts[i]->slots[w->parts[i]->fill].batches)
 			w->parts[i]->flush_owed = true;
 	w->flush_active = false;
 }
@@ -1114,10 +1554,12 @@ static void *writer_main(void *arg)
 		flush_request_check(w);
 		for (uint32_t i = 0; i < w->nparts; i++) {
 			struct sluice_partition *p = w->parts[i];
+			enum flush_kind k;
 
 			work += part_service(w, p, now, false);
-			if (flush_due(p, now, stopping || w->flush_active || p->flush_owed)) {
-				submit_flush(w, p, now);
+			k = flush_due(p, now, stopping || w->flush_active || p->flush_owed);
+			if (k != FLUSH_NONE) {
+				flush_fill(w, p, now, k, NULL);
 				work++;
 			}
 		}
@@ -1137,14 +1579,18 @@ static void *writer_main(void *arg)
 		idle_wait(w, &sleep_ns);
 		CNT_ADD(w->idle_ns, sluice_now_ns() - now);
 	}
+	stall_end(w, sluice_now_ns());
 	return NULL;
 }
 
 int writer_start(struct sluice_writer *w)
 {
-	int rc = pthread_create(&w->thread, NULL, writer_main, w);
+	int rc;
 
+	w->threaded = true;
+	rc = pthread_create(&w->thread, NULL, writer_main, w);
 	if (rc) {
+		w->threaded = false;
 		sluice_storage_log("writer %u: pthread_create: %s", w->index, strerror(rc));
 		return -rc;
 	}
@@ -1158,4 +1604,5 @@ void writer_join(struct sluice_writer *w)
 		return;
 	pthread_join(w->thread, NULL);
 	w->thread_started = false;
+	w->threaded = false;
 }

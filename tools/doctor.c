@@ -576,13 +576,15 @@ static void memory_plan(const struct doc *d, struct node_need need[SLUICE_HOST_M
 	for (uint32_t t = 0; t < cfg->ntopics; t++)
 		nparts += cfg->topics[t].partitions;
 	for (uint32_t i = 0; i < nparts; i++) {
-		/* Partition i belongs to writer i % writers (storage/log.c); two buffers each. */
+		/* Partition i belongs to writer i % writers (storage/log.c) and holds
+		 * queue_depth + 1 write buffers, each rounded up to whole 2 MiB pages. */
 		uint32_t w = i % cfg->storage.writers;
 		int node = w < cfg->storage.writer_cpus.n
 			? cpu_node(d, cfg->storage.writer_cpus.id[w])
 			: d->main_node;
 		uint64_t one = (cfg->storage.write_buffer_bytes + HUGE_2M - 1) & ~(HUGE_2M - 1);
-		need[node % SLUICE_HOST_MAX_NODES].writers += 2 * one;
+		need[node % SLUICE_HOST_MAX_NODES].writers +=
+			(uint64_t)(cfg->storage.queue_depth + 1) * one;
 	}
 	need[d->main_node % SLUICE_HOST_MAX_NODES].eal = EAL_OVERHEAD;
 }
@@ -1725,9 +1727,9 @@ static void check_memlock(struct doc *d)
 	}
 	for (uint32_t t = 0; t < cfg->ntopics; t++)
 		nparts += cfg->topics[t].partitions;
-	/* io_uring registered write buffers (two per partition), and with vfio every page of
-	 * DPDK memory is pinned for DMA. */
-	need = (uint64_t)nparts * 2 * cfg->storage.write_buffer_bytes;
+	/* io_uring registered write buffers (queue_depth + 1 per partition), and with vfio
+	 * every page of DPDK memory is pinned for DMA. */
+	need = (uint64_t)nparts * (cfg->storage.queue_depth + 1) * cfg->storage.write_buffer_bytes;
 	if (d->any_vfio) {
 		struct node_need nn[SLUICE_HOST_MAX_NODES];
 		memory_plan(d, nn);

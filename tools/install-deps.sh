@@ -7,17 +7,19 @@ set -euo pipefail
 PKGS=(
 	build-essential pkg-config meson ninja-build clang clang-format libclang-rt-14-dev
 	dpdk dpdk-dev libdpdk-dev python3-pyelftools
-	libisal-dev liburing-dev librdkafka-dev libcmocka-dev libjansson-dev libmicrohttpd-dev libpcap-dev
+	libisal-dev liburing-dev librdkafka-dev libssl-dev libzstd-dev liblz4-dev libcmocka-dev libjansson-dev libmicrohttpd-dev libpcap-dev
 	kcat fio rsyslog prometheus gnuplot-nox libhugetlbfs-bin iproute2 curl python3
 	debhelper lintian mmdebstrap
 )
 
-# kafkajs (npm), the independent RecordBatch decoder of the record-format functional test.
+# kafkajs (npm), the independent RecordBatch decoder of the record-format functional test and
+# the independent consumer of the forwarder's tests (with pure-JS lz4js and fzstd decoders).
 # Runs even when every Debian package is present; Debian's nodejs/npm only if node is absent.
 kafkajs_step() {
 	local dir
 	dir="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/tests/functional/storage/kafkajs"
-	[ -d "$dir/node_modules/kafkajs" ] && return 0
+	[ -d "$dir/node_modules/kafkajs" ] && [ -d "$dir/node_modules/lz4js" ] &&
+		[ -d "$dir/node_modules/fzstd" ] && return 0
 	if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
 		if [ "$(id -u)" -ne 0 ]; then
 			echo "install-deps: need root to install nodejs npm" >&2

@@ -817,7 +817,7 @@ static const char *const top_columns[SEC_COUNT][10] = {
 		       "rx_errors/s", "link_up"},
 	[SEC_CORES] = {"rx_packets/s", "events_parsed/s", "rejected/s", "shed_events/s",
 		       "events_open", "ring_fill_ratio", "batches_sealed/s", "blocked_cycles/s",
-		       "busy%"},
+		       "busy%", "stalls/s"},
 	[SEC_PARTITIONS] = {"appended_records/s", "persisted_records/s", "durable_lag",
 			    "forwarder_lag_records", "forwarder_oldest_unforwarded_age_seconds",
 			    "disk_bytes", "segments", "failed"},

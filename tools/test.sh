@@ -74,8 +74,10 @@ export LSAN_OPTIONS="suppressions=$root/tests/sanitizers/lsan.supp:print_suppres
 # another test already (kept out for CI time): the kafkajs and librdkafka cross-checks of the
 # record format (covered by the record unit test), the docs check (Python only), the
 # Prometheus server scrape (ctl_testd runs sanitized in sluicectl_cli and metrics_promtool),
-# the second memif queue count and the kernel-UDP output of sluice-gen.
-asan_skip=" record_kafkajs record_murmur_rdkafka metrics_docs prometheus_scrape gen_memif_2q gen_udp "
+# the second memif queue count and the kernel-UDP output of sluice-gen; the kill -9 loops of
+# the forwarder and of sluiced (the same forwarder code runs sanitized in fwd_basic,
+# fwd_errors, fwd_outage, fwd_partial, fwd_retention, fwd_security and sluiced_e2e).
+asan_skip=" record_kafkajs record_murmur_rdkafka metrics_docs prometheus_scrape gen_memif_2q gen_udp fwd_kill sluiced_kill9 "
 mapfile -t asan_functional < <(meson test -C build-asan --list --suite functional 2>/dev/null |
 	sed -n 's|^sluice:functional / ||p' | while read -r t; do
 		[[ "$asan_skip" == *" $t "* ]] || echo "$t"

@@ -14,11 +14,14 @@ A record is compared whole: timestamp (ms, absolute), key, value and headers, as
       {"<p>": {"records": n, "first": o, "end": o, "recs": {offset: record},
                "batches": [[base offset, sha256 of the batch after baseOffset], ...]}}.
   sluiced_check.py kafka BOOTSTRAP TOPIC [by-header]
-      Consume each partition of TOPIC (from the cluster's metadata) with kcat; each message must carry sluice.topic = TOPIC,
-      sluice.partition = its partition and sluice.offset = its Kafka offset (no gap, no
-      duplicate), after the record's own headers. Prints the same JSON as `log` (records
-      without the sluice.* headers, no batches). With by-header the records are keyed by
-      sluice.offset instead (a cluster that missed earlier records).
+      Consume each partition of TOPIC (from the cluster's metadata) with kcat. A record's
+      local offset is its Kafka offset: they must run 0, 1, 2, ... (no gap, no duplicate).
+      When the forwarder adds the optional sluice.* headers (kafka.headers), each message
+      must carry sluice.topic = TOPIC, sluice.partition = its partition and sluice.offset =
+      its Kafka offset, after the record's own headers. Prints the same JSON as `log`
+      (records without the sluice.* headers, no batches). With by-header (headers needed)
+      the records are keyed by sluice.offset instead (a cluster that missed earlier
+      records).
   sluiced_check.py same LOG.json KAFKA.json
       Exit 1 unless both hold exactly the same records at the same offsets, byte for byte.
   sluiced_check.py subset LOG.json KAFKA.json
@@ -245,11 +248,19 @@ def cmd_kafka(bootstrap, topic, mode="same-offsets"):
             ours = {x[0].decode(): (x[1] or b"").decode() for x in pairs[len(own):]}
             if pairs[:len(own)] != own or set(ours) - set(SLUICE_HEADERS):
                 sys.exit(f"kafka {p}/{m['offset']}: sluice.* headers are not last: {h}")
-            if ours.get("sluice.topic") != topic or ours.get("sluice.partition") != str(p):
-                sys.exit(f"kafka {p}/{m['offset']}: headers name {ours}")
-            off = ours.get("sluice.offset")
-            if mode != "by-header" and off != str(m["offset"]):
-                sys.exit(f"kafka {p}/{m['offset']}: carries sluice.offset {off}")
+            if not ours:
+                # No headers (the default): Kafka offsets are the local offsets.
+                if mode == "by-header":
+                    sys.exit(f"kafka {p}/{m['offset']}: by-header without sluice.* headers")
+                off = str(m["offset"])
+                if int(off) != r["records"]:
+                    sys.exit(f"kafka {p}/{off}: offsets do not run from 0 without a gap")
+            else:
+                if ours.get("sluice.topic") != topic or ours.get("sluice.partition") != str(p):
+                    sys.exit(f"kafka {p}/{m['offset']}: headers name {ours}")
+                off = ours.get("sluice.offset")
+                if mode != "by-header" and off != str(m["offset"]):
+                    sys.exit(f"kafka {p}/{m['offset']}: carries sluice.offset {off}")
             if off in r["recs"]:
                 sys.exit(f"kafka {p}/{m['offset']}: local offset {off} twice")
             if m.get("tstype") != "create":

@@ -2,8 +2,8 @@
 # SPDX-License-Identifier: BSD-3-Clause
 # What --check-config accepts, sluiced starts: configurations at the edge of every check that
 # used to happen only at start (mbufs that just fill the RX rings, a write buffer that just
-# holds a batch, EAL log levels and extra arguments, embedded Kafka with two topics, owned-free
-# librdkafka settings with an unreachable cluster, a control socket in a directory that does
+# holds a batch, EAL log levels and extra arguments, embedded Kafka with two topics, Kafka
+# client settings with an unreachable cluster, a control socket in a directory that does
 # not exist yet, an admin group, two listeners on one UDP port on two ports) each pass
 # --check-config and then start (running, answering, exit 0 at shutdown). The refusals are
 # in sluiced_config.sh.
@@ -66,7 +66,7 @@ accepted '' --set eal.log_level=lib.eal:notice
 accepted '' --set 'eal.log_level=sluice.*,info' --set eal.args=--no-shconf
 accepted '[kafka]\nbrokers = embedded\n[topic.more]\nkafka_topic = more-in-kafka\n' \
 	--set listener.in.topic=events
-accepted '[kafka]\nbrokers = 127.0.0.1:9\nmax.in.flight.requests.per.connection = 5\nlinger.ms = 20\ntransactional = true\n'
+accepted '[kafka]\nbrokers = 127.0.0.1:9\nmax.in.flight.requests.per.connection = 5\nrequest.timeout.ms = 20000\nsecurity.protocol = plaintext\ncompression = zstd\nheaders = true\n'
 accepted '' --set "control.socket=$TMP/not/yet/ctl.sock"
 accepted '' --set control.admin_group=root --set control.socket_group=root
 accepted "[port.p1]\\ndevice = net_memif1\\nargs = role=server,socket=$TMP/memif1.sock,socket-abstract=no\\nlink_wait = 0\\n[listener.in1]\\nport = p1\\nudp_port = 9000\\n"

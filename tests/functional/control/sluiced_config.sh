@@ -56,7 +56,7 @@ expect_bad "[eal]\\nlcores = 0@0,1@$CPUS\\n" \
 expect_bad '[dataplane]\nworkers = 2\n' \
 	"--set:1: port.p0.queues: more workers (dataplane.workers = 2) than queues (1)" \
 	--set port.p0.queues=1
-expect_bad '[kafka]\nlinger.ms = soon\n' "bad11.ini:10: kafka.linger.ms: "
+expect_bad '[kafka]\nrequest.timeout.ms = soon\n' "bad11.ini:10: kafka.request.timeout.ms: "
 expect_bad '[kafka]\nno.such.thing = 1\n' "bad12.ini:10: kafka.no.such.thing: unknown key"
 expect_bad '' "--set:1: storage.data_dir: cannot create '/etc/passwd/x': a component of the path is not a directory" \
 	--set storage.data_dir=/etc/passwd/x
@@ -100,14 +100,14 @@ grep -q hunter2 "$TMP/err" && fail "an error message shows a secret: $(cat "$TMP
 # A combination no single property shows: librdkafka refuses it when it builds the producer
 # (the forwarder thread used to retry it forever while /health said healthy).
 expect_bad '[kafka]\nbrokers = 127.0.0.1:9\nmax.in.flight.requests.per.connection = 10\n' \
-	"bad28.ini:9: kafka: librdkafka refuses the producer configuration: \`max.in.flight\` must be set <= 5"
+	"bad28.ini:11: kafka.max.in.flight.requests.per.connection: not an integer in [1, 5]"
 
 # Good configurations.
 base >"$TMP/good.ini"
 "$SLUICED" --check-config "$TMP/good.ini" >"$TMP/out" 2>"$TMP/err" || fail "good config rejected: $(cat "$TMP/err")"
 grep -q 'configuration OK' "$TMP/out" || fail "no OK line"
 "$SLUICED" --check-config "$TMP/good.ini" --set topic.more.partitions=4 \
-	--set listener.in.topic=more --set kafka.linger.ms=5 >/dev/null 2>"$TMP/err" ||
+	--set listener.in.topic=more --set kafka.retry.backoff.ms=5 >/dev/null 2>"$TMP/err" ||
 	fail "good overrides rejected: $(cat "$TMP/err")"
 [ -e "$DATA" ] && fail "--check-config created the data directory"
 

@@ -8,7 +8,8 @@ SLUICED=$BUILD/control/sluiced
 SLUICECTL=$BUILD/tools/sluicectl
 GEN=$BUILD/bench/sluice-gen
 DUMP=$BUILD/tools/sluice-dump
-MOCK=$BUILD/tests/functional/control/kafka_mock
+MOCK=$BUILD/tests/functional/forward/kafka_mock
+FWDCHECK=${SLUICE_SOURCE_ROOT:?}/tests/functional/forward/fwd_check.py
 CHECK=${SLUICE_SOURCE_ROOT:?}/tests/functional/control/sluiced_check.py
 TMP=$(mktemp -d /tmp/sluiced-test.XXXXXX)
 PREFIX=sluiced-test-$$
@@ -39,7 +40,7 @@ fail() {
 	exit 1
 }
 
-. "$(dirname "${BASH_SOURCE[0]}")/kafka_mock_lib.sh"
+. "$(dirname "${BASH_SOURCE[0]}")/../forward/kafka_mock_lib.sh"
 
 # sluiced_start CONFIG [args...]: background, wait for "running" (bounded)
 sluiced_start() {

@@ -331,6 +331,67 @@ static void test_drop_pool_empty(void **state)
 	rig_down(&r);
 }
 
+/*
+ * With a log (no plain rings), sheds caused by storage are attributed to what the partition's
+ * writer was waiting for: here its thread is not running at all, so nothing in storage blocks
+ * it and the cause is writer_busy. Every ring_full and pool_empty shed gets a cause.
+ */
+static void test_shed_cause_with_log(void **state)
+{
+	(void)state;
+	char dir[] = "/tmp/sluice-dpb-XXXXXX";
+	struct sluice_topic_opts t = {.name = "raw7000", .partitions = 1};
+	struct sluice_log_opts lo = {.topics = &t,
+				     .ntopics = 1,
+				     .writers = 1,
+				     .producers = 1,
+				     .ring_size = 4,
+				     .direct_io = 0,
+				     .write_buffer_bytes = 64 << 10};
+	struct sluice_listener l = raw_listener(7000, 0, 1);
+	struct sluice_worker_opts wo = {.batch_bytes = 100,
+					.backpressure = SLUICE_BACKPRESSURE_DROP};
+	static struct sluice_dp_port dp;
+	struct sluice_worker *w;
+	struct sluice_log *log;
+	struct rte_mempool *pool;
+	char name[32];
+
+	assert_non_null(mkdtemp(dir));
+	lo.data_dir = dir;
+	assert_int_equal(sluice_log_open(&lo, &log), 0);
+	snprintf(name, sizeof(name), "bp%d", seq++);
+	assert_int_equal(sluice_dp_batch_pool_create(name, 64, 4096, SOCKET_ID_ANY, &pool), 0);
+	dp = (struct sluice_dp_port){.port = port, .queue = 0, .promiscuous = true};
+	memcpy(dp.ipv4, our_ip, 4);
+	wo.ports = &dp;
+	wo.nports = 1;
+	wo.listeners = &l;
+	wo.nlisteners = 1;
+	wo.log = log;
+	wo.batch_pool = pool;
+	assert_int_equal(sluice_worker_create(&wo, &w), 0);
+	inject_events(7000, 10, 80);
+	poll_until(w, 10);
+	struct sluice_worker_stats s = stats_of(w);
+	assert_int_equal(s.events_enqueued, 3); /* a ring of 4 holds 3 */
+	assert_int_equal(s.shed[SLUICE_DP_SHED_RING_FULL], 7);
+	assert_int_equal(s.shed_cause[SLUICE_WRITER_CAUSE_BUSY], 7);
+	assert_int_equal(s.shed_cause[SLUICE_WRITER_CAUSE_DEVICE] +
+				 s.shed_cause[SLUICE_WRITER_CAUSE_SEGMENT_ROLL],
+			 0);
+	check_balance(&s);
+	sluice_worker_destroy(w);
+	/* a writer started now takes the three batches and puts their buffers back */
+	assert_int_equal(sluice_log_start(log), 0);
+	sluice_log_close(log);
+	assert_int_equal(rte_mempool_avail_count(pool), 64);
+	rte_mempool_free(pool);
+	char cmd[64];
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	assert_int_equal(system(cmd), 0);
+}
+
 struct slow_drain {
 	struct rig *r;
 	uint64_t records;
@@ -708,6 +769,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_create_rejects),
+		cmocka_unit_test(test_shed_cause_with_log),
 		cmocka_unit_test(test_seal_on_size),
 		cmocka_unit_test(test_seal_on_linger),
 		cmocka_unit_test(test_drop_ring_full),

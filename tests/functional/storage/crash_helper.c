@@ -8,6 +8,12 @@
  * "verified K END CUT". In append mode it then starts the writer threads, feeds batch K, K+1,
  * ... through the dataplane's SPSC ring from a producer thread, and prints "durable N" each
  * time the durable watermark moves, until it is killed (or 30 s pass).
+ *
+ * With SLUICE_KILL_AT=<point> (a roll point of storage_test_hooks: preparing, prepared,
+ * swapped, naming, named, sealing, sealed) and SLUICE_KILL_AT_N=<n>, the thread that reaches
+ * that point for the n-th time prints "at <point> <base>" and stops there, so that the
+ * script kills the process between two steps of a roll (storage_kill_roll.sh). Recovery must
+ * leave no prepared segment behind: verify checks that too.
  */
 #include <inttypes.h>
 #include <pthread.h>
@@ -19,6 +25,7 @@
 #include <rte_mempool.h>
 #include <rte_ring.h>
 
+#include "storage_internal.h"
 #include "storage_test_util.h"
 
 #define ELT_BYTES 4096
@@ -53,6 +60,36 @@ static void ready_signal(void)
 	if (write(fd, "r\n", 2) != 2)
 		fprintf(stderr, "ready fifo: %s\n", strerror(errno));
 	close(fd);
+}
+
+static const char *kill_at;
+static atomic_int kill_at_n;
+
+static void on_roll_point(void *arg, struct sluice_partition *p, const char *point, int64_t base)
+{
+	(void)arg;
+	(void)p;
+	if (strcmp(point, kill_at) != 0 || atomic_fetch_sub(&kill_at_n, 1) != 1)
+		return;
+	printf("at %s %" PRId64 "\n", point, base);
+	for (;;) /* wait here for the kill */
+		sleep(1);
+}
+
+/* Recovery removes prepared segments (or quarantines their bytes). */
+static int no_prepared(const char *dir)
+{
+	static const char *const names[] = {"prepared.log", "prepared.index", "prepared.timeindex"};
+	char pdir[1024];
+
+	snprintf(pdir, sizeof(pdir), "%s/crash-0", dir);
+	for (size_t i = 0; i < 3; i++) {
+		if (tu_exists(pdir, names[i])) {
+			printf("FAIL %s left after recovery\n", names[i]);
+			return 1;
+		}
+	}
+	return 0;
 }
 
 static struct sluice_log *log_;
@@ -165,8 +202,10 @@ int main(int argc, char **argv)
 
 	if (argc != 4)
 		return 2;
-	/* each cycle runs one of the preallocation modes: their tails differ after a crash */
+	/* each cycle runs one of the preallocation modes: their tails differ after a crash; and
+	 * one of the queue depths: with several writes in flight, a kill leaves holes */
 	o.prealloc = (enum sluice_prealloc)(1 + getpid() % 3);
+	o.queue_depth = 1 + (uint32_t)(getpid() / 3 % 4);
 	o.prealloc_bytes = 256 << 10;
 	append = strcmp(argv[1], "append") == 0;
 	o.data_dir = argv[2];
@@ -197,7 +236,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	p = sluice_log_partition(log_, 0);
-	if (verify(p, min, &k)) {
+	if (verify(p, min, &k) || no_prepared(o.data_dir)) {
 		eal_dir_remove();
 		return 1;
 	}
@@ -212,6 +251,13 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	next_seq = k;
+	kill_at = getenv("SLUICE_KILL_AT");
+	if (kill_at) {
+		const char *n = getenv("SLUICE_KILL_AT_N");
+
+		atomic_store(&kill_at_n, n ? (int)strtol(n, NULL, 10) : 1);
+		storage_test_hooks.roll_point = on_roll_point;
+	}
 	if (sluice_log_start(log_) != 0 || pthread_create(&th, NULL, producer, NULL) != 0) {
 		printf("FAIL start\n");
 		return 1;

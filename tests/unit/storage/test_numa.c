@@ -56,14 +56,16 @@ static void test_writer_nodes(void **state)
 
 	(void)state;
 	assert_int_equal(sluice_log_open(&o, &log), 0);
-	/* Partition 0 is writer 0's (node 0): both its buffers prefer node 0. */
-	for (int b = 0; b < 2; b++) {
-		assert_int_equal(policy_of(sluice_log_partition(log, 0)->bufs[b].mem, &node),
+	/* Partition 0 is writer 0's (node 0): every one of its buffers prefers node 0. */
+	assert_true(sluice_log_partition(log, 0)->nslots >= 2);
+	for (uint32_t b = 0; b < sluice_log_partition(log, 0)->nslots; b++) {
+		assert_int_equal(policy_of(sluice_log_partition(log, 0)->slots[b].mem, &node),
 				 MPOL_PREFERRED);
 		assert_int_equal(node, 0);
 	}
 	/* Partition 1 is writer 1's (no node): first touch decides, no policy. */
-	assert_int_equal(policy_of(sluice_log_partition(log, 1)->bufs[0].mem, &node), MPOL_DEFAULT);
+	assert_int_equal(policy_of(sluice_log_partition(log, 1)->slots[0].mem, &node),
+			 MPOL_DEFAULT);
 	sluice_log_close(log);
 }
 

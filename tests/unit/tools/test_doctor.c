@@ -185,14 +185,14 @@ static void test_hugepages(void **state)
 	(void)state;
 	assert_int_equal(check("hugepages.node0"), SLUICE_DOCTOR_PASS);
 	assert_int_equal(check("hugepages.mount"), SLUICE_DOCTOR_PASS);
-	/* 4095 mbufs + 64 x 64K batches + 2 x 2 x 2M write buffers + 64M EAL: 86 MiB. */
+	/* 4095 mbufs + 64 x 64K batches + 2 partitions x 3 x 2M write buffers + 64M EAL: 90 MiB. */
 	fake_hugepages(root, 0, 40, 30);
 	assert_int_equal(check("hugepages.node0"), SLUICE_DOCTOR_FAIL);
-	assert_has(detail, "node 0: 60 MiB of hugepages free, the configuration needs 86 MiB");
+	assert_has(detail, "node 0: 60 MiB of hugepages free, the configuration needs 90 MiB");
 	assert_has(fixes,
-		   "echo 53 > /sys/devices/system/node/node0/hugepages/hugepages-2048kB/"
+		   "echo 55 > /sys/devices/system/node/node0/hugepages/hugepages-2048kB/"
 		   "nr_hugepages");
-	assert_has(fixes, "echo 'node0 = 53' >> /etc/sluice/hugepages.conf");
+	assert_has(fixes, "echo 'node0 = 55' >> /etc/sluice/hugepages.conf");
 	/* Node 1 holds nothing of sluice's: its empty pool is no problem... */
 	fake_hugepages(root, 1, 0, 0);
 	assert_int_equal(check("hugepages.node1"), SLUICE_DOCTOR_PASS);

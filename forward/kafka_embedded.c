@@ -15,7 +15,7 @@
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
 
-#include "forwarder.h"
+#include "sluice_forward.h"
 
 struct sluice_kafka_embedded {
 	rd_kafka_t *rk;
@@ -101,6 +101,20 @@ int sluice_kafka_embedded_set_leader(struct sluice_kafka_embedded *e, const char
 				     int32_t partition, int32_t broker_id)
 {
 	return rd_kafka_mock_partition_set_leader(e->mcluster, topic, partition, broker_id)
+		? -EINVAL
+		: 0;
+}
+
+int sluice_kafka_embedded_set_rtt(struct sluice_kafka_embedded *e, int32_t broker_id, int rtt_ms)
+{
+	return rd_kafka_mock_broker_set_rtt(e->mcluster, broker_id, rtt_ms) ? -EINVAL : 0;
+}
+
+int sluice_kafka_embedded_set_coordinator(struct sluice_kafka_embedded *e,
+					  const char *transactional_id, int32_t broker_id)
+{
+	return rd_kafka_mock_coordinator_set(e->mcluster, "transaction", transactional_id,
+					     broker_id)
 		? -EINVAL
 		: 0;
 }

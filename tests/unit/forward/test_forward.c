@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * Unit tests of control/forwarder.c and control/kafka_embedded.c: option validation, the
- * kafka.* passthrough check, the checkpoint as a lower bound, pause/resume, stats, and one
- * short in-process forward to the embedded cluster. The scenarios (kill -9, outages,
- * injected errors, retention) are functional tests: tests/functional/control/fwd_*.sh.
+ * Unit tests of forward/forward.c and forward/kafka_embedded.c: option validation, the
+ * checkpoint as a lower bound, pause/resume, stats, the session file, retention held or not,
+ * and short in-process forwards to the embedded cluster. The scenarios (kill -9, outages,
+ * injected errors, retention, TLS, SASL) are functional tests: tests/functional/forward/.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -18,7 +18,7 @@
 
 #include <cmocka.h>
 
-#include "forwarder.h"
+#include "sluice_forward.h"
 
 struct fixture {
 	char dir[64];
@@ -101,53 +101,15 @@ static struct sluice_fwd_opts base_opts(struct fixture *fx, const struct sluice_
 	};
 }
 
-static void test_conf_check(void **state)
-{
-	char err[256];
-
-	(void)state;
-	assert_int_equal(sluice_fwd_kafka_conf_check("linger.ms", "20", err, sizeof(err)), 0);
-	assert_int_equal(sluice_fwd_kafka_conf_check("linger.ms", "soon", err, sizeof(err)),
-			 -EINVAL);
-	assert_true(strlen(err) > 0);
-	assert_int_equal(sluice_fwd_kafka_conf_check("no.such.key", "1", err, sizeof(err)),
-			 -ENOENT);
-	assert_int_equal(
-		sluice_fwd_kafka_conf_check("request.required.acks", "1", err, sizeof(err)),
-		-EINVAL);
-	/* The keys that carry exactly-once are sluice's, whatever the value. */
-	assert_int_equal(sluice_fwd_kafka_conf_check("acks", "all", err, sizeof(err)), -EINVAL);
-	assert_non_null(strstr(err, "sluice"));
-	assert_int_equal(
-		sluice_fwd_kafka_conf_check("enable.idempotence", "false", err, sizeof(err)),
-		-EINVAL);
-	assert_int_equal(
-		sluice_fwd_kafka_conf_check("message.timeout.ms", "1000", err, sizeof(err)),
-		-EINVAL);
-}
-
-/* The whole producer configuration, as rd_kafka_new() finalises it, without any broker. */
-static void test_conf_check_whole(void **state)
-{
-	struct sluice_fwd_kv inflight = {"max.in.flight.requests.per.connection", "10"};
-	struct sluice_fwd_kv ok = {"max.in.flight.requests.per.connection", "5"};
-	struct sluice_fwd_opts o = {.kafka_conf = &ok, .nkafka_conf = 1, .transactional = true};
-	char err[256];
-
-	(void)state;
-	assert_int_equal(sluice_fwd_conf_check(&o, err, sizeof(err)), 0);
-	o.kafka_conf = &inflight;
-	assert_int_equal(sluice_fwd_conf_check(&o, err, sizeof(err)), -EINVAL);
-	assert_non_null(strstr(err, "max.in.flight"));
-}
-
 static void test_create_validation(void **state)
 {
 	struct fixture *fx = *state;
 	struct sluice_fwd_topic t = {.name = "t"}, missing = {.name = "nope"};
-	struct sluice_fwd_kv owned = {"acks", "1"}, bad = {"linger.ms", "x"};
+	struct sluice_fwd_kv owned = {"acks", "1"}, bad = {"retry.backoff.ms", "x"},
+			     sasl = {"security.protocol", "sasl_plaintext"};
 	struct sluice_fwd_opts o;
 	struct sluice_fwd *f = (struct sluice_fwd *)1;
+	const char damaged[] = "session 1 0\nbase t 0 oops\n";
 
 	o = base_opts(fx, &t);
 	o.brokers = NULL;
@@ -162,15 +124,29 @@ static void test_create_validation(void **state)
 	o.compression = "brotli";
 	assert_int_equal(sluice_fwd_create(&o, &f), -EINVAL);
 	o = base_opts(fx, &t);
+	o.brokers = "no-port,127.0.0.1:9092";
+	assert_int_equal(sluice_fwd_create(&o, &f), -EINVAL);
+	o.brokers = "127.0.0.1:70000";
+	assert_int_equal(sluice_fwd_create(&o, &f), -EINVAL);
+	o = base_opts(fx, &t);
 	o.kafka_conf = &owned;
 	o.nkafka_conf = 1;
 	assert_int_equal(sluice_fwd_create(&o, &f), -EINVAL);
 	o.kafka_conf = &bad;
 	assert_int_equal(sluice_fwd_create(&o, &f), -EINVAL);
+	o.kafka_conf = &sasl; /* no mechanism, no user */
+	assert_int_equal(sluice_fwd_create(&o, &f), -EINVAL);
 	o = base_opts(fx, &t);
 	o.compression = "zstd";
+	o.brokers = "127.0.0.1:1, [::1]:2";
 	assert_int_equal(sluice_fwd_create(&o, &f), 0);
 	sluice_fwd_destroy(f);
+	/* A damaged session file is not guessed around. */
+	assert_int_equal(sluice_storage_write_atomic(fx->dir, "forwarder.sessions", damaged,
+						     sizeof(damaged) - 1),
+			 0);
+	o = base_opts(fx, &t);
+	assert_int_equal(sluice_fwd_create(&o, &f), -EBADMSG);
 	sluice_fwd_destroy(NULL);
 }
 
@@ -217,6 +193,7 @@ static void test_state_names(void **state)
 	(void)state;
 	assert_string_equal(sluice_fwd_state_name(SLUICE_FWD_RUNNING), "running");
 	assert_string_equal(sluice_fwd_state_name(SLUICE_FWD_BROKER_DOWN), "broker_down");
+	assert_string_equal(sluice_fwd_state_name(SLUICE_FWD_FENCED), "fenced");
 	assert_string_equal(sluice_fwd_state_name((enum sluice_fwd_state)99), "unknown");
 }
 
@@ -304,6 +281,24 @@ static void test_forward_in_process(void **state)
 	fclose(fp);
 	buf[n] = '\0';
 	assert_string_equal(buf, "t 0 10\nt 1 4\n");
+	/* Two sessions: the first cluster's, and the new cluster's (which did not know the
+	 * first producer id); both name sequence 0 of each partition at offset 0. */
+	snprintf(path, sizeof(path), "%s/forwarder.sessions", fx->dir);
+	fp = fopen(path, "r");
+	assert_non_null(fp);
+	n = fread(buf, 1, sizeof(buf) - 1, fp);
+	fclose(fp);
+	buf[n] = '\0';
+	{
+		unsigned sessions = 0, bases = 0;
+
+		for (char *l = strtok(buf, "\n"); l; l = strtok(NULL, "\n")) {
+			sessions += strncmp(l, "session ", 8) == 0;
+			bases += strcmp(l, "base t 0 0") == 0 || strcmp(l, "base t 1 0") == 0;
+		}
+		assert_int_equal(sessions, 2);
+		assert_int_equal(bases, 4);
+	}
 	sluice_kafka_embedded_stop(e);
 }
 
@@ -413,16 +408,14 @@ static void test_pause_lag_age_eta(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_conf_check),
-		cmocka_unit_test(test_conf_check_whole),
 		cmocka_unit_test(test_state_names),
 		cmocka_unit_test(test_embedded),
 		cmocka_unit_test_setup_teardown(test_create_validation, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_checkpoint_lower_bound_and_stats, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_forward_in_process, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_hold_retention, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pause_lag_age_eta, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_hold_retention, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

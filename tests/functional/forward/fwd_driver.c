@@ -5,8 +5,8 @@
  *   fwd_driver append  -d DIR [-T topic] [-P partitions] -n RECORDS [-v VALUE_BYTES]
  *   fwd_driver ends    -d DIR [-T topic] [-P partitions]
  *   fwd_driver forward -d DIR [-T topic] [-K kafka topic] [-P partitions] -b BOOTSTRAP
- *                      [-a APPLIANCE]
- *                      [-x] [-i INFLIGHT] [-s STATS_MS] [-w] [-t MAX_SECONDS]
+ *                      [-a APPLIANCE] [-C none|lz4|zstd] [-x]
+ *                      [-i INFLIGHT] [-s STATS_MS] [-w] [-t MAX_SECONDS]
  *                      [-n APPEND_FIRST] [-v VALUE_BYTES] [-c key=value]...
  *                      [-r RECORDS_PER_100MS -u FOR_SECONDS] [-R]
  *   every command also takes [-S SEGMENT_BYTES] [-L RETENTION_BYTES] [-X] (-X: retention
@@ -17,9 +17,11 @@
  * ends: prints "<partition> <durable end offset>" per partition.
  * forward: runs the forwarder (optionally appending first), printing a stats line every
  *   STATS_MS; with -w it stops once every partition is forwarded, else at SIGTERM or after
- *   MAX_SECONDS. -x = transactional; -c passes kafka.* settings; -r/-u append records
- *   while forwarding; -R runs retention every 100 ms and before exit. Exit 0 when stopped
- *   cleanly.
+ *   MAX_SECONDS (or when the forwarder is fenced). -C compresses; -x adds the sluice.*
+ *   headers; -c passes kafka.* client settings; -r/-u append records while forwarding;
+ *   -R runs retention every 100 ms and before exit. Exit 0 when stopped cleanly.
+ *   The stats line counts, among the broker's answers, OUT_OF_ORDER_SEQUENCE_NUMBER (ooo=)
+ *   and DUPLICATE_SEQUENCE_NUMBER (dup=), and gives the producer session (pid=, epoch=).
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -30,7 +32,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "forwarder.h"
+#include "sluice_forward.h"
 
 #define TS_BASE 1700000000000LL
 #define MAX_CONF 16
@@ -42,7 +44,8 @@ struct drv {
 	uint32_t partitions;
 	const char *bootstrap;
 	const char *appliance;
-	bool txn;
+	bool headers;
+	const char *compression;
 	uint32_t inflight;
 	uint32_t stats_ms;
 	bool wait;
@@ -229,7 +232,8 @@ static void print_stats(struct drv *d, struct sluice_fwd *f, uint64_t t0)
 {
 	struct sluice_fwd_partition_stats ps[64];
 	struct sluice_fwd_stats st;
-	uint64_t lag = 0, inflight = 0, skipped = 0, deleted = 0, dropped = 0;
+	uint64_t lag = 0, inflight = 0, skipped = 0, deleted = 0, dropped = 0, ooo = 0, dup = 0;
+	uint64_t rewinds = 0, batches = 0;
 	int64_t age = -1, eta = -1, log_start = 0;
 
 	sluice_fwd_stats(f, &st, ps, 64);
@@ -247,17 +251,28 @@ static void print_stats(struct drv *d, struct sluice_fwd *f, uint64_t t0)
 			eta = ps[i].retention_drop_eta_s;
 		lag += ps[i].lag_records;
 		inflight += ps[i].inflight_msgs;
+		rewinds += ps[i].rewinds;
+		batches += ps[i].delivered_batches;
 		if (ps[i].oldest_unforwarded_age_ms > age)
 			age = ps[i].oldest_unforwarded_age_ms;
+	}
+	for (uint32_t i = 0; i < st.nerrors; i++) {
+		if (st.errors[i].code == 45)
+			ooo += st.errors[i].count;
+		if (st.errors[i].code == 46)
+			dup += st.errors[i].count;
 	}
 	printf("stat t_ms=%" PRIu64 " state=%s lag=%" PRIu64 " inflight=%" PRIu64
 	       " delivered=%" PRIu64 " errors=%" PRIu64 " fatal_resets=%" PRIu64 " resumes=%" PRIu64
 	       " retries=%" PRIu64 " broker_down=%" PRIu64 " oldest_age_ms=%" PRId64
 	       " skipped=%" PRIu64 " deleted_segments=%" PRIu64 " dropped=%" PRIu64
-	       " log_start=%" PRId64 " retention_eta_s=%" PRId64 "\n",
+	       " log_start=%" PRId64 " retention_eta_s=%" PRId64 " ooo=%" PRIu64 " dup=%" PRIu64
+	       " rewinds=%" PRIu64 " batches=%" PRIu64 " requests=%" PRIu64 " meta=%" PRIu64
+	       " pid=%" PRId64 " epoch=%d\n",
 	       mono_ms() - t0, sluice_fwd_state_name(st.state), lag, inflight, st.delivered_records,
 	       st.delivery_errors, st.fatal_resets, st.resumes, st.retries, st.broker_down_events,
-	       age, skipped, deleted, dropped, log_start, eta);
+	       age, skipped, deleted, dropped, log_start, eta, ooo, dup, rewinds, batches,
+	       st.produce_requests, st.metadata_refreshes, st.producer_id, st.producer_epoch);
 	fflush(stdout);
 }
 
@@ -275,6 +290,14 @@ static bool caught_up(struct sluice_fwd *f)
 	return true;
 }
 
+static bool fenced(struct sluice_fwd *f)
+{
+	struct sluice_fwd_stats st;
+
+	sluice_fwd_stats(f, &st, NULL, 0);
+	return st.state == SLUICE_FWD_FENCED;
+}
+
 static int forward(struct drv *d)
 {
 	struct sluice_fwd_topic t = {
@@ -290,7 +313,8 @@ static int forward(struct drv *d)
 		.ntopics = 1,
 		.brokers = d->bootstrap,
 		.appliance_id = d->appliance,
-		.transactional = d->txn,
+		.headers = d->headers,
+		.compression = d->compression,
 		.inflight_max_msgs = d->inflight,
 		.checkpoint_dir = ckpt,
 		.checkpoint_interval_ms = 200,
@@ -336,6 +360,11 @@ static int forward(struct drv *d)
 		}
 		if (d->wait && !appending && caught_up(f))
 			break;
+		if (d->wait && fenced(f)) {
+			fprintf(stderr, "fwd_driver: fenced\n");
+			rc = -EPERM;
+			break;
+		}
 		if ((long)((now - t0) / 1000) >= d->max_seconds) {
 			if (d->wait) {
 				fprintf(stderr, "fwd_driver: not done after %ld s\n",
@@ -387,7 +416,7 @@ int main(int argc, char **argv)
 		goto usage;
 	cmd = argv[1];
 	optind = 2;
-	while ((opt = getopt(argc, argv, "d:T:K:P:b:a:xi:s:wt:n:v:c:r:u:S:L:XR")) != -1) {
+	while ((opt = getopt(argc, argv, "d:T:K:P:b:a:xC:i:s:wt:n:v:c:r:u:S:L:XR")) != -1) {
 		switch (opt) {
 		case 'd':
 			d.dir = optarg;
@@ -410,7 +439,10 @@ int main(int argc, char **argv)
 			d.appliance = optarg;
 			break;
 		case 'x':
-			d.txn = true;
+			d.headers = true;
+			break;
+		case 'C':
+			d.compression = optarg;
 			break;
 		case 'i':
 			if (parse_long(optarg, 1, 1000000, &v))

@@ -12,6 +12,8 @@
  *   err <api key> <code>...     make the next requests of that API fail with these codes
  *   topic <name> <partitions>   create a topic
  *   leader <topic> <p> <broker> make a broker the partition's leader
+ *   coord <transactional id> <broker>  make a broker that id's transaction coordinator
+ *   rtt <broker> <ms>           delay the broker's responses (0: none)
  * Exits on EOF, "quit", SIGTERM or after max_seconds (default 300: tests never leak it).
  */
 #include <errno.h>
@@ -23,7 +25,7 @@
 #include <poll.h>
 #include <time.h>
 
-#include "forwarder.h"
+#include "sluice_forward.h"
 
 static volatile sig_atomic_t quit;
 
@@ -86,6 +88,11 @@ static int command(struct sluice_kafka_embedded *e, char *line)
 	if (strcmp(argv[0], "leader") == 0 && argc == 4 && parse_long(argv[2], 0, 10000, &a) == 0 &&
 	    parse_long(argv[3], 1, 1000, &b) == 0)
 		return sluice_kafka_embedded_set_leader(e, argv[1], (int32_t)a, (int32_t)b);
+	if (strcmp(argv[0], "rtt") == 0 && argc == 3 && parse_long(argv[1], 1, 1000, &a) == 0 &&
+	    parse_long(argv[2], 0, 60000, &b) == 0)
+		return sluice_kafka_embedded_set_rtt(e, (int32_t)a, (int)b);
+	if (strcmp(argv[0], "coord") == 0 && argc == 3 && parse_long(argv[2], 1, 1000, &a) == 0)
+		return sluice_kafka_embedded_set_coordinator(e, argv[1], (int32_t)a);
 	if (strcmp(argv[0], "topic") == 0 && argc == 3 && parse_long(argv[2], 1, 10000, &a) == 0)
 		return sluice_kafka_embedded_topic_create(e, argv[1], (uint32_t)a);
 	return -EINVAL;

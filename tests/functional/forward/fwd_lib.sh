@@ -1,10 +1,11 @@
 # SPDX-License-Identifier: BSD-3-Clause
 # Shared by the forwarder's functional tests: a kafka_mock process controlled via a fifo,
-# fwd_driver, fwd_check.py, and cleanup of everything a test started.
+# fwd_driver, the content check (fwd_check.py: kcat and kafkajs against the log), and
+# cleanup of everything a test started.
 set -euo pipefail
 
-BIN=${SLUICE_BUILD_ROOT:?}/tests/functional/control
-SRC=${SLUICE_SOURCE_ROOT:?}/tests/functional/control
+BIN=${SLUICE_BUILD_ROOT:?}/tests/functional/forward
+SRC=${SLUICE_SOURCE_ROOT:?}/tests/functional/forward
 DRIVER=$BIN/fwd_driver
 TMP=$(mktemp -d /tmp/sluice-fwd.XXXXXX)
 MOCK_PID=
@@ -42,9 +43,16 @@ mock_cmd() {
 	[ "$(tail -1 "$TMP/mock.out")" = ok ] || fail "kafka_mock: $* -> $(tail -1 "$TMP/mock.out")"
 }
 
-# ends DIR [driver args] -> "0:N0,1:N1,..."
-ends() {
-	local dir=$1
-	shift
-	"$DRIVER" ends -d "$dir" "$@" | awk '{printf "%s%s:%s", (NR > 1 ? "," : ""), $1, $2}'
+# check KAFKA_TOPIC LOG_DIR PARTITIONS [fwd_check.py options]: Kafka == the log, by content
+check() {
+	local topic=$1 dir=$2 parts=$3
+	shift 3
+	python3 "$SRC/fwd_check.py" -b "$BOOTSTRAP" -t "$topic" -d "$dir" -P "$parts" "$@" ||
+		fail "Kafka topic $topic does not hold the log $dir exactly once"
 }
+
+# field NAME "stat line" -> the number after NAME=
+field() { [[ "$2" =~ (^| )$1=(-?[0-9]+) ]] && echo "${BASH_REMATCH[2]}"; }
+
+# last FILE -> its last stat line
+last() { grep '^stat' "$1" | tail -1; }
