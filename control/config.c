@@ -343,13 +343,14 @@ static const struct key dataplane_keys[] = {
 	 FIELD(sluice_config_dataplane, idle_sleep_us), NULL, 0, K_RUNTIME,
 	 "longest sleep of an idle worker"},
 	{"mbufs", T_U32, "16383", 1023, 1u << 24, FIELD(sluice_config_dataplane, mbufs), NULL, 0, 0,
-	 "packet buffers in the RX pool (a multiple of a power of two minus one is best)"},
+	 "packet buffers in the RX pools, split between the NUMA sockets of the ports in "
+	 "proportion to their ports (a power of two minus one is best)"},
 	{"mbuf_cache", T_U32, "256", 0, 512, FIELD(sluice_config_dataplane, mbuf_cache), NULL, 0, 0,
 	 "per-lcore mempool cache"},
 	{"batch_buffers", T_U32, "1024", 16, 1u << 20,
 	 FIELD(sluice_config_dataplane, batch_buffers), NULL, 0, 0,
 	 "batch buffers of batch_bytes each shared by workers and writers: the memory between "
-	 "RX and disk"},
+	 "RX and disk; split between the NUMA sockets of the workers in proportion to them"},
 	{"backpressure", T_ENUM, "drop", 0, 0, FIELD(sluice_config_dataplane, backpressure),
 	 backpressure_names, 0, K_RUNTIME,
 	 "when writers fall behind: drop (shed events, counted, keep polling) or block (stop "
@@ -2275,6 +2276,30 @@ int sluice_config_validate(struct sluice_config *cfg)
 		validate_control_env(cfg);
 	}
 	return cfg->nerrors == errors_before ? 0 : -EINVAL;
+}
+
+int sluice_config_lcore_cpus(const struct sluice_config *cfg, unsigned lcore,
+			     struct sluice_cpu_list *out)
+{
+	struct lcore_map *m;
+	char why[256];
+	int rc = -ENOENT;
+
+	memset(out, 0, sizeof(*out));
+	if (lcore >= SLUICE_CONFIG_MAX_LCORES)
+		return -ENOENT;
+	m = malloc(sizeof(*m));
+	if (!m)
+		return -ENOMEM;
+	if (parse_lcore_map(cfg->eal.lcores_resolved, m, why, sizeof(why)) == 0 &&
+	    set_has(m->lcores, lcore)) {
+		for (unsigned c = 0; c < SLUICE_CONFIG_MAX_CPUS; c++)
+			if (set_has(m->cpus_of[lcore], c))
+				out->id[out->n++] = (uint16_t)c;
+		rc = 0;
+	}
+	free(m);
+	return rc;
 }
 
 /* ---------------------------------------------------------------------------------------- */

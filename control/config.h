@@ -285,6 +285,13 @@ int sluice_config_override(struct sluice_config *cfg, const char *assignment, un
  */
 int sluice_config_validate(struct sluice_config *cfg);
 
+/**
+ * The CPUs lcore @p lcore may run on, from the resolved `eal.lcores` map (call after a
+ * successful sluice_config_validate()). @return 0; -ENOENT when the map has no such lcore.
+ */
+int sluice_config_lcore_cpus(const struct sluice_config *cfg, unsigned lcore,
+			     struct sluice_cpu_list *out);
+
 uint32_t sluice_config_error_count(const struct sluice_config *cfg);
 const char *sluice_config_error(const struct sluice_config *cfg, uint32_t i);
 /** Print every error, one per line. */

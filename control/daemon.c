@@ -41,6 +41,8 @@
 
 #include "ctl.h"
 #include "daemon.h"
+#include "host.h"
+#include "notify.h"
 #include "sluice_forward.h"
 #include "sluice_dataplane.h"
 #include "sluice_nic.h"
@@ -87,8 +89,12 @@ struct sluice_daemon {
 
 	char file_prefix[64];
 	bool eal_up;
-	struct rte_mempool *mbuf_pool;
-	struct rte_mempool *batch_pool;
+	/* One RX mbuf pool per NUMA socket that has ports and one batch pool per socket that
+	 * has workers (slot 0 alone with eal.memory = no-huge, which has no sockets). */
+	struct rte_mempool *mbuf_pools[RTE_MAX_NUMA_NODES];
+	struct rte_mempool *batch_pools[RTE_MAX_NUMA_NODES];
+	uint8_t port_slot[SLUICE_CONFIG_MAX_PORTS];
+	uint8_t worker_slot[MAX_WORKERS];
 	struct sluice_log *log;
 	bool log_started;
 	uint32_t nports;
@@ -112,11 +118,27 @@ struct sluice_daemon {
 	struct sluice_metrics_http *http;
 	bool telemetry;
 
+	/* The service manager (notify.h) and reloads (SIGHUP). */
+	bool notify; /* $NOTIFY_SOCKET was set at start */
+	bool ready; /* READY=1 sent: the log recovered, every waited-for link up */
+	atomic_uint reload_requests;
+	unsigned reloads_done;
+	atomic_ullong heartbeat; /* run() passes, watched by the watchdog */
+	struct sluice_watchdog *watchdog;
+	const char *config_path; /* re-read on reload; NULL: reload refused */
+	const char *const *config_sets;
+	unsigned config_nsets;
+	json_t *last_reload; /* outcome of the last reload, for status */
+	double status_t;
+	uint64_t status_parsed, status_persisted, status_forwarded;
+
 	struct timespec started_mono;
 	double start_time_s; /* wall clock, for sluice_start_time_seconds */
 	double startup_s;
 	int stop_rc;
 };
+
+static void supervise_start(struct sluice_daemon *d);
 
 static double mono_now(void)
 {
@@ -186,6 +208,8 @@ int sluice_daemon_create(struct sluice_config *cfg, const char *prog, struct slu
 	d->prog = prog;
 	d->state = STATE_CREATED;
 	atomic_init(&d->stop_requests, 0);
+	atomic_init(&d->reload_requests, 0);
+	atomic_init(&d->heartbeat, 0);
 	*out = d;
 	return 0;
 }
@@ -294,36 +318,163 @@ static int start_eal(struct sluice_daemon *d)
 	return 0;
 }
 
+/* Create a pool on @p socket, or anywhere when that socket has no memory left (logged). */
+static struct rte_mempool *pool_on(const char *what, int socket,
+				   struct rte_mempool *(*create)(int socket, void *arg), void *arg)
+{
+	struct rte_mempool *mp = create(socket, arg);
+
+	if (!mp && socket != SOCKET_ID_ANY && rte_errno == ENOMEM) {
+		DLOG(WARNING,
+		     "NUMA: no memory left on socket %d for %s: taking it from another socket "
+		     "(every access crosses the interconnect; reserve hugepages on node %d, see "
+		     "sluicectl doctor)",
+		     socket, what, socket);
+		mp = create(SOCKET_ID_ANY, arg);
+	}
+	return mp;
+}
+
+struct mbuf_args {
+	char name[RTE_MEMPOOL_NAMESIZE];
+	uint32_t n, cache;
+};
+
+static struct rte_mempool *mbuf_create(int socket, void *arg)
+{
+	struct mbuf_args *a = arg;
+
+	return rte_pktmbuf_pool_create(a->name, a->n, a->cache, 0, RTE_MBUF_DEFAULT_BUF_SIZE,
+				       socket);
+}
+
+struct batch_args {
+	char name[RTE_MEMPOOL_NAMESIZE];
+	uint32_t n, bytes;
+	int rc;
+};
+
+static struct rte_mempool *batch_create(int socket, void *arg)
+{
+	struct batch_args *a = arg;
+	struct rte_mempool *mp = NULL;
+
+	a->rc = sluice_dp_batch_pool_create(a->name, a->n, a->bytes, socket, &mp);
+	rte_errno = -a->rc;
+	return a->rc ? NULL : mp;
+}
+
+/*
+ * Packet buffers on the socket of the NIC that writes them, batch buffers on the socket of
+ * the worker that fills them. The configured totals (dataplane.mbufs, .batch_buffers) are
+ * split between the sockets in proportion to their ports and workers, so one socket
+ * behaves as before and memory does not grow with the socket count.
+ */
 static int start_pools(struct sluice_daemon *d)
 {
 	const struct sluice_config *cfg = d->cfg;
-	int rc;
+	uint32_t ports_on[RTE_MAX_NUMA_NODES] = {0}, workers_on[RTE_MAX_NUMA_NODES] = {0};
+	uint32_t need[RTE_MAX_NUMA_NODES] = {0};
+	uint32_t workers = cfg->dataplane.workers;
+	bool any_socket = cfg->eal.memory == SLUICE_CONFIG_MEM_NO_HUGE;
+	int main_socket = (int)rte_socket_id();
 
-	/* dataplane.mbufs against the RX rings is checked by validation. */
-	d->mbuf_pool = rte_pktmbuf_pool_create("sluiced_mbuf", cfg->dataplane.mbufs,
-					       cfg->dataplane.mbuf_cache, 0,
-					       RTE_MBUF_DEFAULT_BUF_SIZE, (int)rte_socket_id());
-	if (!d->mbuf_pool) {
-		DLOG(ERR, "mbuf pool (%u mbufs): %s (raise eal.memory_mb or lower dataplane.mbufs)",
-		     cfg->dataplane.mbufs, rte_strerror(rte_errno));
-		return -ENOMEM;
+	for (uint32_t i = 0; i < cfg->nports; i++) {
+		const struct sluice_config_port *p = &cfg->ports[i];
+		/* A device that did not probe is reported when its port is created. */
+		int s = any_socket ? 0 : sluice_nic_device_socket(p->device);
+		uint32_t q = p->queues ? p->queues : workers;
+
+		if (s < 0 || s >= RTE_MAX_NUMA_NODES)
+			s = main_socket;
+		d->port_slot[i] = (uint8_t)s;
+		ports_on[s]++;
+		need[s] += p->rx_desc * q;
 	}
-	rc = sluice_dp_batch_pool_create("sluiced_batch", cfg->dataplane.batch_buffers,
-					 (uint32_t)cfg->dataplane.batch_bytes, SOCKET_ID_ANY,
-					 &d->batch_pool);
-	if (rc) {
-		DLOG(ERR, "batch pool (%u x %" PRIu64 " bytes): %s", cfg->dataplane.batch_buffers,
-		     cfg->dataplane.batch_bytes, strerror(-rc));
-		return rc;
+	for (uint32_t w = 0; w < workers; w++) {
+		unsigned s = any_socket ? 0 : rte_lcore_to_socket_id(cfg->eal.worker_lcore[w]);
+
+		if (s >= RTE_MAX_NUMA_NODES)
+			s = (unsigned)main_socket;
+		d->worker_slot[w] = (uint8_t)s;
+		workers_on[s]++;
+	}
+	for (int s = 0; s < RTE_MAX_NUMA_NODES; s++) {
+		struct mbuf_args ma = {.cache = cfg->dataplane.mbuf_cache};
+		struct batch_args ba = {.bytes = (uint32_t)cfg->dataplane.batch_bytes};
+		int socket = any_socket ? SOCKET_ID_ANY : s;
+
+		if (ports_on[s]) {
+			ma.n = (uint32_t)((uint64_t)cfg->dataplane.mbufs * ports_on[s] /
+					  cfg->nports);
+			need[s] += cfg->dataplane.mbuf_cache * (workers + 1) + 2 * 64;
+			if (ma.n < need[s]) {
+				DLOG(ERR,
+				     "dataplane.mbufs = %u gives socket %d's pool %u mbufs for its "
+				     "%u "
+				     "port%s, which cannot fill their RX rings: ports x workers x "
+				     "rx_desc + caches need %u",
+				     cfg->dataplane.mbufs, s, ma.n, ports_on[s],
+				     ports_on[s] == 1 ? "" : "s", need[s]);
+				return -EINVAL;
+			}
+			snprintf(ma.name, sizeof(ma.name), "sluiced_mbuf_s%d", s);
+			d->mbuf_pools[s] =
+				pool_on("the ports' packet buffers", socket, mbuf_create, &ma);
+			if (!d->mbuf_pools[s]) {
+				DLOG(ERR,
+				     "mbuf pool (%u mbufs, socket %d): %s (raise eal.memory_mb or "
+				     "lower dataplane.mbufs)",
+				     ma.n, s, rte_strerror(rte_errno));
+				return -ENOMEM;
+			}
+		}
+		if (workers_on[s]) {
+			ba.n = (uint32_t)((uint64_t)cfg->dataplane.batch_buffers * workers_on[s] /
+					  workers);
+			if (ba.n < 16)
+				ba.n = 16;
+			snprintf(ba.name, sizeof(ba.name), "sluiced_batch_s%d", s);
+			d->batch_pools[s] =
+				pool_on("the workers' batch buffers", socket, batch_create, &ba);
+			if (!d->batch_pools[s]) {
+				DLOG(ERR, "batch pool (%u x %" PRIu64 " bytes, socket %d): %s",
+				     ba.n, cfg->dataplane.batch_bytes, s, strerror(-ba.rc));
+				return ba.rc ? ba.rc : -ENOMEM;
+			}
+		}
+		if (ports_on[s] || workers_on[s])
+			DLOG(INFO,
+			     "socket %d: %u port%s (%u mbufs), %u worker%s (%u batch buffers)%s", s,
+			     ports_on[s], ports_on[s] == 1 ? "" : "s", ma.n, workers_on[s],
+			     workers_on[s] == 1 ? "" : "s", ba.n,
+			     any_socket ? " (no-huge: memory on any socket)" : "");
 	}
 	return 0;
+}
+
+/* Largest batch the batch buffers hold (the same on every socket). */
+static uint32_t batch_capacity(const struct sluice_daemon *d)
+{
+	for (int s = 0; s < RTE_MAX_NUMA_NODES; s++)
+		if (d->batch_pools[s])
+			return sluice_dp_batch_pool_capacity(d->batch_pools[s]);
+	return 0;
+}
+
+/* sluiced's NUMA placement judged against the host before anything is allocated. */
+static void numa_warn(void *arg, uint32_t port, const char *msg)
+{
+	(void)arg;
+	(void)port;
+	DLOG(WARNING, "%s", msg);
 }
 
 static int start_storage(struct sluice_daemon *d)
 {
 	const struct sluice_config *cfg = d->cfg;
 	struct sluice_topic_opts topics[SLUICE_CONFIG_MAX_TOPICS];
-	int writer_cpus[64];
+	int writer_cpus[64], writer_nodes[64];
 	struct sluice_log_opts o = {0};
 	double t0 = mono_now();
 	int rc;
@@ -347,8 +498,14 @@ static int start_storage(struct sluice_daemon *d)
 			.index_interval_bytes = (uint32_t)t->index_interval_bytes,
 		};
 	}
-	for (uint32_t i = 0; i < cfg->storage.writer_cpus.n && i < 64; i++)
+	for (uint32_t i = 0; i < cfg->storage.writer_cpus.n && i < 64; i++) {
 		writer_cpus[i] = cfg->storage.writer_cpus.id[i];
+		/* A pinned writer's buffers go to its CPU's node. */
+		writer_nodes[i] =
+			sluice_host_cpu_node(sluice_host_root(), (unsigned)writer_cpus[i]);
+		if (writer_nodes[i] < 0)
+			writer_nodes[i] = -1;
+	}
 	o.data_dir = cfg->storage.data_dir;
 	o.topics = topics;
 	o.ntopics = cfg->ntopics;
@@ -360,6 +517,7 @@ static int start_storage(struct sluice_daemon *d)
 									: -1;
 	o.write_buffer_bytes = cfg->storage.write_buffer_bytes;
 	o.writer_cpus = cfg->storage.writer_cpus.n ? writer_cpus : NULL;
+	o.writer_nodes = cfg->storage.writer_cpus.n ? writer_nodes : NULL;
 	o.writer_idle_sleep = cfg->storage.idle_sleep;
 	o.prealloc = cfg->storage.prealloc == 1 ? SLUICE_PREALLOC_NONE
 		: cfg->storage.prealloc == 2    ? SLUICE_PREALLOC_FALLOCATE
@@ -399,7 +557,7 @@ static int start_ports(struct sluice_daemon *d)
 			.mtu = (uint16_t)p->mtu,
 			.rss = p->rss,
 			.promiscuous = p->promiscuous,
-			.pool = d->mbuf_pool,
+			.pool = d->mbuf_pools[d->port_slot[i]],
 		};
 		int rc = sluice_nic_port_create(&o, &d->ports[i]);
 		if (rc) {
@@ -408,6 +566,9 @@ static int start_ports(struct sluice_daemon *d)
 					   : "");
 			return rc;
 		}
+		DLOG(INFO,
+		     "port %s: NUMA socket %d (its queues' rings), mbufs from socket %d's pool",
+		     p->name, sluice_nic_port_socket(d->ports[i]), d->port_slot[i]);
 		d->nports = i + 1;
 	}
 	for (uint32_t i = 0; i < d->nports; i++) {
@@ -486,7 +647,7 @@ static int start_workers(struct sluice_daemon *d)
 		o.listeners = d->listeners;
 		o.nlisteners = d->nlisteners;
 		o.log = d->log;
-		o.batch_pool = d->batch_pool;
+		o.batch_pool = d->batch_pools[d->worker_slot[w]];
 		o.batch_bytes = (uint32_t)cfg->dataplane.batch_bytes;
 		o.linger_us = (uint32_t)cfg->dataplane.linger_us;
 		o.backpressure = cfg->dataplane.backpressure ? SLUICE_BACKPRESSURE_BLOCK
@@ -692,8 +853,17 @@ int sluice_daemon_start(struct sluice_daemon *d)
 	d->forwarding = sluice_config_forwarding(d->cfg);
 	set_state(d, STATE_STARTING);
 	d->log_stream = log_setup(d->cfg);
-	if ((rc = start_eal(d)) || (rc = start_pools(d)) || (rc = start_storage(d)) ||
-	    (rc = start_ports(d)))
+	d->notify = getenv("NOTIFY_SOCKET") != NULL;
+	sluice_host_numa_check(sluice_host_root(), d->cfg, numa_warn, NULL);
+	sluice_notify("STATUS=starting: EAL, memory pools");
+	if ((rc = start_eal(d)) || (rc = start_pools(d)))
+		goto fail;
+	sluice_notify("STATUS=starting: opening the log (recovery where it was not closed "
+		      "cleanly)");
+	if ((rc = start_storage(d)))
+		goto fail;
+	sluice_notify("STATUS=starting: ports (waiting up to port.*.link_wait for links)");
+	if ((rc = start_ports(d)))
 		goto fail;
 	rc = sluice_log_start(d->log);
 	if (rc) {
@@ -706,6 +876,7 @@ int sluice_daemon_start(struct sluice_daemon *d)
 	clock_gettime(CLOCK_MONOTONIC, &d->started_mono);
 	d->startup_s = ts_to_s(&d->started_mono) - ts_to_s(&t0);
 	set_state(d, STATE_RUNNING);
+	supervise_start(d);
 	DLOG(NOTICE,
 	     "running: %u ports, %u workers (lcores %s), %u writers, %u partitions, forwarding "
 	     "%s; started in %.1f ms",
@@ -1828,6 +1999,10 @@ static json_t *req_status(struct sluice_daemon *d)
 	json_object_set_new(r, "healthy", json_boolean(healthy));
 	json_object_set_new(r, "file_prefix", json_string(d->file_prefix));
 	json_object_set_new(r, "data_dir", json_string(d->cfg->storage.data_dir));
+	if (d->config_path)
+		json_object_set_new(r, "config_file", json_string(d->config_path));
+	if (d->last_reload)
+		json_object_set_new(r, "last_reload", json_deep_copy(d->last_reload));
 	json_object_set_new(r, "appliance_id", json_string(d->appliance_id));
 	json_object_set_new(r, "forwarding",
 			    json_string(sluice_config_forwarding_name(d->forwarding)));
@@ -2159,6 +2334,41 @@ static void apply_runtime(struct sluice_daemon *d, const char *key)
 	/* control.stats_interval is read by run() each pass. */
 }
 
+/*
+ * Change one runtime-tunable key of the running configuration and push it to the modules:
+ * `sluicectl config set` and a reload (SIGHUP) both come here. Nothing changes on error
+ * (reason in @p err). Caller holds d->lock. @return 0, -ENOENT, -EPERM or -EINVAL.
+ */
+static int config_set_apply(struct sluice_daemon *d, const char *key, const char *value, char *err,
+			    size_t errlen)
+{
+	char previous[SLUICE_CONFIG_STR_MAX + 64];
+	int rc;
+
+	if (sluice_config_get(d->cfg, key, previous, sizeof(previous)) != 0) {
+		snprintf(err, errlen, "unknown config key \"%s\"", key);
+		return -ENOENT;
+	}
+	rc = sluice_config_set(d->cfg, key, value, err, errlen);
+	if (rc)
+		return rc;
+	/* Batch buffers were sized at start: a larger batch cannot fit them. */
+	if (strcmp(key, "dataplane.batch_bytes") == 0 && batch_capacity(d) &&
+	    d->cfg->dataplane.batch_bytes > batch_capacity(d)) {
+		uint64_t cap = batch_capacity(d);
+		char ignored[64];
+
+		sluice_config_set(d->cfg, key, previous, ignored, sizeof(ignored));
+		snprintf(err, errlen,
+			 "dataplane.batch_bytes: at most %" PRIu64
+			 " bytes while running (the batch buffers' size, fixed at start)",
+			 cap);
+		return -EINVAL;
+	}
+	apply_runtime(d, key);
+	return 0;
+}
+
 static json_t *req_config(struct sluice_daemon *d, const char *cmd, json_t *args)
 {
 	json_t *kj = args ? json_object_get(args, "key") : NULL;
@@ -2191,21 +2401,11 @@ static json_t *req_config(struct sluice_daemon *d, const char *cmd, json_t *args
 		json_t *vj = json_object_get(args, "value");
 		if (!json_is_string(vj))
 			return reply_err("config.set needs args value (string, as in the file)");
-		rc = sluice_config_set(d->cfg, json_string_value(kj), json_string_value(vj), err,
-				       sizeof(err));
+		rc = config_set_apply(d, json_string_value(kj), json_string_value(vj), err,
+				      sizeof(err));
 		if (rc)
 			return reply_err("%s", err);
 	}
-	/* Batch buffers were sized at start: a larger batch cannot fit them. */
-	if (strcmp(json_string_value(kj), "dataplane.batch_bytes") == 0 && d->batch_pool &&
-	    d->cfg->dataplane.batch_bytes > sluice_dp_batch_pool_capacity(d->batch_pool)) {
-		uint64_t cap = sluice_dp_batch_pool_capacity(d->batch_pool);
-		sluice_config_set(d->cfg, "dataplane.batch_bytes", previous, err, sizeof(err));
-		return reply_err("dataplane.batch_bytes: at most %" PRIu64
-				 " bytes while running (the batch buffers' size, fixed at start)",
-				 cap);
-	}
-	apply_runtime(d, json_string_value(kj));
 	sluice_config_get(d->cfg, json_string_value(kj), value, sizeof(value));
 	DLOG(NOTICE, "config.set %s = %s (was %s)", json_string_value(kj), value, previous);
 	r = reply_ok();
@@ -2359,6 +2559,357 @@ json_t *sluice_daemon_request(struct sluice_daemon *d, const char *cmd, json_t *
 }
 
 /* ---------------------------------------------------------------------------------------- */
+/* The service manager: readiness, status, watchdog; reloads                                 */
+
+/* The first port whose link start-up waits for (link_wait > 0) and that is still down. */
+static const char *port_waited_down(struct sluice_daemon *d)
+{
+	for (uint32_t i = 0; i < d->nports; i++)
+		if (d->cfg->ports[i].link_wait_us && !sluice_nic_port_link_up(d->ports[i]))
+			return d->cfg->ports[i].name;
+	return NULL;
+}
+
+/*
+ * READY=1 once the log is recovered (start did that) and every port start-up waits for
+ * has its link; then STATUS= with the live rates once a second. Caller holds d->lock.
+ */
+static void supervise(struct sluice_daemon *d, double now)
+{
+	const char *down = port_waited_down(d);
+	uint32_t up = 0;
+	struct totals t;
+	double dt;
+
+	if (!d->ready && !down) {
+		d->ready = true;
+		DLOG(INFO, "ready: log recovered, %u port%s up", d->nports,
+		     d->nports == 1 ? "" : "s");
+		sluice_notify("READY=1\nSTATUS=ready: log recovered, ports up");
+	}
+	if (!d->notify || now < d->status_t + 1.0)
+		return;
+	dt = d->status_t > 0 ? now - d->status_t : 0;
+	gather(d, &t);
+	for (uint32_t i = 0; i < d->nports; i++)
+		up += sluice_nic_port_link_up(d->ports[i]) ? 1 : 0;
+	if (!d->ready)
+		sluice_notify("STATUS=waiting for the link of port %s (log recovered, workers "
+			      "running)",
+			      down);
+	else if (dt > 0)
+		sluice_notify("STATUS=%.0f events/s parsed, %.0f persisted/s, %.0f forwarded/s; "
+			      "%u/%u ports up; %" PRIu64 " pending, %" PRIu64 " shed",
+			      (double)(t.w.events_parsed - d->status_parsed) / dt,
+			      (double)(t.persisted - d->status_persisted) / dt,
+			      (double)(t.forwarded - d->status_forwarded) / dt, up, d->nports,
+			      t.pending, t.shed + t.storage_shed);
+	d->status_t = now;
+	d->status_parsed = t.w.events_parsed;
+	d->status_persisted = t.persisted;
+	d->status_forwarded = t.forwarded;
+}
+
+/* One progress counter per watched thread: run()'s loop, each worker, each writer. */
+static unsigned watch_sample(void *arg, uint64_t *c, unsigned max)
+{
+	struct sluice_daemon *d = arg;
+	unsigned n = 0;
+
+	c[n++] = atomic_load_explicit(&d->heartbeat, memory_order_relaxed);
+	for (uint32_t w = 0; w < d->nworkers && n < max; w++) {
+		struct sluice_worker_stats st;
+		/* Every pass of the loop adds to one of these, blocked or not. */
+		sluice_worker_stats(d->workers[w], &st);
+		c[n++] = st.busy_cycles + st.idle_cycles + st.blocked_cycles;
+	}
+	for (uint32_t w = 0; d->log && w < sluice_log_writer_count(d->log) && n < max; w++) {
+		struct sluice_writer_stats ws;
+		sluice_log_writer_stats(d->log, w, &ws);
+		c[n++] = ws.passes;
+	}
+	return n;
+}
+
+static void watch_stall(void *arg, unsigned index, uint64_t stalled_ms)
+{
+	struct sluice_daemon *d = arg;
+
+	if (index == 0)
+		DLOG(ERR,
+		     "watchdog: the control loop made no progress for %" PRIu64
+		     " ms: WATCHDOG=1 withheld",
+		     stalled_ms);
+	else if (index <= d->nworkers)
+		DLOG(ERR,
+		     "watchdog: worker %u (lcore %u) made no progress for %" PRIu64
+		     " ms: WATCHDOG=1 withheld",
+		     index - 1, d->worker_lcore[index - 1], stalled_ms);
+	else
+		DLOG(ERR,
+		     "watchdog: writer %u made no progress for %" PRIu64 " ms: WATCHDOG=1 withheld",
+		     index - 1 - d->nworkers, stalled_ms);
+}
+
+/* After a successful start: the watchdog, when the service manager asks for one. */
+static void supervise_start(struct sluice_daemon *d)
+{
+	uint64_t usec = sluice_notify_watchdog_usec();
+	int rc;
+
+	if (!usec)
+		return;
+	/* Half the interval, as sd_watchdog_enabled(3) advises. */
+	rc = sluice_watchdog_start(usec / 2, watch_sample, watch_stall, d, &d->watchdog);
+	if (rc)
+		DLOG(ERR, "watchdog thread: %s (the service manager will stop sluiced)",
+		     strerror(-rc));
+	else
+		DLOG(INFO,
+		     "watchdog: WATCHDOG=1 every %" PRIu64 " ms while every worker, writer "
+		     "and the control loop make progress",
+		     usec / 2000);
+}
+
+void sluice_daemon_set_source(struct sluice_daemon *d, const char *file, const char *const *sets,
+			      unsigned nsets)
+{
+	d->config_path = file;
+	d->config_sets = sets;
+	d->config_nsets = nsets;
+}
+
+void sluice_daemon_request_reload(struct sluice_daemon *d)
+{
+	/* Async-signal-safe: one lock-free atomic, read by run(). */
+	atomic_fetch_add_explicit(&d->reload_requests, 1, memory_order_relaxed);
+}
+
+struct key_value {
+	char key[192];
+	char value[SLUICE_CONFIG_STR_MAX + 64]; /* as shown: a secret is redacted */
+	char raw[SLUICE_CONFIG_STR_MAX + 64]; /* as compared */
+	bool runtime;
+};
+
+struct key_list {
+	const struct sluice_config *cfg;
+	struct key_value *kv;
+	unsigned n, cap;
+	bool oom;
+};
+
+static void collect_key(const struct sluice_config_item *item, void *arg)
+{
+	struct key_list *l = arg;
+
+	if (l->n == l->cap) {
+		unsigned cap = l->cap ? l->cap * 2 : 128;
+		struct key_value *grown = realloc(l->kv, cap * sizeof(*grown));
+		if (!grown) {
+			l->oom = true;
+			return;
+		}
+		l->kv = grown;
+		l->cap = cap;
+	}
+	snprintf(l->kv[l->n].key, sizeof(l->kv[l->n].key), "%s", item->key);
+	snprintf(l->kv[l->n].value, sizeof(l->kv[l->n].value), "%s", item->value);
+	snprintf(l->kv[l->n].raw, sizeof(l->kv[l->n].raw), "%s", item->value);
+	/* A changed secret (a librdkafka property) must still be seen as changed. */
+	if (item->secret && strncmp(item->key, "kafka.", 6) == 0)
+		for (uint32_t i = 0; i < l->cfg->kafka.nprops; i++)
+			if (strcmp(l->cfg->kafka.props[i].key, item->key + 6) == 0)
+				snprintf(l->kv[l->n].raw, sizeof(l->kv[l->n].raw), "%s",
+					 l->cfg->kafka.props[i].value);
+	l->kv[l->n].runtime = item->runtime;
+	l->n++;
+}
+
+static const struct key_value *find_key(const struct key_list *l, const char *key)
+{
+	for (unsigned i = 0; i < l->n; i++)
+		if (strcmp(l->kv[i].key, key) == 0)
+			return &l->kv[i];
+	return NULL;
+}
+
+/* "topic.extra.partitions" -> "topic.extra"; false for keys of unnamed sections. */
+static bool named_section(const char *key, char *out, size_t len)
+{
+	static const char *const named[] = {"port.", "listener.", "topic."};
+	const char *last = strrchr(key, '.');
+
+	for (size_t i = 0; i < sizeof(named) / sizeof(named[0]); i++) {
+		size_t n = strlen(named[i]);
+		if (strncmp(key, named[i], n) == 0 && last && last > key + n &&
+		    (size_t)(last - key) < len) {
+			memcpy(out, key, (size_t)(last - key));
+			out[last - key] = '\0';
+			return true;
+		}
+	}
+	return false;
+}
+
+static bool has_section(const struct key_list *l, const char *sec)
+{
+	size_t n = strlen(sec);
+
+	for (unsigned i = 0; i < l->n; i++)
+		if (strncmp(l->kv[i].key, sec, n) == 0 && l->kv[i].key[n] == '.')
+			return true;
+	return false;
+}
+
+/*
+ * Re-read the configuration file (and the command line's --set overrides), validate it
+ * whole, and apply every runtime-tunable key that changed through the same path as
+ * `sluicectl config set`. Keys that need a restart are reported and keep their running
+ * value. A file with any error is refused whole. Main thread (run()).
+ * @return 0 when the file was valid (even if some keys need a restart), -EINVAL refused.
+ */
+int sluice_daemon_reload(struct sluice_daemon *d)
+{
+	struct sluice_config *next;
+	struct key_list now = {0}, file = {0};
+	json_t *rep = json_object(), *applied = json_array(), *restart = json_array(),
+	       *errors = json_array();
+	struct timespec wall, mono;
+	unsigned unchanged = 0;
+	int rc = 0;
+
+	clock_gettime(CLOCK_REALTIME, &wall);
+	clock_gettime(CLOCK_MONOTONIC, &mono);
+	sluice_notify("RELOADING=1\nMONOTONIC_USEC=%" PRIu64 "\nSTATUS=reloading %s",
+		      (uint64_t)mono.tv_sec * 1000000 + (uint64_t)mono.tv_nsec / 1000,
+		      d->config_path ? d->config_path : "(no file)");
+	json_object_set_new(rep, "time", json_real(ts_to_s(&wall)));
+	json_object_set_new(rep, "file", json_string(d->config_path ? d->config_path : ""));
+	next = sluice_config_new();
+	if (!next || !d->config_path) {
+		json_array_append_new(
+			errors,
+			json_string(next ? "no configuration file to re-read" : "out of memory"));
+		rc = next ? -EINVAL : -ENOMEM;
+		goto report;
+	}
+	next->online_cpus = d->cfg->online_cpus;
+	sluice_config_load(next, d->config_path);
+	for (unsigned i = 0; i < d->config_nsets; i++)
+		sluice_config_override(next, d->config_sets[i], i + 1);
+	if (sluice_config_error_count(next) == 0)
+		sluice_config_validate(next);
+	if (sluice_config_error_count(next)) {
+		for (uint32_t i = 0; i < sluice_config_error_count(next); i++) {
+			DLOG(ERR, "reload: %s", sluice_config_error(next, i));
+			json_array_append_new(errors, json_string(sluice_config_error(next, i)));
+		}
+		DLOG(ERR, "reload of %s refused: %u error%s; the running configuration stays",
+		     d->config_path, sluice_config_error_count(next),
+		     sluice_config_error_count(next) == 1 ? "" : "s");
+		rc = -EINVAL;
+		goto report;
+	}
+	pthread_mutex_lock(&d->lock);
+	now.cfg = d->cfg;
+	file.cfg = next;
+	sluice_config_foreach(d->cfg, collect_key, &now);
+	sluice_config_foreach(next, collect_key, &file);
+	if (now.oom || file.oom) {
+		pthread_mutex_unlock(&d->lock);
+		json_array_append_new(errors, json_string("out of memory"));
+		rc = -ENOMEM;
+		goto report;
+	}
+	for (unsigned i = 0; i < file.n; i++) {
+		const struct key_value *f = &file.kv[i], *r = find_key(&now, f->key);
+		char err[512], sec[192];
+
+		if (r && strcmp(r->raw, f->raw) == 0) {
+			unchanged++;
+			continue;
+		}
+		if (!r && named_section(f->key, sec, sizeof(sec)) && !has_section(&now, sec)) {
+			/* A whole new [port|listener|topic.<name>]: one line, not one per key. */
+			if (i == 0 || !named_section(file.kv[i - 1].key, err, sizeof(err)) ||
+			    strcmp(err, sec) != 0) {
+				DLOG(WARNING,
+				     "reload: [%s] is new in the file; adding it needs a "
+				     "restart",
+				     sec);
+				json_array_append_new(restart,
+						      json_pack("{s:s,s:s,s:n}", "key", sec,
+								"value", "(new section)",
+								"running"));
+			}
+			continue;
+		}
+		if (r && f->runtime &&
+		    config_set_apply(d, f->key, f->value, err, sizeof(err)) == 0) {
+			DLOG(NOTICE, "reload: %s = %s (was %s)", f->key, f->value, r->value);
+			json_array_append_new(applied,
+					      json_pack("{s:s,s:s,s:s}", "key", f->key, "value",
+							f->value, "previous", r->value));
+			continue;
+		}
+		DLOG(WARNING, "reload: %s = %s needs a restart%s%s; running with %s", f->key,
+		     f->value, r && f->runtime ? ": " : "", r && f->runtime ? err : "",
+		     r ? r->value : "(new key)");
+		json_array_append_new(restart,
+				      json_pack("{s:s,s:s,s:s?}", "key", f->key, "value", f->value,
+						"running", r ? r->value : NULL));
+	}
+	for (unsigned i = 0; i < now.n; i++) {
+		char sec[192], prev[192];
+
+		if (find_key(&file, now.kv[i].key))
+			continue;
+		if (named_section(now.kv[i].key, sec, sizeof(sec)) && !has_section(&file, sec)) {
+			if (i > 0 && named_section(now.kv[i - 1].key, prev, sizeof(prev)) &&
+			    strcmp(prev, sec) == 0)
+				continue;
+			DLOG(WARNING,
+			     "reload: [%s] is gone from the file; removing it needs a "
+			     "restart",
+			     sec);
+			json_array_append_new(restart,
+					      json_pack("{s:s,s:s,s:s}", "key", sec, "value",
+							"(removed)", "running", "(section)"));
+			continue;
+		}
+		DLOG(WARNING, "reload: %s is gone from the file; it needs a restart to go",
+		     now.kv[i].key);
+		json_array_append_new(restart,
+				      json_pack("{s:s,s:n,s:s}", "key", now.kv[i].key, "value",
+						"running", now.kv[i].value));
+	}
+	pthread_mutex_unlock(&d->lock);
+	DLOG(NOTICE, "reload of %s: %zu applied, %zu need a restart, %u unchanged", d->config_path,
+	     json_array_size(applied), json_array_size(restart), unchanged);
+report:
+	json_object_set_new(rep, "ok", json_boolean(rc == 0));
+	json_object_set_new(rep, "applied", applied);
+	json_object_set_new(rep, "restart", restart);
+	json_object_set_new(rep, "errors", errors);
+	pthread_mutex_lock(&d->lock);
+	json_decref(d->last_reload);
+	d->last_reload = rep;
+	pthread_mutex_unlock(&d->lock);
+	if (rc == 0)
+		sluice_notify("READY=1\nSTATUS=reloaded %s: %zu applied, %zu need a restart",
+			      d->config_path, json_array_size(applied), json_array_size(restart));
+	else
+		sluice_notify("READY=1\nSTATUS=reload refused (%zu error%s), running "
+			      "configuration unchanged",
+			      json_array_size(errors), json_array_size(errors) == 1 ? "" : "s");
+	free(now.kv);
+	free(file.kv);
+	sluice_config_free(next);
+	return rc;
+}
+
+/* ---------------------------------------------------------------------------------------- */
 /* Run and stop                                                                               */
 
 int sluice_daemon_run(struct sluice_daemon *d)
@@ -2373,7 +2924,15 @@ int sluice_daemon_run(struct sluice_daemon *d)
 		double now;
 
 		nanosleep(&ts, NULL);
+		atomic_fetch_add_explicit(&d->heartbeat, 1, memory_order_relaxed);
+		if (atomic_load_explicit(&d->reload_requests, memory_order_relaxed) !=
+		    d->reloads_done) {
+			d->reloads_done =
+				atomic_load_explicit(&d->reload_requests, memory_order_relaxed);
+			sluice_daemon_reload(d);
+		}
 		pthread_mutex_lock(&d->lock);
+		supervise(d, mono_now());
 		/* Sample the NIC often, so a PMD that resets its counters on reconnect (memif)
 		 * loses at most one interval of them (see nic_stats()). */
 		for (uint32_t i = 0; i < d->nports; i++) {
@@ -2477,6 +3036,11 @@ int sluice_daemon_stop(struct sluice_daemon *d)
 	if (d->state != STATE_FAILED)
 		d->state = STATE_STOPPING;
 	pthread_mutex_unlock(&d->lock);
+	/* The watchdog samples workers and writers: it goes before they do. */
+	sluice_watchdog_stop(d->watchdog);
+	d->watchdog = NULL;
+	if (was_running)
+		sluice_notify("STOPPING=1\nSTATUS=stopping: RX first, then drain, sync, forward");
 	if (was_running)
 		DLOG(NOTICE, "stopping: RX first, then drain, sync, forward");
 
@@ -2562,12 +3126,12 @@ int sluice_daemon_stop(struct sluice_daemon *d)
 		d->ports[i] = NULL;
 	}
 	d->nports = 0;
-	if (d->batch_pool)
-		rte_mempool_free(d->batch_pool);
-	d->batch_pool = NULL;
-	if (d->mbuf_pool)
-		rte_mempool_free(d->mbuf_pool);
-	d->mbuf_pool = NULL;
+	for (int sk = 0; sk < RTE_MAX_NUMA_NODES; sk++) {
+		rte_mempool_free(d->batch_pools[sk]);
+		d->batch_pools[sk] = NULL;
+		rte_mempool_free(d->mbuf_pools[sk]);
+		d->mbuf_pools[sk] = NULL;
+	}
 	if (d->eal_up) {
 		char runtime_dir[PATH_MAX];
 		snprintf(runtime_dir, sizeof(runtime_dir), "%s", rte_eal_get_runtime_dir());
@@ -2598,6 +3162,7 @@ void sluice_daemon_destroy(struct sluice_daemon *d)
 	if (d->state != STATE_CREATED && d->state != STATE_STOPPED)
 		sluice_daemon_stop(d);
 	pthread_mutex_destroy(&d->lock);
+	json_decref(d->last_reload);
 	sluice_config_free(d->cfg);
 	free(d->dp_ports);
 	free(d);

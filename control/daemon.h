@@ -9,6 +9,11 @@
  * storage open (recovery) → ports → writers → workers on their lcores → embedded Kafka and
  * forwarder → control socket, /metrics, telemetry.
  *
+ * Service manager: $NOTIFY_SOCKET gets STATUS= lines during start, READY=1 once the log is
+ * recovered and every port with a link_wait has its link, STATUS= with live rates every
+ * second, RELOADING=1/READY=1 around a reload and STOPPING=1; with $WATCHDOG_USEC a thread
+ * sends WATCHDOG=1 while the control loop, every worker and every writer make progress.
+ *
  * Stop order (sluice_daemon_stop): stop RX (workers flush their open batches) → drain the
  * rings, seal and fdatasync (sluice_log_stop) → let the forwarder catch up with a bounded
  * wait → outputs → clean-shutdown markers (sluice_log_close) → EAL cleanup.
@@ -53,6 +58,26 @@ int sluice_daemon_run(struct sluice_daemon *d);
 
 /** Ask run() to return. Async-signal-safe. */
 void sluice_daemon_request_stop(struct sluice_daemon *d);
+
+/**
+ * Where the configuration came from, for reloads: the file and the command line's
+ * `--set` overrides, applied after it in order. Both must outlive the daemon.
+ */
+void sluice_daemon_set_source(struct sluice_daemon *d, const char *file, const char *const *sets,
+			      unsigned nsets);
+
+/** Ask run() to reload the configuration (SIGHUP). Async-signal-safe. */
+void sluice_daemon_request_reload(struct sluice_daemon *d);
+
+/**
+ * Re-read the file and overrides, validate them whole and apply every runtime-tunable key
+ * that changed (as `sluicectl config set` does); log each change and each key that needs a
+ * restart (those keep their running value). Any error refuses the whole file, logged as
+ * `file:line: key: reason`. The outcome is in the status reply (`last_reload`). Tells the
+ * service manager RELOADING=1, then READY=1 with a STATUS= summary. Main thread (run()
+ * calls it on request). @return 0 (file valid), -EINVAL (refused), -ENOMEM.
+ */
+int sluice_daemon_reload(struct sluice_daemon *d);
 
 /** How many stops have been requested (a second signal forces exit in sluiced). */
 unsigned sluice_daemon_stop_requests(const struct sluice_daemon *d);

@@ -5,7 +5,8 @@
  * Exit status: 0 clean shutdown; 1 start-up or shutdown failure (logged); 2 bad command line
  * or configuration (every error printed as file:line: key: reason).
  *
- * Threads: main only; signal handlers just count (a second signal exits at once).
+ * Threads: main only; signal handlers just count (a second signal exits at once; SIGHUP asks
+ * for a reload of the configuration file).
  */
 #include <errno.h>
 #include <getopt.h>
@@ -20,6 +21,7 @@
 
 #include "config.h"
 #include "daemon.h"
+#include "host.h"
 
 #define EXIT_CONFIG 2
 
@@ -53,6 +55,13 @@ static void on_signal(int sig)
 		sluice_daemon_request_stop(g_daemon);
 }
 
+static void on_hup(int sig)
+{
+	(void)sig;
+	if (g_daemon)
+		sluice_daemon_request_reload(g_daemon);
+}
+
 static void on_alarm(int sig)
 {
 	static const char msg[] = "sluiced: shutdown took longer than control.shutdown_timeout, "
@@ -63,6 +72,12 @@ static void on_alarm(int sig)
 	n = write(STDERR_FILENO, msg, sizeof(msg) - 1);
 	(void)n;
 	_exit(1);
+}
+
+static void print_warning(void *arg, uint32_t port, const char *msg)
+{
+	(void)port;
+	fprintf(stderr, "%s: warning: %s\n", (const char *)arg, msg);
 }
 
 static void usage(FILE *out, const char *prog)
@@ -167,6 +182,8 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	if (check_only) {
+		/* Placement warnings are not errors: the file is valid, just slow here. */
+		sluice_host_numa_check(sluice_host_root(), cfg, print_warning, (void *)file);
 		printf("%s: configuration OK\n", file);
 		goto out;
 	}
@@ -183,6 +200,10 @@ int main(int argc, char **argv)
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
+	/* SIGHUP (systemctl reload): re-read the file, apply what can change at runtime. */
+	sluice_daemon_set_source(g_daemon, file, sets, nsets);
+	sa.sa_handler = on_hup;
+	sigaction(SIGHUP, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
 	rc = sluice_daemon_start(g_daemon);

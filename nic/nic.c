@@ -471,6 +471,17 @@ int sluice_nic_port_socket(const struct sluice_nic_port *port)
 	return s < 0 ? (int)rte_socket_id() : s;
 }
 
+int sluice_nic_device_socket(const char *device)
+{
+	uint16_t port_id;
+	int s;
+
+	if (rte_eth_dev_get_port_by_name(device, &port_id) != 0)
+		return -ENODEV;
+	s = rte_eth_dev_socket_id(port_id);
+	return s < 0 ? (int)rte_socket_id() : s;
+}
+
 uint16_t sluice_nic_rx_burst(struct sluice_nic_port *port, uint16_t queue, struct rte_mbuf **pkts,
 			     uint16_t n)
 {

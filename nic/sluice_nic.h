@@ -96,6 +96,12 @@ uint16_t sluice_nic_port_rx_queues(const struct sluice_nic_port *port);
 uint16_t sluice_nic_port_tx_queues(const struct sluice_nic_port *port);
 /** NUMA socket of the device (the caller's socket when unknown): where to put its mempool. */
 int sluice_nic_port_socket(const struct sluice_nic_port *port);
+/**
+ * NUMA socket of a probed device by name (PCI address or vdev name, as in
+ * sluice_nic_port_opts.device), before its port is created: where its RX mbuf pool belongs.
+ * The caller's socket when the device has none. @return the socket or -ENODEV (not probed).
+ */
+int sluice_nic_device_socket(const char *device);
 /** Link speed in Mbit/s, 0 when unknown or down. */
 uint32_t sluice_nic_port_link_speed_mbps(const struct sluice_nic_port *port);
 

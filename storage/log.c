@@ -322,6 +322,7 @@ int sluice_log_open(const struct sluice_log_opts *opts, struct sluice_log **out)
 	log->opts.write_buffer_bytes = (log->opts.write_buffer_bytes + SLUICE_DIO_ALIGN - 1) &
 		~(size_t)(SLUICE_DIO_ALIGN - 1);
 	log->opts.writer_cpus = NULL; /* copied below */
+	log->opts.writer_nodes = NULL;
 	snprintf(log->data_dir, sizeof(log->data_dir), "%s", opts->data_dir);
 	log->opts.data_dir = log->data_dir;
 	log->ntopics = opts->ntopics;
@@ -360,6 +361,7 @@ int sluice_log_open(const struct sluice_log_opts *opts, struct sluice_log **out)
 		if (rc)
 			goto fail;
 		log->writers[w].cpu = opts->writer_cpus ? opts->writer_cpus[w] : -1;
+		log->writers[w].node = opts->writer_nodes ? opts->writer_nodes[w] : -1;
 	}
 	log->parts = calloc(total, sizeof(*log->parts));
 	if (!log->parts) {

@@ -87,6 +87,9 @@ struct sluice_log_opts {
 	size_t write_buffer_bytes; /**< one aligned write-combining buffer (queue_depth + 1 each) */
 	const int
 		*writer_cpus; /**< writers entries: CPU to pin each writer to, or -1; may be NULL */
+	/** writers entries: NUMA node whose memory holds each writer's buffers, or -1 (where
+	 *  the opening thread runs); may be NULL */
+	const int *writer_nodes;
 	bool writer_idle_sleep; /**< writers sleep briefly when idle (shared cores) */
 	enum sluice_prealloc prealloc;
 	uint64_t prealloc_bytes; /**< preallocate this far ahead of the tail; 0 = 16 MiB */

@@ -252,6 +252,7 @@ struct sluice_writer {
 	pthread_t thread;
 	bool thread_started;
 	int cpu;
+	int node; /* NUMA node of its partitions' write buffers, -1: first touch */
 	struct sluice_partition **parts; /* partitions owned */
 	uint32_t nparts;
 	struct rte_ring **rings; /* one per producer */

@@ -41,8 +41,11 @@
 #include <sys/prctl.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <linux/mempolicy.h>
 
 #include <rte_branch_prediction.h>
 #include <rte_cycles.h>
@@ -82,7 +85,23 @@ static inline uint64_t align_up(const struct sluice_partition *p, uint64_t v)
 /* ---------------------------------------------------------------------------------------- */
 /* Buffers                                                                                    */
 
-static int buf_alloc(struct wslot *b, size_t cap)
+/*
+ * Prefer @p node's memory for [m, m + len) before it is first touched: the buffer is filled
+ * and written by its writer, pinned near its node (docs/deployment.md, NUMA). A failure only
+ * costs locality, so it is not an error.
+ */
+static void buf_bind(void *m, size_t len, int node)
+{
+	unsigned long mask[4] = {0};
+
+	if (node < 0 || node >= (int)(sizeof(mask) * 8))
+		return;
+	mask[node / 64] = 1ul << (node % 64);
+	if (syscall(SYS_mbind, m, len, MPOL_PREFERRED, mask, sizeof(mask) * 8, 0) != 0)
+		sluice_storage_log("mbind write buffer to node %d: %s", node, strerror(errno));
+}
+
+static int buf_alloc(struct wslot *b, size_t cap, int node)
 {
 	size_t huge_len = (cap + HUGE_2M - 1) & ~(HUGE_2M - 1);
 	void *m;
@@ -91,6 +110,8 @@ static int buf_alloc(struct wslot *b, size_t cap)
 	 * reserve none for us, so fall back to ordinary (page-aligned) memory. */
 	m = mmap(NULL, huge_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB,
 		 -1, 0);
+	if (m != MAP_FAILED)
+		buf_bind(m, huge_len, node);
 	/* Fault the pages in now: on a host whose hugepage pool other processes (DPDK) drain,
 	 * a later first touch would be SIGBUS; madvise reports the shortage as an error. */
 	if (m != MAP_FAILED && madvise(m, huge_len, MADV_POPULATE_WRITE) != 0) {
@@ -104,6 +125,7 @@ static int buf_alloc(struct wslot *b, size_t cap)
 		m = mmap(NULL, cap, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 		if (m == MAP_FAILED)
 			return -errno;
+		buf_bind(m, cap, node);
 		b->map_len = cap;
 		b->huge = false;
 	}
@@ -123,7 +145,8 @@ int part_buffers_init(struct sluice_partition *p)
 		return -ENOMEM;
 	p->nslots = n;
 	for (uint32_t i = 0; i < n; i++) {
-		int rc = buf_alloc(&p->slots[i], p->log->opts.write_buffer_bytes);
+		int rc = buf_alloc(&p->slots[i], p->log->opts.write_buffer_bytes,
+				   p->writer ? p->writer->node : -1);
 
 		if (rc) {
 			sluice_storage_log("%s: write buffer of %zu bytes: %s", p->dir,

@@ -9,6 +9,7 @@ PKGS=(
 	dpdk dpdk-dev libdpdk-dev python3-pyelftools
 	libisal-dev liburing-dev librdkafka-dev libssl-dev libzstd-dev liblz4-dev libcmocka-dev libjansson-dev libmicrohttpd-dev libpcap-dev
 	kcat fio rsyslog prometheus gnuplot-nox libhugetlbfs-bin iproute2 curl python3
+	debhelper lintian mmdebstrap
 )
 
 # kafkajs (npm), the independent RecordBatch decoder of the record-format functional test and

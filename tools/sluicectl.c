@@ -25,6 +25,7 @@
 #include <jansson.h>
 
 #include "ctl_proto.h"
+#include "doctor.h"
 
 enum {
 	EXIT_OK = 0,
@@ -60,6 +61,8 @@ static const char usage_text[] =
 	"  shutdown                 clean shutdown of sluiced\n"
 	"  metrics                  every metric (as /metrics, in JSON with --json)\n"
 	"  raw CMD [JSON-ARGS]      send any command (for debugging)\n"
+	"  doctor [--config FILE]   check this host for sluiced: one line per check with the\n"
+	"                           fix for each warning or failure (works without sluiced)\n"
 	"\n"
 	"options:\n"
 	"  -s, --socket PATH   control socket (default $SLUICE_SOCKET or " DEFAULT_SOCKET ")\n"
@@ -1128,6 +1131,8 @@ int main(int argc, char **argv)
 		}
 		return cmd_top(&o, interval, count, all);
 	}
+	if (strcmp(cmd, "doctor") == 0)
+		return sluice_doctor_main(argc, argv, o.socket, o.json, o.timeout_ms);
 	if (strcmp(cmd, "raw") == 0) {
 		json_t *args = NULL;
 		json_error_t jerr;

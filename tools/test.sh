@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: BSD-3-Clause
 # The whole test suite, as CI runs it: install dependencies, check formatting, build with
-# warnings as errors, run unit + functional tests, run them again (and so sluiced, sluice-gen
-# and every functional helper) under AddressSanitizer/UBSan (the unit tests and the functional
-# tests of our code: see asan_skip), then run every libFuzzer target for a bounded time.
+# warnings as errors, run unit + functional tests, build the Debian packages and check them
+# installed in a fresh root (tools/package-test.sh), run the tests again (and so sluiced,
+# sluice-gen and every functional helper) under AddressSanitizer/UBSan (the unit tests and the
+# functional tests of our code: see asan_skip), then run every libFuzzer target for a bounded
+# time.
 #
 # Skips. A functional test exits 77 when the host lacks something it needs (root, a tool);
 # meson counts that as skipped. CI has everything (tools/install-deps.sh), so in CI (CI=true,
@@ -54,6 +56,10 @@ meson test -C build --suite unit --suite functional --num-processes "$jobs" --pr
 echo "== benchmark harness, --quick (keeps it working; reports, asserts no number)"
 meson test -C build --suite perf bench_quick --print-errorlogs --logbase perflog || status=1
 
+stamp
+
+echo "== Debian packages: lintian, a fresh root, the installed unit and configuration"
+./tools/package-test.sh || status=1
 stamp
 
 echo "== unit and functional tests under ASan/UBSan (sluiced and every helper sanitized)"
