@@ -172,6 +172,8 @@ void sluice_client_stats(const struct sluice_client *c, struct sluice_client_sta
 		sluice_window_stats(c->win, &ws);
 		out->retransmits = ws.retransmits;
 		out->resend_hints = ws.resend_hints;
+		out->srtt_us = ws.srtt_us;
+		out->rto_us = ws.rto_us;
 		out->inflight_datagrams = sluice_window_inflight(c->win);
 		out->inflight_events = sluice_window_inflight_records(c->win);
 	}

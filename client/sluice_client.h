@@ -56,6 +56,8 @@ struct sluice_client_stats {
 	uint64_t acks_malformed; /**< datagrams on the socket that are not valid acks */
 	uint64_t resend_hints; /**< datagrams resent early because an ack asked */
 	uint64_t send_errors; /**< sendmmsg failures other than EAGAIN */
+	uint64_t srtt_us; /**< smoothed send -> durable-ack time (acknowledged mode) */
+	uint64_t rto_us; /**< current retransmission timeout */
 	uint32_t inflight_datagrams; /**< a gauge */
 	uint64_t inflight_events; /**< a gauge */
 };

@@ -36,6 +36,8 @@ struct sluice_window_stats {
 	uint64_t acks; /**< acks applied */
 	uint64_t acks_stale; /**< acks for another stream or that moved nothing */
 	uint64_t resend_hints; /**< datagrams retransmitted at once on an ack's resend range */
+	uint64_t srtt_us; /**< smoothed send -> durable-ack time (0: no sample yet) */
+	uint64_t rto_us; /**< current retransmission timeout for new datagrams */
 };
 
 struct sluice_window;

@@ -19,6 +19,7 @@ struct slot {
 	uint32_t tries;
 	uint64_t deadline_us;
 	uint64_t rto_us;
+	uint64_t sent_us; /* first transmission */
 	uint8_t *data;
 };
 
@@ -28,6 +29,9 @@ struct sluice_window {
 	uint8_t *mem;
 	uint32_t head, n;
 	uint64_t inflight_records; /* unacked records */
+	/* Retransmission timeout from the measured send -> durable ack time (RFC 6298: srtt,
+	 * rttvar; samples only from datagrams sent once, Karn's rule). 0: no sample yet. */
+	uint64_t srtt_us, rttvar_us, rto_us;
 	struct sluice_window_stats st;
 };
 
@@ -42,6 +46,7 @@ int sluice_window_create(const struct sluice_window_opts *o, struct sluice_windo
 	if (!w)
 		return -ENOMEM;
 	w->o = *o;
+	w->rto_us = o->rto_min_us;
 	w->s = calloc(o->slots, sizeof(*w->s));
 	w->mem = malloc((size_t)o->slots * o->slot_bytes);
 	if (!w->s || !w->mem) {
@@ -90,7 +95,8 @@ int sluice_window_push(struct sluice_window *w, const uint8_t *dgram, size_t len
 	s->records = records;
 	s->acked = false;
 	s->tries = 1;
-	s->rto_us = w->o.rto_min_us;
+	s->rto_us = w->rto_us;
+	s->sent_us = now_us;
 	s->deadline_us = now_us + s->rto_us;
 	w->n++;
 	w->inflight_records += records;
@@ -108,6 +114,26 @@ static bool overlaps(const struct slot *s, int32_t base, int32_t end)
 	return s->base < end && (int64_t)s->base + s->records > base;
 }
 
+static void rtt_sample(struct sluice_window *w, uint64_t r)
+{
+	if (w->srtt_us == 0) {
+		w->srtt_us = r;
+		w->rttvar_us = r / 2;
+	} else {
+		uint64_t d = r > w->srtt_us ? r - w->srtt_us : w->srtt_us - r;
+		w->rttvar_us = (3 * w->rttvar_us + d) / 4;
+		w->srtt_us = (7 * w->srtt_us + r) / 8;
+	}
+	uint64_t rto = w->srtt_us + 4 * w->rttvar_us;
+	if (rto < w->o.rto_min_us)
+		rto = w->o.rto_min_us;
+	if (rto > w->o.rto_max_us)
+		rto = w->o.rto_max_us;
+	w->rto_us = rto;
+	w->st.srtt_us = w->srtt_us;
+	w->st.rto_us = rto;
+}
+
 uint64_t sluice_window_ack(struct sluice_window *w, const struct sluice_ack *a, uint64_t now_us)
 {
 	uint64_t done = 0;
@@ -120,6 +146,8 @@ uint64_t sluice_window_ack(struct sluice_window *w, const struct sluice_ack *a, 
 		for (unsigned k = 0; !ok && k < a->ndurable; k++)
 			ok = inside(s, a->durable[k].base, a->durable[k].end);
 		if (ok) {
+			if (s->tries == 1 && now_us >= s->sent_us)
+				rtt_sample(w, now_us - s->sent_us);
 			s->acked = true;
 			done += s->records;
 			w->inflight_records -= s->records;

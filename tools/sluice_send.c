@@ -144,9 +144,11 @@ int main(int argc, char **argv)
 			", \"events_acked\": %" PRIu64 ", \"datagrams\": %" PRIu64
 			", \"retransmits\": %" PRIu64 ", \"acks\": %" PRIu64
 			", \"acks_ignored\": %" PRIu64 ", \"acks_malformed\": %" PRIu64
-			", \"resend_hints\": %" PRIu64 ", \"inflight_events\": %" PRIu64 "}\n",
+			", \"resend_hints\": %" PRIu64 ", \"inflight_events\": %" PRIu64
+			", \"srtt_us\": %" PRIu64 ", \"rto_us\": %" PRIu64 "}\n",
 			pid, ep, st.events, st.events_acked, st.datagrams, st.retransmits, st.acks,
-			st.acks_ignored, st.acks_malformed, st.resend_hints, st.inflight_events);
+			st.acks_ignored, st.acks_malformed, st.resend_hints, st.inflight_events,
+			st.srtt_us, st.rto_us);
 	}
 	sluice_client_destroy(cl);
 	return rc ? 1 : 0;
