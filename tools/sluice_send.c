@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "sluice_client.h"
 
@@ -25,6 +26,7 @@ static void usage(FILE *f)
 		"      --window N        unacknowledged events at most (default 2048)\n"
 		"      --linger-us N     batch linger (default 1000)\n"
 		"  -t, --timeout MS      flush timeout at the end (default 30000; -1 none)\n"
+		"      --rate N          events per second at most (default unlimited)\n"
 		"      --summary         JSON counters on stderr at the end\n");
 }
 
@@ -41,6 +43,7 @@ int main(int argc, char **argv)
 		{"linger-us", required_argument, NULL, 'l'},
 		{"timeout", required_argument, NULL, 't'},
 		{"summary", no_argument, NULL, 's'},
+		{"rate", required_argument, NULL, 'r'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -48,6 +51,7 @@ int main(int argc, char **argv)
 	const char *key = NULL;
 	long timeout_ms = 30000;
 	bool summary = false;
+	unsigned long rate = 0;
 	int c;
 
 	while ((c = getopt_long(argc, argv, "P:k:t:h", lo, NULL)) != -1) {
@@ -84,6 +88,9 @@ int main(int argc, char **argv)
 		case 's':
 			summary = true;
 			break;
+		case 'r':
+			rate = strtoul(optarg, &end, 10);
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -118,7 +125,22 @@ int main(int argc, char **argv)
 	char *line = NULL;
 	size_t cap = 0;
 	ssize_t n;
+	uint64_t sent = 0;
+	struct timespec t0;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
 	while ((n = getline(&line, &cap, stdin)) >= 0) {
+		if (rate && ++sent % 16 == 0) {
+			/* Pace: wait (serving acks) until this event's time has come. */
+			for (;;) {
+				struct timespec t;
+				clock_gettime(CLOCK_MONOTONIC, &t);
+				double el = (double)(t.tv_sec - t0.tv_sec) +
+					(double)(t.tv_nsec - t0.tv_nsec) / 1e9;
+				if (el * (double)rate >= (double)sent)
+					break;
+				sluice_client_poll(cl, 1);
+			}
+		}
 		if (n && line[n - 1] == '\n')
 			n--;
 		rc = sluice_client_send(cl, key, key ? strlen(key) : 0, line, (size_t)n, 0, 0);

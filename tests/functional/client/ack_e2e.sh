@@ -84,9 +84,11 @@ IMPAIR_PID=$!
 for i in $(seq 50); do grep -q ready "$TMP/impair.out" 2>/dev/null && break; sleep 0.1; done
 grep -q ready "$TMP/impair.out" || fail "impairer did not start: $(cat "$TMP/impair.out")"
 
+RATE=()
+[ "$MODE" = kill ] && RATE=(--rate 2000) # about 1.5 s of sending: the kill lands mid-run
 for i in $(seq "$N"); do
 	seq 1 "$M" | sed "s/^/producer-$i-event-/" >"$TMP/lines.$i"
-	ip netns exec "$NS" "$SEND" --summary -t 90000 -P $((i % PARTS)) 127.0.0.1 6000 \
+	ip netns exec "$NS" "$SEND" --summary -t 90000 "${RATE[@]}" -P $((i % PARTS)) 127.0.0.1 6000 \
 		<"$TMP/lines.$i" 2>"$TMP/send.$i" &
 	PIDS+=($!)
 done
