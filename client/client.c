@@ -243,7 +243,8 @@ static int open_batch(struct sluice_client *c)
 		.partition_leader_epoch = -1,
 	};
 
-	sluice_envelope_encode_flags(c->buf, c->o.partition, c->o.no_ack ? 0 : SLUICE_ENVELOPE_F_ACK);
+	sluice_envelope_encode_flags(c->buf, c->o.partition,
+				     c->o.no_ack ? 0 : SLUICE_ENVELOPE_F_ACK);
 	int rc = sluice_rb_builder_init(&c->rb, c->buf + SLUICE_ENVELOPE_BYTES,
 					c->o.max_datagram_bytes - SLUICE_ENVELOPE_BYTES, &meta);
 	if (rc)
@@ -391,8 +392,8 @@ static int wait_room(struct sluice_client *c, uint32_t records, int flags)
 	return 0;
 }
 
-int sluice_client_send(struct sluice_client *c, const void *key, size_t key_len,
-		       const void *value, size_t value_len, int64_t timestamp_ms, int flags)
+int sluice_client_send(struct sluice_client *c, const void *key, size_t key_len, const void *value,
+		       size_t value_len, int64_t timestamp_ms, int flags)
 {
 	struct sluice_rb_record rec = {
 		.timestamp = timestamp_ms ? timestamp_ms : wall_ms(),

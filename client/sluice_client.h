@@ -80,8 +80,8 @@ void sluice_client_destroy(struct sluice_client *c);
  * @return 0; -EAGAIN (non-blocking, window full); -EMSGSIZE (the event alone does not fit a
  *         datagram); -errno.
  */
-int sluice_client_send(struct sluice_client *c, const void *key, size_t key_len,
-		       const void *value, size_t value_len, int64_t timestamp_ms, int flags);
+int sluice_client_send(struct sluice_client *c, const void *key, size_t key_len, const void *value,
+		       size_t value_len, int64_t timestamp_ms, int flags);
 
 /**
  * Do pending work: send a batch whose linger passed, read acks, retransmit what timed out.

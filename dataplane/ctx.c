@@ -169,8 +169,8 @@ int sluice_dp_ctx_create(const struct sluice_dp_ctx_opts *o, struct sluice_dp_ct
 	ctx->ack_list = calloc(n, sizeof(*ctx->ack_list));
 	ctx->ack_window = o->ack_window ? o->ack_window : DEFAULT_ACK_WINDOW;
 	ctx->ack_rec = o->ack_recovery;
-	if (ctx->prod == NULL || ctx->src == NULL || ctx->hdr_scratch == NULL ||
-	    ctx->ack == NULL || ctx->ack_list == NULL) {
+	if (ctx->prod == NULL || ctx->src == NULL || ctx->hdr_scratch == NULL || ctx->ack == NULL ||
+	    ctx->ack_list == NULL) {
 		sluice_dp_ctx_destroy(ctx);
 		return -ENOMEM;
 	}
@@ -642,7 +642,6 @@ unsigned sluice_dp_ctx_producers(const struct sluice_dp_ctx *ctx, sluice_produce
  * sluice_dp_ack_recovery), so that a resend after a restart is a duplicate.
  */
 
-
 static inline struct prod_ack *ack_of(struct sluice_dp_ctx *ctx, const struct prod_entry *e)
 {
 	return &ctx->ack[e - ctx->prod];
@@ -781,8 +780,7 @@ static void ack_hint_add(struct sluice_dp_ctx *ctx, struct prod_entry *e,
 		e->shed[e->nshed - 1].end = end;
 	} else {
 		if (e->nshed == PROD_SHED_MAX) {
-			memmove(&e->shed[0], &e->shed[1],
-				(PROD_SHED_MAX - 1) * sizeof(e->shed[0]));
+			memmove(&e->shed[0], &e->shed[1], (PROD_SHED_MAX - 1) * sizeof(e->shed[0]));
 			e->nshed--;
 		}
 		e->shed[e->nshed].base = base;
@@ -873,7 +871,8 @@ static bool ack_send(struct sluice_dp_ctx *ctx, const struct prod_entry *e, stru
 		.ndurable = a->ndur,
 		.nresend = e->nshed,
 	};
-	const struct sluice_dp_port *port = &ctx->ports[a->port_idx < ctx->nports ? a->port_idx : 0];
+	const struct sluice_dp_port *port =
+		&ctx->ports[a->port_idx < ctx->nports ? a->port_idx : 0];
 	uint8_t *f = ctx->reply;
 	size_t ipl = a->family == 6 ? 40 : 20;
 	uint8_t *ip = f + a->l2len, *udp = ip + ipl, *pl = udp + 8;
@@ -917,8 +916,9 @@ static bool ack_send(struct sluice_dp_ctx *ctx, const struct prod_entry *e, stru
 		put16(ip + 10, dp_csum_fold(dp_csum_partial(ip, 20, 0)));
 	}
 	uint16_t cs = dp_csum_fold(dp_csum_partial(
-		udp, ulen, dp_pseudo_sum(a->family == 6 ? 6 : 4, ip + (a->family == 6 ? 8 : 12),
-					 ip + (a->family == 6 ? 24 : 16), 17, ulen)));
+		udp, ulen,
+		dp_pseudo_sum(a->family == 6 ? 6 : 4, ip + (a->family == 6 ? 8 : 12),
+			      ip + (a->family == 6 ? 24 : 16), 17, ulen)));
 	put16(udp + 6, cs ? cs : 0xffff);
 	size_t len = a->l2len + ipl + ulen;
 	if (len < 60) {
@@ -933,8 +933,8 @@ static bool ack_send(struct sluice_dp_ctx *ctx, const struct prod_entry *e, stru
 	return true;
 }
 
-unsigned sluice_dp_ctx_ack_poll(struct sluice_dp_ctx *ctx, int64_t now_ms,
-				uint32_t min_interval_ms, const struct sluice_dp_sink *sink)
+unsigned sluice_dp_ctx_ack_poll(struct sluice_dp_ctx *ctx, int64_t now_ms, uint32_t min_interval_ms,
+				const struct sluice_dp_sink *sink)
 {
 	unsigned sent = 0;
 

@@ -337,8 +337,8 @@ bool sluice_dp_ctx_ack_wanted(const struct sluice_dp_ctx *ctx);
  * sink->reply, at most one per producer per @p min_interval_ms. The owner calls it
  * regularly (the worker: every pass that finds time for it). @return acks sent.
  */
-unsigned sluice_dp_ctx_ack_poll(struct sluice_dp_ctx *ctx, int64_t now_ms,
-				uint32_t min_interval_ms, const struct sluice_dp_sink *sink);
+unsigned sluice_dp_ctx_ack_poll(struct sluice_dp_ctx *ctx, int64_t now_ms, uint32_t min_interval_ms,
+				const struct sluice_dp_sink *sink);
 
 struct sluice_dp_ctx_opts {
 	const struct sluice_dp_port *ports; /**< copied; index = port_idx */

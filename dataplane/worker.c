@@ -929,8 +929,8 @@ int sluice_worker_create(const struct sluice_worker_opts *o, struct sluice_worke
 		uint64_t nb = 0;
 		rc = sluice_dp_ack_recovery_create(&w->own_rec);
 		if (rc == 0)
-			rc = sluice_dp_ack_recovery_scan(w->own_rec, o->log, o->ack_recovery_records,
-							 &nb);
+			rc = sluice_dp_ack_recovery_scan(w->own_rec, o->log,
+							 o->ack_recovery_records, &nb);
 		if (rc) {
 			dp_log(RTE_LOG_ERR, "worker %u: acknowledged-mode recovery: %s", o->id,
 			       strerror(-rc));
@@ -938,7 +938,8 @@ int sluice_worker_create(const struct sluice_worker_opts *o, struct sluice_worke
 		}
 		if (sluice_dp_ack_recovery_count(w->own_rec))
 			dp_log(RTE_LOG_INFO,
-			       "worker %u: acknowledged mode: %u producer streams in the log's tail "
+			       "worker %u: acknowledged mode: %u producer streams in the log's "
+			       "tail "
 			       "(%lu batches)",
 			       o->id, sluice_dp_ack_recovery_count(w->own_rec), (unsigned long)nb);
 		co.ack_recovery = w->own_rec;
@@ -1006,12 +1007,11 @@ int sluice_worker_create(const struct sluice_worker_opts *o, struct sluice_worke
 	for (uint32_t i = 0; i < o->nlisteners; i++)
 		w->sticky[i].partition = o->id % o->listeners[i].partitions;
 
-	w->sink = (struct sluice_dp_sink){
-		.arg = w,
-		.event = w_event,
-		.batch = w_batch,
-		.reply = w_reply,
-		.ack_state = w_ack_state};
+	w->sink = (struct sluice_dp_sink){.arg = w,
+					  .event = w_event,
+					  .batch = w_batch,
+					  .reply = w_reply,
+					  .ack_state = w_ack_state};
 	w->tsc_per_ms = rte_get_tsc_hz() / 1000;
 	if (w->tsc_per_ms == 0)
 		w->tsc_per_ms = 1;

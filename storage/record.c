@@ -896,7 +896,8 @@ int sluice_ack_decode(const uint8_t *buf, size_t len, struct sluice_ack *out)
 {
 	if (buf == NULL || len < SLUICE_ACK_HEADER_BYTES)
 		return -EMSGSIZE;
-	if ((uint16_t)be16_get(buf) != SLUICE_ACK_MAGIC || buf[2] != SLUICE_ACK_VERSION || buf[3] != 0)
+	if ((uint16_t)be16_get(buf) != SLUICE_ACK_MAGIC || buf[2] != SLUICE_ACK_VERSION ||
+	    buf[3] != 0)
 		return -EPROTO;
 	memset(out, 0, sizeof(*out));
 	out->ndurable = buf[14];
