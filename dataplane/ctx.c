@@ -943,7 +943,9 @@ unsigned sluice_dp_ctx_ack_poll(struct sluice_dp_ctx *ctx, int64_t now_ms, uint3
 		struct prod_entry *e = &ctx->prod[idx];
 		struct prod_ack *a = &ctx->ack[idx];
 
-		if (a->on && a->armed) {
+		/* A snapshot that became durable makes room for the next, which may be durable
+		 * already (everything before the newest durable tag is): take both at once. */
+		while (a->on && a->armed) {
 			uint32_t d = a->arm_tag, refused = a->refused_seen;
 			bool durable = true;
 			if (sink && sink->ack_state) {
@@ -967,9 +969,12 @@ unsigned sluice_dp_ctx_ack_poll(struct sluice_dp_ctx *ctx, int64_t now_ms, uint3
 				memcpy(a->dur, a->arm, a->arm_n * sizeof(a->arm[0]));
 				a->armed = false;
 				a->due = true;
-				if (a->last_tag != a->arm_tag)
+				if (a->last_tag != a->arm_tag) {
 					ack_arm(e, a);
+					continue;
+				}
 			}
+			break;
 		}
 		if (a->on && a->due && now_ms - a->last_ack_ms >= (int64_t)min_interval_ms) {
 			if (ack_send(ctx, e, a, sink))
