@@ -24,6 +24,10 @@
 #include "sluice_record.h"
 #include "sluice_window.h"
 
+_Static_assert(sizeof(((struct sluice_client_stats *)0)->ack_latency_hist) ==
+		       sizeof(((struct sluice_window_stats *)0)->ack_latency_hist),
+	       "the same buckets");
+
 #define TXQ_MAX 32
 #define RX_BURST 32
 
@@ -174,6 +178,7 @@ void sluice_client_stats(const struct sluice_client *c, struct sluice_client_sta
 		out->resend_hints = ws.resend_hints;
 		out->srtt_us = ws.srtt_us;
 		out->rto_us = ws.rto_us;
+		memcpy(out->ack_latency_hist, ws.ack_latency_hist, sizeof(out->ack_latency_hist));
 		out->inflight_datagrams = sluice_window_inflight(c->win);
 		out->inflight_events = sluice_window_inflight_records(c->win);
 	}

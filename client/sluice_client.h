@@ -58,6 +58,9 @@ struct sluice_client_stats {
 	uint64_t send_errors; /**< sendmmsg failures other than EAGAIN */
 	uint64_t srtt_us; /**< smoothed send -> durable-ack time (acknowledged mode) */
 	uint64_t rto_us; /**< current retransmission timeout */
+	/** send -> durable-ack time of datagrams acknowledged without a retransmission:
+	 *  bucket i counts samples up to 2^i microseconds (the last one: above 2^22) */
+	uint64_t ack_latency_hist[24];
 	uint32_t inflight_datagrams; /**< a gauge */
 	uint64_t inflight_events; /**< a gauge */
 };

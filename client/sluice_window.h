@@ -28,6 +28,8 @@ struct sluice_window_opts {
 	uint32_t rto_max_us; /**< backoff ceiling */
 };
 
+#define SLUICE_WINDOW_HIST_BUCKETS 24
+
 struct sluice_window_stats {
 	uint64_t sent; /**< datagrams sent the first time */
 	uint64_t retransmits;
@@ -38,6 +40,9 @@ struct sluice_window_stats {
 	uint64_t resend_hints; /**< datagrams retransmitted at once on an ack's resend range */
 	uint64_t srtt_us; /**< smoothed send -> durable-ack time (0: no sample yet) */
 	uint64_t rto_us; /**< current retransmission timeout for new datagrams */
+	/** send -> durable-ack time of datagrams acknowledged without a retransmission, log2
+	 *  microsecond buckets as storage's (bucket i: up to 2^i us; the last: above) */
+	uint64_t ack_latency_hist[SLUICE_WINDOW_HIST_BUCKETS];
 };
 
 struct sluice_window;

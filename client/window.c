@@ -116,6 +116,10 @@ static bool overlaps(const struct slot *s, int32_t base, int32_t end)
 
 static void rtt_sample(struct sluice_window *w, uint64_t r)
 {
+	unsigned b = 0;
+	while (b < SLUICE_WINDOW_HIST_BUCKETS - 1 && r > (1ull << b))
+		b++;
+	w->st.ack_latency_hist[b]++;
 	if (w->srtt_us == 0) {
 		w->srtt_us = r;
 		w->rttvar_us = r / 2;

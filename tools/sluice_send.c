@@ -167,10 +167,14 @@ int main(int argc, char **argv)
 			", \"retransmits\": %" PRIu64 ", \"acks\": %" PRIu64
 			", \"acks_ignored\": %" PRIu64 ", \"acks_malformed\": %" PRIu64
 			", \"resend_hints\": %" PRIu64 ", \"inflight_events\": %" PRIu64
-			", \"srtt_us\": %" PRIu64 ", \"rto_us\": %" PRIu64 "}\n",
+			", \"srtt_us\": %" PRIu64 ", \"rto_us\": %" PRIu64,
 			pid, ep, st.events, st.events_acked, st.datagrams, st.retransmits, st.acks,
 			st.acks_ignored, st.acks_malformed, st.resend_hints, st.inflight_events,
 			st.srtt_us, st.rto_us);
+		fprintf(stderr, ", \"ack_latency_hist_log2_us\": [");
+		for (int i = 0; i < 24; i++)
+			fprintf(stderr, "%s%" PRIu64, i ? ", " : "", st.ack_latency_hist[i]);
+		fprintf(stderr, "]}\n");
 	}
 	sluice_client_destroy(cl);
 	return rc ? 1 : 0;
