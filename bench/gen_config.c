@@ -654,14 +654,16 @@ int gen_config_parse(int argc, char **argv, struct gen_config *c, char *err, siz
 		return fail(err, errlen, "--drop + --dup + --reorder + --corrupt: above 1");
 	if (c->ack) {
 		if (c->format != GEN_FMT_KAFKA || (!have_partition && !c->partitions) ||
-		    c->partition < 0)
+		    (have_partition && c->partition < 0))
 			return fail(err, errlen,
 				    "--ack: needs the kafka format and explicit partitions "
 				    "(--partition N or --partitions N)");
 		if (c->output == GEN_OUT_PCAP)
-			return fail(err, errlen, "--ack: needs a DPDK port or --udp (acks come back)");
+			return fail(err, errlen,
+				    "--ack: needs a DPDK port or --udp (acks come back)");
 		if (c->reorder > 0 || c->corrupt > 0)
-			return fail(err, errlen, "--ack: --reorder and --corrupt are not supported");
+			return fail(err, errlen,
+				    "--ack: --reorder and --corrupt are not supported");
 		if (c->first_sequence != 0)
 			return fail(err, errlen, "--ack: sequences start at 0");
 		/* Impair after the window, so that what is dropped is resent. */

@@ -419,8 +419,9 @@ static void ack_push(struct out *o, const struct gen_frame *f)
 		    SLUICE_RB_OK) {
 		struct sluice_window *w =
 			ack_stream(o, h.producer_id, (int32_t)sluice_be32_get(p + 4), &idx);
-		if (w && sluice_window_push(w, f->data, f->len, h.base_sequence,
-					    (uint32_t)h.record_count, mono_us()) == 0)
+		if (w &&
+		    sluice_window_push(w, f->data, f->len, h.base_sequence,
+				       (uint32_t)h.record_count, mono_us()) == 0)
 			o->win_flow[idx] = f->flow;
 	}
 	if (o->cfg->ack_drop > 0 && ack_rand(o) < o->cfg->ack_drop) {
@@ -505,8 +506,8 @@ static void ack_poll(struct out *o)
 	for (uint32_t i = 0; i < o->nwin; i++) {
 		struct resend_arg r = {o, o->win_flow[i]};
 		sluice_window_retransmit(o->win[i], now, ack_resend, &r);
-		if (o->cfg->output == GEN_OUT_PORT && o->qn[o->win_flow[i] % o->cfg->queues] >
-							       MAX_BURST)
+		if (o->cfg->output == GEN_OUT_PORT &&
+		    o->qn[o->win_flow[i] % o->cfg->queues] > MAX_BURST)
 			out_flush(o);
 	}
 	out_flush(o);
