@@ -5,8 +5,65 @@
  * start, before the workers run.
  */
 #include <errno.h>
+#include <pthread.h>
 
 #include "dataplane_internal.h"
+
+/* One table per log, shared by the workers that feed it (scanned once, freed with the last). */
+static pthread_mutex_t shared_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct {
+	const struct sluice_log *log;
+	uint64_t records;
+	struct sluice_dp_ack_recovery *rec;
+	uint64_t batches;
+	unsigned refs;
+} shared;
+
+int dp_ack_recovery_get(struct sluice_log *log, uint64_t max_records,
+			struct sluice_dp_ack_recovery **out, uint64_t *batches, bool *scanned)
+{
+	int rc = 0;
+
+	pthread_mutex_lock(&shared_lock);
+	*scanned = false;
+	if (shared.refs && (shared.log != log || shared.records != max_records)) {
+		rc = -EBUSY; /* another log is open with its own table: not a case sluiced has */
+		goto out;
+	}
+	if (!shared.refs) {
+		rc = sluice_dp_ack_recovery_create(&shared.rec);
+		if (rc == 0)
+			rc = sluice_dp_ack_recovery_scan(shared.rec, log, max_records,
+							 &shared.batches);
+		if (rc) {
+			sluice_dp_ack_recovery_destroy(shared.rec);
+			shared.rec = NULL;
+			goto out;
+		}
+		shared.log = log;
+		shared.records = max_records;
+		*scanned = true;
+	}
+	shared.refs++;
+	*out = shared.rec;
+	*batches = shared.batches;
+out:
+	pthread_mutex_unlock(&shared_lock);
+	return rc;
+}
+
+void dp_ack_recovery_put(struct sluice_dp_ack_recovery *r)
+{
+	if (!r)
+		return;
+	pthread_mutex_lock(&shared_lock);
+	if (shared.refs && r == shared.rec && --shared.refs == 0) {
+		sluice_dp_ack_recovery_destroy(shared.rec);
+		shared.rec = NULL;
+		shared.log = NULL;
+	}
+	pthread_mutex_unlock(&shared_lock);
+}
 
 int sluice_dp_ack_recovery_scan(struct sluice_dp_ack_recovery *r, struct sluice_log *log,
 				uint64_t max_records, uint64_t *batches)

@@ -361,4 +361,10 @@ bool dp_ack_recovery_find(const struct sluice_dp_ack_recovery *r, int64_t produc
 			  uint32_t partition_id, int16_t epoch, int32_t *next,
 			  struct prod_range *pending, uint8_t *npending);
 
+/* Workers of one log share one recovery table (ack_scan.c): the first scans, the last
+ * frees. Control thread. @p scanned: this call did the scan. @return 0 or -errno. */
+int dp_ack_recovery_get(struct sluice_log *log, uint64_t max_records,
+			struct sluice_dp_ack_recovery **out, uint64_t *batches, bool *scanned);
+void dp_ack_recovery_put(struct sluice_dp_ack_recovery *r);
+
 #endif /* SLUICE_DATAPLANE_INTERNAL_H */

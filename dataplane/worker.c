@@ -156,7 +156,7 @@ struct sluice_worker {
 	uint32_t flush_seen;
 	uint64_t pub_tsc; /* when the counters were last published */
 	uint32_t *ack_tags; /* per global partition: the last acknowledged batch's tag */
-	struct sluice_dp_ack_recovery *own_rec; /* scanned at creation, freed at destroy */
+	struct sluice_dp_ack_recovery *own_rec; /* shared table (dp_ack_recovery_get()) */
 	void *spare; /* next batch buffer, prefetched */
 
 	uint8_t scratch[16384]; /* multi-segment frames are linearised here */
@@ -927,21 +927,20 @@ int sluice_worker_create(const struct sluice_worker_opts *o, struct sluice_worke
 	memset(w, 0, sizeof(*w));
 	if (!o->ack_recovery && o->log && o->ack_recovery_records) {
 		uint64_t nb = 0;
-		rc = sluice_dp_ack_recovery_create(&w->own_rec);
-		if (rc == 0)
-			rc = sluice_dp_ack_recovery_scan(w->own_rec, o->log,
-							 o->ack_recovery_records, &nb);
+		bool scanned = false;
+		rc = dp_ack_recovery_get(o->log, o->ack_recovery_records, &w->own_rec, &nb,
+					 &scanned);
 		if (rc) {
 			dp_log(RTE_LOG_ERR, "worker %u: acknowledged-mode recovery: %s", o->id,
 			       strerror(-rc));
 			goto fail;
 		}
-		if (sluice_dp_ack_recovery_count(w->own_rec))
+		if (scanned && sluice_dp_ack_recovery_count(w->own_rec))
 			dp_log(RTE_LOG_INFO,
-			       "worker %u: acknowledged mode: %u producer streams in the log's "
-			       "tail "
-			       "(%lu batches)",
-			       o->id, sluice_dp_ack_recovery_count(w->own_rec), (unsigned long)nb);
+			       "acknowledged mode: %u producer streams in the log's tail "
+			       "(%lu batches in the last %lu records of each partition)",
+			       sluice_dp_ack_recovery_count(w->own_rec), (unsigned long)nb,
+			       (unsigned long)o->ack_recovery_records);
 		co.ack_recovery = w->own_rec;
 	}
 	rc = sluice_dp_ctx_create(&co, &w->ctx);
@@ -1062,6 +1061,6 @@ void sluice_worker_destroy(struct sluice_worker *w)
 	free(w->open_list);
 	free(w->ack_tags);
 	sluice_dp_ctx_destroy(w->ctx);
-	sluice_dp_ack_recovery_destroy(w->own_rec);
+	dp_ack_recovery_put(w->own_rec);
 	free(w);
 }
