@@ -362,7 +362,8 @@ static const struct key dataplane_keys[] = {
 	{"producer_table_size", T_U32, "4096", 16, 1u << 22,
 	 FIELD(sluice_config_dataplane, producer_table_size), NULL, 0, 0,
 	 "(source, producerId, partition) streams tracked per worker for loss and duplicate "
-	 "counting; 312 bytes each per worker (the entry, its published view, a source entry)"},
+	 "counting; 468 bytes each per worker (the entry, its published view, a source entry, "
+	 "its acknowledged-mode state)"},
 	{"reorder_window", T_U32, "0", 0, 1u << 20, FIELD(sluice_config_dataplane, reorder_window),
 	 NULL, 0, 0, "sequences ahead of the expected one accepted out of order (0: none)"},
 	{"producers_per_source", T_U32, "1024", 1, 1u << 22,

@@ -239,7 +239,6 @@ struct prod_entry {
 	/* Oldest first. The sequence has moved past them: the producer sent them, so a hole they
 	 * leave is not its loss; a resend of (part of) one is accepted, once. */
 	struct prod_range shed[PROD_SHED_MAX];
-	struct prod_ack *ack; /* acknowledged mode: ctx->ack[this entry's index], or NULL */
 	struct prod_pub pub;
 };
 
