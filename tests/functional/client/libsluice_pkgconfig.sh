@@ -16,7 +16,11 @@ command -v pkg-config >/dev/null || { echo "pkg-config missing"; exit 77; }
 export PKG_CONFIG_PATH=$BUILD/client
 FLAGS=$(pkg-config --cflags --libs libsluice) || fail "pkg-config libsluice"
 echo "pkg-config libsluice: $FLAGS"
-cc -std=c11 -Wall -Werror -o "$TMP/example" "$HERE/pc_example.c" $FLAGS || fail "compile"
+SAN=()
+# A sanitized build's library needs the sanitizer runtime first in the program as well.
+ldd "$BUILD/client/libsluice.so" | grep -q libasan && SAN=(-fsanitize=address,undefined)
+cc -std=c11 -Wall -Werror "${SAN[@]}" -o "$TMP/example" "$HERE/pc_example.c" $FLAGS ||
+	fail "compile"
 python3 "$HERE/fake_appliance.py" "$TMP/port" >"$TMP/fake.json" &
 FAKE=$!
 for i in $(seq 50); do [ -s "$TMP/port" ] && break; sleep 0.1; done
