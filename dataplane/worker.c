@@ -48,6 +48,7 @@
 #define STOP_DRAIN_MS 2000
 /* At most one ack per producer this often (and one per durable advance). */
 #define ACK_INTERVAL_MS 1
+#define ACK_POLL_US 50
 
 _Static_assert(sizeof(struct sluice_batch) <= SLUICE_DP_BATCH_HEADROOM,
 	       "batch header must fit the headroom");
@@ -156,6 +157,7 @@ struct sluice_worker {
 	uint32_t flush_seen;
 	uint64_t pub_tsc; /* when the counters were last published */
 	uint32_t *ack_tags; /* per global partition: the last acknowledged batch's tag */
+	uint64_t ack_poll_tsc, ack_poll_gap_tsc;
 	struct sluice_dp_ack_recovery *own_rec; /* shared table (dp_ack_recovery_get()) */
 	void *spare; /* next batch buffer, prefetched */
 
@@ -757,9 +759,12 @@ unsigned sluice_worker_poll(struct sluice_worker *w)
 	} else {
 		handoff(w); /* nothing is pending after an idle pass; cheap to make sure */
 	}
-	/* Acks after the hand-off: what they wait for is in the rings by now. */
-	if (w->ctx->ack_nlist)
+	/* Acks after the hand-off: what they wait for is in the rings by now. At most every
+	 * ACK_POLL_US: each listed producer costs two loads of the writer's lines. */
+	if (w->ctx->ack_nlist && now - w->ack_poll_tsc >= w->ack_poll_gap_tsc) {
+		w->ack_poll_tsc = now;
 		work += sluice_dp_ctx_ack_poll(w->ctx, w->now_ms, ACK_INTERVAL_MS, &w->sink);
+	}
 	w->prev_busy = work != 0;
 	w->prev_tsc = now;
 	return work;
@@ -1014,6 +1019,7 @@ int sluice_worker_create(const struct sluice_worker_opts *o, struct sluice_worke
 	w->tsc_per_ms = rte_get_tsc_hz() / 1000;
 	if (w->tsc_per_ms == 0)
 		w->tsc_per_ms = 1;
+	w->ack_poll_gap_tsc = w->tsc_per_ms * ACK_POLL_US / 1000;
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
 	w->base_tsc = rte_rdtsc();
