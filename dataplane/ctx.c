@@ -1216,6 +1216,7 @@ static unsigned decode_ack(struct sluice_dp_ctx *ctx, const struct sluice_listen
 		return 0;
 	case ACK_OVERLAP:
 		reject_events(ctx, SLUICE_DP_REJECT_SEQUENCE_OVERLAP, n);
+		prod_publish(e); /* ack_start() may have changed it */
 		return 0;
 	case ACK_STALE:
 		reject_events(ctx, SLUICE_DP_REJECT_STALE_EPOCH, n);
