@@ -7,12 +7,13 @@ fail() {
 	exit 1
 }
 
-echo "package-check: installed $(dpkg-query -W -f='${Package} ${Version}, ' sluice sluice-tools sluice-doc)"
+echo "package-check: installed $(dpkg-query -W -f='${Package} ${Version}, ' sluice sluice-tools sluice-doc libsluice0 libsluice-dev)"
 for f in /usr/sbin/sluiced /usr/bin/sluicectl /usr/bin/sluice-dump /usr/bin/sluice-gen \
 	/usr/lib/sluice/setup-hugepages /etc/sluice/sluiced.ini /etc/sluice/hugepages.conf \
 	/lib/systemd/system/sluice.service /lib/systemd/system/sluice-hugepages.service \
 	/lib/systemd/system/dev-hugepages1G.mount /usr/lib/modules-load.d/sluice.conf \
-	/usr/share/bash-completion/completions/sluicectl \
+	/usr/share/bash-completion/completions/sluicectl /usr/bin/sluice-send \
+	/usr/include/sluice_client.h /usr/lib/x86_64-linux-gnu/pkgconfig/libsluice.pc \
 	/usr/share/doc/sluice/deployment.md; do
 	[ -e "$f" ] || fail "$f not installed"
 done
@@ -38,4 +39,12 @@ grep -q '^FAIL  port.wan0.driver .*no PCI device 0000:03:00.0' /tmp/doctor.txt |
 	fail "doctor did not name the missing NIC"
 grep -A1 '^FAIL  port.wan0.driver' /tmp/doctor.txt | grep -q 'fix: lspci' || fail "no fix"
 bash -n /usr/share/bash-completion/completions/sluicectl
+
+echo "package-check: sluice-send runs against the installed libsluice.so.0"
+ldd /usr/bin/sluice-send >/tmp/ldd.txt
+grep -q 'libsluice.so.0 => /.*/libsluice.so.0 ' /tmp/ldd.txt || {
+	cat /tmp/ldd.txt
+	fail "sluice-send does not find the installed libsluice.so.0"
+}
+/usr/bin/sluice-send --help >/dev/null || fail "sluice-send --help"
 echo "package-check: PASS"

@@ -4,7 +4,8 @@
 # `pkg-config libsluice` (build/client/libsluice.pc) says, then run against an independent
 # appliance side written from docs/wire-formats.md (fake_appliance.py), which drops every 7th
 # datagram and sends a malformed datagram before each ack: every event must end acknowledged,
-# the producer must have retransmitted and counted the malformed acks.
+# the producer must have retransmitted and counted the malformed acks. The library exports
+# only its public functions.
 set -euo pipefail
 BUILD=${SLUICE_BUILD_ROOT:?}
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -16,6 +17,13 @@ command -v pkg-config >/dev/null || { echo "pkg-config missing"; exit 77; }
 export PKG_CONFIG_PATH=$BUILD/client
 FLAGS=$(pkg-config --cflags --libs libsluice) || fail "pkg-config libsluice"
 echo "pkg-config libsluice: $FLAGS"
+# The ABI is sluice_client_* and nothing else (client/libsluice.map): the record builder and
+# the window compiled into the library stay private.
+extra=$(nm -D --defined-only "$BUILD/client/libsluice.so" | awk '$2 ~ /^[TDBRW]$/ {print $3}' |
+	sed 's/@.*//' | grep -v '^sluice_client_' | grep -v '^LIBSLUICE_0$' || true)
+[ -z "$extra" ] || fail "libsluice exports more than sluice_client_*: $extra"
+nm -D --defined-only "$BUILD/client/libsluice.so" | grep -q ' T sluice_client_send@@LIBSLUICE_0$' ||
+	fail "sluice_client_send is not exported with version LIBSLUICE_0"
 SAN=()
 # A sanitized build's library needs the sanitizer runtime first in the program as well.
 ldd "$BUILD/client/libsluice.so" | grep -q libasan && SAN=(-fsanitize=address,undefined)
