@@ -76,6 +76,8 @@ run_step() {
 	return 0
 }
 load0=$(cut -d' ' -f1-3 /proc/loadavg)
+# The commit measured: taken before the run, so edits made while it runs do not mislabel it.
+commit=$(cd "$src" && git describe --always --dirty 2>/dev/null || echo unknown)
 
 if [ $quick = 1 ]; then
 	run_step harness 30 "$here/run-bench.sh" --quick --build "$build" --out "$out" --name harness
@@ -99,7 +101,7 @@ else
 		"$build/bench/bench_writer"
 	# Three rounds: the report takes the median of each side over them.
 	for r in 1 2 3; do
-		run_step "forwarder-$r" 120 "$build/bench/bench_forwarder" -n 500000 \
+		run_step "forwarder-$r" 120 "$build/bench/bench_forwarder" -n 1000000 \
 			-o "$out/forwarder-$r.json"
 	done
 	run_step record 30 "$build/bench/bench_record" 2
@@ -107,9 +109,9 @@ fi
 # The harness' own summary files are kept; its plots too.
 
 python3 - "$out/meta.json" "$label" "$quick" "$budget" "$load0" "$src" \
-	"${steps_run[*]:-}" "${steps_skipped[*]:-}" "$(($(date +%s) - t_start))" <<'PY'
+	"${steps_run[*]:-}" "${steps_skipped[*]:-}" "$(($(date +%s) - t_start))" "$commit" <<'PY'
 import json, os, platform, subprocess, sys, time
-path, label, quick, budget, load0, src, ran, skipped, secs = sys.argv[1:]
+path, label, quick, budget, load0, src, ran, skipped, secs, commit = sys.argv[1:]
 def sh(*cmd):
     try:
         return subprocess.run(cmd, capture_output=True, text=True, cwd=src,
@@ -131,7 +133,7 @@ meta = {
     "budget_s": int(budget),
     "duration_s": int(secs),
     "finished_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-    "commit": sh("git", "describe", "--always", "--dirty"),
+    "commit": commit,
     "machine": {"cpu": cpu, "cpus": os.cpu_count(), "mem_gib": mem_gib,
                 "kernel": platform.release(),
                 "loadavg_start": [float(x) for x in load0.split()],
