@@ -235,6 +235,53 @@ def ratios(run):
     return out
 
 
+def goals(run):
+    """The project's targets against this run's figures: (goal, measured, met)."""
+    dp, w = run["dataplane"], run["writer"]
+    rows = []
+
+    def yes(ok):
+        return "-" if ok is None else ("yes" if ok else "**no**")
+
+    s = dp.get("raw 60B")
+    if s:
+        cpu = 1e3 / s["cpu_ns_per_packet"] if s.get("cpu_ns_per_packet") else None
+        rows.append(("one worker core ≥ 14.88 Mpps of 64 B single-event packets (10 GbE)",
+                     "%s Mpps from CPU time, %s Mpps wall" % (sig(cpu) if cpu else "-",
+                                                             sig(s["worker_mpps"])),
+                     yes(cpu >= 14.88 if cpu else None)))
+    for shape in ("kafka 20x50B", "kafka 20x50B by key"):
+        s = dp.get(shape)
+        if s:
+            cpu = 1e3 / s["cpu_ns_per_packet"] * s["events_per_packet"] \
+                if s.get("cpu_ns_per_packet") else None
+            rows.append(("one worker core ≥ 20 M events/s, `%s`" % shape,
+                         "%s M/s from CPU time, %s M/s wall" % (sig(cpu) if cpu else "-",
+                                                               sig(s["worker_mev_s"])),
+                         yes(cpu >= 20 if cpu else None)))
+    if w:
+        for key, label in (("throughput_ratio_to_fio_qd8", "qd8"),
+                           ("throughput_ratio_to_fio_same_qd", "the writer's queue depth")):
+            r = w.get(key)
+            rows.append(("writer ≥ 0.9 × fio at %s" % label, rfmt(r),
+                         yes(r >= 0.9 if r is not None else None)))
+        r = w.get("latency_auto_p50_ratio")
+        rows.append(("4 KiB durable latency p50 ≤ 1.2 × fio", rfmt(r),
+                     yes(r <= 1.2 if r is not None else None)))
+    fr = forwarder_median(run, 100, "sink", "forwarder", "records_per_s")
+    pr = forwarder_median(run, 100, "sink", "librdkafka", "records_per_s")
+    fb = forwarder_median(run, 100, "sink", "forwarder", "wire_mb_per_s")
+    tb = forwarder_median(run, 100, None, "tcp", "wire_mb_per_s")
+    if fr:
+        r = ratio(fr, pr)
+        rows.append(("forwarder ≥ 10 × a plain librdkafka loop, 100 B records", rfmt(r),
+                     yes(r >= 10 if r is not None else None)))
+        r = ratio(fb, tb)
+        rows.append(("forwarder ≥ 0.5 × one TCP connection in bytes/s, 100 B records",
+                     rfmt(r), yes(r >= 0.5 if r is not None else None)))
+    return rows
+
+
 def provenance(run):
     m = run["meta"]
     mach = m.get("machine", {})
@@ -358,6 +405,8 @@ same run, and CPU time per event, are the figures to carry to other hardware; re
 before sizing a deployment ([scaling.md](scaling.md) shows the arithmetic).
 """ % (run["name"], run["name"], provenance(run)))
 
+    parts.append("## Against the goals\n")
+    parts.append(table(("goal", "measured", "met"), goals(run)) + "\n")
     rs = ratios(run)
     parts.append("## Every comparison\n")
     parts.append(table(("comparison", "sluice", "baseline", "ratio", "statistic, both sides"),

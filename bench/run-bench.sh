@@ -8,8 +8,10 @@
 #
 # Steps: memif_rxonly (receive limit: testpmd rxonly fed by sluice-gen over memif, 64/512 B),
 # pcap_rxonly (testpmd rxonly on net_pcap infinite_rx: the PMD without a sender), fio (disk
-# limit in the data directory), udp_sink and rsyslog (kernel peers fed over loopback, swept to
-# the highest rate with <= 0.1% loss), kafka_client (a plain librdkafka producer, kcat, against
+# limit in the data directory), udp_sink and rsyslog (kernel peers fed over loopback by several
+# sender processes, SLUICE_BENCH_SENDERS, on a doubling-then-bisecting rate grid, to the highest
+# rate with <= 0.1% loss; each says whether its loss, the senders or the grid ended it),
+# kafka_client (a plain librdkafka producer, kcat, against
 # librdkafka's embedded mock cluster), sluiced (when the daemon is built).
 # Writes <out>/<name>.json, <out>/<name>.md and, with gnuplot, <out>/<name>-*.png.
 # It reports; it never asserts a number. --quick runs every step for about a second (CI).
