@@ -272,10 +272,15 @@ def goals(run):
     pr = forwarder_median(run, 100, "sink", "librdkafka", "records_per_s")
     fb = forwarder_median(run, 100, "sink", "forwarder", "wire_mb_per_s")
     tb = forwarder_median(run, 100, None, "tcp", "wire_mb_per_s")
+    kr = forwarder_median(run, 100, "sink", "kcat", "records_per_s")
     if fr:
         r = ratio(fr, pr)
         rows.append(("forwarder ≥ 10 × a plain librdkafka loop, 100 B records", rfmt(r),
                      yes(r >= 10 if r is not None else None)))
+        best = max(v for v in (pr, kr, 0) if v is not None)
+        r = ratio(fr, best)
+        rows.append(("the same against the faster librdkafka client here (the loop or kcat)",
+                     rfmt(r), yes(r >= 10 if r is not None else None)))
         r = ratio(fb, tb)
         rows.append(("forwarder ≥ 0.5 × one TCP connection in bytes/s, 100 B records",
                      rfmt(r), yes(r >= 0.5 if r is not None else None)))
@@ -576,6 +581,19 @@ before sizing a deployment ([scaling.md](scaling.md) shows the arithmetic).
 - One run: rates on this machine move by several times between runs; the raw files show
   every window and sample.
 """)
+    slower = []
+    for r in run["forwarder_rounds"][:1]:
+        for sz in r.get("sizes", []):
+            vb = sz["value_bytes"]
+            p = forwarder_median(run, vb, "sink", "librdkafka", "records_per_s")
+            k = forwarder_median(run, vb, "sink", "kcat", "records_per_s")
+            if p and k and k > p:
+                slower.append("%d B" % vb)
+    if slower:
+        parts[-1] += ("- kcat, a separate process on the same librdkafka, beat the plain "
+                      "librdkafka loop at %s: the loop is not the fastest way to drive "
+                      "librdkafka here, so the ratios against kcat are the conservative "
+                      "ones (the goals table shows both).\n" % ", ".join(slower))
     return "\n".join(parts)
 
 
