@@ -103,7 +103,7 @@ def num(v, unit="", digits=3):
     if unit in ("MiB/s", "µs", "ns"):  # units that carry their own scale
         return "%s %s" % (sig(v, digits), unit)
     for div, p in ((1e9, " G"), (1e6, " M"), (1e3, " k")):
-        if abs(v) >= div:
+        if abs(v) >= div * 0.9995:  # 999.9 k prints as 1.00 M
             return "%s%s%s" % (sig(v / div, digits), p, unit)
     return "%s%s" % (sig(v, digits), " " + unit if unit else "")
 
@@ -380,7 +380,79 @@ def dataplane_block(run):
     return "\n".join(out)
 
 
-def render(run):
+def us_ms(v):
+    return "-" if v is None else "≤ %s" % sig(v / 1e3, 2)
+
+
+def ack_section(ack):
+    """Acknowledged mode, from bench/results/ack.json (bench/bench_ack.sh and the sluice-gen
+    loop it names; a separate run, not part of run-all.sh)."""
+    if not ack:
+        return ""
+    out = ["## Acknowledged mode\n",
+           "What acknowledgements cost, at the same offered load; a separate run, raw JSON "
+           "`bench/results/ack.json` (%s). Latencies are upper bounds of power-of-two "
+           "microsecond buckets: the producer's send → durable-ack time of datagrams acknowledged "
+           "without a retransmission, and the writer's own ingest → durable histogram "
+           "`sluice_log_ingest_to_durable_seconds`, same buckets, same run.\n"
+           % ack.get("machine", "machine not recorded")]
+    lt = ack.get("libsluice_net_tap", {})
+    if lt:
+        out.append("libsluice producers over the kernel's UDP path into sluiced on `net_tap` "
+                   "(`%s`, forwarding off):\n" % ack.get("commands", {}).get("libsluice", ""))
+        rows = []
+        for k, v in lt.items():
+            n, a = v.get("noack", {}), v.get("ack", {})
+            rows.append((num(n.get("offered_events_per_s")), num(n.get("persisted_events_per_s")),
+                         num(a.get("persisted_events_per_s")),
+                         rfmt(ratio(a.get("persisted_events_per_s"),
+                                    n.get("persisted_events_per_s"))),
+                         "%s of %s" % (a.get("retransmits", "-"), num(a.get("datagrams"))),
+                         "%s / %s ms" % (us_ms(a.get("ack_latency_p50_us")),
+                                         us_ms(a.get("ack_latency_p99_us"))),
+                         "%s / %s ms" % (us_ms(a.get("writer_ingest_durable_p50_us")),
+                                         us_ms(a.get("writer_ingest_durable_p99_us"))),
+                         "%d / %d" % (n.get("lost_events", 0), a.get("lost_events", 0))))
+        out.append(table(("offered events/s", "persisted events/s, no ack", "with ack", "ratio",
+                          "retransmitted datagrams", "ack p50 / p99",
+                          "writer ingest→durable p50 / p99", "lost (no ack / ack)"), rows) + "\n")
+    sg = ack.get("sluice_gen_memif", {})
+    if sg:
+        out.append("`sluice-gen --ack` over memif (%s):\n"
+                   % ack.get("commands", {}).get("sluice_gen_memif", ""))
+        rows = []
+        for k, v in sg.items():
+            n, a = v.get("noack", {}), v.get("ack", {})
+            shed = n.get("sent_eps", 0) and n.get("persisted") is not None
+            rows.append((num(n.get("sent_eps")), num(n.get("persisted_eps")),
+                         num(a.get("persisted_eps")),
+                         rfmt(ratio(a.get("persisted_eps"), n.get("persisted_eps"))),
+                         "%s of %s" % (a.get("retransmits", "-"), num(a.get("persisted"))),
+                         "%s / %s ms" % (us_ms(a.get("ack_p50_us")), us_ms(a.get("ack_p99_us"))),
+                         "%s / %s ms" % (us_ms(a.get("writer_durable_p50_us")),
+                                         us_ms(a.get("writer_durable_p99_us"))),
+                         "yes" if a.get("events_acked") == a.get("persisted") else "no"))
+            del shed
+        out.append(table(("offered events/s", "persisted, no ack", "with ack", "ratio",
+                          "retransmitted of events", "ack p50 / p99", "writer p50 / p99",
+                          "all persisted acknowledged"), rows) + "\n")
+    out.append("""Where producers and sluiced share two vCPUs, the window of unacknowledged events per
+producer throttles the senders while acks wait for the group commit, and an acknowledged run
+includes waiting for its last acks. An ack costs about one group commit more than the durable
+latency itself: the worker looks for durable tags periodically, and a producer's snapshot is
+taken at the batch that first follows the previous one, so a batch that arrives just after it
+waits for the next ([wire-formats.md](wire-formats.md#acknowledged-mode), "When acks are
+sent"). Retransmissions on a lossless path are acks that came later than the producer's
+timeout while both sides shared the CPUs; the appliance drops the copies as duplicates
+(`ack_duplicates`). What acknowledged mode buys shows under loss (the functional test
+`ack_e2e`: every event stored once). The memif rows come from `bench_ack.sh`'s loop with
+`sluice-gen --vdev net_memif0,... --ack --partitions 4 --producers 8 --events-per-packet 20
+--event-size 50 --eps E --duration 4`, with and without `--ack`.
+""")
+    return "\n".join(out)
+
+
+def render(run, ack=None):
     h = run["harness"]
     parts = []
     parts.append("""<!-- SPDX-License-Identifier: BSD-3-Clause -->
@@ -571,6 +643,17 @@ before sizing a deployment ([scaling.md](scaling.md) shows the arithmetic).
             ("decode in one pass, same batches", "%s M records/s" % sig(rec.get("decode_mrec_s", 0))),
         ]) + "\n")
 
+    if ack:
+        parts.append(ack_section(ack))
+
+    parts.append("""## Per-module detail
+
+- Dataplane, per shape and frame size, with the profile: [dataplane.md](dataplane.md#performance).
+- Writer design measurements (preallocation, queue depth): [storage.md](storage.md).
+- Forwarder method and clusters: [forwarding.md](forwarding.md).
+- Control socket and `/metrics` request costs: [operations.md](operations.md).
+- How these numbers turn into cores and drives per port: [scaling.md](scaling.md).
+""")
     parts.append("""## Limitations of this run
 
 - Virtual devices only (memif, net_pcap): no physical NIC, so no RSS and no NIC offloads.
@@ -612,7 +695,8 @@ def outputs(root):
     if not pub or "run" not in pub:
         raise SystemExit("report: bench/results/published.json names no run")
     run = load_run(os.path.join(root, "bench", "results", pub["run"]))
-    docs = {"docs/benchmarks.md": render(run)}
+    ack = load_json(os.path.join(root, "bench", "results", pub.get("ack", "ack.json")))
+    docs = {"docs/benchmarks.md": render(run, ack)}
     for path, name, fn in (("docs/scaling.md", "scaling", scaling_block),
                            ("docs/dataplane.md", "dataplane", dataplane_block)):
         docs[path] = replace_block(open(os.path.join(root, path)).read(), name, fn(run))

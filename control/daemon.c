@@ -660,6 +660,8 @@ static int start_workers(struct sluice_daemon *d)
 		o.producer_idle_ms = (uint32_t)(cfg->dataplane.producer_idle_us / 1000);
 		o.reply_rate = cfg->dataplane.reply_rate;
 		o.reply_burst = cfg->dataplane.reply_burst;
+		o.ack_window = cfg->dataplane.ack_window;
+		o.ack_recovery_records = cfg->dataplane.ack_recovery_records;
 		o.idle_backoff = cfg->dataplane.idle_sleep;
 		o.idle_sleep_us = (uint32_t)cfg->dataplane.idle_sleep_us;
 		o.burst = (uint16_t)cfg->dataplane.burst;
@@ -1200,6 +1202,24 @@ static void collect_workers(struct sluice_daemon *d, const struct sluice_metric_
 		WF("sluice_worker_source_overflow_datagrams_total", source_overflow,
 		   "Datagrams from sources the source table could not hold (they share one rate "
 		   "limit per listener; their producers go untracked)",
+		   SLUICE_METRIC_COUNTER),
+		WF("sluice_worker_ack_batches_total", ack_batches,
+		   "Acknowledged-mode batches accepted", SLUICE_METRIC_COUNTER),
+		WF("sluice_worker_ack_events_total", ack_events,
+		   "Events of acknowledged-mode batches accepted", SLUICE_METRIC_COUNTER),
+		WF("sluice_worker_ack_duplicate_events_total", ack_duplicates,
+		   "Events of acknowledged-mode resends dropped as duplicates (never stored twice)",
+		   SLUICE_METRIC_COUNTER),
+		WF("sluice_worker_acks_sent_total", acks_sent, "Ack datagrams sent to producers",
+		   SLUICE_METRIC_COUNTER),
+		WF("sluice_worker_ack_tx_full_total", ack_tx_full,
+		   "Acks that could not be sent (no mbuf, TX queue full)", SLUICE_METRIC_COUNTER),
+		WF("sluice_worker_ack_recovered_total", ack_recovered,
+		   "Acknowledged producer streams resumed from the log's tail",
+		   SLUICE_METRIC_COUNTER),
+		WF("sluice_worker_ack_rollbacks_total", ack_rollbacks,
+		   "Times storage refused an acknowledged batch and the producer's accepted state "
+		   "went back to its durable one",
 		   SLUICE_METRIC_COUNTER),
 #undef WF
 	};
@@ -2134,6 +2154,13 @@ static json_t *req_stats(struct sluice_daemon *d)
 			    json_integer((json_int_t)t.w.producer_untracked));
 	json_object_set_new(r, "source_overflow_datagrams",
 			    json_integer((json_int_t)t.w.source_overflow));
+	json_object_set_new(r, "ack_batches", json_integer((json_int_t)t.w.ack_batches));
+	json_object_set_new(r, "ack_events", json_integer((json_int_t)t.w.ack_events));
+	json_object_set_new(r, "ack_duplicates", json_integer((json_int_t)t.w.ack_duplicates));
+	json_object_set_new(r, "acks_sent", json_integer((json_int_t)t.w.acks_sent));
+	json_object_set_new(r, "ack_tx_full", json_integer((json_int_t)t.w.ack_tx_full));
+	json_object_set_new(r, "ack_recovered", json_integer((json_int_t)t.w.ack_recovered));
+	json_object_set_new(r, "ack_rollbacks", json_integer((json_int_t)t.w.ack_rollbacks));
 	json_object_set_new(r, "bytes_on_disk", json_integer((json_int_t)t.bytes_on_disk));
 	json_object_set_new(r, "unaccounted", json_integer((json_int_t)t.unaccounted));
 	return r;
