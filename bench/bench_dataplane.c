@@ -8,11 +8,12 @@
  * sluice worker on the same device and file: worker on lcore 1 (CPU 1), a drain thread on the
  * main lcore (CPU 0) that takes sealed batches off the ring and returns the buffers, exactly
  * the storage writer's cost minus the disk. Reports packets/s, events/s, the ratio to testpmd,
- * and the worker's busy share, each the best of three windows (testpmd: the best per-second
- * sample), since on a shared machine other tenants only ever lower a figure. It reports; it
- * never asserts on timings.
+ * and the worker's busy share. Both sides use the same statistic: the median of one-second
+ * windows (testpmd: its per-second Rx-pps samples after the first; the worker: WINDOWS windows
+ * of `seconds` each), and every window is kept in the JSON lines written to $SLUICE_BENCH_JSON
+ * (one object per shape) when that is set. It reports; it never asserts on timings.
  *
- * usage: bench_dataplane [seconds per run (default 2)] [shape name | all] [no-baseline]
+ * usage: bench_dataplane [seconds per window (default 2)] [shape name | all] [no-baseline]
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -38,7 +39,8 @@
 
 #define FRAMES 1024
 #define PARTITIONS 8
-#define WINDOWS 3
+#define WINDOWS 5
+#define MAX_SAMPLES 64
 
 struct shape {
 	const char *name;
@@ -62,6 +64,9 @@ static struct shape shapes[] = {
 	{"lines 20x50B", SLUICE_FORMAT_LINES, 0, 20, 50, 0, 0},
 };
 #define NSHAPES (sizeof(shapes) / sizeof(shapes[0]))
+/* testpmd's per-second Rx-pps samples after the first, in Mpps, per shape */
+static double tp_samples[NSHAPES][MAX_SAMPLES];
+static int tp_n[NSHAPES];
 
 static const uint8_t our_ip[4] = {192, 0, 2, 1};
 
@@ -131,11 +136,29 @@ static int write_pcap(struct shape *s, const char *path)
 	return fclose(fp) == 0 ? 0 : -errno;
 }
 
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return (x > y) - (x < y);
+}
+
+static double median(const double *v, int n)
+{
+	double t[MAX_SAMPLES];
+
+	if (n <= 0)
+		return 0;
+	memcpy(t, v, sizeof(double) * (size_t)n);
+	qsort(t, (size_t)n, sizeof(double), cmp_double);
+	return n % 2 ? t[n / 2] : (t[n / 2 - 1] + t[n / 2]) / 2;
+}
+
 /* dpdk-testpmd rxonly on the same file: its per-second Rx-pps samples. */
-static double testpmd_mpps(const char *pcap, unsigned seconds)
+static double testpmd_mpps(struct shape *sh, const char *pcap, unsigned seconds)
 {
 	char cmd[1024], line[512];
-	double v[64];
+	double v[MAX_SAMPLES];
 	int n = 0;
 	snprintf(cmd, sizeof(cmd),
 		 "timeout -s INT %u dpdk-testpmd --no-pci --no-huge -m 512 --file-prefix "
@@ -148,16 +171,17 @@ static double testpmd_mpps(const char *pcap, unsigned seconds)
 		return 0;
 	while (fgets(line, sizeof(line), p)) {
 		char *s = strstr(line, "Rx-pps:");
-		if (s && n < 64)
+		if (s && n < MAX_SAMPLES)
 			v[n++] = strtod(s + 7, NULL);
 	}
 	pclose(p);
-	/* The best per-second sample after the first (start-up): other tenants only lower it. */
-	double best = 0;
+	/* The median per-second sample after the first (start-up), like the worker's windows. */
+	size_t k = (size_t)(sh - shapes);
+
+	tp_n[k] = 0;
 	for (int i = 1; i < n; i++)
-		if (v[i] > best)
-			best = v[i];
-	return best / 1e6;
+		tp_samples[k][tp_n[k]++] = v[i] / 1e6;
+	return median(tp_samples[k], tp_n[k]);
 }
 
 static struct sluice_worker *the_worker;
@@ -195,6 +219,37 @@ static void drain_until(struct rte_ring *ring, struct rte_mempool *pool, uint64_
 		if (n)
 			rte_mempool_put_bulk(pool, objs, n);
 	}
+}
+
+static void json_array(FILE *f, const char *key, const double *v, int n)
+{
+	fprintf(f, ", \"%s\": [", key);
+	for (int i = 0; i < n; i++)
+		fprintf(f, "%s%.4f", i ? ", " : "", v[i]);
+	fprintf(f, "]");
+}
+
+/* One JSON object per shape, appended to $SLUICE_BENCH_JSON: medians and every window. */
+static void json_line(const struct shape *s, const double *mpps, const double *mev,
+		      const double *ns, const double *busy, uint64_t rej, uint64_t shed)
+{
+	const char *path = getenv("SLUICE_BENCH_JSON");
+	FILE *f;
+
+	if (!path || !*path || !(f = fopen(path, "a")))
+		return;
+	fprintf(f,
+		"{\"shape\": \"%s\", \"frame_bytes\": %zu, \"events_per_packet\": %u, "
+		"\"statistic\": \"median\", \"testpmd_mpps\": %.4f, \"worker_mpps\": %.4f, "
+		"\"worker_mev_s\": %.4f, \"cpu_ns_per_packet\": %.2f, \"busy_pct\": %.1f, "
+		"\"rejected\": %" PRIu64 ", \"shed\": %" PRIu64,
+		s->name, s->frame_bytes + 4, s->events, s->testpmd_mpps, median(mpps, WINDOWS),
+		median(mev, WINDOWS), median(ns, WINDOWS), median(busy, WINDOWS), rej, shed);
+	json_array(f, "testpmd_mpps_samples", tp_samples[s - shapes], tp_n[s - shapes]);
+	json_array(f, "worker_mpps_windows", mpps, WINDOWS);
+	json_array(f, "cpu_ns_windows", ns, WINDOWS);
+	fprintf(f, "}\n");
+	fclose(f);
 }
 
 static int run_shape(struct shape *s, unsigned idx, unsigned seconds)
@@ -257,9 +312,10 @@ static int run_shape(struct shape *s, unsigned idx, unsigned seconds)
 	rte_eal_remote_launch(worker_main, NULL, 1);
 	uint64_t hz = rte_get_tsc_hz();
 	drain_until(ring, batches, rte_rdtsc() + hz / 2); /* warm-up */
-	/* Best of WINDOWS windows: other tenants of the machine only ever make a window worse. */
+	/* WINDOWS windows; the median of each figure is reported, every window is kept. */
 	struct sluice_worker_stats a, b, first;
-	double mpps = 0, mev = 0, cpu_ns = 0, busy_pct = 0, block_pct = 0;
+	double w_mpps_v[WINDOWS], w_mev_v[WINDOWS], w_ns_v[WINDOWS], busy_v[WINDOWS],
+		block_v[WINDOWS];
 	sluice_worker_stats(the_worker, &first);
 	for (int win = 0; win < WINDOWS; win++) {
 		sluice_worker_stats(the_worker, &a);
@@ -272,19 +328,20 @@ static int run_shape(struct shape *s, unsigned idx, unsigned seconds)
 		uint64_t pkts = b.rx_packets - a.rx_packets;
 		double w_mpps = (double)pkts / dt / 1e6;
 		double w_ns = pkts ? cpu * 1e9 / (double)pkts : 0;
-		if (w_mpps > mpps) {
-			uint64_t busy = b.busy_cycles - a.busy_cycles;
-			uint64_t idle = b.idle_cycles - a.idle_cycles;
-			uint64_t blocked = b.blocked_cycles - a.blocked_cycles;
-			double all = (double)(busy + idle + blocked);
-			mpps = w_mpps;
-			mev = (double)(b.events_enqueued - a.events_enqueued) / dt / 1e6;
-			busy_pct = all > 0 ? 100.0 * (double)busy / all : 0;
-			block_pct = all > 0 ? 100.0 * (double)blocked / all : 0;
-		}
-		if (w_ns > 0 && (cpu_ns == 0 || w_ns < cpu_ns))
-			cpu_ns = w_ns;
+		uint64_t busy = b.busy_cycles - a.busy_cycles;
+		uint64_t idle = b.idle_cycles - a.idle_cycles;
+		uint64_t blocked = b.blocked_cycles - a.blocked_cycles;
+		double all = (double)(busy + idle + blocked);
+
+		w_mpps_v[win] = w_mpps;
+		w_mev_v[win] = (double)(b.events_enqueued - a.events_enqueued) / dt / 1e6;
+		w_ns_v[win] = w_ns;
+		busy_v[win] = all > 0 ? 100.0 * (double)busy / all : 0;
+		block_v[win] = all > 0 ? 100.0 * (double)blocked / all : 0;
 	}
+	double mpps = median(w_mpps_v, WINDOWS), mev = median(w_mev_v, WINDOWS);
+	double cpu_ns = median(w_ns_v, WINDOWS), busy_pct = median(busy_v, WINDOWS);
+	double block_pct = median(block_v, WINDOWS);
 	sluice_worker_stop(the_worker);
 	while (rte_eal_get_lcore_state(1) != WAIT)
 		drain_until(ring, batches, rte_rdtsc() + hz / 1000);
@@ -308,6 +365,7 @@ static int run_shape(struct shape *s, unsigned idx, unsigned seconds)
 		printf("|   (%s: %" PRIu64 " rejected, %" PRIu64 " shed: the shape is wrong)\n",
 		       s->name, rej, shed);
 	fflush(stdout);
+	json_line(s, w_mpps_v, w_mev_v, w_ns_v, busy_v, rej, shed);
 	sluice_worker_destroy(the_worker);
 	sluice_nic_port_destroy(port);
 	rte_ring_free(ring);
@@ -343,7 +401,7 @@ int main(int argc, char **argv)
 			continue;
 		snprintf(path, sizeof(path), "%s/s%u.pcap", dir, i);
 		if (baseline)
-			shapes[i].testpmd_mpps = testpmd_mpps(path, seconds);
+			shapes[i].testpmd_mpps = testpmd_mpps(&shapes[i], path, seconds);
 	}
 	snprintf(prefix, sizeof(prefix), "bdp-%d", (int)getpid());
 	struct sluice_nic_eal_opts eo = {.prog = "bench_dataplane",
@@ -357,7 +415,9 @@ int main(int argc, char **argv)
 		return 1;
 	printf("one worker core (net_pcap infinite_rx, %u s per run) vs dpdk-testpmd rxonly\n\n",
 	       seconds);
-	printf("wall: best of 3 windows (testpmd: best second); cpu: worker thread CPU time\n\n");
+	printf("wall: median of %d windows (testpmd: median second); cpu: worker thread CPU time "
+	       "(median)\n\n",
+	       WINDOWS);
 	printf("| shape                | frame | ev  | testpmd | worker  | worker  | wall  | cpu   "
 	       " "
 	       "| cpu     | cpu     | busy   | block  |\n");

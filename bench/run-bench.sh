@@ -8,8 +8,10 @@
 #
 # Steps: memif_rxonly (receive limit: testpmd rxonly fed by sluice-gen over memif, 64/512 B),
 # pcap_rxonly (testpmd rxonly on net_pcap infinite_rx: the PMD without a sender), fio (disk
-# limit in the data directory), udp_sink and rsyslog (kernel peers fed over loopback, swept to
-# the highest rate with <= 0.1% loss), kafka_client (a plain librdkafka producer, kcat, against
+# limit in the data directory), udp_sink and rsyslog (kernel peers fed over loopback by several
+# sender processes, SLUICE_BENCH_SENDERS, on a doubling-then-bisecting rate grid, to the highest
+# rate with <= 0.1% loss; each says whether its loss, the senders or the grid ended it),
+# kafka_client (a plain librdkafka producer, kcat, against
 # librdkafka's embedded mock cluster), sluiced (when the daemon is built).
 # Writes <out>/<name>.json, <out>/<name>.md and, with gnuplot, <out>/<name>-*.png.
 # It reports; it never asserts a number. --quick runs every step for about a second (CI).
@@ -197,8 +199,14 @@ fio_steps() {
 }
 
 # 4. Kernel peers over loopback, same event stream (lines, 100 B events, one per datagram).
-peer_rates() { if [ $quick = 1 ]; then echo "50000 200000"; else echo "50000 100000 200000 400000 800000 1600000"; fi; }
-peer_point() { # peer rate port -> prints "received cpu_s sent"
+# Fed by $senders sluice-gen processes (each at rate / senders), so that the peer, not one
+# sending core, sets the ceiling. The grid doubles from 50 k pps until the peer loses more than
+# 0.1 % (or the senders cannot reach the offered rate), then bisects between the last clean and
+# the first lossy rate ($bisect steps: about 6 % resolution after 3).
+senders=${SLUICE_BENCH_SENDERS:-$([ $quick = 1 ] && echo 2 || echo 4)}
+bisect=${SLUICE_BENCH_BISECT:-$([ $quick = 1 ] && echo 0 || echo 3)}
+peer_max_pps=${SLUICE_BENCH_PEER_MAX_PPS:-$([ $quick = 1 ] && echo 200000 || echo 6400000)}
+peer_point() { # peer rate port -> prints "received cpu_s sent p50 p99 p999 sender_cpu_s"
 	local peer=$1 rate=$2 port=$3 dir="$work/$1-$2" rpid
 	mkdir -p "$dir"
 	if [ "$peer" = udp_sink ]; then
@@ -218,15 +226,26 @@ peer_point() { # peer rate port -> prints "received cpu_s sent"
 	fi
 	pids+=("$rpid")
 	for _ in $(seq 1 50); do ss -Huln "sport = :$port" | grep -q . && break; sleep 0.1; done
-	local c0 c1; c0=$(cpu_s "$rpid")
-	"$GEN" --udp "127.0.0.1:$port" --format lines --event-size 100 --pps "$rate" --stamp \
-		--duration "$secs" --quiet --summary "$dir/gen.json"
+	local c0 c1 s t0 t1 gpids=()
+	c0=$(cpu_s "$rpid")
+	t0=$(awk '{ print $14 + $15 + $16 + $17 }' /proc/$BASHPID/stat)
+	for ((s = 0; s < senders; s++)); do
+		"$GEN" --udp "127.0.0.1:$port" --format lines --event-size 100 \
+			--pps $((rate / senders)) --stamp --duration "$secs" --quiet \
+			--summary "$dir/gen$s.json" &
+		gpids+=($!)
+	done
+	for p in "${gpids[@]}"; do wait "$p" || true; done
+	t1=$(awk '{ print $14 + $15 + $16 + $17 }' /proc/$BASHPID/stat)
 	sleep 1
 	c1=$(cpu_s "$rpid")
 	kill -TERM "$rpid" 2>/dev/null || true
 	wait "$rpid" 2>/dev/null || true
-	local got=0
+	local got=0 sent=0
 	[ -f "$dir/out.log" ] && got=$(wc -l <"$dir/out.log")
+	for ((s = 0; s < senders; s++)); do
+		sent=$((sent + $(json_get "$dir/gen$s.json" run.tx_packets)))
+	done
 	# durable latency (send -> fdatasync done), udp_sink only: rsyslog's omfile never syncs
 	local p50=null p99=null p999=null
 	if [ -f "$dir/sink.json" ] && grep -q durable_latency_p50_us "$dir/sink.json"; then
@@ -236,40 +255,50 @@ peer_point() { # peer rate port -> prints "received cpu_s sent"
 		python3 -c 'import json,sys; print(json.dumps(json.load(open(sys.argv[1]))["durable_latency_cdf"]))' \
 			"$dir/sink.json" >"$work/$peer-$rate.cdf.json"
 	fi
-	echo "$got $(calc "$c1 - $c0") $(json_get "$dir/gen.json" run.tx_packets) $p50 $p99 $p999"
+	echo "$got $(calc "$c1 - $c0") $sent $p50 $p99 $p999 $(calc "($t1 - $t0) / $clk")"
 }
 peer_sweep() { # peer
 	local peer=$1 best=0 best_cpu=0 best_lat="null null null" points="[" port=$((19600 + RANDOM % 300))
-	log "$peer: offered rates $(peer_rates) pps, ${secs} s each, lines format, 100 B events"
-	for r in $(peer_rates); do
-		read -r got cpu sent p50 p99 p999 < <(peer_point "$peer" "$r" "$port")
+	local good=0 bad=0 r=50000 step=0 ended=""
+	log "$peer: $senders senders, ${secs} s per rate, doubling from 50 k pps then $bisect bisection steps, lines format, 100 B events"
+	while :; do
+		read -r got cpu sent p50 p99 p999 scpu < <(peer_point "$peer" "$r" "$port")
+		port=$((port + 1))
 		local loss; loss=$(calc "($sent - $got) * 100 / ($sent + ($sent == 0))")
 		log "$peer: offered $r pps: sent $sent received $got loss $(printf %.3f "$loss") %"
-		points="$points{\"offered_pps\":$r,\"sent\":$sent,\"received\":$got,\"loss_pct\":$loss,\"cpu_s\":$cpu,\"durable_p50_us\":$p50,\"durable_p99_us\":$p99,\"durable_p999_us\":$p999},"
-		if ! awk "BEGIN { exit !($loss <= 0.1) }"; then
-			break
-		fi
-		if awk "BEGIN { exit !($got / $secs > $best) }"; then
+		points="$points{\"offered_pps\":$r,\"sent\":$sent,\"received\":$got,\"loss_pct\":$loss,\"cpu_s\":$cpu,\"senders\":$senders,\"sender_cpu_s\":$scpu,\"durable_p50_us\":$p50,\"durable_p99_us\":$p99,\"durable_p999_us\":$p999},"
+		local clean=0 saturated=0
+		awk "BEGIN { exit !($loss <= 0.1) }" && clean=1
+		awk "BEGIN { exit !($sent < 0.9 * $r * $secs) }" && saturated=1
+		if [ $clean = 1 ] && awk "BEGIN { exit !($got / $secs > $best) }"; then
 			best=$(calc "$got / $secs")
 			best_cpu=$(calc "$cpu * 1000000000 / ($got + ($got == 0))")
 			best_lat="$p50 $p99 $p999"
 			[ -f "$work/$peer-$r.cdf.json" ] && cp "$work/$peer-$r.cdf.json" "$work/steps-$peer.cdf.json"
 		fi
-		# One sender core saturates before some peers lose anything: offering more only
-		# repeats the same point.
-		if awk "BEGIN { exit !($sent < 0.7 * $r * $secs) }"; then
-			log "$peer: the sender saturated at $(calc "$sent / $secs") pps; sweep ends"
-			break
+		if [ $clean = 1 ] && [ $saturated = 0 ]; then good=$r; else bad=$r; fi
+		if [ $clean = 1 ] && [ $saturated = 1 ] && [ -z "$ended" ]; then
+			ended="senders"
+			log "$peer: $senders senders reached only $(calc "$sent / $secs") pps without loss: the ceiling found is the senders'"
 		fi
-		port=$((port + 1))
+		[ $clean = 0 ] && [ -z "$ended" ] && ended="loss"
+		if [ "$bad" = 0 ]; then
+			[ $((r * 2)) -le "$peer_max_pps" ] || { ended="grid"; break; }
+			r=$((r * 2))
+			continue
+		fi
+		[ "$step" -lt "$bisect" ] || break
+		step=$((step + 1))
+		r=$(((good + bad) / 2))
 	done
 	points="${points%,}]"
 	local l50 l99 l999 cdf=null
 	read -r l50 l99 l999 <<<"$best_lat"
 	[ -f "$work/steps-$peer.cdf.json" ] && cdf=$(cat "$work/steps-$peer.cdf.json")
 	step_json "$peer" kind=peer durable_p50_us="$l50" durable_p99_us="$l99" \
-		durable_p999_us="$l999" durable_cdf="$cdf" what="$peer over loopback (lines, 100 B events$([ "$peer" = rsyslog ] && echo ", omfile without fsync"))" \
-		best_eps="$best" cpu_ns_per_event="$best_cpu" points="$points"
+		durable_p999_us="$l999" durable_cdf="$cdf" what="$peer over loopback (lines, 100 B events$([ "$peer" = rsyslog ] && echo ", omfile without fsync"), $senders senders)" \
+		best_eps="$best" cpu_ns_per_event="$best_cpu" points="$points" senders="$senders" \
+		limited_by="\"${ended:-grid}\"" first_lossy_pps="$bad" last_clean_pps="$good"
 }
 
 # 5. Kafka client limit: a plain librdkafka producer (kcat) into librdkafka's mock cluster.
@@ -373,7 +402,20 @@ sys.exit(0 if ok else 1)' "$st" "$fwd"; then break; fi
 		       "loss_pct": 100.0 * (sent - persisted) / sent if sent else 0,
 		       "mb_s_persisted": st.get("bytes_on_disk", 0) / secs / 1e6,
 		       "cpu_ns_per_event": cpu * 1e9 / persisted if persisted else 0,
-		       "settle_s": settle, "unaccounted": st.get("unaccounted")}
+		       "settle_s": settle, "unaccounted": st.get("unaccounted"),
+		       # Where the events that were not persisted went, by who dropped them:
+		       # the memif link (sent, never reached the port), the NIC (missed: RX ring
+		       # full), the worker (rejected, shed by reason and cause).
+		       "sent_packets": g["run"]["tx_packets"],
+		       "nic_received_packets": st.get("nic_received", 0),
+		       "nic_missed_packets": st.get("nic_missed", 0),
+		       "rejected": sum(st.get("rejected", {}).values()),
+		       "shed_by_reason": st.get("shed", {}),
+		       "shed_by_cause": st.get("shed_cause", {}),
+		       "shed_storage": st.get("shed_storage", {}),
+		       "shed_pct": 100.0 * shed / sent if sent else 0}
+		out["link_lost_packets"] = max(0, out["sent_packets"] - out["nic_received_packets"]
+		                               - out["nic_missed_packets"])
 		if fwd:
 		    out["forwarded"] = st.get("forwarded", 0)
 		    out["forwarded_eps"] = st.get("forwarded", 0) / (secs + settle)
