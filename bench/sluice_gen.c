@@ -116,26 +116,6 @@ static uint64_t calibrate_tsc(void)
 	return (uint64_t)((double)(t1 - t0) * 1e9 / ns);
 }
 
-static void remove_runtime_dir(const char *prefix)
-{
-	char dir[256], path[512];
-	DIR *d;
-	struct dirent *e;
-
-	snprintf(dir, sizeof(dir), "/var/run/dpdk/%s", prefix);
-	d = opendir(dir);
-	if (d == NULL)
-		return;
-	while ((e = readdir(d)) != NULL) {
-		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-			continue;
-		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
-		unlink(path);
-	}
-	closedir(d);
-	rmdir(dir);
-}
-
 static int port_open(struct out *o, uint32_t max_frame)
 {
 	const struct gen_config *c = o->cfg;
@@ -599,8 +579,11 @@ static void out_close(struct out *o)
 	if (o->pool)
 		rte_mempool_free(o->pool);
 	if (o->eal) {
+		char dir[256];
+
+		snprintf(dir, sizeof(dir), "/var/run/dpdk/%s", o->prefix);
 		sluice_nic_eal_cleanup();
-		remove_runtime_dir(o->prefix);
+		sluice_nic_eal_remove_runtime_dir(dir);
 	}
 }
 

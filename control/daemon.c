@@ -47,6 +47,7 @@
 #include "sluice_dataplane.h"
 #include "sluice_nic.h"
 #include "sluice_storage.h"
+#include "sluice_time.h"
 
 RTE_LOG_REGISTER(daemon_logtype, sluice.daemon, INFO)
 
@@ -139,18 +140,6 @@ struct sluice_daemon {
 };
 
 static void supervise_start(struct sluice_daemon *d);
-
-static double mono_now(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static double ts_to_s(const struct timespec *ts)
-{
-	return (double)ts->tv_sec + (double)ts->tv_nsec / 1e9;
-}
 
 /* ---------------------------------------------------------------------------------------- */
 /* Logging: every module logs through rte_log with its own sluice.<module> type.            */
@@ -476,7 +465,7 @@ static int start_storage(struct sluice_daemon *d)
 	struct sluice_topic_opts topics[SLUICE_CONFIG_MAX_TOPICS];
 	int writer_cpus[64], writer_nodes[64];
 	struct sluice_log_opts o = {0};
-	double t0 = mono_now();
+	double t0 = sluice_mono_s();
 	int rc;
 
 	for (uint32_t i = 0; i < cfg->ntopics; i++) {
@@ -536,7 +525,8 @@ static int start_storage(struct sluice_daemon *d)
 		return rc;
 	}
 	DLOG(INFO, "log open: %u partitions in %s, recovery checked in %.1f ms",
-	     sluice_log_partition_count(d->log), cfg->storage.data_dir, (mono_now() - t0) * 1e3);
+	     sluice_log_partition_count(d->log), cfg->storage.data_dir,
+	     (sluice_mono_s() - t0) * 1e3);
 	return 0;
 }
 
@@ -849,7 +839,7 @@ int sluice_daemon_start(struct sluice_daemon *d)
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	clock_gettime(CLOCK_REALTIME, &wall);
-	d->start_time_s = ts_to_s(&wall);
+	d->start_time_s = sluice_ts_s(&wall);
 	d->forwarding = sluice_config_forwarding(d->cfg);
 	set_state(d, STATE_STARTING);
 	d->log_stream = log_setup(d->cfg);
@@ -874,7 +864,7 @@ int sluice_daemon_start(struct sluice_daemon *d)
 	if ((rc = start_workers(d)) || (rc = start_forwarder(d)) || (rc = start_outputs(d)))
 		goto fail;
 	clock_gettime(CLOCK_MONOTONIC, &d->started_mono);
-	d->startup_s = ts_to_s(&d->started_mono) - ts_to_s(&t0);
+	d->startup_s = sluice_ts_s(&d->started_mono) - sluice_ts_s(&t0);
 	set_state(d, STATE_RUNNING);
 	supervise_start(d);
 	DLOG(NOTICE,
@@ -1992,7 +1982,7 @@ static json_t *req_status(struct sluice_daemon *d)
 	json_object_set_new(r, "pid", json_integer(getpid()));
 	json_object_set_new(r, "uptime_s",
 			    json_real(d->state == STATE_RUNNING
-					      ? ts_to_s(&now) - ts_to_s(&d->started_mono)
+					      ? sluice_ts_s(&now) - sluice_ts_s(&d->started_mono)
 					      : 0));
 	json_object_set_new(r, "startup_ms", json_real(d->startup_s * 1e3));
 	json_object_set_new(r, "alarms", reasons_array(d, &healthy));
@@ -2451,7 +2441,7 @@ static json_t *req_flush(struct sluice_daemon *d)
 {
 	uint32_t n = sluice_log_partition_count(d->log);
 	int64_t *target = calloc(n ? n : 1, sizeof(*target));
-	double deadline = mono_now() + 5.0;
+	double deadline = sluice_mono_s() + 5.0;
 	bool done = false;
 	json_t *r;
 
@@ -2466,7 +2456,7 @@ static json_t *req_flush(struct sluice_daemon *d)
 		gather(d, &t);
 		if (t.w.events_open == 0 && t.w.events_enqueued <= t.appended + t.storage_shed)
 			break;
-		if (mono_now() > deadline || d->state != STATE_RUNNING) {
+		if (sluice_mono_s() > deadline || d->state != STATE_RUNNING) {
 			free(target);
 			return reply_err("flush: %" PRIu64 " events still in open batches or rings "
 					 "after 5 s",
@@ -2487,7 +2477,7 @@ static json_t *req_flush(struct sluice_daemon *d)
 	 * stays valid: stop frees it only after the control socket's requests have finished. */
 	struct sluice_log *log = d->log;
 	pthread_mutex_unlock(&d->lock);
-	while (!done && mono_now() < deadline) {
+	while (!done && sluice_mono_s() < deadline) {
 		done = true;
 		for (uint32_t i = 0; i < n; i++)
 			if (sluice_partition_durable_offset(sluice_log_partition(log, i)) <
@@ -2784,7 +2774,7 @@ int sluice_daemon_reload(struct sluice_daemon *d)
 	sluice_notify("RELOADING=1\nMONOTONIC_USEC=%" PRIu64 "\nSTATUS=reloading %s",
 		      (uint64_t)mono.tv_sec * 1000000 + (uint64_t)mono.tv_nsec / 1000,
 		      d->config_path ? d->config_path : "(no file)");
-	json_object_set_new(rep, "time", json_real(ts_to_s(&wall)));
+	json_object_set_new(rep, "time", json_real(sluice_ts_s(&wall)));
 	json_object_set_new(rep, "file", json_string(d->config_path ? d->config_path : ""));
 	next = sluice_config_new();
 	if (!next || !d->config_path) {
@@ -2914,9 +2904,9 @@ report:
 
 int sluice_daemon_run(struct sluice_daemon *d)
 {
-	double next_stats = mono_now();
+	double next_stats = sluice_mono_s();
 	uint64_t last_events = 0, last_persisted = 0, last_fwd = 0;
-	double last_t = mono_now();
+	double last_t = sluice_mono_s();
 
 	while (sluice_daemon_stop_requests(d) == 0) {
 		struct timespec ts = {0, 50 * 1000 * 1000};
@@ -2932,7 +2922,7 @@ int sluice_daemon_run(struct sluice_daemon *d)
 			sluice_daemon_reload(d);
 		}
 		pthread_mutex_lock(&d->lock);
-		supervise(d, mono_now());
+		supervise(d, sluice_mono_s());
 		/* Sample the NIC often, so a PMD that resets its counters on reconnect (memif)
 		 * loses at most one interval of them (see nic_stats()). */
 		for (uint32_t i = 0; i < d->nports; i++) {
@@ -2940,7 +2930,7 @@ int sluice_daemon_run(struct sluice_daemon *d)
 			nic_stats(d, i, &st);
 		}
 		interval_us = d->cfg->control.stats_interval_us;
-		now = mono_now();
+		now = sluice_mono_s();
 		if (interval_us && now >= next_stats) {
 			struct totals t;
 			double dt = now - last_t;
@@ -2970,10 +2960,10 @@ int sluice_daemon_run(struct sluice_daemon *d)
 static void wait_forwarded(struct sluice_daemon *d, double timeout_s)
 {
 	uint32_t n = sluice_log_partition_count(d->log);
-	double deadline = mono_now() + timeout_s;
+	double deadline = sluice_mono_s() + timeout_s;
 
 	(void)n;
-	while (mono_now() < deadline) {
+	while (sluice_mono_s() < deadline) {
 		struct sluice_fwd_stats fs;
 		if (fwd_pending(d, &fs) == 0)
 			return;
@@ -3002,29 +2992,11 @@ static void log_accounting(const struct totals *t)
 	     t->in_flight + (int64_t)t->w.events_open, t->forwarded, t->pending, t->unaccounted);
 }
 
-static void remove_runtime_dir(const char *dir)
-{
-	DIR *dh = opendir(dir);
-	struct dirent *e;
-
-	if (!dh)
-		return;
-	while ((e = readdir(dh))) {
-		char path[PATH_MAX + 256];
-		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-			continue;
-		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
-		unlink(path);
-	}
-	closedir(dh);
-	rmdir(dir);
-}
-
 int sluice_daemon_stop(struct sluice_daemon *d)
 {
 	const struct sluice_config *cfg = d->cfg;
 	bool was_running;
-	double t0 = mono_now(), t_workers, t_rx, t_log, t_fwd;
+	double t0 = sluice_mono_s(), t_workers, t_rx, t_log, t_fwd;
 	int rc = 0;
 
 	pthread_mutex_lock(&d->lock);
@@ -3054,11 +3026,11 @@ int sluice_daemon_stop(struct sluice_daemon *d)
 			d->launched[w] = false;
 		}
 	}
-	t_workers = mono_now();
+	t_workers = sluice_mono_s();
 	for (uint32_t i = 0; i < d->nports; i++)
 		sluice_nic_port_stop(d->ports[i]);
 
-	t_rx = mono_now();
+	t_rx = sluice_mono_s();
 	/* 2. Drain every ring, seal and fdatasync. */
 	if (d->log && d->log_started) {
 		int src = sluice_log_stop(d->log);
@@ -3068,7 +3040,7 @@ int sluice_daemon_stop(struct sluice_daemon *d)
 		}
 	}
 
-	t_log = mono_now();
+	t_log = sluice_mono_s();
 	/* 3. The forwarder gets a bounded time to send what is now durable. */
 	if (d->fwd) {
 		double t = (double)cfg->kafka.shutdown_timeout_us / 1e6;
@@ -3076,7 +3048,7 @@ int sluice_daemon_stop(struct sluice_daemon *d)
 		sluice_fwd_stop(d->fwd, (uint32_t)(cfg->kafka.shutdown_timeout_us / 1000));
 	}
 
-	t_fwd = mono_now();
+	t_fwd = sluice_mono_s();
 	if (d->log && d->nworkers) {
 		struct totals t;
 		pthread_mutex_lock(&d->lock);
@@ -3138,7 +3110,7 @@ int sluice_daemon_stop(struct sluice_daemon *d)
 		sluice_nic_eal_cleanup();
 		d->eal_up = false;
 		/* EAL leaves /var/run/dpdk/<prefix> behind; the prefix is ours alone. */
-		remove_runtime_dir(runtime_dir);
+		sluice_nic_eal_remove_runtime_dir(runtime_dir);
 	}
 	if (d->state != STATE_FAILED)
 		d->state = STATE_STOPPED;
@@ -3149,9 +3121,9 @@ int sluice_daemon_stop(struct sluice_daemon *d)
 		     "stopped%s in %.0f ms (workers %.0f ms, ports %.0f ms, drain and sync %.0f "
 		     "ms, "
 		     "forwarder %.0f ms, close %.0f ms)",
-		     rc ? " with errors" : " cleanly", (mono_now() - t0) * 1e3,
+		     rc ? " with errors" : " cleanly", (sluice_mono_s() - t0) * 1e3,
 		     (t_workers - t0) * 1e3, (t_rx - t_workers) * 1e3, (t_log - t_rx) * 1e3,
-		     (t_fwd - t_log) * 1e3, (mono_now() - t_fwd) * 1e3);
+		     (t_fwd - t_log) * 1e3, (sluice_mono_s() - t_fwd) * 1e3);
 	return rc;
 }
 

@@ -49,6 +49,7 @@
 #include <rte_log.h>
 
 #include "forward_internal.h"
+#include "sluice_time.h"
 
 RTE_LOG_REGISTER(sluice_forward_logtype, sluice.forwarder, INFO)
 
@@ -84,30 +85,6 @@ static void fwd_log(uint32_t level, const char *fmt, ...)
 #define LOG_ERR RTE_LOG_ERR
 #define LOG_WARN RTE_LOG_WARNING
 #define LOG_NOTICE RTE_LOG_NOTICE
-
-static uint64_t mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
-static uint64_t mono_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
-
-static int64_t wall_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* ---------------------------------------------------------------------------------------- */
 /* State                                                                                      */
@@ -786,7 +763,7 @@ static bool src_ready(struct fpart *p)
 		return false;
 	}
 	coal_src_init(&p->src, batch, len);
-	p->src_read_us = mono_us();
+	p->src_read_us = sluice_mono_us();
 	rc = coal_src_seek(&p->src, p->next_build);
 	if (rc == 0 && p->src.remaining == 0)
 		return src_ready(p); /* the batch ended before next_build */
@@ -895,7 +872,7 @@ static uint32_t build_slot(struct sluice_fwd *f, struct fpart *p)
 					"batch.size (%" PRIu32 " bytes): held",
 					p->topic->name, p->partition, p->src.next_offset, limit);
 				p->retry = true;
-				p->retry_at = mono_ms() +
+				p->retry_at = sluice_mono_ms() +
 					REFUSED_BACKOFF_FACTOR * f->conf.retry_backoff_max_ms;
 				return 0;
 			} else {
@@ -978,7 +955,7 @@ static void retry_arm(struct sluice_fwd *f, struct fpart *p, uint32_t min_ms)
 		b = min_ms;
 	p->retry_backoff_ms = b;
 	p->retry = true;
-	p->retry_at = mono_ms() + b;
+	p->retry_at = sluice_mono_ms() + b;
 }
 
 static void log_part_error(struct fpart *p, int16_t code, const char *what)
@@ -1003,7 +980,7 @@ static void produce_result(struct sluice_fwd *f, struct fpart *p, struct slot *s
 		s->state = SLOT_ACKED;
 		p->retry_backoff_ms = 0;
 		p->last_err = 0;
-		ack_latency_observe(p, mono_us() - s->read_us, s->records);
+		ack_latency_observe(p, sluice_mono_us() - s->read_us, s->records);
 		ADD(p->a_delivered_records, s->records);
 		ADD(p->a_delivered_bytes, s->len);
 		ADD(p->a_delivered_batches, 1);
@@ -1283,7 +1260,7 @@ static void on_metadata(struct kconn *c, struct kreq *q, int err, const uint8_t 
 	bool seen[f->nparts ? f->nparts : 1];
 	struct meta_ctx m = {f, seen, NULL};
 	struct kp_metadata_cb cb = {.ctx = &m, .broker = meta_broker, .partition = meta_partition};
-	uint64_t now = mono_ms();
+	uint64_t now = sluice_mono_ms();
 
 	f->meta_outstanding = false;
 	if (err) {
@@ -1378,7 +1355,7 @@ static void pid_backoff(struct sluice_fwd *f, uint32_t min_ms)
 	if (b < min_ms)
 		b = min_ms;
 	f->pid_backoff_ms = b;
-	f->pid_retry_at = mono_ms() + b;
+	f->pid_retry_at = sluice_mono_ms() + b;
 	f->pid_state = PID_NONE;
 }
 
@@ -1606,7 +1583,7 @@ static void resume_retry(struct sluice_fwd *f, struct fpart *p, const char *why)
 	r->backoff_ms = r->backoff_ms ? r->backoff_ms * 2 : f->conf.retry_backoff_ms;
 	if (r->backoff_ms > f->conf.retry_backoff_max_ms)
 		r->backoff_ms = f->conf.retry_backoff_max_ms;
-	r->retry_at = mono_ms() + r->backoff_ms;
+	r->retry_at = sluice_mono_ms() + r->backoff_ms;
 	r->step = RS_START;
 	if (!r->logged && why)
 		fwd_log(LOG_WARN,
@@ -1656,8 +1633,8 @@ static void resume_decide(struct sluice_fwd *f, struct fpart *p)
 				": holding this partition",
 				p->topic->name, p->partition, start, st.durable_offset);
 			resume_retry(f, p, NULL);
-			r->retry_at =
-				mono_ms() + REFUSED_BACKOFF_FACTOR * f->conf.retry_backoff_max_ms;
+			r->retry_at = sluice_mono_ms() +
+				REFUSED_BACKOFF_FACTOR * f->conf.retry_backoff_max_ms;
 			return;
 		}
 	} else if (r->log_start <= 0) {
@@ -2115,7 +2092,7 @@ static uint32_t io_poll(struct sluice_fwd *f, int timeout_ms)
 	rc = poll(f->pfds, n, timeout_ms);
 	if (rc <= 0)
 		return 0;
-	now = mono_ms();
+	now = sluice_mono_ms();
 	for (uint32_t i = 0; i < n; i++)
 		if (f->pfds[i].revents || f->pconns[i]->tops->pending(f->pconns[i]))
 			kconn_io(f->pconns[i], f->pfds[i].revents, now);
@@ -2157,7 +2134,7 @@ static void *fwd_main(void *arg)
 	for (uint32_t i = 0; i < f->nbootstrap; i++)
 		f->bootstrap[i].want = true;
 	for (;;) {
-		uint64_t now = mono_ms(), next = now + f->idle_poll_ms;
+		uint64_t now = sluice_mono_ms(), next = now + f->idle_poll_ms;
 		uint32_t work = 0;
 		int timeout;
 
@@ -2201,7 +2178,7 @@ static void *fwd_main(void *arg)
 		if (timeout > (int)f->idle_poll_ms)
 			timeout = (int)f->idle_poll_ms;
 		io_poll(f, timeout);
-		now = mono_ms();
+		now = sluice_mono_ms();
 		report_forwarded(f);
 		update_state(f);
 		if (now - last_sample >= 1000) {
@@ -2631,7 +2608,7 @@ static int64_t retention_eta_s(const struct fpart *p, uint64_t lag_bytes, int64_
 void sluice_fwd_stats(struct sluice_fwd *f, struct sluice_fwd_stats *out,
 		      struct sluice_fwd_partition_stats *parts, uint32_t max_parts)
 {
-	int64_t now = wall_ms();
+	int64_t now = sluice_wall_ms();
 
 	memset(out, 0, sizeof(*out));
 	out->state = (enum sluice_fwd_state)LOAD(f->a_state);

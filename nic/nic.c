@@ -11,12 +11,15 @@
  * - Stats and xstats may be read by the control thread while workers poll: the PMD's counters
  *   are per-queue and read without locks, as every DPDK application does.
  */
+#include <dirent.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <rte_eal.h>
 #include <rte_errno.h>
@@ -172,6 +175,24 @@ void sluice_nic_eal_cleanup(void)
 	rte_eal_cleanup();
 	eal_up = false;
 	eal_args_free();
+}
+
+void sluice_nic_eal_remove_runtime_dir(const char *dir)
+{
+	DIR *dh = opendir(dir);
+	struct dirent *e;
+
+	if (!dh)
+		return;
+	while ((e = readdir(dh))) {
+		char path[PATH_MAX + 256];
+		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+		unlink(path);
+	}
+	closedir(dh);
+	rmdir(dir);
 }
 
 static void port_copy_str(char *dst, size_t cap, const char *src)

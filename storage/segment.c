@@ -942,7 +942,7 @@ static bool seg_file_empty(struct sluice_partition *p, int64_t base)
 
 int part_load(struct sluice_partition *p)
 {
-	uint64_t t0 = sluice_now_ns();
+	uint64_t t0 = sluice_mono_ns();
 	int64_t *bases = NULL, ckpt;
 	size_t nbases = 0, cap = 0;
 	struct recover_result res = {0};
@@ -1103,10 +1103,10 @@ int part_load(struct sluice_partition *p)
 	if (!clean && nbases)
 		sluice_storage_log("%s: recovered (no clean shutdown) in %.1f ms to offset %" PRId64
 				   ", %" PRIu64 " bytes quarantined",
-				   p->dir, (double)(sluice_now_ns() - t0) / 1e6, p->log_end_offset,
+				   p->dir, (double)(sluice_mono_ns() - t0) / 1e6, p->log_end_offset,
 				   res.cut_bytes);
 out:
 	free(bases);
-	p->recovery_ns = sluice_now_ns() - t0;
+	p->recovery_ns = sluice_mono_ns() - t0;
 	return rc;
 }

@@ -37,6 +37,7 @@
 
 #include "ctl.h"
 #include "ctl_proto.h"
+#include "sluice_time.h"
 
 struct sluice_daemon {
 	pthread_mutex_t mu;
@@ -47,14 +48,6 @@ struct sluice_daemon {
 	uint64_t flushes;
 	atomic_bool stop;
 };
-
-static double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 void sluice_daemon_collect(struct sluice_daemon *d, const struct sluice_metric_sink *s)
 {
@@ -68,7 +61,7 @@ void sluice_daemon_collect(struct sluice_daemon *d, const struct sluice_metric_s
 	double up;
 
 	pthread_mutex_lock(&d->mu);
-	up = now_s() - d->start;
+	up = sluice_mono_s() - d->start;
 	s->family(s->ctx, "sluice_persisted_events_total", SLUICE_METRIC_COUNTER,
 		  "Events written and made durable.");
 	s->sample(s->ctx, "sluice_persisted_events_total", NULL, 0, 12345);
@@ -218,10 +211,10 @@ static json_t *handle(struct sluice_daemon *d, const char *cmd, json_t *args)
 {
 	if (strcmp(cmd, "status") == 0)
 		return json_pack("{sbsssfsbs[]s[{sssssi}]s[{sisi}]s{ssss}}", "ok", 1, "state",
-				 "running", "uptime_s", now_s() - d->start, "healthy", d->healthy,
-				 "alarms", "ports", "name", "p0", "link", "up", "queues", 2,
-				 "workers", "lcore", 1, "queue", 0, "forwarder", "state",
-				 d->paused ? "paused" : "running", "brokers", "embedded");
+				 "running", "uptime_s", sluice_mono_s() - d->start, "healthy",
+				 d->healthy, "alarms", "ports", "name", "p0", "link", "up",
+				 "queues", 2, "workers", "lcore", 1, "queue", 0, "forwarder",
+				 "state", d->paused ? "paused" : "running", "brokers", "embedded");
 	if (strcmp(cmd, "stats") == 0)
 		return json_pack("{sbsIsIsIs{sIsI}sIs{}sIsIsI}", "ok", 1, "nic_received",
 				 (json_int_t)3000, "nic_missed", (json_int_t)0, "parsed",
@@ -366,7 +359,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "ctl_testd: --socket is required\n");
 		return 2;
 	}
-	d.start = now_s();
+	d.start = sluice_mono_s();
 	/* Signals are taken synchronously below; threads created after this inherit the mask. */
 	sigemptyset(&set);
 	sigaddset(&set, SIGTERM);
