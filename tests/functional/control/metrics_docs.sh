@@ -14,7 +14,7 @@ TMP=$(mktemp -d /tmp/metrics-docs.XXXXXX)
 trap 'rm -rf "$TMP"' EXIT
 
 # Metric names are string literals ("sluice_..."); nothing else in these files is quoted so.
-grep -ohE '"sluice_[a-z0-9_]+"' "$SRC"/control/daemon.c "$SRC"/control/ctl_server.c \
+grep -ohE '"sluice_[a-z0-9_]+"' "$SRC"/control/daemon*.c "$SRC"/control/ctl_server.c \
 	"$SRC"/control/metrics_http.c "$SRC"/control/telemetry.c | tr -d '"' | sort -u >"$TMP/src"
 [ "$(wc -l <"$TMP/src")" -ge 50 ] || fail "only $(wc -l <"$TMP/src") metric names found in the sources"
 awk '/^## Metrics reference/,/^## DPDK telemetry/' "$DOC" | grep -oE '`sluice_[a-z0-9_]+`' |
