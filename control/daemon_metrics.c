@@ -4,6 +4,7 @@
  * Threading: see daemon.c.
  */
 #include "daemon_internal.h"
+#include "metric_registry.h"
 
 /* ---------------------------------------------------------------------------------------- */
 /* Metrics                                                                                    */
@@ -12,17 +13,10 @@ struct emit {
 	const struct sluice_metric_sink *s;
 };
 
-static void fam(const struct sluice_metric_sink *s, const char *name, enum sluice_metric_type t,
-		const char *help)
+static void one(const struct sluice_metric_sink *s, enum sluice_metric_id id, double v)
 {
-	s->family(s->ctx, name, t, help);
-}
-
-static void one(const struct sluice_metric_sink *s, const char *name, enum sluice_metric_type t,
-		const char *help, double v)
-{
-	fam(s, name, t, help);
-	s->sample(s->ctx, name, NULL, 0, v);
+	sluice_metric_begin(s, id);
+	s->sample(s->ctx, SLUICE_METRIC_NAME(id), NULL, 0, v);
 }
 
 static void smp(const struct sluice_metric_sink *s, const char *name, const struct sluice_label *l,
@@ -40,28 +34,21 @@ static void xstat_cb(const char *name, uint64_t value, void *arg)
 {
 	struct xstat_ctx *x = arg;
 	struct sluice_label l[2] = {{"port", x->port}, {"name", name}};
-	smp(x->s, "sluice_nic_xstats", l, 2, (double)value);
+	smp(x->s, SLUICE_METRIC_NAME(SLUICE_M_NIC_XSTATS), l, 2, (double)value);
 }
 
 static void collect_nic(struct sluice_daemon *d, const struct sluice_metric_sink *s)
 {
 	static const struct {
-		const char *name, *help;
+		enum sluice_metric_id id;
 		size_t off;
 	} f[] = {
-		{"sluice_nic_rx_packets_total", "Packets received by the NIC",
-		 offsetof(struct sluice_nic_stats, ipackets)},
-		{"sluice_nic_rx_bytes_total", "Bytes received by the NIC",
-		 offsetof(struct sluice_nic_stats, ibytes)},
-		{"sluice_nic_rx_missed_packets_total",
-		 "Packets the NIC dropped because no RX descriptor was free",
-		 offsetof(struct sluice_nic_stats, imissed)},
-		{"sluice_nic_rx_errors_total", "Erroneous packets received",
-		 offsetof(struct sluice_nic_stats, ierrors)},
-		{"sluice_nic_rx_nombuf_total", "RX mbuf allocation failures",
-		 offsetof(struct sluice_nic_stats, rx_nombuf)},
-		{"sluice_nic_tx_packets_total", "Packets sent (ARP/ICMP replies)",
-		 offsetof(struct sluice_nic_stats, opackets)},
+		{SLUICE_M_NIC_RX_PACKETS_TOTAL, offsetof(struct sluice_nic_stats, ipackets)},
+		{SLUICE_M_NIC_RX_BYTES_TOTAL, offsetof(struct sluice_nic_stats, ibytes)},
+		{SLUICE_M_NIC_RX_MISSED_PACKETS_TOTAL, offsetof(struct sluice_nic_stats, imissed)},
+		{SLUICE_M_NIC_RX_ERRORS_TOTAL, offsetof(struct sluice_nic_stats, ierrors)},
+		{SLUICE_M_NIC_RX_NOMBUF_TOTAL, offsetof(struct sluice_nic_stats, rx_nombuf)},
+		{SLUICE_M_NIC_TX_PACKETS_TOTAL, offsetof(struct sluice_nic_stats, opackets)},
 	};
 	struct sluice_nic_stats st[SLUICE_CONFIG_MAX_PORTS];
 
@@ -69,20 +56,20 @@ static void collect_nic(struct sluice_daemon *d, const struct sluice_metric_sink
 		if (nic_stats(d, p, &st[p]) != 0)
 			memset(&st[p], 0, sizeof(st[p]));
 	for (size_t i = 0; i < sizeof(f) / sizeof(f[0]); i++) {
-		fam(s, f[i].name, SLUICE_METRIC_COUNTER, f[i].help);
+		sluice_metric_begin(s, f[i].id);
 		for (uint32_t p = 0; p < d->nports; p++) {
 			struct sluice_label l = {"port", d->cfg->ports[p].name};
-			smp(s, f[i].name, &l, 1,
+			smp(s, SLUICE_METRIC_NAME(f[i].id), &l, 1,
 			    (double)*(const uint64_t *)((const char *)&st[p] + f[i].off));
 		}
 	}
-	fam(s, "sluice_nic_link_up", SLUICE_METRIC_GAUGE, "1 when the port's link is up");
+	sluice_metric_begin(s, SLUICE_M_NIC_LINK_UP);
 	for (uint32_t p = 0; p < d->nports; p++) {
 		struct sluice_label l = {"port", d->cfg->ports[p].name};
-		smp(s, "sluice_nic_link_up", &l, 1, sluice_nic_port_link_up(d->ports[p]));
+		smp(s, SLUICE_METRIC_NAME(SLUICE_M_NIC_LINK_UP), &l, 1,
+		    sluice_nic_port_link_up(d->ports[p]));
 	}
-	fam(s, "sluice_nic_xstats", SLUICE_METRIC_GAUGE,
-	    "Every extended statistic of every port, as the driver names it");
+	sluice_metric_begin(s, SLUICE_M_NIC_XSTATS);
 	for (uint32_t p = 0; p < d->nports; p++) {
 		struct xstat_ctx x = {s, d->cfg->ports[p].name};
 		sluice_nic_port_xstats(d->ports[p], xstat_cb, &x);
@@ -92,59 +79,30 @@ static void collect_nic(struct sluice_daemon *d, const struct sluice_metric_sink
 static void collect_workers(struct sluice_daemon *d, const struct sluice_metric_sink *s)
 {
 	static const struct {
-		const char *name, *help;
+		enum sluice_metric_id id;
 		size_t off;
-		enum sluice_metric_type type;
 	} f[] = {
-#define WF(n, field, h, t) {n, h, offsetof(struct sluice_worker_stats, field), t}
-		WF("sluice_worker_rx_packets_total", rx_packets, "Frames taken from the NIC",
-		   SLUICE_METRIC_COUNTER),
-		WF("sluice_worker_rx_bytes_total", rx_bytes, "Bytes taken from the NIC",
-		   SLUICE_METRIC_COUNTER),
-		WF("sluice_worker_control_packets_total", ctrl_packets,
-		   "ARP, ICMP echo and neighbour solicitations answered", SLUICE_METRIC_COUNTER),
-		WF("sluice_worker_datagrams_total", datagrams,
-		   "UDP payloads delivered to a listener", SLUICE_METRIC_COUNTER),
-		WF("sluice_worker_datagrams_accepted_total", datagrams_accepted,
-		   "Datagrams whose format decoded", SLUICE_METRIC_COUNTER),
-		WF("sluice_worker_events_decoded_total", events_decoded,
-		   "Events found in accepted datagrams", SLUICE_METRIC_COUNTER),
-		WF("sluice_worker_events_parsed_total", events_parsed, "Events handed to batching",
-		   SLUICE_METRIC_COUNTER),
-		WF("sluice_worker_events_enqueued_total", events_enqueued,
-		   "Events in batches handed to storage writers", SLUICE_METRIC_COUNTER),
-		WF("sluice_worker_events_open", events_open, "Events in open (unsealed) batches",
-		   SLUICE_METRIC_GAUGE),
-		WF("sluice_worker_batches_enqueued_total", batches_enqueued,
-		   "Batches handed to storage writers", SLUICE_METRIC_COUNTER),
-		WF("sluice_worker_busy_cycles_total", busy_cycles, "TSC cycles in passes with work",
-		   SLUICE_METRIC_COUNTER),
-		WF("sluice_worker_idle_cycles_total", idle_cycles, "TSC cycles in empty passes",
-		   SLUICE_METRIC_COUNTER),
-		WF("sluice_worker_blocked_cycles_total", blocked_cycles,
-		   "TSC cycles waiting for ring or pool room (backpressure block)",
-		   SLUICE_METRIC_COUNTER),
-		WF("sluice_worker_idle_sleeps_total", idle_sleeps, "Idle back-off sleeps",
-		   SLUICE_METRIC_COUNTER),
-		WF("sluice_worker_producers_active", producers_active,
-		   "Producers in the worker's table", SLUICE_METRIC_GAUGE),
-		WF("sluice_worker_producer_lost_events_total", producer_lost,
-		   "Events producers sent that never arrived (sequence gaps)",
-		   SLUICE_METRIC_COUNTER),
-		WF("sluice_worker_producer_duplicate_events_total", producer_duplicates,
-		   "Events dropped as duplicates", SLUICE_METRIC_COUNTER),
-		WF("sluice_worker_producer_evictions_total", producer_evictions,
-		   "Producer entries replaced by another stream (its own source's, or one idle "
-		   "for dataplane.producer_idle_timeout)",
-		   SLUICE_METRIC_COUNTER),
-		WF("sluice_worker_producer_untracked_batches_total", producer_untracked,
-		   "Kafka batches with a producer id stored without sequence tracking: no table "
-		   "entry could be taken for their source",
-		   SLUICE_METRIC_COUNTER),
-		WF("sluice_worker_source_overflow_datagrams_total", source_overflow,
-		   "Datagrams from sources the source table could not hold (they share one rate "
-		   "limit per listener; their producers go untracked)",
-		   SLUICE_METRIC_COUNTER),
+#define WF(id, field) {id, offsetof(struct sluice_worker_stats, field)}
+		WF(SLUICE_M_WORKER_RX_PACKETS_TOTAL, rx_packets),
+		WF(SLUICE_M_WORKER_RX_BYTES_TOTAL, rx_bytes),
+		WF(SLUICE_M_WORKER_CONTROL_PACKETS_TOTAL, ctrl_packets),
+		WF(SLUICE_M_WORKER_DATAGRAMS_TOTAL, datagrams),
+		WF(SLUICE_M_WORKER_DATAGRAMS_ACCEPTED_TOTAL, datagrams_accepted),
+		WF(SLUICE_M_WORKER_EVENTS_DECODED_TOTAL, events_decoded),
+		WF(SLUICE_M_WORKER_EVENTS_PARSED_TOTAL, events_parsed),
+		WF(SLUICE_M_WORKER_EVENTS_ENQUEUED_TOTAL, events_enqueued),
+		WF(SLUICE_M_WORKER_EVENTS_OPEN, events_open),
+		WF(SLUICE_M_WORKER_BATCHES_ENQUEUED_TOTAL, batches_enqueued),
+		WF(SLUICE_M_WORKER_BUSY_CYCLES_TOTAL, busy_cycles),
+		WF(SLUICE_M_WORKER_IDLE_CYCLES_TOTAL, idle_cycles),
+		WF(SLUICE_M_WORKER_BLOCKED_CYCLES_TOTAL, blocked_cycles),
+		WF(SLUICE_M_WORKER_IDLE_SLEEPS_TOTAL, idle_sleeps),
+		WF(SLUICE_M_WORKER_PRODUCERS_ACTIVE, producers_active),
+		WF(SLUICE_M_WORKER_PRODUCER_LOST_EVENTS_TOTAL, producer_lost),
+		WF(SLUICE_M_WORKER_PRODUCER_DUPLICATE_EVENTS_TOTAL, producer_duplicates),
+		WF(SLUICE_M_WORKER_PRODUCER_EVICTIONS_TOTAL, producer_evictions),
+		WF(SLUICE_M_WORKER_PRODUCER_UNTRACKED_BATCHES_TOTAL, producer_untracked),
+		WF(SLUICE_M_WORKER_SOURCE_OVERFLOW_DATAGRAMS_TOTAL, source_overflow),
 #undef WF
 	};
 	struct sluice_worker_stats st[MAX_WORKERS];
@@ -155,16 +113,14 @@ static void collect_workers(struct sluice_daemon *d, const struct sluice_metric_
 		snprintf(ids[w], sizeof(ids[w]), "%u", w);
 	}
 	for (size_t i = 0; i < sizeof(f) / sizeof(f[0]); i++) {
-		fam(s, f[i].name, f[i].type, f[i].help);
+		sluice_metric_begin(s, f[i].id);
 		for (uint32_t w = 0; w < d->nworkers; w++) {
 			struct sluice_label l = {"worker", ids[w]};
-			smp(s, f[i].name, &l, 1,
+			smp(s, SLUICE_METRIC_NAME(f[i].id), &l, 1,
 			    (double)*(const uint64_t *)((const char *)&st[w] + f[i].off));
 		}
 	}
-	fam(s, "sluice_worker_rejected_total", SLUICE_METRIC_COUNTER,
-	    "Input rejected, by reason and level (packet: frames, datagram: payloads, event: "
-	    "events)");
+	sluice_metric_begin(s, SLUICE_M_WORKER_REJECTED_TOTAL);
 	for (uint32_t w = 0; w < d->nworkers; w++) {
 		for (int r = 1; r < SLUICE_DP_REJECT__COUNT; r++) {
 			struct sluice_label l[3] = {
@@ -174,38 +130,36 @@ static void collect_workers(struct sluice_daemon *d, const struct sluice_metric_
 				 r < SLUICE_DP_REJECT__FIRST_DATAGRAM        ? "packet"
 					 : r < SLUICE_DP_REJECT__FIRST_EVENT ? "datagram"
 									     : "event"}};
-			smp(s, "sluice_worker_rejected_total", l, 3, (double)st[w].rejects[r]);
+			smp(s, SLUICE_METRIC_NAME(SLUICE_M_WORKER_REJECTED_TOTAL), l, 3,
+			    (double)st[w].rejects[r]);
 		}
 	}
-	fam(s, "sluice_worker_kafka_batch_errors_total", SLUICE_METRIC_COUNTER,
-	    "Kafka batches that failed validation, by error");
+	sluice_metric_begin(s, SLUICE_M_WORKER_KAFKA_BATCH_ERRORS_TOTAL);
 	for (uint32_t w = 0; w < d->nworkers; w++) {
 		for (int e = 1; e < SLUICE_RB__COUNT; e++) {
 			struct sluice_label l[2] = {{"worker", ids[w]},
 						    {"error", sluice_rb_strerror(e)}};
-			smp(s, "sluice_worker_kafka_batch_errors_total", l, 2,
+			smp(s, SLUICE_METRIC_NAME(SLUICE_M_WORKER_KAFKA_BATCH_ERRORS_TOTAL), l, 2,
 			    (double)st[w].batch_errors[e]);
 		}
 	}
-	fam(s, "sluice_worker_shed_events_total", SLUICE_METRIC_COUNTER,
-	    "Parsed events not handed to storage, by reason");
+	sluice_metric_begin(s, SLUICE_M_WORKER_SHED_EVENTS_TOTAL);
 	for (uint32_t w = 0; w < d->nworkers; w++) {
 		for (int r = 0; r < SLUICE_DP_SHED__COUNT; r++) {
 			struct sluice_label l[2] = {
 				{"worker", ids[w]},
 				{"reason", sluice_dp_shed_name((enum sluice_dp_shed)r)}};
-			smp(s, "sluice_worker_shed_events_total", l, 2, (double)st[w].shed[r]);
+			smp(s, SLUICE_METRIC_NAME(SLUICE_M_WORKER_SHED_EVENTS_TOTAL), l, 2,
+			    (double)st[w].shed[r]);
 		}
 	}
-	fam(s, "sluice_worker_shed_cause_events_total", SLUICE_METRIC_COUNTER,
-	    "Events shed because storage was behind (ring_full, pool_empty), by what the "
-	    "storage writer was waiting for: segment_roll, device, writer_busy");
+	sluice_metric_begin(s, SLUICE_M_WORKER_SHED_CAUSE_EVENTS_TOTAL);
 	for (uint32_t w = 0; w < d->nworkers; w++) {
 		for (int c = 0; c < SLUICE_WRITER_CAUSE__COUNT; c++) {
 			struct sluice_label l[2] = {
 				{"worker", ids[w]},
 				{"cause", sluice_writer_cause_name((enum sluice_writer_cause)c)}};
-			smp(s, "sluice_worker_shed_cause_events_total", l, 2,
+			smp(s, SLUICE_METRIC_NAME(SLUICE_M_WORKER_SHED_CAUSE_EVENTS_TOTAL), l, 2,
 			    (double)st[w].shed_cause[c]);
 		}
 	}
@@ -214,8 +168,7 @@ static void collect_workers(struct sluice_daemon *d, const struct sluice_metric_
 
 		/* A ring that stays near full means its writer cannot keep up: the worker will
 		 * shed (drop) or stall (block) next. Reading the count is safe from any thread. */
-		fam(s, "sluice_worker_ring_fill_ratio", SLUICE_METRIC_GAUGE,
-		    "Fill of the ring from the worker to each storage writer (entries / capacity)");
+		sluice_metric_begin(s, SLUICE_M_WORKER_RING_FILL_RATIO);
 		for (uint32_t w = 0; w < d->nworkers; w++) {
 			for (uint32_t wr = 0; wr < nwriters; wr++) {
 				struct rte_ring *r = sluice_log_ring(d->log, w, wr);
@@ -225,20 +178,20 @@ static void collect_workers(struct sluice_daemon *d, const struct sluice_metric_
 				if (!r || rte_ring_get_capacity(r) == 0)
 					continue;
 				snprintf(wid, sizeof(wid), "%u", wr);
-				smp(s, "sluice_worker_ring_fill_ratio", l, 2,
+				smp(s, SLUICE_METRIC_NAME(SLUICE_M_WORKER_RING_FILL_RATIO), l, 2,
 				    (double)rte_ring_count(r) / (double)rte_ring_get_capacity(r));
 			}
 		}
 	}
-	fam(s, "sluice_worker_batches_sealed_total", SLUICE_METRIC_COUNTER,
-	    "Batches sealed, by cause");
+	sluice_metric_begin(s, SLUICE_M_WORKER_BATCHES_SEALED_TOTAL);
 	for (uint32_t w = 0; w < d->nworkers; w++) {
 		const char *cause[] = {"size", "linger", "flush", "passthrough"};
 		uint64_t v[] = {st[w].batches_sealed_size, st[w].batches_sealed_linger,
 				st[w].batches_sealed_flush, st[w].batches_passthrough};
 		for (int c = 0; c < 4; c++) {
 			struct sluice_label l[2] = {{"worker", ids[w]}, {"cause", cause[c]}};
-			smp(s, "sluice_worker_batches_sealed_total", l, 2, (double)v[c]);
+			smp(s, SLUICE_METRIC_NAME(SLUICE_M_WORKER_BATCHES_SEALED_TOTAL), l, 2,
+			    (double)v[c]);
 		}
 	}
 }
@@ -264,49 +217,31 @@ static void hist_log2_us(const struct sluice_metric_sink *s, const char *name,
 static void collect_partitions(struct sluice_daemon *d, const struct sluice_metric_sink *s)
 {
 	static const struct {
-		const char *name, *help;
+		enum sluice_metric_id id;
 		size_t off;
-		enum sluice_metric_type type;
 		bool i64;
 	} f[] = {
-#define PF(n, field, h, t, i) {n, h, offsetof(struct sluice_partition_stats, field), t, i}
-		PF("sluice_partition_log_start_offset", log_start_offset, "First offset kept",
-		   SLUICE_METRIC_GAUGE, true),
-		PF("sluice_partition_log_end_offset", log_end_offset, "Next offset to assign",
-		   SLUICE_METRIC_GAUGE, true),
-		PF("sluice_partition_durable_offset", durable_offset,
-		   "Every offset below this survived an fdatasync", SLUICE_METRIC_GAUGE, true),
-		PF("sluice_partition_forwarded_offset", forwarded_offset,
-		   "The log's forwarded mark, which retention obeys: every offset below is "
-		   "acknowledged by Kafka (still with forwarding off or embedded)",
-		   SLUICE_METRIC_GAUGE, true),
-		PF("sluice_partition_appended_records_total", appended_records,
-		   "Records written (durable or not)", SLUICE_METRIC_COUNTER, false),
-		PF("sluice_partition_appended_bytes_total", appended_bytes, "Bytes written",
-		   SLUICE_METRIC_COUNTER, false),
-		PF("sluice_partition_persisted_records_total", durable_records,
-		   "Records made durable", SLUICE_METRIC_COUNTER, false),
-		PF("sluice_partition_shed_records_total", shed_records,
-		   "Records the writer refused (failed partition, full disk, invalid batch)",
-		   SLUICE_METRIC_COUNTER, false),
-		PF("sluice_partition_rolls_total", rolls, "Segment rolls", SLUICE_METRIC_COUNTER,
+#define PF(id, field, i) {id, offsetof(struct sluice_partition_stats, field), i}
+		PF(SLUICE_M_PARTITION_LOG_START_OFFSET, log_start_offset, true),
+		PF(SLUICE_M_PARTITION_LOG_END_OFFSET, log_end_offset, true),
+		PF(SLUICE_M_PARTITION_DURABLE_OFFSET, durable_offset, true),
+		PF(SLUICE_M_PARTITION_FORWARDED_OFFSET, forwarded_offset, true),
+		PF(SLUICE_M_PARTITION_APPENDED_RECORDS_TOTAL, appended_records, false),
+		PF(SLUICE_M_PARTITION_APPENDED_BYTES_TOTAL, appended_bytes, false),
+		PF(SLUICE_M_PARTITION_PERSISTED_RECORDS_TOTAL, durable_records, false),
+		PF(SLUICE_M_PARTITION_SHED_RECORDS_TOTAL, shed_records, false),
+		PF(SLUICE_M_PARTITION_ROLLS_TOTAL, rolls, false),
+		PF(SLUICE_M_PARTITION_SEGMENTS, segments, false),
+		PF(SLUICE_M_PARTITION_DISK_BYTES, bytes_on_disk, false),
+		PF(SLUICE_M_PARTITION_FSYNCS_TOTAL, fsyncs, false),
+		PF(SLUICE_M_PARTITION_WRITE_ERRORS_TOTAL, write_errors, false),
+		PF(SLUICE_M_PARTITION_FSYNC_ERRORS_TOTAL, fsync_errors, false),
+		PF(SLUICE_M_PARTITION_RETENTION_DELETED_SEGMENTS_TOTAL, retention_deleted_segments,
 		   false),
-		PF("sluice_partition_segments", segments, "Segments on disk", SLUICE_METRIC_GAUGE,
+		PF(SLUICE_M_PARTITION_RETENTION_DROPPED_RECORDS_TOTAL, retention_dropped_records,
 		   false),
-		PF("sluice_partition_disk_bytes", bytes_on_disk, "Bytes on disk",
-		   SLUICE_METRIC_GAUGE, false),
-		PF("sluice_partition_fsyncs_total", fsyncs, "Group commits", SLUICE_METRIC_COUNTER,
+		PF(SLUICE_M_PARTITION_RECOVERY_TRUNCATED_BYTES_TOTAL, recovery_truncated_bytes,
 		   false),
-		PF("sluice_partition_write_errors_total", write_errors, "Failed writes",
-		   SLUICE_METRIC_COUNTER, false),
-		PF("sluice_partition_fsync_errors_total", fsync_errors, "Failed fdatasyncs",
-		   SLUICE_METRIC_COUNTER, false),
-		PF("sluice_partition_retention_deleted_segments_total", retention_deleted_segments,
-		   "Segments deleted by retention", SLUICE_METRIC_COUNTER, false),
-		PF("sluice_partition_retention_dropped_records_total", retention_dropped_records,
-		   "Unforwarded records deleted by retention policy", SLUICE_METRIC_COUNTER, false),
-		PF("sluice_partition_recovery_truncated_bytes_total", recovery_truncated_bytes,
-		   "Bytes cut from a damaged tail at open", SLUICE_METRIC_COUNTER, false),
 #undef PF
 	};
 	uint32_t n = d->log ? sluice_log_partition_count(d->log) : 0;
@@ -320,35 +255,32 @@ static void collect_partitions(struct sluice_daemon *d, const struct sluice_metr
 		snprintf(pn[i], sizeof(pn[i]), "%u", st[i].partition);
 	}
 	for (size_t k = 0; k < sizeof(f) / sizeof(f[0]); k++) {
-		fam(s, f[k].name, f[k].type, f[k].help);
+		sluice_metric_begin(s, f[k].id);
 		for (uint32_t i = 0; i < n; i++) {
 			struct sluice_label l[2] = {{"topic", st[i].topic}, {"partition", pn[i]}};
 			const char *p = (const char *)&st[i] + f[k].off;
 			double v = f[k].i64 ? (double)*(const int64_t *)p
 					    : (double)*(const uint64_t *)p;
-			smp(s, f[k].name, l, 2, v);
+			smp(s, SLUICE_METRIC_NAME(f[k].id), l, 2, v);
 		}
 	}
-	fam(s, "sluice_partition_shed_reason_records_total", SLUICE_METRIC_COUNTER,
-	    "Records the writer refused, by reason: disk_full, failed, invalid");
+	sluice_metric_begin(s, SLUICE_M_PARTITION_SHED_REASON_RECORDS_TOTAL);
 	for (uint32_t i = 0; i < n; i++) {
 		for (int r = 0; r < SLUICE_STORAGE_SHED__COUNT; r++) {
 			struct sluice_label l[3] = {
 				{"topic", st[i].topic},
 				{"partition", pn[i]},
 				{"reason", sluice_storage_shed_name((enum sluice_storage_shed)r)}};
-			smp(s, "sluice_partition_shed_reason_records_total", l, 3,
-			    (double)st[i].shed_reason[r]);
+			smp(s, SLUICE_METRIC_NAME(SLUICE_M_PARTITION_SHED_REASON_RECORDS_TOTAL), l,
+			    3, (double)st[i].shed_reason[r]);
 		}
 	}
-	fam(s, "sluice_partition_failed", SLUICE_METRIC_GAUGE,
-	    "1 when the partition refuses writes after an I/O error (until recovery)");
+	sluice_metric_begin(s, SLUICE_M_PARTITION_FAILED);
 	for (uint32_t i = 0; i < n; i++) {
 		struct sluice_label l[2] = {{"topic", st[i].topic}, {"partition", pn[i]}};
-		smp(s, "sluice_partition_failed", l, 2, st[i].failed);
+		smp(s, SLUICE_METRIC_NAME(SLUICE_M_PARTITION_FAILED), l, 2, st[i].failed);
 	}
-	fam(s, "sluice_partition_fsync_duration_seconds", SLUICE_METRIC_HISTOGRAM,
-	    "Group commit (fdatasync) latency");
+	sluice_metric_begin(s, SLUICE_M_PARTITION_FSYNC_DURATION_SECONDS);
 	for (uint32_t i = 0; i < n; i++) {
 		struct sluice_label l[2] = {{"topic", st[i].topic}, {"partition", pn[i]}};
 		double bounds[SLUICE_HIST_BUCKETS];
@@ -361,20 +293,19 @@ static void collect_partitions(struct sluice_daemon *d, const struct sluice_metr
 			/* Midpoint estimate: the storage histogram keeps counts, not sums. */
 			sum += (double)st[i].fsync_hist[b] * bounds[b] * 0.75;
 		}
-		s->histogram(s->ctx, "sluice_partition_fsync_duration_seconds", l, 2, bounds, cum,
-			     SLUICE_HIST_BUCKETS, sum, acc > st[i].fsyncs ? acc : st[i].fsyncs);
+		s->histogram(s->ctx, SLUICE_METRIC_NAME(SLUICE_M_PARTITION_FSYNC_DURATION_SECONDS),
+			     l, 2, bounds, cum, SLUICE_HIST_BUCKETS, sum,
+			     acc > st[i].fsyncs ? acc : st[i].fsyncs);
 	}
-	fam(s, "sluice_log_ingest_to_durable_seconds", SLUICE_METRIC_HISTOGRAM,
-	    "Ingest to durable latency: from a batch's first record arriving at a worker to the "
-	    "durable offset passing the batch");
+	sluice_metric_begin(s, SLUICE_M_LOG_INGEST_TO_DURABLE_SECONDS);
 	for (uint32_t i = 0; i < n; i++) {
 		struct sluice_label l[2] = {{"topic", st[i].topic}, {"partition", pn[i]}};
 		uint64_t hist[SLUICE_HIST_BUCKETS], sum_us;
 
 		sluice_partition_ingest_durable_hist(sluice_log_partition(d->log, i), hist,
 						     &sum_us);
-		hist_log2_us(s, "sluice_log_ingest_to_durable_seconds", l, 2, hist,
-			     (double)sum_us / 1e6);
+		hist_log2_us(s, SLUICE_METRIC_NAME(SLUICE_M_LOG_INGEST_TO_DURABLE_SECONDS), l, 2,
+			     hist, (double)sum_us / 1e6);
 	}
 out:
 	free(st);
@@ -388,8 +319,7 @@ static void collect_writers(struct sluice_daemon *d, const struct sluice_metric_
 
 	if (!n)
 		return;
-	fam(s, "sluice_writer_stalls_total", SLUICE_METRIC_COUNTER,
-	    "Times a storage writer could not take the next batch, by what it waited for");
+	sluice_metric_begin(s, SLUICE_M_WRITER_STALLS_TOTAL);
 	for (uint32_t w = 0; w < n; w++) {
 		struct sluice_writer_stats ws;
 		char id[12];
@@ -400,11 +330,11 @@ static void collect_writers(struct sluice_daemon *d, const struct sluice_metric_
 			struct sluice_label l[2] = {
 				{"writer", id},
 				{"cause", sluice_writer_cause_name((enum sluice_writer_cause)c)}};
-			smp(s, "sluice_writer_stalls_total", l, 2, (double)ws.stalls[c]);
+			smp(s, SLUICE_METRIC_NAME(SLUICE_M_WRITER_STALLS_TOTAL), l, 2,
+			    (double)ws.stalls[c]);
 		}
 	}
-	fam(s, "sluice_writer_stall_seconds", SLUICE_METRIC_HISTOGRAM,
-	    "How long each storage writer stall lasted");
+	sluice_metric_begin(s, SLUICE_M_WRITER_STALL_SECONDS);
 	for (uint32_t w = 0; w < n; w++) {
 		struct sluice_writer_stats ws;
 		char id[12];
@@ -412,8 +342,8 @@ static void collect_writers(struct sluice_daemon *d, const struct sluice_metric_
 
 		sluice_log_writer_stats(d->log, w, &ws);
 		snprintf(id, sizeof(id), "%u", w);
-		hist_log2_us(s, "sluice_writer_stall_seconds", &l, 1, ws.stall_hist,
-			     (double)ws.stall_ns / 1e9);
+		hist_log2_us(s, SLUICE_METRIC_NAME(SLUICE_M_WRITER_STALL_SECONDS), &l, 1,
+			     ws.stall_hist, (double)ws.stall_ns / 1e9);
 	}
 }
 
@@ -429,63 +359,52 @@ static void collect_forwarder(struct sluice_daemon *d, const struct sluice_metri
 							      SLUICE_CONFIG_FORWARD_KAFKA,
 							      SLUICE_CONFIG_FORWARD_EMBEDDED};
 
-	fam(s, "sluice_forwarder_mode", SLUICE_METRIC_GAUGE,
-	    "1 for where the log is forwarded: off (store only), kafka, or embedded (the "
-	    "in-memory demo cluster)");
+	sluice_metric_begin(s, SLUICE_M_FORWARDER_MODE);
 	for (size_t i = 0; i < sizeof(modes) / sizeof(modes[0]); i++) {
 		struct sluice_label l = {"mode", sluice_config_forwarding_name(modes[i])};
-		smp(s, "sluice_forwarder_mode", &l, 1, d->forwarding == modes[i]);
+		smp(s, SLUICE_METRIC_NAME(SLUICE_M_FORWARDER_MODE), &l, 1,
+		    d->forwarding == modes[i]);
 	}
 	ps = NULL;
 	if (d->fwd) {
 		ps = calloc(n ? n : 1, sizeof(*ps));
 		sluice_fwd_stats(d->fwd, &fs, ps, ps ? n : 0);
 	}
-	fam(s, "sluice_forwarder_state", SLUICE_METRIC_GAUGE, "1 for the forwarder's state");
+	sluice_metric_begin(s, SLUICE_M_FORWARDER_STATE);
 	for (int i = 0; i <= SLUICE_FWD__STATES; i++) {
 		struct sluice_label l = {"state", states[i]};
-		smp(s, "sluice_forwarder_state", &l, 1,
+		smp(s, SLUICE_METRIC_NAME(SLUICE_M_FORWARDER_STATE), &l, 1,
 		    d->fwd ? (int)fs.state == i : i == SLUICE_FWD__STATES);
 	}
 	if (!ps)
 		return;
 	if (fs.npartitions < n)
 		n = fs.npartitions;
-	one(s, "sluice_forwarder_delivered_records_total", SLUICE_METRIC_COUNTER,
-	    "Records acknowledged by Kafka", (double)fs.delivered_records);
-	one(s, "sluice_forwarder_delivered_bytes_total", SLUICE_METRIC_COUNTER,
-	    "Bytes acknowledged by Kafka", (double)fs.delivered_bytes);
-	one(s, "sluice_forwarder_delivery_errors_total", SLUICE_METRIC_COUNTER,
-	    "Error answers to batches (each retried, or resumed from Kafka's tail)",
-	    (double)fs.delivery_errors);
-	one(s, "sluice_forwarder_retries_total", SLUICE_METRIC_COUNTER,
-	    "Batches sent again with the same sequence", (double)fs.retries);
-	one(s, "sluice_forwarder_fatal_resets_total", SLUICE_METRIC_COUNTER,
-	    "Producer sessions started after the first (epoch bumps)", (double)fs.fatal_resets);
-	one(s, "sluice_forwarder_resumes_total", SLUICE_METRIC_COUNTER,
-	    "Resume protocol runs (tail reads)", (double)fs.resumes);
-	one(s, "sluice_forwarder_broker_down_events_total", SLUICE_METRIC_COUNTER,
-	    "All brokers down reports", (double)fs.broker_down_events);
+	one(s, SLUICE_M_FORWARDER_DELIVERED_RECORDS_TOTAL, (double)fs.delivered_records);
+	one(s, SLUICE_M_FORWARDER_DELIVERED_BYTES_TOTAL, (double)fs.delivered_bytes);
+	one(s, SLUICE_M_FORWARDER_DELIVERY_ERRORS_TOTAL, (double)fs.delivery_errors);
+	one(s, SLUICE_M_FORWARDER_RETRIES_TOTAL, (double)fs.retries);
+	one(s, SLUICE_M_FORWARDER_FATAL_RESETS_TOTAL, (double)fs.fatal_resets);
+	one(s, SLUICE_M_FORWARDER_RESUMES_TOTAL, (double)fs.resumes);
+	one(s, SLUICE_M_FORWARDER_BROKER_DOWN_EVENTS_TOTAL, (double)fs.broker_down_events);
 	{
 		static const struct {
-			const char *name, *help;
+			enum sluice_metric_id id;
 			size_t off;
 			bool i64;
 		} f[] = {
-			{"sluice_forwarder_lag_records", "Durable records not yet acknowledged",
+			{SLUICE_M_FORWARDER_LAG_RECORDS,
 			 offsetof(struct sluice_fwd_partition_stats, lag_records), false},
-			{"sluice_forwarder_lag_bytes", "Estimated bytes not yet acknowledged",
+			{SLUICE_M_FORWARDER_LAG_BYTES,
 			 offsetof(struct sluice_fwd_partition_stats, lag_bytes), false},
-			{"sluice_forwarder_oldest_unforwarded_age_seconds",
-			 "Age of the oldest unforwarded record (-1: none)",
+			{SLUICE_M_FORWARDER_OLDEST_UNFORWARDED_AGE_SECONDS,
 			 offsetof(struct sluice_fwd_partition_stats, oldest_unforwarded_age_ms),
 			 true},
-			{"sluice_forwarder_retention_drop_eta_seconds",
-			 "Seconds until retention would delete unforwarded data (-1: never)",
+			{SLUICE_M_FORWARDER_RETENTION_DROP_ETA_SECONDS,
 			 offsetof(struct sluice_fwd_partition_stats, retention_drop_eta_s), true},
 		};
 		for (size_t k = 0; k < sizeof(f) / sizeof(f[0]); k++) {
-			fam(s, f[k].name, SLUICE_METRIC_GAUGE, f[k].help);
+			sluice_metric_begin(s, f[k].id);
 			for (uint32_t i = 0; i < n; i++) {
 				char pn[12];
 				const char *p = (const char *)&ps[i] + f[k].off;
@@ -500,20 +419,18 @@ static void collect_forwarder(struct sluice_daemon *d, const struct sluice_metri
 						     oldest_unforwarded_age_ms) &&
 				    v >= 0)
 					v /= 1000.0;
-				smp(s, f[k].name, l, 2, v);
+				smp(s, SLUICE_METRIC_NAME(f[k].id), l, 2, v);
 			}
 		}
 	}
-	fam(s, "sluice_forwarder_ack_latency_seconds", SLUICE_METRIC_HISTOGRAM,
-	    "Durable to Kafka ack latency: from the forwarder reading a durable batch to the "
-	    "delivery report of each of its records");
+	sluice_metric_begin(s, SLUICE_M_FORWARDER_ACK_LATENCY_SECONDS);
 	for (uint32_t i = 0; i < n; i++) {
 		char pn[12];
 		struct sluice_label l[2] = {{"topic", ps[i].topic}, {"partition", pn}};
 
 		snprintf(pn, sizeof(pn), "%u", ps[i].partition);
-		hist_log2_us(s, "sluice_forwarder_ack_latency_seconds", l, 2, ps[i].ack_hist,
-			     (double)ps[i].ack_sum_us / 1e6);
+		hist_log2_us(s, SLUICE_METRIC_NAME(SLUICE_M_FORWARDER_ACK_LATENCY_SECONDS), l, 2,
+			     ps[i].ack_hist, (double)ps[i].ack_sum_us / 1e6);
 	}
 	free(ps);
 }
@@ -582,8 +499,7 @@ static void collect_producers(struct sluice_daemon *d, const struct sluice_metri
 
 	gather_producers(d, &pl);
 	/* The source is part of a stream's identity: two sources may use one producer id. */
-	fam(s, "sluice_producer_lost_events", SLUICE_METRIC_GAUGE,
-	    "Events lost by the producers that lost the most (top 10)");
+	sluice_metric_begin(s, SLUICE_M_PRODUCER_LOST_EVENTS);
 	for (size_t i = 0; i < pl.n && i < TOP_PRODUCERS_METRICS; i++) {
 		char id[24], part[12];
 		struct sluice_label l[4] = {{"producer_id", id},
@@ -592,10 +508,10 @@ static void collect_producers(struct sluice_daemon *d, const struct sluice_metri
 					    {"partition", part}};
 		snprintf(id, sizeof(id), "%" PRId64, pl.rows[i].producer_id);
 		snprintf(part, sizeof(part), "%d", pl.rows[i].partition);
-		smp(s, "sluice_producer_lost_events", l, 4, (double)pl.rows[i].lost);
+		smp(s, SLUICE_METRIC_NAME(SLUICE_M_PRODUCER_LOST_EVENTS), l, 4,
+		    (double)pl.rows[i].lost);
 	}
-	fam(s, "sluice_producer_duplicate_events", SLUICE_METRIC_GAUGE,
-	    "Duplicates dropped for the producers that lost the most (top 10)");
+	sluice_metric_begin(s, SLUICE_M_PRODUCER_DUPLICATE_EVENTS);
 	for (size_t i = 0; i < pl.n && i < TOP_PRODUCERS_METRICS; i++) {
 		char id[24], part[12];
 		struct sluice_label l[4] = {{"producer_id", id},
@@ -604,7 +520,8 @@ static void collect_producers(struct sluice_daemon *d, const struct sluice_metri
 					    {"partition", part}};
 		snprintf(id, sizeof(id), "%" PRId64, pl.rows[i].producer_id);
 		snprintf(part, sizeof(part), "%d", pl.rows[i].partition);
-		smp(s, "sluice_producer_duplicate_events", l, 4, (double)pl.rows[i].duplicates);
+		smp(s, SLUICE_METRIC_NAME(SLUICE_M_PRODUCER_DUPLICATE_EVENTS), l, 4,
+		    (double)pl.rows[i].duplicates);
 	}
 	free(pl.rows);
 }
@@ -626,20 +543,17 @@ void sluice_daemon_collect(struct sluice_daemon *d, const struct sluice_metric_s
 	struct totals t;
 
 	pthread_mutex_lock(&d->lock);
-	fam(sink, "sluice_info", SLUICE_METRIC_GAUGE, "Build and state of this appliance");
+	sluice_metric_begin(sink, SLUICE_M_INFO);
 	{
 		struct sluice_label l[2] = {{"version", SLUICE_VERSION},
 					    {"state", state_names[d->state]}};
-		smp(sink, "sluice_info", l, 2, 1);
+		smp(sink, SLUICE_METRIC_NAME(SLUICE_M_INFO), l, 2, 1);
 	}
-	one(sink, "sluice_start_time_seconds", SLUICE_METRIC_GAUGE, "Unix time sluiced started",
-	    d->start_time_s);
-	one(sink, "sluice_startup_duration_seconds", SLUICE_METRIC_GAUGE,
-	    "Time from start to running", d->startup_s);
+	one(sink, SLUICE_M_START_TIME_SECONDS, d->start_time_s);
+	one(sink, SLUICE_M_STARTUP_DURATION_SECONDS, d->startup_s);
 	if (d->state == STATE_RUNNING || d->state == STATE_STOPPING) {
 		gather(d, &t);
-		fam(sink, "sluice_accounting_events", SLUICE_METRIC_GAUGE,
-		    "The accounting chain, stage by stage (see docs/lifecycle.md)");
+		sluice_metric_begin(sink, SLUICE_M_ACCOUNTING_EVENTS);
 		{
 			static const char *const stage[] = {"nic_received",
 							    "nic_missed",
@@ -666,22 +580,17 @@ void sluice_daemon_collect(struct sluice_daemon *d, const struct sluice_metric_s
 				      (double)t.pending};
 			for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
 				struct sluice_label l = {"stage", stage[i]};
-				smp(sink, "sluice_accounting_events", &l, 1, v[i]);
+				smp(sink, SLUICE_METRIC_NAME(SLUICE_M_ACCOUNTING_EVENTS), &l, 1,
+				    v[i]);
 			}
 		}
-		one(sink, "sluice_unaccounted_events", SLUICE_METRIC_GAUGE,
-		    "Sum of the accounting identities' residues, from one consistent reading: "
-		    "0 unless events leaked (a bug)",
-		    (double)t.unaccounted);
+		one(sink, SLUICE_M_UNACCOUNTED_EVENTS, (double)t.unaccounted);
 		{
 			uint64_t free_b = 0, size_b = 0;
 
 			if (disk_space(d, &free_b, &size_b) == 0) {
-				one(sink, "sluice_storage_disk_free_bytes", SLUICE_METRIC_GAUGE,
-				    "Bytes available to sluiced on storage.data_dir's file system",
-				    (double)free_b);
-				one(sink, "sluice_storage_disk_size_bytes", SLUICE_METRIC_GAUGE,
-				    "Size of storage.data_dir's file system", (double)size_b);
+				one(sink, SLUICE_M_STORAGE_DISK_FREE_BYTES, (double)free_b);
+				one(sink, SLUICE_M_STORAGE_DISK_SIZE_BYTES, (double)size_b);
 			}
 		}
 		collect_nic(d, sink);

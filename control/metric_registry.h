@@ -1,0 +1,157 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/**
+ * @file
+ * The metrics registry: every metric family sluiced exports, declared once (metric_registry.c:
+ * name, type, labels, help, and the meaning docs/operations.md shows). Prometheus /metrics,
+ * DPDK telemetry and `sluicectl metrics` receive families through a sluice_metric_sink
+ * (observe.h) that the emitters feed with sluice_metric_begin() and SLUICE_METRIC_NAME(), so a
+ * name or help text is never written twice; the metric table of docs/operations.md is
+ * printed by sluice_metric_docs_markdown() and checked by the metrics_docs test.
+ *
+ * Adding a family: an id below, a row in metric_registry.c, the emitting code
+ * (docs/hacking.md).
+ *
+ * Threads: the registry is constant data; every function is reentrant.
+ */
+#ifndef SLUICE_METRIC_REGISTRY_H
+#define SLUICE_METRIC_REGISTRY_H
+
+#include <stdio.h>
+
+#include "observe.h"
+
+/** The sections of the metric reference, in document order. */
+enum sluice_metric_group {
+	SLUICE_MG_APPLIANCE,
+	SLUICE_MG_NIC,
+	SLUICE_MG_WORKERS,
+	SLUICE_MG_LOG,
+	SLUICE_MG_STORAGE_WRITERS,
+	SLUICE_MG_FORWARDER,
+	SLUICE_MG_PRODUCERS,
+	SLUICE_MG_OUTPUTS,
+	SLUICE_MG__COUNT
+};
+
+/** Every family, in document order (the order of /metrics is the emitters'). */
+enum sluice_metric_id {
+	SLUICE_M_INFO,
+	SLUICE_M_START_TIME_SECONDS,
+	SLUICE_M_STARTUP_DURATION_SECONDS,
+	SLUICE_M_HEALTHY,
+	SLUICE_M_ACCOUNTING_EVENTS,
+	SLUICE_M_UNACCOUNTED_EVENTS,
+	SLUICE_M_STORAGE_DISK_FREE_BYTES,
+	SLUICE_M_STORAGE_DISK_SIZE_BYTES,
+	SLUICE_M_NIC_RX_PACKETS_TOTAL,
+	SLUICE_M_NIC_RX_BYTES_TOTAL,
+	SLUICE_M_NIC_RX_MISSED_PACKETS_TOTAL,
+	SLUICE_M_NIC_RX_ERRORS_TOTAL,
+	SLUICE_M_NIC_RX_NOMBUF_TOTAL,
+	SLUICE_M_NIC_TX_PACKETS_TOTAL,
+	SLUICE_M_NIC_LINK_UP,
+	SLUICE_M_NIC_XSTATS,
+	SLUICE_M_WORKER_RX_PACKETS_TOTAL,
+	SLUICE_M_WORKER_RX_BYTES_TOTAL,
+	SLUICE_M_WORKER_CONTROL_PACKETS_TOTAL,
+	SLUICE_M_WORKER_DATAGRAMS_TOTAL,
+	SLUICE_M_WORKER_DATAGRAMS_ACCEPTED_TOTAL,
+	SLUICE_M_WORKER_EVENTS_DECODED_TOTAL,
+	SLUICE_M_WORKER_EVENTS_PARSED_TOTAL,
+	SLUICE_M_WORKER_EVENTS_ENQUEUED_TOTAL,
+	SLUICE_M_WORKER_EVENTS_OPEN,
+	SLUICE_M_WORKER_BATCHES_ENQUEUED_TOTAL,
+	SLUICE_M_WORKER_BATCHES_SEALED_TOTAL,
+	SLUICE_M_WORKER_BUSY_CYCLES_TOTAL,
+	SLUICE_M_WORKER_IDLE_CYCLES_TOTAL,
+	SLUICE_M_WORKER_BLOCKED_CYCLES_TOTAL,
+	SLUICE_M_WORKER_IDLE_SLEEPS_TOTAL,
+	SLUICE_M_WORKER_RING_FILL_RATIO,
+	SLUICE_M_WORKER_REJECTED_TOTAL,
+	SLUICE_M_WORKER_KAFKA_BATCH_ERRORS_TOTAL,
+	SLUICE_M_WORKER_SHED_EVENTS_TOTAL,
+	SLUICE_M_WORKER_SHED_CAUSE_EVENTS_TOTAL,
+	SLUICE_M_WORKER_PRODUCERS_ACTIVE,
+	SLUICE_M_WORKER_PRODUCER_LOST_EVENTS_TOTAL,
+	SLUICE_M_WORKER_PRODUCER_DUPLICATE_EVENTS_TOTAL,
+	SLUICE_M_WORKER_PRODUCER_EVICTIONS_TOTAL,
+	SLUICE_M_WORKER_PRODUCER_UNTRACKED_BATCHES_TOTAL,
+	SLUICE_M_WORKER_SOURCE_OVERFLOW_DATAGRAMS_TOTAL,
+	SLUICE_M_PARTITION_LOG_START_OFFSET,
+	SLUICE_M_PARTITION_LOG_END_OFFSET,
+	SLUICE_M_PARTITION_DURABLE_OFFSET,
+	SLUICE_M_PARTITION_FORWARDED_OFFSET,
+	SLUICE_M_PARTITION_APPENDED_RECORDS_TOTAL,
+	SLUICE_M_PARTITION_APPENDED_BYTES_TOTAL,
+	SLUICE_M_PARTITION_PERSISTED_RECORDS_TOTAL,
+	SLUICE_M_PARTITION_SHED_RECORDS_TOTAL,
+	SLUICE_M_PARTITION_SHED_REASON_RECORDS_TOTAL,
+	SLUICE_M_PARTITION_ROLLS_TOTAL,
+	SLUICE_M_PARTITION_SEGMENTS,
+	SLUICE_M_PARTITION_DISK_BYTES,
+	SLUICE_M_PARTITION_FSYNCS_TOTAL,
+	SLUICE_M_PARTITION_FSYNC_DURATION_SECONDS,
+	SLUICE_M_LOG_INGEST_TO_DURABLE_SECONDS,
+	SLUICE_M_PARTITION_WRITE_ERRORS_TOTAL,
+	SLUICE_M_PARTITION_FSYNC_ERRORS_TOTAL,
+	SLUICE_M_PARTITION_FAILED,
+	SLUICE_M_PARTITION_RETENTION_DELETED_SEGMENTS_TOTAL,
+	SLUICE_M_PARTITION_RETENTION_DROPPED_RECORDS_TOTAL,
+	SLUICE_M_PARTITION_RECOVERY_TRUNCATED_BYTES_TOTAL,
+	SLUICE_M_WRITER_STALLS_TOTAL,
+	SLUICE_M_WRITER_STALL_SECONDS,
+	SLUICE_M_FORWARDER_MODE,
+	SLUICE_M_FORWARDER_STATE,
+	SLUICE_M_FORWARDER_DELIVERED_RECORDS_TOTAL,
+	SLUICE_M_FORWARDER_DELIVERED_BYTES_TOTAL,
+	SLUICE_M_FORWARDER_DELIVERY_ERRORS_TOTAL,
+	SLUICE_M_FORWARDER_RETRIES_TOTAL,
+	SLUICE_M_FORWARDER_FATAL_RESETS_TOTAL,
+	SLUICE_M_FORWARDER_RESUMES_TOTAL,
+	SLUICE_M_FORWARDER_BROKER_DOWN_EVENTS_TOTAL,
+	SLUICE_M_FORWARDER_LAG_RECORDS,
+	SLUICE_M_FORWARDER_LAG_BYTES,
+	SLUICE_M_FORWARDER_OLDEST_UNFORWARDED_AGE_SECONDS,
+	SLUICE_M_FORWARDER_RETENTION_DROP_ETA_SECONDS,
+	SLUICE_M_FORWARDER_ACK_LATENCY_SECONDS,
+	SLUICE_M_PRODUCER_LOST_EVENTS,
+	SLUICE_M_PRODUCER_DUPLICATE_EVENTS,
+	SLUICE_M_CTL_CONNECTIONS_TOTAL,
+	SLUICE_M_CTL_REJECTED_CONNECTIONS_TOTAL,
+	SLUICE_M_CTL_REQUESTS_TOTAL,
+	SLUICE_M_CTL_BAD_REQUESTS_TOTAL,
+	SLUICE_M_CTL_DENIED_REQUESTS_TOTAL,
+	SLUICE_M_CTL_ERROR_REPLIES_TOTAL,
+	SLUICE_M_METRICS_SCRAPES_TOTAL,
+	SLUICE_M_METRICS_INVALID_SAMPLES_TOTAL,
+	SLUICE_M_HEALTH_CHECKS_TOTAL,
+	SLUICE_M__COUNT
+};
+
+struct sluice_metric_family {
+	const char *name; /**< sluice_<subsystem>_<what>_<unit>[_total] */
+	enum sluice_metric_type type;
+	enum sluice_metric_group group;
+	const char *labels; /**< label names, comma-separated, as documented ("" for none) */
+	const char *help; /**< the # HELP text */
+	const char *doc; /**< the meaning in docs/operations.md's metric reference */
+};
+
+struct sluice_metric_group_info {
+	const char *title;
+	const char *note; /**< a paragraph after the group's table, or NULL */
+};
+
+extern const struct sluice_metric_family sluice_metric_families[SLUICE_M__COUNT];
+extern const struct sluice_metric_group_info sluice_metric_groups[SLUICE_MG__COUNT];
+
+/** The family's name, for the samples that follow sluice_metric_begin(). */
+#define SLUICE_METRIC_NAME(id) (sluice_metric_families[(id)].name)
+
+/** Start family @p id on @p sink (its name, type and help from the registry). */
+void sluice_metric_begin(const struct sluice_metric_sink *sink, enum sluice_metric_id id);
+
+/** Print the metric reference tables (Markdown) that docs/operations.md holds. */
+void sluice_metric_docs_markdown(FILE *out);
+
+#endif /* SLUICE_METRIC_REGISTRY_H */
