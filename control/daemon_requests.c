@@ -40,8 +40,10 @@ static json_t *reasons_array(struct sluice_daemon *d, bool *healthy)
 	return a;
 }
 
-static json_t *req_status(struct sluice_daemon *d)
+static json_t *req_status(struct sluice_daemon *d, const char *cmd, json_t *args)
 {
+	(void)cmd;
+	(void)args;
 	json_t *r = reply_ok();
 	json_t *ports = json_array(), *workers = json_array();
 	struct timespec now;
@@ -125,8 +127,10 @@ static json_t *req_status(struct sluice_daemon *d)
 	return r;
 }
 
-static json_t *req_stats(struct sluice_daemon *d)
+static json_t *req_stats(struct sluice_daemon *d, const char *cmd, json_t *args)
 {
+	(void)cmd;
+	(void)args;
 	struct totals t;
 	json_t *r, *rej = json_object(), *shed = json_object(), *batch = json_object();
 	json_t *cause = json_object(), *sreason = json_object();
@@ -200,8 +204,9 @@ static json_t *req_stats(struct sluice_daemon *d)
 	return r;
 }
 
-static json_t *req_producers(struct sluice_daemon *d, json_t *args)
+static json_t *req_producers(struct sluice_daemon *d, const char *cmd, json_t *args)
 {
+	(void)cmd;
 	struct producer_list pl;
 	json_t *limit_j = args ? json_object_get(args, "limit") : NULL;
 	json_int_t limit = 20;
@@ -245,8 +250,10 @@ static json_t *req_producers(struct sluice_daemon *d, json_t *args)
 	return r;
 }
 
-static json_t *req_partitions(struct sluice_daemon *d)
+static json_t *req_partitions(struct sluice_daemon *d, const char *cmd, json_t *args)
 {
+	(void)cmd;
+	(void)args;
 	uint32_t n = d->log ? sluice_log_partition_count(d->log) : 0;
 	json_t *a = json_array(), *r;
 	struct sluice_fwd_partition_stats *fp = NULL;
@@ -287,8 +294,9 @@ static int cmp_u64(const void *a, const void *b)
 }
 
 /* Segments from the directory listing: the storage API has no segment enumeration. */
-static json_t *req_segments(struct sluice_daemon *d, json_t *args)
+static json_t *req_segments(struct sluice_daemon *d, const char *cmd, json_t *args)
 {
+	(void)cmd;
 	json_t *tj = args ? json_object_get(args, "topic") : NULL;
 	json_t *pj = args ? json_object_get(args, "partition") : NULL;
 	char dir[PATH_MAX];
@@ -508,8 +516,10 @@ static json_t *req_forwarder(struct sluice_daemon *d, const char *cmd, json_t *a
 }
 
 /* Wait (bounded) until every partition is durable up to its end offset. Caller holds lock. */
-static json_t *req_flush(struct sluice_daemon *d)
+static json_t *req_flush(struct sluice_daemon *d, const char *cmd, json_t *args)
 {
+	(void)cmd;
+	(void)args;
 	uint32_t n = sluice_log_partition_count(d->log);
 	int64_t *target = calloc(n ? n : 1, sizeof(*target));
 	double deadline = sluice_mono_s() + 5.0;
@@ -568,53 +578,59 @@ static json_t *req_flush(struct sluice_daemon *d)
 	return r;
 }
 
+static json_t *req_shutdown(struct sluice_daemon *d, const char *cmd, json_t *args)
+{
+	json_t *r = reply_ok();
+
+	(void)cmd;
+	(void)args;
+	sluice_daemon_request_stop(d);
+	json_object_set_new(r, "state", json_string("stopping"));
+	return r;
+}
+
+/*
+ * The request table: one row per command (docs/control-protocol.md). Handlers run with d->lock
+ * held; `running` ones are refused unless sluiced is running or stopping.
+ */
+static const struct request {
+	const char *cmd;
+	bool running;
+	json_t *(*handler)(struct sluice_daemon *d, const char *cmd, json_t *args);
+} requests[] = {
+	{"status", false, req_status},
+	{"shutdown", false, req_shutdown},
+	{"config.get", false, req_config},
+	{"config.set", false, req_config},
+	{"config.list", false, req_config},
+	{"stats", true, req_stats},
+	{"producers", true, req_producers},
+	{"partitions", true, req_partitions},
+	{"segments", true, req_segments},
+	{"forwarder.pause", true, req_forwarder},
+	{"forwarder.resume", true, req_forwarder},
+	{"flush", true, req_flush},
+};
+
 json_t *sluice_daemon_request(struct sluice_daemon *d, const char *cmd, json_t *args)
 {
+	const struct request *q = NULL;
 	json_t *r;
 
 	if (args && !json_is_object(args) && !json_is_null(args))
 		return reply_err("args must be an object");
 	if (args && json_is_null(args))
 		args = NULL;
-	{
-		static const char *const known[] = {
-			"status",      "shutdown",        "config.get",       "config.set",
-			"config.list", "stats",           "producers",        "partitions",
-			"segments",    "forwarder.pause", "forwarder.resume", "flush"};
-		bool found = false;
-		for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
-			found = found || strcmp(cmd, known[i]) == 0;
-		if (!found)
-			return reply_err("unknown command \"%s\"", cmd);
-	}
+	for (size_t i = 0; i < sizeof(requests) / sizeof(requests[0]) && !q; i++)
+		if (strcmp(cmd, requests[i].cmd) == 0)
+			q = &requests[i];
+	if (!q)
+		return reply_err("unknown command \"%s\"", cmd);
 	pthread_mutex_lock(&d->lock);
-	if (strcmp(cmd, "status") == 0) {
-		r = req_status(d);
-	} else if (strcmp(cmd, "shutdown") == 0) {
-		sluice_daemon_request_stop(d);
-		r = reply_ok();
-		json_object_set_new(r, "state", json_string("stopping"));
-	} else if (strncmp(cmd, "config.", 7) == 0 &&
-		   (strcmp(cmd + 7, "get") == 0 || strcmp(cmd + 7, "set") == 0 ||
-		    strcmp(cmd + 7, "list") == 0)) {
-		r = req_config(d, cmd, args);
-	} else if (d->state != STATE_RUNNING && d->state != STATE_STOPPING) {
+	if (q->running && d->state != STATE_RUNNING && d->state != STATE_STOPPING)
 		r = reply_err("sluiced is %s", state_names[d->state]);
-	} else if (strcmp(cmd, "stats") == 0) {
-		r = req_stats(d);
-	} else if (strcmp(cmd, "producers") == 0) {
-		r = req_producers(d, args);
-	} else if (strcmp(cmd, "partitions") == 0) {
-		r = req_partitions(d);
-	} else if (strcmp(cmd, "segments") == 0) {
-		r = req_segments(d, args);
-	} else if (strcmp(cmd, "forwarder.pause") == 0 || strcmp(cmd, "forwarder.resume") == 0) {
-		r = req_forwarder(d, cmd, args);
-	} else if (strcmp(cmd, "flush") == 0) {
-		r = req_flush(d);
-	} else {
-		r = reply_err("unknown command \"%s\"", cmd);
-	}
+	else
+		r = q->handler(d, cmd, args);
 	pthread_mutex_unlock(&d->lock);
 	return r ? r : reply_err("out of memory");
 }
