@@ -416,39 +416,33 @@ const struct sluice_metric_family sluice_metric_families[SLUICE_M__COUNT] = {
 					    "Control-socket connections accepted.",
 					    "control-socket connections accepted"},
 	[SLUICE_M_CTL_REJECTED_CONNECTIONS_TOTAL] =
-		{"sluice_ctl_rejected_connections_total", SLUICE_METRIC_COUNTER,
-		 SLUICE_MG_OUTPUTS, "reason",
-		 "Control-socket connections refused, by reason.",
+		{"sluice_ctl_rejected_connections_total", SLUICE_METRIC_COUNTER, SLUICE_MG_OUTPUTS,
+		 "reason", "Control-socket connections refused, by reason.",
 		 "refused: `peer_credentials`, `too_many_clients` (16 open)"},
 	[SLUICE_M_CTL_REQUESTS_TOTAL] = {"sluice_ctl_requests_total", SLUICE_METRIC_COUNTER,
 					 SLUICE_MG_OUTPUTS, "",
 					 "Well-formed control requests handled.",
 					 "well-formed requests handled"},
 	[SLUICE_M_CTL_BAD_REQUESTS_TOTAL] =
-		{"sluice_ctl_bad_requests_total", SLUICE_METRIC_COUNTER,
-		 SLUICE_MG_OUTPUTS, "reason",
-		 "Control request lines refused, by reason.",
+		{"sluice_ctl_bad_requests_total", SLUICE_METRIC_COUNTER, SLUICE_MG_OUTPUTS,
+		 "reason", "Control request lines refused, by reason.",
 		 "refused lines: `empty`, `json`, `not_object`, `version`, `cmd`, `args`, "
 		 "`id`, `unknown_field`, `oversized` (> 64 KiB)"},
 	[SLUICE_M_CTL_DENIED_REQUESTS_TOTAL] =
-		{"sluice_ctl_denied_requests_total", SLUICE_METRIC_COUNTER,
-		 SLUICE_MG_OUTPUTS, "",
+		{"sluice_ctl_denied_requests_total", SLUICE_METRIC_COUNTER, SLUICE_MG_OUTPUTS, "",
 		 "Admin commands refused to a read-only (control.socket_group) peer.",
 		 "commands that change the appliance refused to a read-only "
 		 "(`control.socket_group`) peer"},
 	[SLUICE_M_CTL_ERROR_REPLIES_TOTAL] =
-		{"sluice_ctl_error_replies_total", SLUICE_METRIC_COUNTER,
-		 SLUICE_MG_OUTPUTS, "",
+		{"sluice_ctl_error_replies_total", SLUICE_METRIC_COUNTER, SLUICE_MG_OUTPUTS, "",
 		 "Control replies with ok=false (bad requests included).",
 		 "replies with `ok: false`"},
 	[SLUICE_M_METRICS_SCRAPES_TOTAL] = {"sluice_metrics_scrapes_total", SLUICE_METRIC_COUNTER,
-					    SLUICE_MG_OUTPUTS, "",
-					    "Scrapes of /metrics served.",
+					    SLUICE_MG_OUTPUTS, "", "Scrapes of /metrics served.",
 					    "`/metrics` requests served"},
 	[SLUICE_M_METRICS_INVALID_SAMPLES_TOTAL] =
-		{"sluice_metrics_invalid_samples_total", SLUICE_METRIC_COUNTER,
-		 SLUICE_MG_OUTPUTS, "",
-		 "Samples dropped from /metrics because their names or labels were invalid.",
+		{"sluice_metrics_invalid_samples_total", SLUICE_METRIC_COUNTER, SLUICE_MG_OUTPUTS,
+		 "", "Samples dropped from /metrics because their names or labels were invalid.",
 		 "samples dropped from `/metrics` for invalid names or labels (a bug; should "
 		 "stay 0)"},
 	[SLUICE_M_HEALTH_CHECKS_TOTAL] = {"sluice_health_checks_total", SLUICE_METRIC_COUNTER,
