@@ -14,19 +14,11 @@
  *    sluice_daemon_request_stop().
  */
 #include "daemon_internal.h"
+#include "sluice_log.h"
 
 RTE_LOG_REGISTER(daemon_logtype, sluice.daemon, INFO)
 
-__attribute__((format(printf, 2, 3))) void sluice_daemon_log(uint32_t level, const char *fmt, ...)
-{
-	char msg[1024];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	rte_log(level, daemon_logtype, "sluiced: %s\n", msg);
-}
+SLUICE_LOG_FUNCTION(, sluice_daemon_log, daemon_logtype, "sluiced: ", 1024)
 
 /* ---------------------------------------------------------------------------------------- */
 /* Logging: every module logs through rte_log with its own sluice.<module> type.            */

@@ -35,19 +35,11 @@
  * partition that broker leads.
  */
 #include "fwd_core.h"
+#include "sluice_log.h"
 
 RTE_LOG_REGISTER(sluice_forward_logtype, sluice.forwarder, INFO)
 
-void fwd_log(uint32_t level, const char *fmt, ...)
-{
-	char line[1024];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(line, sizeof(line), fmt, ap);
-	va_end(ap);
-	rte_log(level, sluice_forward_logtype, "forwarder: %s\n", line);
-}
+SLUICE_LOG_FUNCTION(, fwd_log, sluice_forward_logtype, "forwarder: ", 1024)
 
 void count_error(struct sluice_fwd *f, int code)
 {

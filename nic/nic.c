@@ -28,19 +28,11 @@
 #include <rte_mbuf.h>
 
 #include "sluice_nic.h"
+#include "sluice_log.h"
 
 RTE_LOG_REGISTER(nic_logtype, sluice.nic, INFO)
 
-__attribute__((format(printf, 2, 3))) static void nic_log(uint32_t level, const char *fmt, ...)
-{
-	char msg[512];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	rte_log(level, nic_logtype, "sluice.nic: %s\n", msg);
-}
+SLUICE_LOG_FUNCTION(static, nic_log, nic_logtype, "sluice.nic: ", 512)
 
 /* EAL keeps pointers into argv for its whole life, so the vector outlives eal_init. */
 #define EAL_MAX_ARGS 256
