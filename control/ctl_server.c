@@ -224,23 +224,18 @@ static json_t *cmd_health(struct sluice_ctl_server *srv)
 	return r;
 }
 
-/* Commands the socket answers itself; everything else goes to sluice_daemon_request. */
+/* Commands the socket answers itself; the daemon's are in its request table
+ * (sluice_daemon_request_info). */
 static const char *const builtin_cmds[] = {"hello", "health", "metrics"};
-static const char *const daemon_cmds[] = {
-	"status",     "stats",      "producers",   "partitions",      "segments",
-	"config.get", "config.set", "config.list", "forwarder.pause", "forwarder.resume",
-	"flush",      "shutdown",
-};
-/* The ones that change or stop the appliance: the admin tier only. */
-static const char *const admin_cmds[] = {
-	"config.set", "forwarder.pause", "forwarder.resume", "flush", "shutdown",
-};
 
 bool sluice_ctl_command_is_admin(const char *cmd)
 {
-	for (size_t i = 0; i < sizeof(admin_cmds) / sizeof(admin_cmds[0]); i++)
-		if (strcmp(cmd, admin_cmds[i]) == 0)
-			return true;
+	const char *name;
+	bool admin;
+
+	for (size_t i = 0; sluice_daemon_request_info(i, &name, &admin); i++)
+		if (strcmp(cmd, name) == 0)
+			return admin;
 	return false;
 }
 
@@ -251,8 +246,11 @@ static json_t *cmd_hello(const struct client *c)
 
 	for (size_t i = 0; i < sizeof(builtin_cmds) / sizeof(builtin_cmds[0]); i++)
 		json_array_append_new(cmds, json_string(builtin_cmds[i]));
-	for (size_t i = 0; i < sizeof(daemon_cmds) / sizeof(daemon_cmds[0]); i++)
-		json_array_append_new(cmds, json_string(daemon_cmds[i]));
+	const char *name;
+	bool admin;
+
+	for (size_t i = 0; sluice_daemon_request_info(i, &name, &admin); i++)
+		json_array_append_new(cmds, json_string(name));
 	json_object_set_new(r, "ok", json_true());
 	json_object_set_new(r, "protocol", json_integer(SLUICE_CTL_PROTO_VERSION));
 	json_object_set_new(r, "server", json_string("sluiced"));

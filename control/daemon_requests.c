@@ -590,27 +590,39 @@ static json_t *req_shutdown(struct sluice_daemon *d, const char *cmd, json_t *ar
 }
 
 /*
- * The request table: one row per command (docs/control-protocol.md). Handlers run with d->lock
- * held; `running` ones are refused unless sluiced is running or stopping.
+ * The request table: one row per command (docs/control-protocol.md), in the order `hello`
+ * lists them. Handlers run with d->lock held; `running` ones are refused unless sluiced is
+ * running or stopping; `admin` ones change or stop the appliance, and the control socket
+ * refuses them to read-only peers.
  */
 static const struct request {
 	const char *cmd;
 	bool running;
+	bool admin;
 	json_t *(*handler)(struct sluice_daemon *d, const char *cmd, json_t *args);
 } requests[] = {
-	{"status", false, req_status},
-	{"shutdown", false, req_shutdown},
-	{"config.get", false, req_config},
-	{"config.set", false, req_config},
-	{"config.list", false, req_config},
-	{"stats", true, req_stats},
-	{"producers", true, req_producers},
-	{"partitions", true, req_partitions},
-	{"segments", true, req_segments},
-	{"forwarder.pause", true, req_forwarder},
-	{"forwarder.resume", true, req_forwarder},
-	{"flush", true, req_flush},
+	{"status", false, false, req_status},
+	{"stats", true, false, req_stats},
+	{"producers", true, false, req_producers},
+	{"partitions", true, false, req_partitions},
+	{"segments", true, false, req_segments},
+	{"config.get", false, false, req_config},
+	{"config.set", false, true, req_config},
+	{"config.list", false, false, req_config},
+	{"forwarder.pause", true, true, req_forwarder},
+	{"forwarder.resume", true, true, req_forwarder},
+	{"flush", true, true, req_flush},
+	{"shutdown", false, true, req_shutdown},
 };
+
+bool sluice_daemon_request_info(size_t i, const char **cmd, bool *admin)
+{
+	if (i >= sizeof(requests) / sizeof(requests[0]))
+		return false;
+	*cmd = requests[i].cmd;
+	*admin = requests[i].admin;
+	return true;
+}
 
 json_t *sluice_daemon_request(struct sluice_daemon *d, const char *cmd, json_t *args)
 {

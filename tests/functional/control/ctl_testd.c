@@ -296,6 +296,24 @@ static json_t *handle(struct sluice_daemon *d, const char *cmd, json_t *args)
 	return sluice_ctl_proto_error("unknown command \"%s\"", cmd);
 }
 
+/* The commands this double answers, with sluiced's admin tier (control/daemon_requests.c). */
+bool sluice_daemon_request_info(size_t i, const char **cmd, bool *admin)
+{
+	static const struct {
+		const char *cmd;
+		bool admin;
+	} cmds[] = {{"status", false},          {"stats", false},       {"producers", false},
+		    {"partitions", false},      {"segments", false},    {"config.get", false},
+		    {"config.set", true},       {"config.list", false}, {"forwarder.pause", true},
+		    {"forwarder.resume", true}, {"flush", true},        {"shutdown", true}};
+
+	if (i >= sizeof(cmds) / sizeof(cmds[0]))
+		return false;
+	*cmd = cmds[i].cmd;
+	*admin = cmds[i].admin;
+	return true;
+}
+
 json_t *sluice_daemon_request(struct sluice_daemon *d, const char *cmd, json_t *args)
 {
 	json_t *r;
