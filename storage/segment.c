@@ -335,7 +335,8 @@ int seg_prepare(struct sluice_partition *p, bool zero, bool dir_sync, struct seg
 	enum sluice_prealloc mode = p->log->opts.prealloc;
 	uint64_t limit =
 		(p->topt->segment_bytes + SLUICE_DIO_ALIGN - 1) & ~(uint64_t)(SLUICE_DIO_ALIGN - 1);
-	uint64_t len = p->log->opts.prealloc_bytes ? p->log->opts.prealloc_bytes : 16u << 20;
+	uint64_t len = p->log->opts.prealloc_bytes ? p->log->opts.prealloc_bytes
+						   : SLUICE_STORAGE_PREALLOC_BYTES_DEFAULT;
 	struct segment *s = seg_new(-1);
 	char path[PATH_MAX];
 	int fd = -1, rc = 0;

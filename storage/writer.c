@@ -271,7 +271,8 @@ static void maybe_prealloc(struct sluice_writer *w, struct sluice_partition *p, 
 {
 	struct segment *s = p->active;
 	enum sluice_prealloc mode = p->log->opts.prealloc;
-	uint64_t ahead = p->log->opts.prealloc_bytes ? p->log->opts.prealloc_bytes : 16u << 20;
+	uint64_t ahead = p->log->opts.prealloc_bytes ? p->log->opts.prealloc_bytes
+						     : SLUICE_STORAGE_PREALLOC_BYTES_DEFAULT;
 	uint64_t limit =
 		(p->topt->segment_bytes + SLUICE_DIO_ALIGN - 1) & ~(uint64_t)(SLUICE_DIO_ALIGN - 1);
 	struct io_uring_sqe *sqe;
