@@ -58,6 +58,7 @@ enum {
 	OPT_CORRUPT,
 	OPT_CORRUPT_KEEP,
 	OPT_STAMP,
+	OPT_ACK,
 	OPT_QUIET,
 	OPT_SUMMARY,
 	OPT_HELP,
@@ -112,6 +113,7 @@ static const struct option long_opts[] = {
 	{"corrupt", required_argument, NULL, OPT_CORRUPT},
 	{"corrupt-keep-cksum", no_argument, NULL, OPT_CORRUPT_KEEP},
 	{"stamp", no_argument, NULL, OPT_STAMP},
+	{"ack", no_argument, NULL, OPT_ACK},
 	{"quiet", no_argument, NULL, OPT_QUIET},
 	{"summary", required_argument, NULL, OPT_SUMMARY},
 	{"help", no_argument, NULL, OPT_HELP},
@@ -157,6 +159,8 @@ void gen_config_usage(FILE *f)
 	      "  --burst N (32) --duration SECONDS --count PACKETS (no limit: until SIGINT)\n"
 	      "\nImpairments (fractions of generated packets, at most one per packet):\n"
 	      "  --drop F --dup F --reorder F --corrupt F --corrupt-keep-cksum\n"
+	      "\nAcknowledged mode (docs/libsluice.md): --ack keeps every kafka batch until the\n"
+	      "  appliance reports it durable and retransmits; --drop/--dup apply after that\n"
 	      "\nReporting:\n"
 	      "  --quiet (no progress line) --summary FILE (JSON summary; default stdout)\n",
 	      f);
@@ -581,6 +585,9 @@ int gen_config_parse(int argc, char **argv, struct gen_config *c, char *err, siz
 		case OPT_STAMP:
 			c->stamp = true;
 			break;
+		case OPT_ACK:
+			c->ack = true;
+			break;
 		case OPT_QUIET:
 			c->quiet = true;
 			break;
@@ -645,5 +652,24 @@ int gen_config_parse(int argc, char **argv, struct gen_config *c, char *err, siz
 			    c->flow.src_port);
 	if (c->drop + c->dup + c->reorder + c->corrupt > 1.0)
 		return fail(err, errlen, "--drop + --dup + --reorder + --corrupt: above 1");
+	if (c->ack) {
+		if (c->format != GEN_FMT_KAFKA || (!have_partition && !c->partitions) ||
+		    (have_partition && c->partition < 0))
+			return fail(err, errlen,
+				    "--ack: needs the kafka format and explicit partitions "
+				    "(--partition N or --partitions N)");
+		if (c->output == GEN_OUT_PCAP)
+			return fail(err, errlen,
+				    "--ack: needs a DPDK port or --udp (acks come back)");
+		if (c->reorder > 0 || c->corrupt > 0)
+			return fail(err, errlen,
+				    "--ack: --reorder and --corrupt are not supported");
+		if (c->first_sequence != 0)
+			return fail(err, errlen, "--ack: sequences start at 0");
+		/* Impair after the window, so that what is dropped is resent. */
+		c->ack_drop = c->drop;
+		c->ack_dup = c->dup;
+		c->drop = c->dup = 0;
+	}
 	return 0;
 }

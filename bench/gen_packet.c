@@ -284,7 +284,7 @@ size_t gen_payload_kafka(uint8_t *out, size_t cap, const struct gen_kafka_meta *
 
 	if (cap < SLUICE_ENVELOPE_BYTES || n == 0)
 		return 0;
-	sluice_envelope_encode(out, m->partition);
+	sluice_envelope_encode_flags(out, m->partition, m->flags);
 	kafka_batch_meta(m, &bm);
 	if (sluice_rb_builder_init(&b, out + SLUICE_ENVELOPE_BYTES, cap - SLUICE_ENVELOPE_BYTES,
 				   &bm) != 0)

@@ -110,6 +110,7 @@ struct gen_kafka_meta {
 	int64_t producer_id;
 	int16_t producer_epoch;
 	int32_t base_sequence;
+	uint8_t flags; /**< envelope flags (SLUICE_ENVELOPE_F_ACK) */
 };
 
 /**

@@ -266,7 +266,8 @@ static uint32_t build(struct gen_traffic *t, uint32_t prod, int32_t partition, s
 		struct gen_kafka_meta m = {.partition = partition,
 					   .producer_id = pid,
 					   .producer_epoch = t->cfg.producer_epoch,
-					   .base_sequence = (int32_t)s->next_seq};
+					   .base_sequence = (int32_t)s->next_seq,
+					   .flags = t->cfg.ack ? SLUICE_ENVELOPE_F_ACK : 0};
 		plen = gen_payload_kafka(t->cur + hdr, t->payload_cap, &m, t->ev, n);
 	} else {
 		struct producer *p = &t->prods[prod];

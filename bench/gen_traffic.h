@@ -74,6 +74,12 @@ struct gen_config {
 	double corrupt;
 	bool corrupt_keep_cksum; /**< recompute the UDP checksum so only the batch CRC can tell */
 	bool stamp; /**< events carry their send time (CLOCK_REALTIME ns) after the sequence */
+	/** acknowledged mode: batches carry the ack flag; sluice-gen keeps each until the
+	 *  appliance acknowledges it and retransmits (client/window.c). --drop and --dup then
+	 *  apply after the window (at the output), so that a dropped batch is resent */
+	bool ack;
+	double ack_drop, ack_dup;
+	uint32_t ack_timeout_ms; /**< wait this long for the last acks (0: 30000) */
 	/* reporting */
 	bool quiet;
 	const char *summary_path;

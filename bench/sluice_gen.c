@@ -33,6 +33,7 @@
 
 #include "gen_traffic.h"
 #include "sluice_nic.h"
+#include "sluice_window.h"
 
 #define WIRE_OVERHEAD 24 /* FCS 4 + preamble 8 + inter-frame gap 12 */
 #define MAX_BURST 512
@@ -85,6 +86,14 @@ struct out {
 	bool eal;
 	uint64_t deadline_tsc; /* end of --duration (0: none): a full ring stops being retried */
 	bool link_lost;
+	/* --ack: one window per (producer, partition) stream, index (id - base) * nparts + p */
+	struct sluice_window **win;
+	uint32_t *win_flow; /* the stream's flow (its TX queue) */
+	uint32_t nwin, nparts;
+	uint64_t ack_rng;
+	uint64_t acks, acks_malformed, acks_ignored, ack_dropped, ack_duplicated;
+	uint64_t ack_unacked_events; /* at the end */
+	bool ack_timed_out;
 };
 
 static void sleep_ns(long ns)
@@ -284,6 +293,267 @@ static void out_push(struct out *o, const struct gen_frame *f)
 	}
 }
 
+/* ---------------------------------------------------------------------------------------- */
+/* --ack: the producer side of acknowledged mode, shared with libsluice (client/window.c)    */
+
+static uint64_t mono_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+static double ack_rand(struct out *o)
+{
+	o->ack_rng = o->ack_rng * 6364136223846793005ull + 1442695040888963407ull;
+	return (double)(o->ack_rng >> 11) / 9007199254740992.0;
+}
+
+/* UDP payload of a frame the generator built (Ethernet, VLAN tags, IPv4/IPv6, UDP). */
+static const uint8_t *frame_payload(const uint8_t *f, size_t len, size_t *plen)
+{
+	size_t off = 12;
+	uint16_t et;
+
+	for (;;) {
+		if (off + 2 > len)
+			return NULL;
+		et = (uint16_t)(f[off] << 8 | f[off + 1]);
+		if (et != 0x8100 && et != 0x88A8)
+			break;
+		off += 4;
+	}
+	off += 2;
+	if (et == 0x0800 && off + 20 <= len)
+		off += (size_t)(f[off] & 0x0f) * 4;
+	else if (et == 0x86DD)
+		off += 40;
+	else
+		return NULL;
+	if (off + 8 > len)
+		return NULL;
+	*plen = len - off - 8;
+	return f + off + 8;
+}
+
+static struct sluice_window *ack_stream(struct out *o, int64_t pid, int32_t part, uint32_t *idx)
+{
+	const struct gen_config *c = o->cfg;
+	int64_t p = pid - c->producer_id_base;
+	int32_t lp = c->partitions ? part : 0;
+
+	if (p < 0 || p >= (int64_t)c->producers || lp < 0 || (uint32_t)lp >= o->nparts ||
+	    (!c->partitions && part != c->partition))
+		return NULL;
+	*idx = (uint32_t)p * o->nparts + (uint32_t)lp;
+	return o->win[*idx];
+}
+
+static int ack_open(struct out *o)
+{
+	const struct gen_config *c = o->cfg;
+	uint32_t epp = c->events_per_packet;
+	struct sluice_window_opts wo = {
+		.window_records = 2048 > epp ? 2048 : epp,
+		.slot_bytes = GEN_MAX_FRAME,
+		.rto_min_us = 20000,
+		.rto_max_us = 1000000,
+	};
+
+	wo.slots = wo.window_records / epp + MAX_BURST * 3 + 1;
+	o->nparts = c->partitions ? c->partitions : 1;
+	o->nwin = c->producers * o->nparts;
+	o->win = calloc(o->nwin, sizeof(*o->win));
+	o->win_flow = calloc(o->nwin, sizeof(*o->win_flow));
+	if (!o->win || !o->win_flow)
+		return -ENOMEM;
+	for (uint32_t i = 0; i < o->nwin; i++)
+		if (sluice_window_create(&wo, &o->win[i]) != 0)
+			return -ENOMEM;
+	o->ack_rng = c->seed ^ 0x5A5A5A5A5A5A5A5Aull;
+	return 0;
+}
+
+static void ack_close(struct out *o)
+{
+	for (uint32_t i = 0; o->win && i < o->nwin; i++)
+		sluice_window_destroy(o->win[i]);
+	free(o->win);
+	free(o->win_flow);
+	o->win = NULL;
+}
+
+static void out_push(struct out *o, const struct gen_frame *f);
+
+/* A generated frame: into its stream's window, then out through the impairments. */
+static void ack_push(struct out *o, const struct gen_frame *f)
+{
+	size_t plen;
+	const uint8_t *p = frame_payload(f->data, f->len, &plen);
+	struct sluice_rb_header h;
+	uint32_t idx;
+
+	if (p && plen > SLUICE_ENVELOPE_BYTES &&
+	    sluice_rb_header_decode(p + SLUICE_ENVELOPE_BYTES, plen - SLUICE_ENVELOPE_BYTES, &h) ==
+		    SLUICE_RB_OK) {
+		struct sluice_window *w =
+			ack_stream(o, h.producer_id, (int32_t)sluice_be32_get(p + 4), &idx);
+		if (w &&
+		    sluice_window_push(w, f->data, f->len, h.base_sequence,
+				       (uint32_t)h.record_count, mono_us()) == 0)
+			o->win_flow[idx] = f->flow;
+	}
+	if (o->cfg->ack_drop > 0 && ack_rand(o) < o->cfg->ack_drop) {
+		o->ack_dropped++;
+		return;
+	}
+	out_push(o, f);
+	if (o->cfg->ack_dup > 0 && ack_rand(o) < o->cfg->ack_dup) {
+		o->ack_duplicated++;
+		struct gen_frame d = *f;
+		d.events = 0;
+		out_push(o, &d);
+	}
+}
+
+static void ack_rx(struct out *o, const uint8_t *payload, size_t len)
+{
+	struct sluice_ack a;
+	uint32_t idx;
+
+	if (sluice_ack_decode(payload, len, &a) != 0) {
+		o->acks_malformed++;
+		return;
+	}
+	struct sluice_window *w = ack_stream(o, a.producer_id, a.partition, &idx);
+	if (!w || a.epoch != o->cfg->producer_epoch) {
+		o->acks_ignored++;
+		return;
+	}
+	if (sluice_window_ack(w, &a, mono_us()))
+		o->acks++;
+	else
+		o->acks_ignored++;
+}
+
+struct resend_arg {
+	struct out *o;
+	uint32_t flow;
+};
+
+static int ack_resend(void *arg, const uint8_t *d, size_t len)
+{
+	struct resend_arg *r = arg;
+	struct gen_frame f = {.data = d, .len = (uint32_t)len, .events = 0, .flow = r->flow};
+
+	/* Retransmissions go through the same impairments. */
+	if (r->o->cfg->ack_drop > 0 && ack_rand(r->o) < r->o->cfg->ack_drop) {
+		r->o->ack_dropped++;
+		return 0;
+	}
+	out_push(r->o, &f);
+	return 0;
+}
+
+static void udp_rx_acks(struct out *o)
+{
+	uint8_t buf[SLUICE_ACK_MAX_BYTES + 1];
+
+	for (;;) {
+		ssize_t n = recv(o->fd, buf, sizeof(buf), MSG_DONTWAIT);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			break;
+		if (n < 0)
+			continue; /* an ICMP error for an earlier datagram */
+		ack_rx(o, buf, (size_t)n);
+	}
+}
+
+static void out_flush(struct out *o);
+
+/* Read acks, retransmit what timed out. */
+static void ack_poll(struct out *o)
+{
+	uint64_t now = mono_us();
+
+	if (o->cfg->output == GEN_OUT_UDP)
+		udp_rx_acks(o);
+	else
+		out_flush(o); /* port_flush() reads the RX queues */
+	for (uint32_t i = 0; i < o->nwin; i++) {
+		struct resend_arg r = {o, o->win_flow[i]};
+		sluice_window_retransmit(o->win[i], now, ack_resend, &r);
+		if (o->cfg->output == GEN_OUT_PORT &&
+		    o->qn[o->win_flow[i] % o->cfg->queues] > MAX_BURST)
+			out_flush(o);
+	}
+	out_flush(o);
+}
+
+/* Every stream has room for its share of the next burst. */
+static bool ack_room(const struct out *o)
+{
+	for (uint32_t i = 0; i < o->nwin; i++)
+		if (!sluice_window_has_room(o->win[i], o->cfg->events_per_packet))
+			return false;
+	return true;
+}
+
+static uint64_t ack_unacked(const struct out *o)
+{
+	uint64_t n = 0;
+
+	for (uint32_t i = 0; i < o->nwin; i++)
+		n += sluice_window_inflight_records(o->win[i]);
+	return n;
+}
+
+/* After the last packet: wait for the last acks (bounded). */
+static void ack_drain(struct out *o)
+{
+	uint64_t limit = (uint64_t)(o->cfg->ack_timeout_ms ? o->cfg->ack_timeout_ms : 30000) * 1000;
+	uint64_t t0 = mono_us();
+
+	while (ack_unacked(o) && !quitting()) {
+		if (mono_us() - t0 > limit) {
+			o->ack_timed_out = true;
+			break;
+		}
+		ack_poll(o);
+		sleep_ns(200000);
+	}
+	o->ack_unacked_events = ack_unacked(o);
+}
+
+static json_t *ack_summary(const struct out *o)
+{
+	struct sluice_window_stats t = {0};
+
+	for (uint32_t i = 0; i < o->nwin; i++) {
+		struct sluice_window_stats s;
+		sluice_window_stats(o->win[i], &s);
+		t.retransmits += s.retransmits;
+		t.acked_records += s.acked_records;
+		t.resend_hints += s.resend_hints;
+		for (int b = 0; b < SLUICE_WINDOW_HIST_BUCKETS; b++)
+			t.ack_latency_hist[b] += s.ack_latency_hist[b];
+	}
+	json_t *h = json_array();
+	for (int b = 0; b < SLUICE_WINDOW_HIST_BUCKETS; b++)
+		json_array_append_new(h, json_integer((json_int_t)t.ack_latency_hist[b]));
+	return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:b, s:o}", "events_acked",
+			 (json_int_t)t.acked_records, "unacked_events",
+			 (json_int_t)o->ack_unacked_events, "retransmits",
+			 (json_int_t)t.retransmits, "resend_hints", (json_int_t)t.resend_hints,
+			 "acks", (json_int_t)o->acks, "acks_ignored", (json_int_t)o->acks_ignored,
+			 "acks_malformed", (json_int_t)o->acks_malformed, "impair_dropped",
+			 (json_int_t)o->ack_dropped, "timed_out", o->ack_timed_out,
+			 "ack_latency_hist_log2_us", h);
+}
+
 static void port_flush(struct out *o)
 {
 	struct rte_mbuf *rx[64];
@@ -327,6 +597,13 @@ static void port_flush(struct out *o)
 		/* The peer may send us things (ARP replies): never let them pile up. */
 		uint16_t r = sluice_nic_rx_burst(o->port, (uint16_t)q, rx, 64);
 		o->st.rx_packets += r;
+		for (uint16_t i = 0; o->win && i < r; i++) {
+			size_t plen;
+			const uint8_t *p = frame_payload(rte_pktmbuf_mtod(rx[i], const uint8_t *),
+							 rx[i]->data_len, &plen);
+			if (p)
+				ack_rx(o, p, plen);
+		}
 		rte_pktmbuf_free_bulk(rx, r);
 	}
 }
@@ -449,6 +726,8 @@ static int write_summary(const struct out *o, const struct gen_traffic *t, const
 		else
 			json_decref(xs);
 	}
+	if (o->win)
+		json_object_set_new(run, "ack", ack_summary(o));
 	json_object_set_new(root, "run", run);
 	if (gen_traffic_summary(t, root) != 0) {
 		json_decref(root);
@@ -527,6 +806,13 @@ static void run(struct out *o, struct gen_traffic *t)
 			if ((double)now - deadline > (double)o->hz / 100)
 				deadline = (double)now;
 		}
+		if (o->win) {
+			ack_poll(o);
+			if (!ack_room(o)) {
+				sleep_ns(50000);
+				continue;
+			}
+		}
 		uint64_t e0 = tot.events_out, b0 = tot.bytes_out, f0 = tot.frames_out;
 		uint32_t b = c->burst;
 		if (c->count && c->count - tot.packets < b)
@@ -534,8 +820,12 @@ static void run(struct out *o, struct gen_traffic *t)
 		int64_t ms = wall_ms();
 		for (uint32_t i = 0; i < b; i++) {
 			unsigned n = gen_traffic_next(t, ms, fr);
-			for (unsigned k = 0; k < n; k++)
-				out_push(o, &fr[k]);
+			for (unsigned k = 0; k < n; k++) {
+				if (o->win)
+					ack_push(o, &fr[k]);
+				else
+					out_push(o, &fr[k]);
+			}
 		}
 		if (c->count && tot.packets + b >= c->count) {
 			/* the last packet: release a held (reordered) one too */
@@ -555,6 +845,8 @@ static void run(struct out *o, struct gen_traffic *t)
 		out_push(o, &fr[0]);
 		out_flush(o);
 	}
+	if (o->win)
+		ack_drain(o);
 	o->st.end_tsc = rte_rdtsc();
 	if (!c->quiet)
 		progress(o, o->st.end_tsc, &ltsc, &lp, &le, &lb, true);
@@ -629,6 +921,8 @@ int main(int argc, char **argv)
 		rc = udp_open(&o);
 		break;
 	}
+	if (rc == 0 && cfg.ack)
+		rc = ack_open(&o);
 	if (rc == 0) {
 		run(&o, t);
 		/* A sender that exits right after its last TX loses what is still in a memif
@@ -643,7 +937,13 @@ int main(int argc, char **argv)
 			rc = -EIO;
 		if (o.link_lost)
 			rc = -ENOLINK;
+		if (cfg.ack && o.ack_unacked_events) {
+			fprintf(stderr, "sluice-gen: --ack: %" PRIu64 " events not acknowledged\n",
+				o.ack_unacked_events);
+			rc = -ETIMEDOUT;
+		}
 	}
+	ack_close(&o);
 	out_close(&o);
 	gen_traffic_destroy(t);
 	return rc == 0 ? 0 : 1;

@@ -231,6 +231,8 @@ struct sluice_config_dataplane {
 	uint64_t producer_idle_us;
 	uint32_t reply_rate; /**< replies/s per worker; 0 = unlimited */
 	uint32_t reply_burst;
+	uint32_t ack_window; /**< acknowledged mode: sequences accepted above the durable one */
+	uint64_t ack_recovery_records; /**< records per partition scanned at start for acks */
 };
 
 /** The whole configuration. Create with sluice_config_new(). */

@@ -286,7 +286,8 @@ static const struct key dataplane_keys[] = {
 	{"producer_table_size", T_U32, "4096", 16, 1u << 22,
 	 FIELD(sluice_config_dataplane, producer_table_size), NULL, 0, 0,
 	 "(source, producerId, partition) streams tracked per worker for loss and duplicate "
-	 "counting; 312 bytes each per worker (the entry, its published view, a source entry)"},
+	 "counting; 468 bytes each per worker (the entry, its published view, a source entry, "
+	 "its acknowledged-mode state)"},
 	{"reorder_window", T_U32, "0", 0, 1u << 20, FIELD(sluice_config_dataplane, reorder_window),
 	 NULL, 0, 0, "sequences ahead of the expected one accepted out of order (0: none)"},
 	{"producers_per_source", T_U32, "1024", 1, 1u << 22,
@@ -303,6 +304,15 @@ static const struct key dataplane_keys[] = {
 	 "bucket); requests over it are rejected as reply_rate_limited. 0: unlimited"},
 	{"reply_burst", T_U32, "50", 1, 1u << 24, FIELD(sluice_config_dataplane, reply_burst), NULL,
 	 0, 0, "replies a worker may send at once above reply_rate (the bucket size)"},
+	{"ack_window", T_U32, "4096", 1, 1u << 30, FIELD(sluice_config_dataplane, ack_window), NULL,
+	 0, 0,
+	 "acknowledged mode: sequences of a producer accepted above the one below which all is "
+	 "stored; a batch beyond is refused (ack_window) and sent again"},
+	{"ack_recovery_records", T_U64, "1000000", 0, UINT64_MAX,
+	 FIELD(sluice_config_dataplane, ack_recovery_records), NULL, 0, 0,
+	 "acknowledged mode: records at the end of each partition read at start to learn what "
+	 "producers already stored, so that their resends after a restart are duplicates (0: "
+	 "none)"},
 };
 
 const struct section sections[SEC__COUNT] = {

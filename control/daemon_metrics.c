@@ -103,6 +103,13 @@ static void collect_workers(struct sluice_daemon *d, const struct sluice_metric_
 		WF(SLUICE_M_WORKER_PRODUCER_EVICTIONS_TOTAL, producer_evictions),
 		WF(SLUICE_M_WORKER_PRODUCER_UNTRACKED_BATCHES_TOTAL, producer_untracked),
 		WF(SLUICE_M_WORKER_SOURCE_OVERFLOW_DATAGRAMS_TOTAL, source_overflow),
+		WF(SLUICE_M_WORKER_ACK_BATCHES_TOTAL, ack_batches),
+		WF(SLUICE_M_WORKER_ACK_EVENTS_TOTAL, ack_events),
+		WF(SLUICE_M_WORKER_ACK_DUPLICATE_EVENTS_TOTAL, ack_duplicates),
+		WF(SLUICE_M_WORKER_ACKS_SENT_TOTAL, acks_sent),
+		WF(SLUICE_M_WORKER_ACK_TX_FULL_TOTAL, ack_tx_full),
+		WF(SLUICE_M_WORKER_ACK_RECOVERED_TOTAL, ack_recovered),
+		WF(SLUICE_M_WORKER_ACK_ROLLBACKS_TOTAL, ack_rollbacks),
 #undef WF
 	};
 	struct sluice_worker_stats st[MAX_WORKERS];

@@ -199,6 +199,13 @@ static json_t *req_stats(struct sluice_daemon *d, const char *cmd, json_t *args)
 			    json_integer((json_int_t)t.w.producer_untracked));
 	json_object_set_new(r, "source_overflow_datagrams",
 			    json_integer((json_int_t)t.w.source_overflow));
+	json_object_set_new(r, "ack_batches", json_integer((json_int_t)t.w.ack_batches));
+	json_object_set_new(r, "ack_events", json_integer((json_int_t)t.w.ack_events));
+	json_object_set_new(r, "ack_duplicates", json_integer((json_int_t)t.w.ack_duplicates));
+	json_object_set_new(r, "acks_sent", json_integer((json_int_t)t.w.acks_sent));
+	json_object_set_new(r, "ack_tx_full", json_integer((json_int_t)t.w.ack_tx_full));
+	json_object_set_new(r, "ack_recovered", json_integer((json_int_t)t.w.ack_recovered));
+	json_object_set_new(r, "ack_rollbacks", json_integer((json_int_t)t.w.ack_rollbacks));
 	json_object_set_new(r, "bytes_on_disk", json_integer((json_int_t)t.bytes_on_disk));
 	json_object_set_new(r, "unaccounted", json_integer((json_int_t)t.unaccounted));
 	return r;

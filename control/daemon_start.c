@@ -424,6 +424,8 @@ static int start_workers(struct sluice_daemon *d)
 		o.producer_idle_ms = (uint32_t)(cfg->dataplane.producer_idle_us / 1000);
 		o.reply_rate = cfg->dataplane.reply_rate;
 		o.reply_burst = cfg->dataplane.reply_burst;
+		o.ack_window = cfg->dataplane.ack_window;
+		o.ack_recovery_records = cfg->dataplane.ack_recovery_records;
 		o.idle_backoff = cfg->dataplane.idle_sleep;
 		o.idle_sleep_us = (uint32_t)cfg->dataplane.idle_sleep_us;
 		o.burst = (uint16_t)cfg->dataplane.burst;

@@ -213,6 +213,41 @@ const struct sluice_metric_family sluice_metric_families[SLUICE_M__COUNT] = {
 		 "datagrams from sources the source table could not hold (every candidate "
 		 "holds producers): their producers go untracked and they share their "
 		 "listener's overflow rate bucket"},
+	[SLUICE_M_WORKER_ACK_BATCHES_TOTAL] =
+		{"sluice_worker_ack_batches_total", SLUICE_METRIC_COUNTER, SLUICE_MG_WORKERS,
+		 "worker", "Acknowledged-mode batches accepted",
+		 "acknowledged-mode batches accepted "
+		 "([wire-formats.md](wire-formats.md#acknowledged-mode))"},
+	[SLUICE_M_WORKER_ACK_EVENTS_TOTAL] = {"sluice_worker_ack_events_total",
+					      SLUICE_METRIC_COUNTER, SLUICE_MG_WORKERS, "worker",
+					      "Events of acknowledged-mode batches accepted",
+					      "their events"},
+	[SLUICE_M_WORKER_ACK_DUPLICATE_EVENTS_TOTAL] =
+		{"sluice_worker_ack_duplicate_events_total", SLUICE_METRIC_COUNTER,
+		 SLUICE_MG_WORKERS, "worker",
+		 "Events of acknowledged-mode resends dropped as duplicates (never stored twice)",
+		 "events of acknowledged resends dropped as duplicates: never stored twice (also "
+		 "in `duplicate` rejects)"},
+	[SLUICE_M_WORKER_ACKS_SENT_TOTAL] = {"sluice_worker_acks_sent_total", SLUICE_METRIC_COUNTER,
+					     SLUICE_MG_WORKERS, "worker",
+					     "Ack datagrams sent to producers",
+					     "ack datagrams sent to producers"},
+	[SLUICE_M_WORKER_ACK_TX_FULL_TOTAL] =
+		{"sluice_worker_ack_tx_full_total", SLUICE_METRIC_COUNTER, SLUICE_MG_WORKERS,
+		 "worker", "Acks that could not be sent (no mbuf, TX queue full)",
+		 "acks that could not be sent (no mbuf, TX queue full); the producer's "
+		 "retransmission asks again"},
+	[SLUICE_M_WORKER_ACK_RECOVERED_TOTAL] =
+		{"sluice_worker_ack_recovered_total", SLUICE_METRIC_COUNTER, SLUICE_MG_WORKERS,
+		 "worker", "Acknowledged producer streams resumed from the log's tail",
+		 "acknowledged producer streams resumed from the log's tail after a restart"},
+	[SLUICE_M_WORKER_ACK_ROLLBACKS_TOTAL] =
+		{"sluice_worker_ack_rollbacks_total", SLUICE_METRIC_COUNTER, SLUICE_MG_WORKERS,
+		 "worker",
+		 "Times storage refused an acknowledged batch and the producer's accepted state "
+		 "went back to its durable one",
+		 "storage refused an acknowledged batch (disk full, failed partition) and the "
+		 "producer's accepted state went back to its durable one"},
 	[SLUICE_M_PARTITION_LOG_START_OFFSET] = {"sluice_partition_log_start_offset",
 						 SLUICE_METRIC_GAUGE, SLUICE_MG_LOG,
 						 "topic, partition", "First offset kept",

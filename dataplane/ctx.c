@@ -26,6 +26,7 @@
 
 #define DEFAULT_MAX_HEADERS 32
 #define DEFAULT_PRODUCER_IDLE_MS 60000
+#define DEFAULT_ACK_WINDOW 4096
 /* Upper bound of a record's framing (length, attributes, timestamp and offset deltas, key and
  * value lengths, header count varints) used to reject records that could never fit a batch. */
 #define RECORD_OVERHEAD_MAX 40
@@ -45,6 +46,12 @@ static void reject_events(struct sluice_dp_ctx *ctx, enum sluice_dp_reject r, ui
 }
 
 static inline void prod_publish(struct prod_entry *e);
+
+static void put16(uint8_t *p, uint16_t v)
+{
+	p[0] = (uint8_t)(v >> 8);
+	p[1] = (uint8_t)v;
+}
 
 /* ---------------------------------------------------------------------------------------- */
 /* Options and lifetime                                                                      */
@@ -158,7 +165,12 @@ int sluice_dp_ctx_create(const struct sluice_dp_ctx_opts *o, struct sluice_dp_ct
 	ctx->src = calloc(n, sizeof(*ctx->src));
 	ctx->max_headers = o->max_record_headers ? o->max_record_headers : DEFAULT_MAX_HEADERS;
 	ctx->hdr_scratch = calloc(ctx->max_headers, sizeof(*ctx->hdr_scratch));
-	if (ctx->prod == NULL || ctx->src == NULL || ctx->hdr_scratch == NULL) {
+	ctx->ack = calloc(n, sizeof(*ctx->ack));
+	ctx->ack_list = calloc(n, sizeof(*ctx->ack_list));
+	ctx->ack_window = o->ack_window ? o->ack_window : DEFAULT_ACK_WINDOW;
+	ctx->ack_rec = o->ack_recovery;
+	if (ctx->prod == NULL || ctx->src == NULL || ctx->hdr_scratch == NULL || ctx->ack == NULL ||
+	    ctx->ack_list == NULL) {
 		sluice_dp_ctx_destroy(ctx);
 		return -ENOMEM;
 	}
@@ -179,6 +191,8 @@ void sluice_dp_ctx_destroy(struct sluice_dp_ctx *ctx)
 	free(ctx->prod);
 	free(ctx->src);
 	free(ctx->hdr_scratch);
+	free(ctx->ack);
+	free(ctx->ack_list);
 	free(ctx);
 }
 
@@ -371,6 +385,7 @@ static struct prod_entry *prod_get(struct sluice_dp_ctx *ctx, int64_t pid, uint3
 	se->producers++;
 	ctr_add(C(ctx, producer_new), 1);
 	memset(&victim->v, 0, sizeof(victim->v));
+	ctx->ack[victim - ctx->prod].on = false;
 	victim->v.producer_id = pid;
 	victim->v.pkey = pkey;
 	victim->v.family = fam;
@@ -615,6 +630,369 @@ unsigned sluice_dp_ctx_producers(const struct sluice_dp_ctx *ctx, sluice_produce
 }
 
 /* ---------------------------------------------------------------------------------------- */
+/* Acknowledged mode                                                                         */
+
+/*
+ * A producer that sets the envelope's ack flag is told, per (producer id, epoch, partition),
+ * the highest sequence below which everything is durable. Its stream differs from a plain
+ * one in three ways, all so that nothing it sends is ever given up or stored twice: a batch
+ * the appliance cannot take (shed, beyond ack_window, more holes than tracked) leaves the
+ * sequence alone and is answered "resend"; holes are never counted lost; and a new stream
+ * starts at sequence 0, or where the log's tail says it stood (struct
+ * sluice_dp_ack_recovery), so that a resend after a restart is a duplicate.
+ */
+
+static inline struct prod_ack *ack_of(struct sluice_dp_ctx *ctx, const struct prod_entry *e)
+{
+	return &ctx->ack[e - ctx->prod];
+}
+
+static void ack_list_add(struct sluice_dp_ctx *ctx, struct prod_ack *a)
+{
+	if (a->listed)
+		return;
+	a->listed = true;
+	ctx->ack_list[ctx->ack_nlist++] = (uint32_t)(a - ctx->ack);
+}
+
+/* Where acks go: the request's L2 header addressed back, our address, the listener's port. */
+static void ack_address(struct sluice_dp_ctx *ctx, struct prod_ack *a,
+			const struct sluice_listener *l, uint8_t family)
+{
+	const struct sluice_pkt_info *pi = ctx->cur_pi;
+
+	a->lport = l->udp_port;
+	a->family = family;
+	if (pi && pi->l3_off <= sizeof(a->l2)) {
+		const struct sluice_dp_port *port = &ctx->ports[ctx->cur_port];
+		a->port_idx = (uint8_t)ctx->cur_port;
+		a->l2len = (uint8_t)pi->l3_off;
+		memcpy(a->l2, ctx->cur_frame, pi->l3_off);
+		memcpy(a->l2, pi->src_mac, 6);
+		memcpy(a->l2 + 6, port->mac, 6);
+		memcpy(a->local, pi->dst_addr, 16);
+	} else {
+		/* Handed over without a frame (tests): a bare Ethernet header. */
+		memset(a->l2, 0, sizeof(a->l2));
+		a->l2[12] = family == 6 ? 0x86 : 0x08;
+		a->l2[13] = family == 6 ? 0xDD : 0x00;
+		a->l2len = 14;
+		a->port_idx = 0;
+		memset(a->local, 0, sizeof(a->local));
+	}
+}
+
+/* A stream (re)starts: from the log's tail if it knows it, else at 0. */
+static void ack_start(struct sluice_dp_ctx *ctx, struct prod_entry *e,
+		      const struct sluice_rb_header *h, uint32_t pid, int32_t partition,
+		      const struct sluice_dp_sink *sink)
+{
+	struct prod_ack *a = ack_of(ctx, e);
+	int32_t next = 0;
+	struct prod_range pend[PROD_PENDING_MAX];
+	uint8_t np = 0;
+
+	if (ctx->ack_rec &&
+	    dp_ack_recovery_find(ctx->ack_rec, h->producer_id, pid, h->producer_epoch, &next, pend,
+				 &np)) {
+		ctr_add(C(ctx, ack_recovered), 1);
+	} else if (h->base_sequence > (int32_t)ctx->ack_window) {
+		/* Far from 0 and nothing known: an entry this worker evicted or never had; the
+		 * producer's own unacknowledged data starts about here. */
+		next = h->base_sequence;
+	}
+	e->v.epoch = h->producer_epoch;
+	e->v.next_seq = next;
+	e->v.npending = np;
+	memcpy(e->pending, pend, np * sizeof(pend[0]));
+	e->nshed = 0;
+	a->on = true;
+	a->armed = false;
+	a->due = false;
+	a->pid = pid;
+	a->partition = partition;
+	a->dur_next = next;
+	a->ndur = np;
+	memcpy(a->dur, pend, np * sizeof(pend[0]));
+	a->last_tag = 0;
+	a->refused_seen = 0;
+	a->last_ack_ms = INT64_MIN / 2;
+	if (sink && sink->ack_state) {
+		uint32_t d;
+		sink->ack_state(sink->arg, pid, &d, &a->refused_seen);
+	}
+}
+
+enum ack_verdict { ACK_ACCEPT, ACK_DUPLICATE, ACK_OVERLAP, ACK_STALE, ACK_WINDOW };
+
+static enum ack_verdict ack_check(const struct sluice_dp_ctx *ctx, const struct prod_entry *e,
+				  const struct sluice_rb_header *h)
+{
+	int32_t end = seq_add(h->base_sequence, h->record_count);
+	int64_t ob = seq_diff(h->base_sequence, e->v.next_seq);
+	int64_t oe = ob + h->record_count;
+	bool adjacent = ob == 0;
+
+	if (h->producer_epoch < e->v.epoch)
+		return ACK_STALE;
+	if (ob < 0)
+		return oe <= 0 ? ACK_DUPLICATE : ACK_OVERLAP;
+	for (unsigned i = 0; i < e->v.npending; i++) {
+		int64_t pb = seq_diff(e->pending[i].base, e->v.next_seq);
+		int64_t pe = pb + seq_diff(e->pending[i].end, e->pending[i].base);
+		if (ob >= pb && oe <= pe)
+			return ACK_DUPLICATE;
+		if (ob < pe && pb < oe)
+			return ACK_OVERLAP;
+		if (e->pending[i].end == h->base_sequence || e->pending[i].base == end)
+			adjacent = true;
+	}
+	if (oe > (int64_t)ctx->ack_window)
+		return ACK_WINDOW;
+	if (!adjacent && e->v.npending == PROD_PENDING_MAX)
+		return ACK_WINDOW;
+	return ACK_ACCEPT;
+}
+
+/* Drop resend hints that [base, end) covers (it was stored). */
+static void ack_hint_clear(struct prod_entry *e, int32_t base, int32_t end)
+{
+	for (unsigned i = 0; i < e->nshed;) {
+		if (seq_diff(e->shed[i].base, end) < 0 && seq_diff(base, e->shed[i].end) < 0) {
+			memmove(&e->shed[i], &e->shed[i + 1],
+				(size_t)(e->nshed - i - 1) * sizeof(e->shed[0]));
+			e->nshed--;
+		} else {
+			i++;
+		}
+	}
+}
+
+/* A range the producer must send again (shed, refused): tell it in the next ack. */
+static void ack_hint_add(struct sluice_dp_ctx *ctx, struct prod_entry *e,
+			 const struct sluice_rb_header *h)
+{
+	int32_t base = h->base_sequence, end = seq_add(base, h->record_count);
+	struct prod_ack *a = ack_of(ctx, e);
+
+	ack_hint_clear(e, base, end);
+	if (e->nshed && e->shed[e->nshed - 1].end == base) {
+		e->shed[e->nshed - 1].end = end;
+	} else {
+		if (e->nshed == PROD_SHED_MAX) {
+			memmove(&e->shed[0], &e->shed[1], (PROD_SHED_MAX - 1) * sizeof(e->shed[0]));
+			e->nshed--;
+		}
+		e->shed[e->nshed].base = base;
+		e->shed[e->nshed].end = end;
+		e->nshed++;
+	}
+	a->due = true;
+	ack_list_add(ctx, a);
+}
+
+static void ack_arm(struct prod_entry *e, struct prod_ack *a)
+{
+	a->arm_next = e->v.next_seq;
+	a->arm_n = e->v.npending;
+	memcpy(a->arm, e->pending, e->v.npending * sizeof(e->pending[0]));
+	a->arm_tag = a->last_tag;
+	a->armed = true;
+}
+
+/* An acknowledged batch was handed to storage with tag @p tag. */
+static void ack_commit(struct sluice_dp_ctx *ctx, struct prod_entry *e,
+		       const struct sluice_rb_header *h, uint32_t tag, int64_t now_ms)
+{
+	struct prod_ack *a = ack_of(ctx, e);
+	int32_t base = h->base_sequence, end = seq_add(base, h->record_count);
+	bool joined = false;
+
+	e->v.batches++;
+	e->v.events += (uint64_t)h->record_count;
+	e->v.last_seen_ms = now_ms;
+	ack_hint_clear(e, base, end);
+	if (base == e->v.next_seq) {
+		e->v.next_seq = end;
+	} else {
+		for (unsigned i = 0; i < e->v.npending && !joined; i++) {
+			if (e->pending[i].end == base) {
+				e->pending[i].end = end;
+				joined = true;
+			} else if (e->pending[i].base == end) {
+				e->pending[i].base = base;
+				joined = true;
+			}
+		}
+		if (!joined) {
+			e->pending[e->v.npending].base = base;
+			e->pending[e->v.npending].end = end;
+			e->v.npending++;
+		}
+		/* Two pending ranges the batch filled the gap between become one. */
+		for (unsigned i = 0; i < e->v.npending; i++)
+			for (unsigned j = 0; j < e->v.npending; j++)
+				if (i != j && e->pending[i].end == e->pending[j].base) {
+					e->pending[i].end = e->pending[j].end;
+					e->pending[j] = e->pending[--e->v.npending];
+					i = 0;
+					j = (unsigned)-1;
+				}
+	}
+	prod_merge(e);
+	ctr_add(C(ctx, ack_batches), 1);
+	ctr_add(C(ctx, ack_events), (uint64_t)h->record_count);
+	a->last_tag = tag;
+	if (!a->armed)
+		ack_arm(e, a);
+	ack_list_add(ctx, a);
+}
+
+void sluice_dp_ctx_set_ack_tag(struct sluice_dp_ctx *ctx, uint32_t tag)
+{
+	ctx->ack_tag = tag;
+}
+
+bool sluice_dp_ctx_ack_wanted(const struct sluice_dp_ctx *ctx)
+{
+	return ctx->ack_want;
+}
+
+/* Build and send one ack frame. @return true when sent. */
+static bool ack_send(struct sluice_dp_ctx *ctx, const struct prod_entry *e, struct prod_ack *a,
+		     const struct sluice_dp_sink *sink)
+{
+	struct sluice_ack k = {
+		.producer_id = e->v.producer_id,
+		.epoch = e->v.epoch,
+		.partition = a->partition,
+		.durable_next = a->dur_next,
+		.window = ctx->ack_window,
+		.ndurable = a->ndur,
+		.nresend = e->nshed,
+	};
+	const struct sluice_dp_port *port =
+		&ctx->ports[a->port_idx < ctx->nports ? a->port_idx : 0];
+	uint8_t *f = ctx->reply;
+	size_t ipl = a->family == 6 ? 40 : 20;
+	uint8_t *ip = f + a->l2len, *udp = ip + ipl, *pl = udp + 8;
+
+	memcpy(k.durable, a->dur, a->ndur * sizeof(a->dur[0]));
+	for (unsigned i = 0; i < e->nshed; i++) {
+		k.resend[i].base = e->shed[i].base;
+		k.resend[i].end = e->shed[i].end;
+	}
+	size_t n = sluice_ack_encode(&k, pl);
+	if (n == 0)
+		return false;
+	memcpy(f, a->l2, a->l2len);
+	const uint8_t *src = a->local;
+	if (is_zero(src, a->family == 6 ? 16 : 4))
+		src = a->family == 6 ? port->ipv6 : port->ipv4;
+	uint16_t ulen = (uint16_t)(8 + n);
+	put16(udp, a->lport);
+	put16(udp + 2, e->v.sport);
+	put16(udp + 4, ulen);
+	put16(udp + 6, 0);
+	if (a->family == 6) {
+		memset(ip, 0, 8);
+		ip[0] = 0x60;
+		put16(ip + 4, ulen);
+		ip[6] = 17;
+		ip[7] = 64;
+		memcpy(ip + 8, src, 16);
+		memcpy(ip + 24, e->v.addr, 16);
+	} else {
+		ip[0] = 0x45;
+		ip[1] = 0;
+		put16(ip + 2, (uint16_t)(20 + ulen));
+		put16(ip + 4, 0);
+		put16(ip + 6, 0x4000);
+		ip[8] = 64;
+		ip[9] = 17;
+		put16(ip + 10, 0);
+		memcpy(ip + 12, src, 4);
+		memcpy(ip + 16, e->v.addr, 4);
+		put16(ip + 10, dp_csum_fold(dp_csum_partial(ip, 20, 0)));
+	}
+	uint16_t cs = dp_csum_fold(dp_csum_partial(
+		udp, ulen,
+		dp_pseudo_sum(a->family == 6 ? 6 : 4, ip + (a->family == 6 ? 8 : 12),
+			      ip + (a->family == 6 ? 24 : 16), 17, ulen)));
+	put16(udp + 6, cs ? cs : 0xffff);
+	size_t len = a->l2len + ipl + ulen;
+	if (len < 60) {
+		memset(f + len, 0, 60 - len);
+		len = 60;
+	}
+	if (sink && sink->reply && sink->reply(sink->arg, a->port_idx, f, len) != 0) {
+		ctr_add(C(ctx, ack_tx_full), 1);
+		return false;
+	}
+	ctr_add(C(ctx, acks_sent), 1);
+	return true;
+}
+
+unsigned sluice_dp_ctx_ack_poll(struct sluice_dp_ctx *ctx, int64_t now_ms, uint32_t min_interval_ms,
+				const struct sluice_dp_sink *sink)
+{
+	unsigned sent = 0;
+
+	for (uint32_t i = 0; i < ctx->ack_nlist;) {
+		uint32_t idx = ctx->ack_list[i];
+		struct prod_entry *e = &ctx->prod[idx];
+		struct prod_ack *a = &ctx->ack[idx];
+
+		/* A snapshot that became durable makes room for the next, which may be durable
+		 * already (everything before the newest durable tag is): take both at once. */
+		while (a->on && a->armed) {
+			uint32_t d = a->arm_tag, refused = a->refused_seen;
+			bool durable = true;
+			if (sink && sink->ack_state) {
+				sink->ack_state(sink->arg, a->pid, &d, &refused);
+				durable = d != 0 && (int32_t)(d - a->arm_tag) >= 0;
+			}
+			if (refused != a->refused_seen) {
+				/* Storage refused a tagged batch of this worker and partition since
+				 * the durable state: what was accepted since must come again. */
+				a->refused_seen = refused;
+				e->v.next_seq = a->dur_next;
+				e->v.npending = a->ndur;
+				memcpy(e->pending, a->dur, a->ndur * sizeof(a->dur[0]));
+				a->armed = false;
+				a->due = true;
+				ctr_add(C(ctx, ack_rollbacks), 1);
+				prod_publish(e);
+			} else if (durable) {
+				a->dur_next = a->arm_next;
+				a->ndur = a->arm_n;
+				memcpy(a->dur, a->arm, a->arm_n * sizeof(a->arm[0]));
+				a->armed = false;
+				a->due = true;
+				if (a->last_tag != a->arm_tag) {
+					ack_arm(e, a);
+					continue;
+				}
+			}
+			break;
+		}
+		if (a->on && a->due && now_ms - a->last_ack_ms >= (int64_t)min_interval_ms) {
+			if (ack_send(ctx, e, a, sink))
+				sent++;
+			a->due = false;
+			a->last_ack_ms = now_ms;
+		}
+		if (!a->on || (!a->armed && !a->due)) {
+			a->listed = false;
+			ctx->ack_list[i] = ctx->ack_list[--ctx->ack_nlist];
+		} else {
+			i++;
+		}
+	}
+	return sent;
+}
+
+/* ---------------------------------------------------------------------------------------- */
 /* Formats                                                                                   */
 
 static uint32_t rl_burst(const struct sluice_listener *l)
@@ -799,6 +1177,77 @@ static unsigned repartition(struct sluice_dp_ctx *ctx, const struct sluice_liste
 	return events;
 }
 
+/* An acknowledged `kafka` batch for an explicit partition, validated. */
+static unsigned decode_ack(struct sluice_dp_ctx *ctx, const struct sluice_listener *l,
+			   uint32_t partition, const uint8_t *batch, size_t blen,
+			   const struct sluice_rb_header *h, struct dgram_src *ds,
+			   const struct sluice_dp_sink *sink)
+{
+	uint64_t n = (uint64_t)h->record_count;
+	uint32_t pid = l->first_partition_id + partition;
+	int64_t now_ms = ctx->now_ms;
+	struct prod_entry *e = NULL;
+
+	if (h->producer_id >= 0 && h->base_sequence >= 0 && h->producer_epoch >= 0 &&
+	    (ds->family == 4 || ds->family == 6) && ds->addr)
+		e = prod_get(ctx, h->producer_id, pid, l, ds);
+	if (e == NULL) {
+		/* Untracked, it could be stored twice: refuse it, the producer sends again. */
+		reject_events(ctx, SLUICE_DP_REJECT_ACK_WINDOW, n);
+		return 0;
+	}
+	struct prod_ack *a = ack_of(ctx, e);
+	if (!a->on || e->v.next_seq < 0 || h->producer_epoch > e->v.epoch)
+		ack_start(ctx, e, h, pid, (int32_t)partition, sink);
+	ack_address(ctx, a, l, ds->family);
+	switch (ack_check(ctx, e, h)) {
+	case ACK_ACCEPT:
+		break;
+	case ACK_DUPLICATE:
+		/* Its ack was lost, or is on its way: answer again. */
+		e->v.dups += n;
+		e->v.last_seen_ms = now_ms;
+		ctr_add(C(ctx, producer_duplicates), n);
+		ctr_add(C(ctx, ack_duplicates), n);
+		reject_events(ctx, SLUICE_DP_REJECT_DUPLICATE, n);
+		a->due = true;
+		ack_list_add(ctx, a);
+		prod_publish(e);
+		return 0;
+	case ACK_OVERLAP:
+		reject_events(ctx, SLUICE_DP_REJECT_SEQUENCE_OVERLAP, n);
+		prod_publish(e); /* ack_start() may have changed it */
+		return 0;
+	case ACK_STALE:
+		reject_events(ctx, SLUICE_DP_REJECT_STALE_EPOCH, n);
+		return 0;
+	case ACK_WINDOW:
+		reject_events(ctx, SLUICE_DP_REJECT_ACK_WINDOW, n);
+		ack_hint_add(ctx, e, h);
+		prod_publish(e);
+		return 0;
+	}
+
+	int rc = 0;
+	ctx->ack_want = true;
+	ctx->ack_tag = 0;
+	if (!rl_take(ctx, l, n))
+		rc = 1 + SLUICE_DP_SHED_RATE_LIMITED;
+	else if (sink && sink->batch)
+		rc = sink->batch(sink->arg, l, partition, batch, blen, (uint32_t)n);
+	ctx->ack_want = false;
+	count_parsed(ctx, rc, n);
+	if (rc > 0 && rc <= SLUICE_DP_SHED__COUNT) {
+		/* Not stored: the sequence stays, the producer is told to send it again. */
+		e->v.shed_events += n;
+		ack_hint_add(ctx, e, h);
+	} else {
+		ack_commit(ctx, e, h, ctx->ack_tag, now_ms);
+	}
+	prod_publish(e);
+	return (unsigned)n;
+}
+
 static unsigned decode_kafka(struct sluice_dp_ctx *ctx, const struct sluice_listener *l,
 			     const uint8_t *p, size_t len, struct dgram_src *ds,
 			     const struct sluice_dp_sink *sink)
@@ -809,6 +1258,12 @@ static unsigned decode_kafka(struct sluice_dp_ctx *ctx, const struct sluice_list
 	int64_t now_ms = ctx->now_ms;
 
 	if (sluice_envelope_decode(p, len, &partition) != 0) {
+		reject(ctx, SLUICE_DP_REJECT_KAFKA_ENVELOPE, 1);
+		return 0;
+	}
+	/* Acknowledged batches are stored as they came: an explicit partition only. */
+	bool ackm = sluice_envelope_flags(p) & SLUICE_ENVELOPE_F_ACK;
+	if (ackm && partition < 0) {
 		reject(ctx, SLUICE_DP_REJECT_KAFKA_ENVELOPE, 1);
 		return 0;
 	}
@@ -845,6 +1300,9 @@ static unsigned decode_kafka(struct sluice_dp_ctx *ctx, const struct sluice_list
 	}
 	ctr_add(C(ctx, datagrams_accepted), 1);
 	uint64_t n = (uint64_t)h.record_count;
+
+	if (ackm)
+		return decode_ack(ctx, l, (uint32_t)partition, batch, blen, &h, ds, sink);
 
 	struct prod_entry *e = NULL;
 	enum seq_verdict verdict = SEQ_ACCEPT;
@@ -986,12 +1444,6 @@ static size_t reply_l2(struct sluice_dp_ctx *ctx, const struct sluice_dp_port *p
 	memcpy(ctx->reply, dst, 6);
 	memcpy(ctx->reply + 6, port->mac, 6);
 	return pi->l3_off;
-}
-
-static void put16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)(v >> 8);
-	p[1] = (uint8_t)v;
 }
 
 static bool send_reply(struct sluice_dp_ctx *ctx, uint32_t port_idx, size_t len,
@@ -1193,8 +1645,14 @@ unsigned sluice_dp_ctx_packet(struct sluice_dp_ctx *ctx, uint32_t port_idx, cons
 		reject(ctx, ours ? SLUICE_DP_REJECT_NO_LISTENER : SLUICE_DP_REJECT_IP_DST, 1);
 		return 0;
 	}
-	return sluice_dp_ctx_datagram(ctx, l, frame + pi.payload_off, pi.payload_len, pi.family,
-				      pi.src_addr, pi.src_port, now_ms, sink);
+	ctx->cur_frame = frame;
+	ctx->cur_pi = &pi;
+	ctx->cur_port = port_idx;
+	unsigned n = sluice_dp_ctx_datagram(ctx, l, frame + pi.payload_off, pi.payload_len,
+					    pi.family, pi.src_addr, pi.src_port, now_ms, sink);
+	ctx->cur_frame = NULL;
+	ctx->cur_pi = NULL;
+	return n;
 }
 
 /* ---------------------------------------------------------------------------------------- */

@@ -45,7 +45,14 @@
 	X(producer_evictions)    \
 	X(producer_new)          \
 	X(producer_untracked)    \
-	X(source_overflow)
+	X(source_overflow)       \
+	X(ack_batches)           \
+	X(ack_events)            \
+	X(ack_duplicates)        \
+	X(acks_sent)             \
+	X(ack_tx_full)           \
+	X(ack_recovered)         \
+	X(ack_rollbacks)
 
 /*
  * The owning thread's live counters: plain integers, written by that thread alone. Other
@@ -235,6 +242,38 @@ struct prod_entry {
 	struct prod_pub pub;
 };
 
+/*
+ * Acknowledged-mode state of a producer entry (ctx.c). The accepted state (next_seq and the
+ * pending ranges of the entry) runs ahead of the durable state (dur_*), which is what acks
+ * report. A snapshot of the accepted state is "armed" with the tag of the newest batch it
+ * covers; once storage reports that tag durable (in ring order, everything before it is),
+ * the snapshot becomes the durable state and the next one is armed.
+ */
+struct prod_ack {
+	bool on;
+	bool armed;
+	bool due; /* send an ack at the next poll */
+	bool listed; /* in ctx->ack_list */
+	uint8_t port_idx;
+	uint8_t family;
+	uint8_t l2len;
+	uint8_t ndur;
+	uint8_t arm_n;
+	uint8_t l2[22]; /* the request's Ethernet + VLAN header, addressed back */
+	uint8_t local[16]; /* our address the producer sent to */
+	uint16_t lport; /* listener UDP port */
+	uint32_t pid; /* global partition id */
+	int32_t partition; /* topic-local */
+	int32_t dur_next;
+	struct prod_range dur[PROD_PENDING_MAX];
+	int32_t arm_next;
+	struct prod_range arm[PROD_PENDING_MAX];
+	uint32_t arm_tag;
+	uint32_t last_tag; /* newest accepted batch's tag */
+	uint32_t refused_seen;
+	int64_t last_ack_ms;
+};
+
 #define SRC_NONE UINT32_MAX
 
 /*
@@ -288,6 +327,17 @@ struct sluice_dp_ctx {
 	struct sluice_rb_kv *hdr_scratch; /* max_headers */
 	/* Records of the partition -1 batch being handled, decoded while validating. */
 	struct sluice_rb_record recs[DP_RECS_MAX];
+	/* Acknowledged mode. */
+	struct prod_ack *ack; /* one per producer entry */
+	uint32_t *ack_list; /* entries with ack work (armed or due) */
+	uint32_t ack_nlist;
+	uint32_t ack_window;
+	const struct sluice_dp_ack_recovery *ack_rec;
+	bool ack_want; /* the batch in the sink's hands is acknowledged */
+	uint32_t ack_tag; /* its tag, set by the sink */
+	const uint8_t *cur_frame; /* the frame of the datagram being decoded, or NULL */
+	const struct sluice_pkt_info *cur_pi;
+	uint32_t cur_port;
 	/* Reply frames are built here; sized for a jumbo frame. */
 	uint8_t reply[9216 + 64];
 	/* Written by the owner at consistent points (dp_ctx_publish()), read by any thread. */
@@ -303,5 +353,17 @@ static inline void dp_ctx_publish(struct sluice_dp_ctx *ctx)
 
 /* The last published counters. Any thread. */
 void dp_ctx_stats_published(const struct sluice_dp_ctx *ctx, struct sluice_worker_stats *out);
+
+/* The log's view of (producer id, global partition, epoch): the sequence below which it holds
+ * everything, and up to PROD_PENDING_MAX ranges above. @return false when unknown. */
+bool dp_ack_recovery_find(const struct sluice_dp_ack_recovery *r, int64_t producer_id,
+			  uint32_t partition_id, int16_t epoch, int32_t *next,
+			  struct prod_range *pending, uint8_t *npending);
+
+/* Workers of one log share one recovery table (ack_scan.c): the first scans, the last
+ * frees. Control thread. @p scanned: this call did the scan. @return 0 or -errno. */
+int dp_ack_recovery_get(struct sluice_log *log, uint64_t max_records,
+			struct sluice_dp_ack_recovery **out, uint64_t *batches, bool *scanned);
+void dp_ack_recovery_put(struct sluice_dp_ack_recovery *r);
 
 #endif /* SLUICE_DATAPLANE_INTERNAL_H */

@@ -64,6 +64,7 @@ static const char *const reject_names[SLUICE_DP_REJECT__COUNT] = {
 	[SLUICE_DP_REJECT_SEQUENCE_OVERLAP] = "sequence_overlap",
 	[SLUICE_DP_REJECT_STALE_EPOCH] = "stale_epoch",
 	[SLUICE_DP_REJECT_TOO_MANY_HEADERS] = "too_many_headers",
+	[SLUICE_DP_REJECT_ACK_WINDOW] = "ack_window",
 };
 
 static const char *const shed_names[SLUICE_DP_SHED__COUNT] = {

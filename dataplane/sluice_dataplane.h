@@ -134,6 +134,9 @@ enum sluice_dp_reject {
 	SLUICE_DP_REJECT_SEQUENCE_OVERLAP, /**< batch straddles the accepted sequence */
 	SLUICE_DP_REJECT_STALE_EPOCH, /**< producer epoch older than the one tracked */
 	SLUICE_DP_REJECT_TOO_MANY_HEADERS, /**< partition -1 record with more headers than fit */
+	/** acknowledged batch refused so that it is sent again: beyond ack_window above the
+	 *  durable sequence, more holes than tracked, or no producer entry to track it */
+	SLUICE_DP_REJECT_ACK_WINDOW,
 	SLUICE_DP_REJECT__COUNT
 };
 
@@ -282,9 +285,60 @@ struct sluice_dp_sink {
 	 */
 	int (*batch)(void *arg, const struct sluice_listener *l, uint32_t partition,
 		     const uint8_t *batch, size_t len, uint32_t records);
-	/** A reply frame (ARP, ICMP echo, ND) for port @p port_idx. @return 0 sent, <0 not. */
+	/** A reply frame (ARP, ICMP echo, ND, ack) for port @p port_idx. @return 0 sent, <0 not. */
 	int (*reply)(void *arg, uint32_t port_idx, const uint8_t *frame, size_t len);
+	/**
+	 * Acknowledged mode: how far the tagged batches of global partition @p partition_id have
+	 * come (sluice_partition_ack_state()). NULL: every accepted batch counts as durable at
+	 * once (no storage behind the sink). The tag of an accepted acknowledged batch is what
+	 * the batch callback stored with sluice_dp_ctx_set_ack_tag().
+	 */
+	void (*ack_state)(void *arg, uint32_t partition_id, uint32_t *durable_tag,
+			  uint32_t *refused);
 };
+
+/* ---------------------------------------------------------------------------------------- */
+/* Acknowledged mode: what the log already holds (recovered at start)                       */
+
+/** Producer streams found in the log's tail; built once, then shared read-only. */
+struct sluice_dp_ack_recovery;
+
+/** @return 0 or -ENOMEM. An empty table. */
+int sluice_dp_ack_recovery_create(struct sluice_dp_ack_recovery **out);
+void sluice_dp_ack_recovery_destroy(struct sluice_dp_ack_recovery *r);
+
+/**
+ * Note that the log holds sequences [base, base + count) of (producer id, epoch) in global
+ * partition @p partition_id. A newer epoch replaces an older one. @return 0 or -ENOMEM.
+ */
+int sluice_dp_ack_recovery_add(struct sluice_dp_ack_recovery *r, uint32_t partition_id,
+			       int64_t producer_id, int16_t epoch, int32_t base, int32_t count);
+
+/**
+ * Scan the last @p max_records records of every partition of @p log (durable batches, any
+ * thread, while nothing writes or after sluice_log_open()) and add every idempotent batch.
+ * @return 0 or -errno; @p batches receives the batches noted.
+ */
+int sluice_dp_ack_recovery_scan(struct sluice_dp_ack_recovery *r, struct sluice_log *log,
+				uint64_t max_records, uint64_t *batches);
+
+/** Streams noted (tests, logs). */
+uint32_t sluice_dp_ack_recovery_count(const struct sluice_dp_ack_recovery *r);
+
+/** Called by a sink's batch callback: the tag of the batch it just accepted. */
+void sluice_dp_ctx_set_ack_tag(struct sluice_dp_ctx *ctx, uint32_t tag);
+
+/** Whether the batch being handed to the sink is an acknowledged one (tag it). */
+bool sluice_dp_ctx_ack_wanted(const struct sluice_dp_ctx *ctx);
+
+/**
+ * Send the acks that are due: for each acknowledged producer whose durable sequence moved
+ * (sink->ack_state) or that sent a duplicate or a refused batch, one ack frame through
+ * sink->reply, at most one per producer per @p min_interval_ms. The owner calls it
+ * regularly (the worker: every pass that finds time for it). @return acks sent.
+ */
+unsigned sluice_dp_ctx_ack_poll(struct sluice_dp_ctx *ctx, int64_t now_ms, uint32_t min_interval_ms,
+				const struct sluice_dp_sink *sink);
 
 struct sluice_dp_ctx_opts {
 	const struct sluice_dp_port *ports; /**< copied; index = port_idx */
@@ -301,6 +355,10 @@ struct sluice_dp_ctx_opts {
 	/** ARP/ICMP/ND replies per second (token bucket per context); 0: unlimited. */
 	uint32_t reply_rate;
 	uint32_t reply_burst; /**< 0: reply_rate / 20, at least 1 */
+	/** Acknowledged mode: sequences accepted above a producer's durable one (0: 4096). */
+	uint32_t ack_window;
+	/** What the log held at start (may be NULL); must outlive the context. */
+	const struct sluice_dp_ack_recovery *ack_recovery;
 };
 
 #define SLUICE_DP_MAX_LISTENERS 64
@@ -383,6 +441,15 @@ struct sluice_worker_stats {
 	uint64_t producer_untracked;
 	/** datagrams from sources the source table could not hold (they share one bucket) */
 	uint64_t source_overflow;
+	uint64_t ack_batches; /**< acknowledged-mode batches accepted */
+	uint64_t ack_events; /**< their events */
+	uint64_t ack_duplicates; /**< events of acknowledged duplicates dropped (also in rejects) */
+	uint64_t acks_sent; /**< ack datagrams sent */
+	uint64_t ack_tx_full; /**< acks that could not be sent (no mbuf, TX full) */
+	uint64_t ack_recovered; /**< producer entries seeded from the log's tail */
+	/** times storage refused a tagged batch and a producer's accepted state went back to
+	 *  its durable one (the resend may then be stored twice: docs/wire-formats.md) */
+	uint64_t ack_rollbacks;
 };
 
 /** A context's counters (worker-level fields stay zero). Owning thread only. */
@@ -458,6 +525,11 @@ struct sluice_worker_opts {
 	bool idle_backoff; /**< pause, then sleep when idle (shared cores); runtime-tunable */
 	uint32_t idle_sleep_us; /**< longest back-off sleep (0: 100) */
 	uint16_t burst; /**< RX burst (0: 32, max 64) */
+	uint32_t ack_window; /**< see struct sluice_dp_ctx_opts */
+	/** With a log: records per partition scanned at creation for acknowledged producers'
+	 *  stored sequences (0: none); ignored when ack_recovery is given. */
+	uint64_t ack_recovery_records;
+	const struct sluice_dp_ack_recovery *ack_recovery; /**< shared table (may be NULL) */
 };
 
 /** Bytes of buffer header before the batch data in a batch-pool element. */

@@ -47,6 +47,9 @@
 #define DEFAULT_BURST 32
 /* How long a stopping worker waits for ring or pool room before shedding what it holds. */
 #define STOP_DRAIN_MS 2000
+/* At most one ack per producer this often (and one per durable advance). */
+#define ACK_INTERVAL_MS 1
+#define ACK_POLL_US 50
 
 _Static_assert(sizeof(struct sluice_batch) <= SLUICE_DP_BATCH_HEADROOM,
 	       "batch header must fit the headroom");
@@ -146,6 +149,9 @@ struct sluice_worker {
 	_Atomic uint32_t flush_req;
 	uint32_t flush_seen;
 	uint64_t pub_tsc; /* when the counters were last published */
+	uint32_t *ack_tags; /* per global partition: the last acknowledged batch's tag */
+	uint64_t ack_poll_tsc, ack_poll_gap_tsc;
+	struct sluice_dp_ack_recovery *own_rec; /* shared table (dp_ack_recovery_get()) */
 	void *spare; /* next batch buffer, prefetched */
 
 	uint8_t scratch[16384]; /* multi-segment frames are linearised here */
@@ -421,6 +427,8 @@ static struct sluice_batch *get_buffer(struct sluice_worker *w, uint32_t pid, in
 	b->records = 0;
 	b->partition_id = pid;
 	b->reserved = 0;
+	b->ack_tag = 0;
+	b->producer = w->id;
 	b->ingest_tsc = w->now_tsc;
 	return b;
 }
@@ -574,14 +582,40 @@ static int w_batch(void *arg, const struct sluice_listener *l, uint32_t partitio
 	memcpy(b->data, batch, len);
 	b->len = (uint32_t)len;
 	b->records = records;
+	if (sluice_dp_ctx_ack_wanted(w->ctx)) {
+		/* Tags of a (worker, partition) grow in ring order; storage reports the newest
+		 * durable one (sluice_partition_ack_state()). 0 means "untagged". */
+		uint32_t tag = ++w->ack_tags[pid];
+		if (tag == 0)
+			tag = ++w->ack_tags[pid];
+		b->ack_tag = tag;
+		sluice_dp_ctx_set_ack_tag(w->ctx, tag);
+	}
 	ctr_add(&w->ctx->c.batches_passthrough, 1);
 	return part_shed(w, pid, enqueue(w, w->open[pid].rq, b), records);
+}
+
+static void w_ack_state(void *arg, uint32_t pid, uint32_t *durable, uint32_t *refused)
+{
+	struct sluice_worker *w = arg;
+
+	*durable = 0;
+	*refused = 0;
+	if (pid >= w->npart)
+		return;
+	if (w->log == NULL) { /* plain rings (tests): nothing behind them to wait for */
+		*durable = w->ack_tags[pid];
+		return;
+	}
+	sluice_partition_ack_state(sluice_log_partition(w->log, pid), w->id, durable, refused);
 }
 
 static int w_reply(void *arg, uint32_t port_idx, const uint8_t *frame, size_t len)
 {
 	struct sluice_worker *w = arg;
 	const struct sluice_dp_port *port = &w->ctx->ports[port_idx];
+	if (w->rx_pool == NULL)
+		return -ENOBUFS;
 	struct rte_mbuf *m = rte_pktmbuf_alloc(w->rx_pool);
 	if (m == NULL)
 		return -ENOBUFS;
@@ -717,6 +751,12 @@ unsigned sluice_worker_poll(struct sluice_worker *w)
 			rq_flush(&w->rqs[i]);
 	} else {
 		handoff(w); /* nothing is pending after an idle pass; cheap to make sure */
+	}
+	/* Acks after the hand-off: what they wait for is in the rings by now. At most every
+	 * ACK_POLL_US: each listed producer costs two loads of the writer's lines. */
+	if (w->ctx->ack_nlist && now - w->ack_poll_tsc >= w->ack_poll_gap_tsc) {
+		w->ack_poll_tsc = now;
+		work += sluice_dp_ctx_ack_poll(w->ctx, w->now_ms, ACK_INTERVAL_MS, &w->sink);
 	}
 	w->prev_busy = work != 0;
 	w->prev_tsc = now;
@@ -858,6 +898,8 @@ int sluice_worker_create(const struct sluice_worker_opts *o, struct sluice_worke
 		.producer_idle_ms = o->producer_idle_ms,
 		.reply_rate = o->reply_rate,
 		.reply_burst = o->reply_burst,
+		.ack_window = o->ack_window,
+		.ack_recovery = o->ack_recovery,
 	};
 	if (sluice_dp_ctx_opts_check(&co, why, sizeof(why)) != 0)
 		goto bad;
@@ -881,6 +923,24 @@ int sluice_worker_create(const struct sluice_worker_opts *o, struct sluice_worke
 	if (w == NULL)
 		return -ENOMEM;
 	memset(w, 0, sizeof(*w));
+	if (!o->ack_recovery && o->log && o->ack_recovery_records) {
+		uint64_t nb = 0;
+		bool scanned = false;
+		rc = dp_ack_recovery_get(o->log, o->ack_recovery_records, &w->own_rec, &nb,
+					 &scanned);
+		if (rc) {
+			dp_log(RTE_LOG_ERR, "worker %u: acknowledged-mode recovery: %s", o->id,
+			       strerror(-rc));
+			goto fail;
+		}
+		if (scanned && sluice_dp_ack_recovery_count(w->own_rec))
+			dp_log(RTE_LOG_INFO,
+			       "acknowledged mode: %u producer streams in the log's tail "
+			       "(%lu batches in the last %lu records of each partition)",
+			       sluice_dp_ack_recovery_count(w->own_rec), (unsigned long)nb,
+			       (unsigned long)o->ack_recovery_records);
+		co.ack_recovery = w->own_rec;
+	}
 	rc = sluice_dp_ctx_create(&co, &w->ctx);
 	if (rc)
 		goto fail;
@@ -918,9 +978,11 @@ int sluice_worker_create(const struct sluice_worker_opts *o, struct sluice_worke
 	w->open = calloc(w->npart ? w->npart : 1, sizeof(*w->open));
 	w->open_list = calloc(w->npart ? w->npart : 1, sizeof(*w->open_list));
 	w->pshed = calloc(w->npart ? w->npart : 1, sizeof(*w->pshed));
+	w->ack_tags = calloc(w->npart ? w->npart : 1, sizeof(*w->ack_tags));
 	/* At most one queue per partition; usually one per writer. */
 	w->rqs = calloc(w->npart ? w->npart : 1, sizeof(*w->rqs));
-	if (w->open == NULL || w->open_list == NULL || w->pshed == NULL || w->rqs == NULL)
+	if (w->open == NULL || w->open_list == NULL || w->pshed == NULL || w->rqs == NULL ||
+	    w->ack_tags == NULL)
 		goto fail;
 	for (uint32_t p = 0; p < w->npart; p++) {
 		struct rte_ring *ring = o->log
@@ -942,11 +1004,15 @@ int sluice_worker_create(const struct sluice_worker_opts *o, struct sluice_worke
 	for (uint32_t i = 0; i < o->nlisteners; i++)
 		w->sticky[i].partition = o->id % o->listeners[i].partitions;
 
-	w->sink = (struct sluice_dp_sink){
-		.arg = w, .event = w_event, .batch = w_batch, .reply = w_reply};
+	w->sink = (struct sluice_dp_sink){.arg = w,
+					  .event = w_event,
+					  .batch = w_batch,
+					  .reply = w_reply,
+					  .ack_state = w_ack_state};
 	w->tsc_per_ms = rte_get_tsc_hz() / 1000;
 	if (w->tsc_per_ms == 0)
 		w->tsc_per_ms = 1;
+	w->ack_poll_gap_tsc = w->tsc_per_ms * ACK_POLL_US / 1000;
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
 	w->base_tsc = rte_rdtsc();
@@ -992,6 +1058,8 @@ void sluice_worker_destroy(struct sluice_worker *w)
 	free(w->open);
 	free(w->pshed);
 	free(w->open_list);
+	free(w->ack_tags);
 	sluice_dp_ctx_destroy(w->ctx);
+	dp_ack_recovery_put(w->own_rec);
 	free(w);
 }

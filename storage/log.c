@@ -206,6 +206,11 @@ static void part_free(struct sluice_partition *p)
 	if (!p)
 		return;
 	part_buffers_fini(p);
+	free(p->ack_last);
+	free((void *)p->ack_durable);
+	free((void *)p->ack_refused);
+	free(p->ack_end);
+	free(p->ack_tags);
 	/* a roll that never settled (failed partition): the active segment is not listed; a
 	 * prepared one left here is removed at the next open */
 	if (p->active && !p->active_listed) {
@@ -380,6 +385,22 @@ int sluice_log_open(const struct sluice_log_opts *opts, struct sluice_log **out)
 	}
 	if (opts->producers) {
 		log->nproducers = opts->producers;
+		for (uint32_t i = 0; i < log->nparts; i++) {
+			struct sluice_partition *p = log->parts[i];
+			size_t n = opts->producers;
+
+			p->ack_nprod = opts->producers;
+			p->ack_last = calloc(n, sizeof(*p->ack_last));
+			p->ack_durable = calloc(n, sizeof(*p->ack_durable));
+			p->ack_refused = calloc(n, sizeof(*p->ack_refused));
+			p->ack_end = calloc(ACK_FIFO_CAP, sizeof(*p->ack_end));
+			p->ack_tags = calloc(ACK_FIFO_CAP * n, sizeof(*p->ack_tags));
+			if (!p->ack_last || !p->ack_durable || !p->ack_refused || !p->ack_end ||
+			    !p->ack_tags) {
+				rc = -ENOMEM;
+				goto fail;
+			}
+		}
 		log->rings = calloc((size_t)opts->producers * log->nwriters, sizeof(*log->rings));
 		if (!log->rings) {
 			rc = -ENOMEM;

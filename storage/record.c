@@ -823,6 +823,85 @@ void sluice_envelope_encode(uint8_t *out, int32_t partition)
 	sluice_be32_put(out + 4, (uint32_t)partition);
 }
 
+void sluice_envelope_encode_flags(uint8_t *out, int32_t partition, uint8_t flags)
+{
+	sluice_envelope_encode(out, partition);
+	out[3] = flags;
+}
+
+static void be16_put(uint8_t *p, uint16_t v)
+{
+	p[0] = (uint8_t)(v >> 8);
+	p[1] = (uint8_t)v;
+}
+
+static bool ack_range_ok(const struct sluice_ack_range *r)
+{
+	return r->base >= 0 && r->end > r->base;
+}
+
+size_t sluice_ack_encode(const struct sluice_ack *a, uint8_t *out)
+{
+	uint8_t *p = out + SLUICE_ACK_HEADER_BYTES;
+
+	if (a->producer_id < 0 || a->epoch < 0 || a->partition < 0 || a->durable_next < 0 ||
+	    a->ndurable > SLUICE_ACK_MAX_RANGES || a->nresend > SLUICE_ACK_MAX_RANGES)
+		return 0;
+	be16_put(out, SLUICE_ACK_MAGIC);
+	out[2] = SLUICE_ACK_VERSION;
+	out[3] = 0;
+	sluice_be64_put(out + 4, (uint64_t)a->producer_id);
+	be16_put(out + 12, (uint16_t)a->epoch);
+	out[14] = a->ndurable;
+	out[15] = a->nresend;
+	sluice_be32_put(out + 16, (uint32_t)a->partition);
+	sluice_be32_put(out + 20, (uint32_t)a->durable_next);
+	sluice_be32_put(out + 24, a->window);
+	for (unsigned i = 0; i < a->ndurable + a->nresend; i++) {
+		const struct sluice_ack_range *r =
+			i < a->ndurable ? &a->durable[i] : &a->resend[i - a->ndurable];
+		if (!ack_range_ok(r))
+			return 0;
+		sluice_be32_put(p, (uint32_t)r->base);
+		sluice_be32_put(p + 4, (uint32_t)r->end);
+		p += 8;
+	}
+	return (size_t)(p - out);
+}
+
+int sluice_ack_decode(const uint8_t *buf, size_t len, struct sluice_ack *out)
+{
+	if (buf == NULL || len < SLUICE_ACK_HEADER_BYTES)
+		return -EMSGSIZE;
+	if ((uint16_t)be16_get(buf) != SLUICE_ACK_MAGIC || buf[2] != SLUICE_ACK_VERSION ||
+	    buf[3] != 0)
+		return -EPROTO;
+	memset(out, 0, sizeof(*out));
+	out->ndurable = buf[14];
+	out->nresend = buf[15];
+	if (out->ndurable > SLUICE_ACK_MAX_RANGES || out->nresend > SLUICE_ACK_MAX_RANGES)
+		return -EINVAL;
+	if (len != SLUICE_ACK_HEADER_BYTES + 8u * (out->ndurable + out->nresend))
+		return -EMSGSIZE;
+	out->producer_id = (int64_t)sluice_be64_get(buf + 4);
+	out->epoch = (int16_t)be16_get(buf + 12);
+	out->partition = (int32_t)sluice_be32_get(buf + 16);
+	out->durable_next = (int32_t)sluice_be32_get(buf + 20);
+	out->window = sluice_be32_get(buf + 24);
+	if (out->producer_id < 0 || out->epoch < 0 || out->partition < 0 || out->durable_next < 0)
+		return -EINVAL;
+	const uint8_t *p = buf + SLUICE_ACK_HEADER_BYTES;
+	for (unsigned i = 0; i < (unsigned)out->ndurable + out->nresend; i++, p += 8) {
+		struct sluice_ack_range *r =
+			i < out->ndurable ? &out->durable[i] : &out->resend[i - out->ndurable];
+		r->base = (int32_t)sluice_be32_get(p);
+		r->end = (int32_t)sluice_be32_get(p + 4);
+		if (!ack_range_ok(r) || (i < out->ndurable && r->base <= out->durable_next))
+			return -EINVAL;
+	}
+	return 0;
+}
+
 int sluice_envelope_decode(const uint8_t *buf, size_t len, int32_t *partition)
 {
 	if (buf == NULL || len < SLUICE_ENVELOPE_BYTES)

@@ -369,12 +369,13 @@ static inline size_t sluice_varlong_size(int64_t v)
  *     off size field
  *       0    2  magic   = 0x534B ("SK"), big-endian
  *       2    1  version = 1
- *       3    1  flags   (0; bit 0 reserved for the acknowledged mode)
+ *       3    1  flags   bit 0 (SLUICE_ENVELOPE_F_ACK): acknowledged mode; others 0
  *       4    4  partition, int32 big-endian; -1 = partition each record by key
  */
 #define SLUICE_ENVELOPE_BYTES 8
 #define SLUICE_ENVELOPE_MAGIC 0x534B
 #define SLUICE_ENVELOPE_VERSION 1
+#define SLUICE_ENVELOPE_F_ACK 0x01u
 
 /** Write an envelope into out[0..8). */
 void sluice_envelope_encode(uint8_t *out, int32_t partition);
@@ -384,6 +385,69 @@ void sluice_envelope_encode(uint8_t *out, int32_t partition);
  * -EMSGSIZE when len < SLUICE_ENVELOPE_BYTES, -EINVAL for a partition below -1.
  */
 int sluice_envelope_decode(const uint8_t *buf, size_t len, int32_t *partition);
+
+/** Write an envelope with @p flags (SLUICE_ENVELOPE_F_*) into out[0..8). */
+void sluice_envelope_encode_flags(uint8_t *out, int32_t partition, uint8_t flags);
+
+/** The flags byte of an envelope that sluice_envelope_decode() accepted. */
+static inline uint8_t sluice_envelope_flags(const uint8_t *buf)
+{
+	return buf[3];
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Acknowledged mode: the appliance's answer (see docs/wire-formats.md, "Acknowledgements")    */
+
+/**
+ * An ack datagram, sent by the appliance from the listener's UDP port to a producer's source
+ * port, big-endian:
+ *
+ *     off size field
+ *       0    2  magic     = 0x5341 ("SA")
+ *       2    1  version   = 1
+ *       3    1  flags     = 0
+ *       4    8  producerId (>= 0)
+ *      12    2  epoch     (>= 0)
+ *      14    1  ndurable  ranges above durable_next that are durable (0..4)
+ *      15    1  nresend   ranges received but not stored: resend them now (0..4)
+ *      16    4  partition (>= 0, topic-local)
+ *      20    4  durable_next: every sequence below it is durable (fdatasync'd)
+ *      24    4  window: sequences the appliance accepts at and above durable_next
+ *      28    8n ranges [base, end) as two int32, durable ones first
+ */
+#define SLUICE_ACK_MAGIC 0x5341
+#define SLUICE_ACK_VERSION 1
+#define SLUICE_ACK_HEADER_BYTES 28
+#define SLUICE_ACK_MAX_RANGES 4
+#define SLUICE_ACK_MAX_BYTES (SLUICE_ACK_HEADER_BYTES + 2 * SLUICE_ACK_MAX_RANGES * 8)
+
+struct sluice_ack_range {
+	int32_t base;
+	int32_t end; /**< exclusive */
+};
+
+struct sluice_ack {
+	int64_t producer_id;
+	int16_t epoch;
+	int32_t partition;
+	int32_t durable_next;
+	uint32_t window;
+	uint8_t ndurable;
+	uint8_t nresend;
+	struct sluice_ack_range durable[SLUICE_ACK_MAX_RANGES];
+	struct sluice_ack_range resend[SLUICE_ACK_MAX_RANGES];
+};
+
+/** Encode into out (SLUICE_ACK_MAX_BYTES). @return bytes written, 0 if @p a is invalid. */
+size_t sluice_ack_encode(const struct sluice_ack *a, uint8_t *out);
+
+/**
+ * Decode and validate an ack datagram: exact length, magic, version, flags 0, counts at
+ * most SLUICE_ACK_MAX_RANGES, non-negative ids and sequences, every range non-empty
+ * (0 <= base < end) and every durable range above durable_next. Never reads outside
+ * buf[0..len). @return 0, -EMSGSIZE (length), -EPROTO (magic, version, flags), -EINVAL.
+ */
+int sluice_ack_decode(const uint8_t *buf, size_t len, struct sluice_ack *out);
 
 /* ---------------------------------------------------------------------------------------- */
 /* Big-endian helpers shared by the format code                                               */

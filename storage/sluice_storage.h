@@ -44,8 +44,13 @@ struct sluice_batch {
 	uint32_t len; /**< bytes at data */
 	uint32_t records; /**< records in the batch (== recordCount) */
 	uint32_t partition_id; /**< global id from sluice_log_partition_id() */
-	uint32_t reserved;
+	/** Acknowledged mode: non-zero tags a batch whose durability producer @p producer
+	 *  waits for (sluice_partition_ack_state()); tags of one (producer, partition) grow by
+	 *  one per tagged batch, modulo 2^32, skipping 0. */
+	uint32_t ack_tag;
 	uint64_t ingest_tsc; /**< rte_rdtsc() when the batch's first record arrived */
+	uint32_t producer; /**< the dataplane worker (ring producer) that enqueued it */
+	uint32_t reserved;
 };
 
 /** Per-topic settings (one table row per key in control's config). */
@@ -175,6 +180,18 @@ int sluice_partition_append_sync(struct sluice_partition *p, uint8_t *batch, siz
 
 /** Next offset that is not yet durable: every offset below it survived an fdatasync. */
 int64_t sluice_partition_durable_offset(const struct sluice_partition *p);
+
+/**
+ * Acknowledged mode: how far the batches that dataplane worker @p producer tagged for this
+ * partition (struct sluice_batch ack_tag) have come. @p durable receives the tag of the
+ * newest tagged batch that is durable (0: none yet); every batch of the same producer and
+ * partition tagged before it went through the same ring in order and is durable too, unless
+ * the writer refused it: @p refused receives how many tagged batches the writer refused so
+ * far (disk full, failed partition), so a caller that sees it change knows that something
+ * it enqueued since it last looked is not in the log. Any thread (acquire loads).
+ */
+void sluice_partition_ack_state(const struct sluice_partition *p, uint32_t producer,
+				uint32_t *durable, uint32_t *refused);
 
 /**
  * Tell retention how far the forwarder has come (next offset to forward). Thread-safe.

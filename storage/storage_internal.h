@@ -37,6 +37,7 @@
 #define ZERO_CHUNK (4u << 20)
 /* Batches per partition whose ingest time waits for durability before entries merge. */
 #define LAT_FIFO_CAP 64
+#define ACK_FIFO_CAP 64
 
 /* Relaxed single-writer counter helpers: the owner adds, any thread reads a snapshot. */
 #define CNT_ADD(field, n)                                                                 \
@@ -236,6 +237,18 @@ struct sluice_partition {
 		uint64_t batches;
 	} lat_fifo[LAT_FIFO_CAP];
 	uint32_t lat_head, lat_len;
+	/* Acknowledged mode (sluice_partition_ack_state()): per producer (dataplane worker), the
+	 * newest tag appended (writer-owned) and the newest durable one and refused count (the
+	 * writer stores, any thread loads). ack_fifo: appended tagged batches not yet durable,
+	 * oldest first; an entry holds every producer's newest appended tag when its batch
+	 * ended at end_offset (ack_tags[i * nproducers ..]), so a full FIFO can merge into its
+	 * newest entry and stay exact. NULL without producers. */
+	uint32_t *ack_last;
+	_Atomic uint32_t *ack_durable;
+	_Atomic uint32_t *ack_refused;
+	int64_t *ack_end;
+	uint32_t *ack_tags;
+	uint32_t ack_head, ack_len, ack_nprod;
 	_Atomic uint64_t ingest_durable_hist[SLUICE_HIST_BUCKETS];
 	_Atomic uint64_t ingest_durable_sum_us;
 	_Atomic uint64_t retention_deleted_segments, retention_dropped_records;

@@ -553,9 +553,59 @@ void sluice_partition_ingest_durable_hist(const struct sluice_partition *p,
 	*sum_us = CNT_GET(p->ingest_durable_sum_us);
 }
 
+/* A tagged batch of @p producer was appended and ends at @p end_offset. Never allocates. */
+static void ack_push(struct sluice_partition *p, int64_t end_offset, uint32_t producer,
+		     uint32_t tag)
+{
+	uint32_t n = p->ack_nprod, i;
+
+	if (!p->ack_last || producer >= n)
+		return;
+	p->ack_last[producer] = tag;
+	if (p->ack_len == ACK_FIFO_CAP)
+		i = (p->ack_head + p->ack_len - 1) % ACK_FIFO_CAP; /* merge into the newest */
+	else
+		i = (p->ack_head + p->ack_len++) % ACK_FIFO_CAP;
+	p->ack_end[i] = end_offset;
+	memcpy(&p->ack_tags[(size_t)i * n], p->ack_last, n * sizeof(uint32_t));
+}
+
+/* The durable offset is about to reach @p offset: publish the tags of what it covers. */
+static void ack_durable(struct sluice_partition *p, int64_t offset)
+{
+	uint32_t n = p->ack_nprod, last = UINT32_MAX;
+
+	while (p->ack_len && p->ack_end[p->ack_head] <= offset) {
+		last = p->ack_head;
+		p->ack_head = (p->ack_head + 1) % ACK_FIFO_CAP;
+		p->ack_len--;
+	}
+	if (last == UINT32_MAX)
+		return;
+	/* Partner: the acquire loads in sluice_partition_ack_state(); the store of
+	 * durable_offset that follows in publish() is ordered after these too. */
+	for (uint32_t r = 0; r < n; r++)
+		atomic_store_explicit(&p->ack_durable[r], p->ack_tags[(size_t)last * n + r],
+				      memory_order_release);
+}
+
+void sluice_partition_ack_state(const struct sluice_partition *p, uint32_t producer,
+				uint32_t *durable, uint32_t *refused)
+{
+	*durable = 0;
+	*refused = 0;
+	if (!p->ack_durable || producer >= p->ack_nprod)
+		return;
+	/* Partners: the release stores in ack_durable() and deliver(). */
+	*refused = atomic_load_explicit(&p->ack_refused[producer], memory_order_acquire);
+	*durable = atomic_load_explicit(&p->ack_durable[producer], memory_order_acquire);
+}
+
 static void publish(struct sluice_partition *p, struct segment *s, int64_t offset, uint64_t bytes)
 {
 	lat_durable(p, offset);
+	if (p->ack_len)
+		ack_durable(p, offset);
 	/* Partner of these release stores: acquire loads in reader.c and
 	 * sluice_partition_durable_offset(). Bytes first, so that a reader that sees the
 	 * offset also finds the bytes. */
@@ -1245,10 +1295,15 @@ static int deliver(struct sluice_writer *w, struct sluice_batch *bt, uint64_t no
 		return rc;
 	}
 	stall_end(w, now);
+	if (rc && bt->ack_tag && p->ack_refused && bt->producer < p->ack_nprod)
+		/* Partner: the acquire load in sluice_partition_ack_state(). */
+		atomic_fetch_add_explicit(&p->ack_refused[bt->producer], 1, memory_order_release);
 	if (rc)
 		shed_count(p, shed_reason_of(rc), bt->records);
 	else if (bt->ingest_tsc)
 		lat_push(p, p->log_end_offset, bt->ingest_tsc);
+	if (!rc && bt->ack_tag)
+		ack_push(p, p->log_end_offset, bt->producer, bt->ack_tag);
 put:
 	if (bt->pool)
 		rte_mempool_put(bt->pool, bt);

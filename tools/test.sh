@@ -76,8 +76,9 @@ export LSAN_OPTIONS="suppressions=$root/tests/sanitizers/lsan.supp:print_suppres
 # Prometheus server scrape (ctl_testd runs sanitized in sluicectl_cli and metrics_promtool),
 # the second memif queue count and the kernel-UDP output of sluice-gen; the kill -9 loops of
 # the forwarder and of sluiced (the same forwarder code runs sanitized in fwd_basic,
-# fwd_errors, fwd_outage, fwd_partial, fwd_retention, fwd_security and sluiced_e2e).
-asan_skip=" record_kafkajs record_murmur_rdkafka metrics_docs prometheus_scrape gen_memif_2q gen_udp fwd_kill sluiced_kill9 "
+# fwd_errors, fwd_outage, fwd_partial, fwd_retention, fwd_security and sluiced_e2e), and of
+# acknowledged mode (its code runs sanitized in ack_e2e and ack_gen_memif).
+asan_skip=" record_kafkajs record_murmur_rdkafka metrics_docs prometheus_scrape gen_memif_2q gen_udp fwd_kill sluiced_kill9 ack_kill9 "
 mapfile -t asan_functional < <(meson test -C build-asan --list --suite functional 2>/dev/null |
 	sed -n 's|^sluice:functional / ||p' | while read -r t; do
 		[[ "$asan_skip" == *" $t "* ]] || echo "$t"

@@ -3,7 +3,8 @@
  * libFuzzer target for the whole packet -> events path (dataplane/ctx.c, parse.c and the
  * record format): arbitrary frames and datagrams into a context with a listener of every
  * format. Beyond "no crash, no overread", it checks properties:
- *  - every reply frame the context builds parses cleanly (valid lengths and checksums);
+ *  - every reply frame the context builds parses cleanly (valid lengths and checksums), and
+ *    every ack (acknowledged mode, polled after each input) decodes;
  *  - every passthrough batch validates; every event fits the listener's limits;
  *  - the accounting identities hold after every input.
  *
@@ -66,7 +67,15 @@ static int on_batch(void *arg, const struct sluice_listener *l, uint32_t partiti
 	    (uint32_t)h.record_count != records)
 		die();
 	sink_events += records;
-	return sink_events % 5 == 0 ? 1 + SLUICE_DP_SHED_RING_FULL : 0;
+	if (sink_events % 5 == 0)
+		return 1 + SLUICE_DP_SHED_RING_FULL;
+	static uint32_t tag;
+	if (sluice_dp_ctx_ack_wanted(ctx)) {
+		if (++tag == 0)
+			++tag;
+		sluice_dp_ctx_set_ack_tag(ctx, tag);
+	}
+	return 0;
 }
 
 static int on_reply(void *arg, uint32_t port_idx, const uint8_t *frame, size_t len)
@@ -77,6 +86,10 @@ static int on_reply(void *arg, uint32_t port_idx, const uint8_t *frame, size_t l
 	uint8_t *copy = malloc(len);
 	memcpy(copy, frame, len);
 	if (sluice_pkt_parse(copy, len, 0, &pi) != SLUICE_DP_REJECT_NONE)
+		die();
+	struct sluice_ack a;
+	if (pi.kind == SLUICE_PKT_UDP &&
+	    sluice_ack_decode(copy + pi.payload_off, pi.payload_len, &a) != 0)
 		die();
 	free(copy);
 	return 0;
@@ -176,6 +189,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				       &sink);
 	}
 	free(buf);
+	static int64_t now_ms = 1000;
+	sluice_dp_ctx_ack_poll(ctx, now_ms++, 1, &sink);
 	check_identities();
 	return 0;
 }

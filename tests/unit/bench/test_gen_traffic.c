@@ -67,6 +67,39 @@ static void test_config_errors(void **state)
 	assert_int_equal(parse(&c, err, sizeof(err), "--udp", "localhost", NULL), -EINVAL);
 }
 
+static void test_config_ack(void **state)
+{
+	struct gen_config c;
+	char err[256];
+	(void)state;
+
+	/* acknowledged mode: explicit partitions, acks must be able to come back, sequences
+	 * from 0, no reordering or corruption (they would need the window's cooperation) */
+	assert_int_equal(parse(&c, err, sizeof(err), "--udp", "127.0.0.1:9", "--ack", NULL),
+			 -EINVAL);
+	assert_non_null(strstr(err, "explicit partitions"));
+	assert_int_equal(parse(&c, err, sizeof(err), "--udp", "127.0.0.1:9", "--ack", "--format",
+			       "lines", NULL),
+			 -EINVAL);
+	assert_int_equal(
+		parse(&c, err, sizeof(err), "--pcap", "x", "--ack", "--partition", "0", NULL),
+		-EINVAL);
+	assert_non_null(strstr(err, "acks come back"));
+	assert_int_equal(parse(&c, err, sizeof(err), "--udp", "127.0.0.1:9", "--ack",
+			       "--partitions", "2", "--reorder", "0.1", NULL),
+			 -EINVAL);
+	assert_int_equal(parse(&c, err, sizeof(err), "--udp", "127.0.0.1:9", "--ack", "--partition",
+			       "1", "--first-sequence", "5", NULL),
+			 -EINVAL);
+	assert_int_equal(parse(&c, err, sizeof(err), "--udp", "127.0.0.1:9", "--ack",
+			       "--partitions", "2", "--drop", "0.05", "--dup", "0.02", NULL),
+			 0);
+	assert_true(c.ack);
+	/* impairments move after the window, so that what is dropped is resent */
+	assert_true(c.drop == 0 && c.dup == 0);
+	assert_true(c.ack_drop == 0.05 && c.ack_dup == 0.02);
+}
+
 static void test_config_values(void **state)
 {
 	struct gen_config c;
@@ -312,6 +345,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_config_errors),
+		cmocka_unit_test(test_config_ack),
 		cmocka_unit_test(test_config_values),
 		cmocka_unit_test(test_impairments_exact),
 		cmocka_unit_test(test_sequence_wrap_and_partitions),

@@ -44,6 +44,11 @@ struct cap {
 	size_t reply_len;
 	unsigned nreplies;
 	int shed_next; /* return this from the next event/batch call */
+	/* acknowledged mode: tags handed out, and what "storage" reports (use_state) */
+	struct sluice_dp_ctx *ctx;
+	uint32_t tag;
+	bool use_state;
+	uint32_t durable_tag, refused;
 };
 
 static int cap_event(void *arg, const struct sluice_listener *l, int32_t partition,
@@ -87,7 +92,17 @@ static int cap_batch(void *arg, const struct sluice_listener *l, uint32_t partit
 	c->batch_partition = partition;
 	c->batch_records = records;
 	c->nbatches++;
+	if (c->ctx && sluice_dp_ctx_ack_wanted(c->ctx))
+		sluice_dp_ctx_set_ack_tag(c->ctx, ++c->tag);
 	return 0;
+}
+
+static void cap_ack_state(void *arg, uint32_t pid, uint32_t *durable, uint32_t *refused)
+{
+	struct cap *c = arg;
+	(void)pid;
+	*durable = c->use_state ? c->durable_tag : c->tag;
+	*refused = c->refused;
 }
 
 static int cap_reply(void *arg, uint32_t port_idx, const uint8_t *frame, size_t len)
@@ -194,8 +209,12 @@ static int fixture_setup_opts(void **state, const struct sluice_dp_ctx_opts *ext
 	o.listeners = ls;
 	o.nlisteners = NLISTENERS;
 	assert_int_equal(sluice_dp_ctx_create(&o, &f->ctx), 0);
-	f->sink = (struct sluice_dp_sink){
-		.arg = &f->cap, .event = cap_event, .batch = cap_batch, .reply = cap_reply};
+	f->sink = (struct sluice_dp_sink){.arg = &f->cap,
+					  .event = cap_event,
+					  .batch = cap_batch,
+					  .reply = cap_reply,
+					  .ack_state = cap_ack_state};
+	f->cap.ctx = f->ctx;
 	*state = f;
 	return 0;
 }
@@ -1088,6 +1107,181 @@ struct seq_shared {
 	_Atomic bool done;
 };
 
+/* ---------------------------------------------------------------------------------------- */
+/* Acknowledged mode                                                                         */
+
+static unsigned send_ack_seq(struct fixture *f, int32_t part, int n, int64_t pid, int16_t epoch,
+			     int32_t seq)
+{
+	uint8_t p[4096];
+	size_t len = kafka_payload(p, part, n, false, pid, epoch, seq);
+	p[3] = SLUICE_ENVELOPE_F_ACK;
+	return send_udp(f, (struct craft_opts[]){to_us(9092)}, p, len);
+}
+
+/* Poll; when an ack went out, check its frame end to end and decode it. */
+static bool poll_ack(struct fixture *f, int64_t now_ms, struct sluice_ack *a)
+{
+	unsigned before = f->cap.nreplies;
+	sluice_dp_ctx_ack_poll(f->ctx, now_ms, 1, &f->sink);
+	if (f->cap.nreplies == before)
+		return false;
+	const uint8_t *fr = f->cap.reply;
+	assert_memory_equal(fr, peer_mac, 6);
+	assert_memory_equal(fr + 6, our_mac, 6);
+	assert_int_equal(fr[12] << 8 | fr[13], 0x0800);
+	const uint8_t *ip = fr + 14, *u = ip + 20;
+	assert_int_equal(craft_csum(ip, 20, 0), 0);
+	assert_memory_equal(ip + 12, our_ip, 4);
+	assert_memory_equal(ip + 16, peer_ip, 4);
+	size_t ulen = (size_t)(u[4] << 8 | u[5]);
+	assert_int_equal(u[0] << 8 | u[1], 9092);
+	assert_int_equal(u[2] << 8 | u[3], 33333);
+	assert_int_equal(craft_csum(u, ulen, craft_pseudo(4, ip + 12, ip + 16, 17, ulen)), 0);
+	assert_int_equal(sluice_ack_decode(u + 8, ulen - 8, a), 0);
+	return true;
+}
+
+static void test_ack_basic(void **state)
+{
+	struct fixture *f = *state;
+	struct sluice_ack a;
+	assert_int_equal(send_ack_seq(f, 1, 5, 70, 2, 0), 5);
+	assert_int_equal(send_ack_seq(f, 1, 5, 70, 2, 5), 5);
+	assert_true(poll_ack(f, 10, &a));
+	assert_int_equal(a.producer_id, 70);
+	assert_int_equal(a.epoch, 2);
+	assert_int_equal(a.partition, 1);
+	assert_int_equal(a.durable_next, 10);
+	assert_int_equal(a.ndurable, 0);
+	assert_int_equal(a.nresend, 0);
+	assert_int_equal(a.window, 4096);
+	/* Nothing moved: no second ack. */
+	assert_false(poll_ack(f, 20, &a));
+	/* A resend of acknowledged data is dropped, counted, and answered again. */
+	unsigned nb = f->cap.nbatches;
+	assert_int_equal(send_ack_seq(f, 1, 5, 70, 2, 5), 0);
+	assert_int_equal(f->cap.nbatches, nb);
+	assert_true(poll_ack(f, 30, &a));
+	assert_int_equal(a.durable_next, 10);
+	/* At most one ack per interval. */
+	assert_int_equal(send_ack_seq(f, 1, 5, 70, 2, 0), 0);
+	assert_false(poll_ack(f, 30, &a));
+	assert_true(poll_ack(f, 31, &a));
+	/* Partition -1 cannot be acknowledged (records are re-batched). */
+	assert_int_equal(send_ack_seq(f, -1, 5, 71, 0, 0), 0);
+	struct sluice_worker_stats s = stats(f);
+	assert_int_equal(s.rejects[SLUICE_DP_REJECT_KAFKA_ENVELOPE], 1);
+	assert_int_equal(s.ack_batches, 2);
+	assert_int_equal(s.ack_events, 10);
+	assert_int_equal(s.ack_duplicates, 10);
+	assert_int_equal(s.acks_sent, 3);
+	check_identities(&s, 10);
+}
+
+static void test_ack_waits_for_durability(void **state)
+{
+	struct fixture *f = *state;
+	struct sluice_ack a;
+	f->cap.use_state = true;
+	assert_int_equal(send_ack_seq(f, 0, 5, 80, 0, 0), 5); /* tag 1 */
+	assert_int_equal(send_ack_seq(f, 0, 5, 80, 0, 5), 5); /* tag 2 */
+	assert_false(poll_ack(f, 10, &a)); /* nothing durable: never acked before */
+	f->cap.durable_tag = 1;
+	assert_true(poll_ack(f, 20, &a));
+	assert_int_equal(a.durable_next, 5);
+	f->cap.durable_tag = 2;
+	assert_true(poll_ack(f, 30, &a));
+	assert_int_equal(a.durable_next, 10);
+	/* Storage refused a batch (tag 3): what was accepted since the durable state is taken
+	 * again, so the producer's resend is stored. */
+	assert_int_equal(send_ack_seq(f, 0, 5, 80, 0, 10), 5); /* tag 3 */
+	f->cap.refused = 1;
+	assert_true(poll_ack(f, 40, &a));
+	assert_int_equal(a.durable_next, 10);
+	assert_int_equal(send_ack_seq(f, 0, 5, 80, 0, 10), 5); /* tag 4 */
+	f->cap.durable_tag = 4;
+	assert_true(poll_ack(f, 50, &a));
+	assert_int_equal(a.durable_next, 15);
+	assert_int_equal(stats(f).ack_rollbacks, 1);
+}
+
+static void test_ack_holes_window_shed(void **state)
+{
+	struct fixture *f = *state;
+	struct sluice_ack a;
+	assert_int_equal(send_ack_seq(f, 2, 5, 90, 0, 0), 5);
+	assert_int_equal(send_ack_seq(f, 2, 5, 90, 0, 10), 5); /* hole 5..9 */
+	assert_true(poll_ack(f, 10, &a));
+	assert_int_equal(a.durable_next, 5);
+	assert_int_equal(a.ndurable, 1);
+	assert_int_equal(a.durable[0].base, 10);
+	assert_int_equal(a.durable[0].end, 15);
+	/* Inside a durable range above the hole: a duplicate. */
+	assert_int_equal(send_ack_seq(f, 2, 5, 90, 0, 10), 0);
+	/* Beyond the window: refused, the producer is told to resend. */
+	assert_int_equal(send_ack_seq(f, 2, 5, 90, 0, 5000), 0);
+	/* Shed by the sink: not stored, sequence untouched, resend hinted. */
+	f->cap.shed_next = 1 + SLUICE_DP_SHED_RING_FULL;
+	assert_int_equal(send_ack_seq(f, 2, 5, 90, 0, 5), 5);
+	assert_true(poll_ack(f, 20, &a));
+	assert_int_equal(a.durable_next, 5);
+	assert_int_equal(a.nresend, 2);
+	assert_int_equal(a.resend[0].base, 5000);
+	assert_int_equal(a.resend[1].base, 5);
+	assert_int_equal(a.resend[1].end, 10);
+	/* The resend fills the hole; everything up to 15 is durable, hint gone. */
+	assert_int_equal(send_ack_seq(f, 2, 5, 90, 0, 5), 5);
+	assert_true(poll_ack(f, 30, &a));
+	assert_int_equal(a.durable_next, 15);
+	assert_int_equal(a.ndurable, 0);
+	assert_int_equal(a.nresend, 1);
+	/* More holes than tracked: the batch that would open a fifth is refused. */
+	for (int32_t b = 20; b < 60; b += 10)
+		assert_int_equal(send_ack_seq(f, 2, 5, 90, 0, b), 5);
+	assert_int_equal(send_ack_seq(f, 2, 5, 90, 0, 65), 0);
+	assert_int_equal(send_ack_seq(f, 2, 5, 90, 0, 25), 5); /* joins two ranges */
+	assert_int_equal(send_ack_seq(f, 2, 5, 90, 0, 65), 5);
+	struct sluice_worker_stats s = stats(f);
+	assert_int_equal(s.rejects[SLUICE_DP_REJECT_ACK_WINDOW], 10);
+	assert_int_equal(s.shed[SLUICE_DP_SHED_RING_FULL], 5);
+	assert_int_equal(s.producer_lost, 0);
+	check_identities(&s, s.events_parsed - 5);
+}
+
+static int setup_recovery(void **state)
+{
+	static struct sluice_dp_ack_recovery *rec;
+	if (!rec) {
+		assert_int_equal(sluice_dp_ack_recovery_create(&rec), 0);
+		/* partition 3 of L_KAFKA (global 3): 0..19 stored, then 30..39 (reordered) */
+		assert_int_equal(sluice_dp_ack_recovery_add(rec, 3, 100, 1, 0, 10), 0);
+		assert_int_equal(sluice_dp_ack_recovery_add(rec, 3, 100, 1, 30, 10), 0);
+		assert_int_equal(sluice_dp_ack_recovery_add(rec, 3, 100, 1, 10, 10), 0);
+		assert_int_equal(sluice_dp_ack_recovery_add(rec, 3, 100, 0, 50, 10), 0); /* older */
+		assert_int_equal(sluice_dp_ack_recovery_count(rec), 1);
+	}
+	struct sluice_dp_ctx_opts o = {.ack_recovery = rec};
+	return fixture_setup_opts(state, &o);
+}
+
+static void test_ack_recovery(void **state)
+{
+	struct fixture *f = *state;
+	struct sluice_ack a;
+	/* After a restart the producer resends what it had not seen acknowledged. */
+	assert_int_equal(send_ack_seq(f, 3, 5, 100, 1, 15), 0);
+	assert_int_equal(send_ack_seq(f, 3, 5, 100, 1, 35), 0);
+	assert_int_equal(send_ack_seq(f, 3, 5, 100, 1, 20), 5);
+	assert_int_equal(send_ack_seq(f, 3, 5, 100, 1, 25), 5);
+	assert_true(poll_ack(f, 10, &a));
+	assert_int_equal(a.durable_next, 40);
+	struct sluice_worker_stats s = stats(f);
+	assert_int_equal(s.ack_recovered, 1);
+	assert_int_equal(s.ack_duplicates, 10);
+	assert_int_equal(f->cap.nbatches, 2);
+}
+
 static void *seq_writer(void *arg)
 {
 	struct seq_shared *sh = arg;
@@ -1154,6 +1348,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_rate_limit, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reply_rate_limit, setup_reply_limit, teardown),
 		cmocka_unit_test(test_seqlock_never_torn),
+		cmocka_unit_test_setup_teardown(test_ack_basic, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_ack_waits_for_durability, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_ack_holes_window_shed, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_ack_recovery, setup_recovery, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
