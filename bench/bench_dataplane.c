@@ -33,7 +33,7 @@
 #include <rte_mempool.h>
 #include <rte_ring.h>
 
-#include "dp_craft.h"
+#include "gen_packet.h"
 #include "sluice_dataplane.h"
 #include "sluice_nic.h"
 
@@ -119,13 +119,15 @@ static int write_pcap(struct shape *s, const char *path)
 	put32(fp, 65535);
 	put32(fp, 1);
 	for (unsigned i = 0; i < FRAMES; i++) {
-		struct craft_opts o = {.family = 4,
-				       .sport = (uint16_t)(1024 + i),
-				       .dport = (uint16_t)(7000 + s->format)};
-		memset(o.dst_mac, 0xff, 6);
-		memcpy(o.src, (uint8_t[]){10, 0, (uint8_t)(i >> 8), (uint8_t)i}, 4);
-		memcpy(o.dst, our_ip, 4);
-		size_t n = craft_udp(frame, &o, pl, payload(s, i, pl, sizeof(pl)));
+		struct gen_flow f = {.src_port = (uint16_t)(1024 + i),
+				     .dst_port = (uint16_t)(7000 + s->format)};
+		memset(f.dst_mac, 0xff, 6);
+		memcpy(f.src_ip, (uint8_t[]){10, 0, (uint8_t)(i >> 8), (uint8_t)i}, 4);
+		memcpy(f.dst_ip, our_ip, 4);
+		size_t hdr = gen_packet_header_bytes(&f);
+		size_t plen = payload(s, i, pl, sizeof(pl));
+		memcpy(frame + hdr, pl, plen);
+		size_t n = gen_packet_finish(frame, sizeof(frame), &f, plen, (uint16_t)i);
 		s->frame_bytes = n;
 		put32(fp, 1);
 		put32(fp, i);

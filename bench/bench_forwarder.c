@@ -45,6 +45,7 @@
 
 #include "kafka_sink.h"
 #include "sluice_forward.h"
+#include "sluice_time.h"
 
 #define MAX_SIZES 4
 #define LOG_BATCH_BYTES (256u << 10) /* the dataplane's default batch_bytes */
@@ -59,14 +60,6 @@ struct result {
 	double startup_ms;
 	bool ok;
 };
-
-static double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
 
 static void sleep_ms(long ms)
 {
@@ -158,7 +151,7 @@ static struct result run_forwarder(struct sluice_log *log, const char *bootstrap
 
 	if (sluice_fwd_create(&o, &f))
 		return res;
-	t0 = now_s();
+	t0 = sluice_mono_s();
 	if (sluice_fwd_start(f)) {
 		sluice_fwd_destroy(f);
 		return res;
@@ -166,12 +159,12 @@ static struct result run_forwarder(struct sluice_log *log, const char *bootstrap
 	for (;;) {
 		sluice_fwd_stats(f, &st, NULL, 0);
 		if (!t_run && st.state == SLUICE_FWD_RUNNING)
-			t_run = now_s();
-		if (st.delivered_records >= (uint64_t)n || now_s() - t0 > 600)
+			t_run = sluice_mono_s();
+		if (st.delivered_records >= (uint64_t)n || sluice_mono_s() - t0 > 600)
 			break;
 		sleep_ms(1);
 	}
-	t1 = now_s();
+	t1 = sluice_mono_s();
 	sluice_fwd_stop(f, 1000);
 	sluice_fwd_stats(f, &st, NULL, 0);
 	sluice_fwd_destroy(f);
@@ -233,7 +226,7 @@ static struct result run_librdkafka(const char *bootstrap, const char *topic, ui
 		if (rd_kafka_metadata(rk, 0, rkt, &md, 5000) == 0)
 			rd_kafka_metadata_destroy(md);
 	}
-	t0 = now_s();
+	t0 = sluice_mono_s();
 	for (long i = 0; i < n;) {
 		char key[32];
 		int klen = key_of(i, key, sizeof(key));
@@ -259,7 +252,7 @@ static struct result run_librdkafka(const char *bootstrap, const char *topic, ui
 	}
 	while (rd_kafka_outq_len(rk) > 0)
 		rd_kafka_flush(rk, 1000);
-	res.seconds = now_s() - t0;
+	res.seconds = sluice_mono_s() - t0;
 	res.records = (uint64_t)n;
 	res.ok = true;
 	rd_kafka_topic_destroy(rkt);
@@ -299,7 +292,7 @@ static struct result run_kcat(const char *bootstrap, const char *topic, long n, 
 	fclose(fp);
 	snprintf(idem, sizeof(idem), "enable.idempotence=true");
 	snprintf(comp, sizeof(comp), "compression.type=%s", codec);
-	t0 = now_s();
+	t0 = sluice_mono_s();
 	pid = fork();
 	if (pid == 0) {
 		int fd = open(path, O_RDONLY);
@@ -313,7 +306,7 @@ static struct result run_kcat(const char *bootstrap, const char *topic, long n, 
 	}
 	if (pid < 0 || waitpid(pid, &status, 0) < 0)
 		goto out;
-	res.seconds = now_s() - t0;
+	res.seconds = sluice_mono_s() - t0;
 	res.records = (uint64_t)n;
 	res.ok = WIFEXITED(status) && WEXITSTATUS(status) == 0;
 	if (!res.ok)
@@ -360,7 +353,7 @@ static struct result run_tcp(uint64_t bytes)
 	    pthread_create(&th, NULL, sink_main, &s))
 		goto out;
 	c = socket(AF_INET, SOCK_STREAM, 0);
-	t0 = now_s();
+	t0 = sluice_mono_s();
 	if (c >= 0 && connect(c, (struct sockaddr *)&a, sizeof(a)) == 0) {
 		for (uint64_t sent = 0; sent < bytes;) {
 			size_t want = bytes - sent < (1u << 20) ? (size_t)(bytes - sent) : 1u << 20;
@@ -375,7 +368,7 @@ static struct result run_tcp(uint64_t bytes)
 		close(c);
 	c = -1;
 	pthread_join(th, NULL);
-	res.seconds = now_s() - t0;
+	res.seconds = sluice_mono_s() - t0;
 	res.wire_bytes = s.got;
 	res.ok = s.got == bytes;
 out:

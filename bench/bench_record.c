@@ -19,14 +19,7 @@
 #include <rte_hash_crc.h>
 
 #include "sluice_record.h"
-
-static double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
+#include "sluice_time.h"
 
 static uint32_t table[256];
 
@@ -66,14 +59,14 @@ static double crc_gbps(uint32_t (*fn)(const uint8_t *, size_t), const uint8_t *b
 		       double secs)
 {
 	size_t bytes = 0;
-	double t0 = now_s(), t;
+	double t0 = sluice_mono_s(), t;
 
 	do {
 		for (int i = 0; i < 8; i++) {
 			sink ^= fn(buf, n);
 			bytes += n;
 		}
-		t = now_s();
+		t = sluice_mono_s();
 	} while (t - t0 < secs);
 	return (double)bytes / (t - t0) / 1e9;
 }
@@ -142,7 +135,7 @@ int main(int argc, char **argv)
 			.key = key, .key_len = KEY_BYTES, .value = value, .value_len = VALUE_BYTES};
 		uint64_t records = 0, batches = 0;
 		size_t sealed = 0;
-		double t0 = now_s(), t;
+		double t0 = sluice_mono_s(), t;
 
 		do {
 			sluice_rb_builder_init(&bld, buf, cap, &meta);
@@ -153,7 +146,7 @@ int main(int argc, char **argv)
 			}
 			sealed = sluice_rb_builder_seal(&bld);
 			batches++;
-			t = now_s();
+			t = sluice_mono_s();
 		} while (t - t0 < secs);
 		double build_rps = (double)records / (t - t0);
 
@@ -166,7 +159,7 @@ int main(int argc, char **argv)
 			fprintf(stderr, "bench_record: built batch does not validate\n");
 			return 1;
 		}
-		t0 = now_s();
+		t0 = sluice_mono_s();
 		do {
 			struct sluice_rb_record_iter it;
 			struct sluice_rb_record r;
@@ -178,7 +171,7 @@ int main(int argc, char **argv)
 				sink ^= (uint32_t)r.value_len;
 				vrecords++;
 			}
-			t = now_s();
+			t = sluice_mono_s();
 		} while (t - t0 < secs);
 		double val_rps = (double)vrecords / (t - t0);
 
@@ -188,7 +181,7 @@ int main(int argc, char **argv)
 
 		if (tab == NULL)
 			return 1;
-		t0 = now_s();
+		t0 = sluice_mono_s();
 		do {
 			uint32_t nrec = 0;
 
@@ -200,7 +193,7 @@ int main(int argc, char **argv)
 			for (uint32_t i = 0; i < nrec; i++)
 				sink ^= (uint32_t)tab[i].value_len;
 			drecords += nrec;
-			t = now_s();
+			t = sluice_mono_s();
 		} while (t - t0 < secs);
 		free(tab);
 		double dec_rps = (double)drecords / (t - t0);

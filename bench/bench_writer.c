@@ -33,14 +33,7 @@
 
 #include "sluice_record.h"
 #include "sluice_storage.h"
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
+#include "sluice_time.h"
 
 /* A batch of exactly `bytes` bytes (>= 200): records with 1 KiB values, the last one sized to
  * land on the exact total. */
@@ -223,7 +216,7 @@ static int throughput(int argc, char **argv)
 		return 1;
 	}
 	ring = sluice_log_ring(log, 0, 0);
-	t0 = now_ns();
+	t0 = sluice_mono_ns();
 	while (sent < total) {
 		void *objs[32];
 		unsigned n = 32;
@@ -254,7 +247,7 @@ static int throughput(int argc, char **argv)
 	for (uint32_t i = 0; i < nparts; i++)
 		while (sluice_partition_durable_offset(sluice_log_partition(log, i)) < want[i])
 			usleep(50);
-	t1 = now_ns();
+	t1 = sluice_mono_ns();
 	for (uint32_t i = 0; i < nparts; i++) {
 		sluice_partition_stats(sluice_log_partition(log, i), &st);
 		sum.appended_bytes += st.appended_bytes;
@@ -336,7 +329,7 @@ static int latency(int argc, char **argv)
 		ring = sluice_log_ring(log, 0, 0);
 	for (int i = 0; i < n; i++) {
 		int64_t want = sluice_partition_durable_offset(p) + records;
-		uint64_t t0 = now_ns();
+		uint64_t t0 = sluice_mono_ns();
 
 		if (sync) {
 			sluice_partition_append_sync(p, buf, blen, NULL);
@@ -350,7 +343,7 @@ static int latency(int argc, char **argv)
 			while (sluice_partition_durable_offset(p) < want)
 				nanosleep(&(struct timespec){.tv_nsec = 20000}, NULL);
 		}
-		lat[i] = now_ns() - t0;
+		lat[i] = sluice_mono_ns() - t0;
 		sum += lat[i];
 	}
 	qsort(lat, (size_t)n, sizeof(*lat), cmp_u64);

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "gen_packet.h"
+#include "sluice_text.h"
 #include "sluice_record.h"
 
 #define ETHERTYPE_IPV4 0x0800
@@ -184,32 +185,18 @@ enum gen_parse_err gen_packet_parse(const uint8_t *frame, size_t len, struct gen
 	return GEN_PARSE_OK;
 }
 
-static size_t put_u64(char *out, uint64_t v)
-{
-	char tmp[20];
-	size_t n = 0;
-
-	do {
-		tmp[n++] = (char)('0' + v % 10);
-		v /= 10;
-	} while (v);
-	for (size_t i = 0; i < n; i++)
-		out[i] = tmp[n - 1 - i];
-	return n;
-}
-
 static size_t event_body(uint8_t *out, size_t size, uint64_t producer, uint64_t seq,
 			 const uint64_t *stamp_ns)
 {
 	char prefix[72];
 	size_t n = 0;
 
-	n += put_u64(prefix + n, producer);
+	n += sluice_u64_dec(producer, prefix + n);
 	prefix[n++] = ':';
-	n += put_u64(prefix + n, seq);
+	n += sluice_u64_dec(seq, prefix + n);
 	prefix[n++] = ':';
 	if (stamp_ns) {
-		n += put_u64(prefix + n, *stamp_ns);
+		n += sluice_u64_dec(*stamp_ns, prefix + n);
 		prefix[n++] = ':';
 	}
 	if (n > size)

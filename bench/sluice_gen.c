@@ -34,6 +34,7 @@
 #include "gen_traffic.h"
 #include "sluice_nic.h"
 #include "sluice_window.h"
+#include "sluice_time.h"
 
 #define WIRE_OVERHEAD 24 /* FCS 4 + preamble 8 + inter-frame gap 12 */
 #define MAX_BURST 512
@@ -123,26 +124,6 @@ static uint64_t calibrate_tsc(void)
 	clock_gettime(CLOCK_MONOTONIC, &b);
 	double ns = (double)(b.tv_sec - a.tv_sec) * 1e9 + (double)(b.tv_nsec - a.tv_nsec);
 	return (uint64_t)((double)(t1 - t0) * 1e9 / ns);
-}
-
-static void remove_runtime_dir(const char *prefix)
-{
-	char dir[256], path[512];
-	DIR *d;
-	struct dirent *e;
-
-	snprintf(dir, sizeof(dir), "/var/run/dpdk/%s", prefix);
-	d = opendir(dir);
-	if (d == NULL)
-		return;
-	while ((e = readdir(d)) != NULL) {
-		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-			continue;
-		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
-		unlink(path);
-	}
-	closedir(d);
-	rmdir(dir);
 }
 
 static int port_open(struct out *o, uint32_t max_frame)
@@ -316,14 +297,6 @@ static void out_push(struct out *o, const struct gen_frame *f)
 /* ---------------------------------------------------------------------------------------- */
 /* --ack: the producer side of acknowledged mode, shared with libsluice (client/window.c)    */
 
-static uint64_t mono_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
-
 static double ack_rand(struct out *o)
 {
 	o->ack_rng = o->ack_rng * 6364136223846793005ull + 1442695040888963407ull;
@@ -421,7 +394,7 @@ static void ack_push(struct out *o, const struct gen_frame *f)
 			ack_stream(o, h.producer_id, (int32_t)sluice_be32_get(p + 4), &idx);
 		if (w &&
 		    sluice_window_push(w, f->data, f->len, h.base_sequence,
-				       (uint32_t)h.record_count, mono_us()) == 0)
+				       (uint32_t)h.record_count, sluice_mono_us()) == 0)
 			o->win_flow[idx] = f->flow;
 	}
 	if (o->cfg->ack_drop > 0 && ack_rand(o) < o->cfg->ack_drop) {
@@ -451,7 +424,7 @@ static void ack_rx(struct out *o, const uint8_t *payload, size_t len)
 		o->acks_ignored++;
 		return;
 	}
-	if (sluice_window_ack(w, &a, mono_us()))
+	if (sluice_window_ack(w, &a, sluice_mono_us()))
 		o->acks++;
 	else
 		o->acks_ignored++;
@@ -497,7 +470,7 @@ static void out_flush(struct out *o);
 /* Read acks, retransmit what timed out. */
 static void ack_poll(struct out *o)
 {
-	uint64_t now = mono_us();
+	uint64_t now = sluice_mono_us();
 
 	if (o->cfg->output == GEN_OUT_UDP)
 		udp_rx_acks(o);
@@ -535,10 +508,10 @@ static uint64_t ack_unacked(const struct out *o)
 static void ack_drain(struct out *o)
 {
 	uint64_t limit = (uint64_t)(o->cfg->ack_timeout_ms ? o->cfg->ack_timeout_ms : 30000) * 1000;
-	uint64_t t0 = mono_us();
+	uint64_t t0 = sluice_mono_us();
 
 	while (ack_unacked(o) && !quitting()) {
-		if (mono_us() - t0 > limit) {
+		if (sluice_mono_us() - t0 > limit) {
 			o->ack_timed_out = true;
 			break;
 		}
@@ -891,8 +864,11 @@ static void out_close(struct out *o)
 	if (o->pool)
 		rte_mempool_free(o->pool);
 	if (o->eal) {
+		char dir[256];
+
+		snprintf(dir, sizeof(dir), "/var/run/dpdk/%s", o->prefix);
 		sluice_nic_eal_cleanup();
-		remove_runtime_dir(o->prefix);
+		sluice_nic_eal_remove_runtime_dir(dir);
 	}
 }
 

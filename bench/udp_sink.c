@@ -31,6 +31,7 @@
 #include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
+#include "sluice_time.h"
 
 #define BATCH 64
 #define DGRAM_MAX 65536
@@ -44,14 +45,6 @@ static void on_signal(int sig)
 	(void)sig;
 	/* partner: atomic_load in the receive loop */
 	atomic_store_explicit(&quit, true, memory_order_relaxed);
-}
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
 }
 
 static int cmp_u64(const void *a, const void *b)
@@ -246,12 +239,12 @@ int main(int argc, char **argv)
 		msgs[i].msg_hdr.msg_iovlen = 1;
 	}
 	fprintf(stderr, "udp_sink: listening on %s\n", bind_s);
-	uint64_t start = now_ns(), first = 0, last_rx = start, last_sync = start;
+	uint64_t start = sluice_mono_ns(), first = 0, last_rx = start, last_sync = start;
 	uint64_t end = duration > 0 ? start + (uint64_t)(duration * 1e9) : 0;
 	uint64_t flush_ns = (uint64_t)(flush_ms * 1e6);
 	static const char nl = '\n';
 	while (!atomic_load_explicit(&quit, memory_order_relaxed)) {
-		uint64_t t = now_ns();
+		uint64_t t = sluice_mono_ns();
 		if (end && t >= end)
 			break;
 		if (idle_ms > 0 && first && t - last_rx > (uint64_t)(idle_ms * 1e6))
@@ -267,7 +260,7 @@ int main(int argc, char **argv)
 			}
 		}
 		if (n > 0) {
-			t = now_ns();
+			t = sluice_mono_ns();
 			if (!first)
 				first = t;
 			last_rx = t;
@@ -290,15 +283,15 @@ int main(int argc, char **argv)
 				write_errors++;
 			unsynced += wb;
 		}
-		t = now_ns();
+		t = sluice_mono_ns();
 		if (unsynced && (unsynced >= (uint64_t)flush_bytes || t - last_sync >= flush_ns)) {
-			uint64_t s0 = now_ns();
+			uint64_t s0 = sluice_mono_ns();
 			if (fdatasync(out) != 0) {
 				/* the PostgreSQL lesson: never retry a failed fsync and call it good */
 				perror("udp_sink: fdatasync");
 				goto out;
 			}
-			uint64_t s1 = now_ns();
+			uint64_t s1 = sluice_mono_ns();
 			pending_durable();
 			if (nsync < MAX_SYNC_SAMPLES)
 				sync_ns[nsync++] = s1 - s0;
@@ -315,7 +308,7 @@ int main(int argc, char **argv)
 		syncs++;
 		pending_durable();
 	}
-	uint64_t stop = last_rx > first ? last_rx : now_ns();
+	uint64_t stop = last_rx > first ? last_rx : sluice_mono_ns();
 	double secs = first ? (double)(stop - first) / 1e9 : 0;
 	qsort(sync_ns, nsync, sizeof(sync_ns[0]), cmp_u64);
 	double p50 = nsync ? (double)sync_ns[nsync / 2] / 1e3 : 0;

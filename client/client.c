@@ -23,6 +23,7 @@
 #include "sluice_client.h"
 #include "sluice_record.h"
 #include "sluice_window.h"
+#include "sluice_time.h"
 
 _Static_assert(sizeof(((struct sluice_client_stats *)0)->ack_latency_hist) ==
 		       sizeof(((struct sluice_window_stats *)0)->ack_latency_hist),
@@ -47,22 +48,6 @@ struct sluice_client {
 	uint32_t ntx;
 	struct sluice_client_stats st;
 };
-
-static uint64_t now_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
-
-static int64_t wall_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 int sluice_client_create(const struct sluice_client_opts *opts, struct sluice_client **out)
 {
@@ -98,7 +83,7 @@ int sluice_client_create(const struct sluice_client_opts *opts, struct sluice_cl
 	if (c->pid < 0) {
 		uint64_t r = 0;
 		if (getrandom(&r, sizeof(r), 0) != sizeof(r))
-			r = (uint64_t)now_us() * 0x9E3779B97F4A7C15ull ^ (uint64_t)getpid();
+			r = (uint64_t)sluice_mono_us() * 0x9E3779B97F4A7C15ull ^ (uint64_t)getpid();
 		c->pid = (int64_t)(r & INT64_MAX);
 	}
 	c->epoch = opts->epoch;
@@ -255,7 +240,7 @@ static int open_batch(struct sluice_client *c)
 	if (rc)
 		return rc;
 	c->open = true;
-	c->open_us = now_us();
+	c->open_us = sluice_mono_us();
 	return 0;
 }
 
@@ -274,7 +259,7 @@ static void seal(struct sluice_client *c)
 	if (n == 0)
 		return;
 	if (c->win)
-		sluice_window_push(c->win, c->buf, len, c->next_seq, n, now_us());
+		sluice_window_push(c->win, c->buf, len, c->next_seq, n, sluice_mono_us());
 	memcpy(c->txq + (size_t)c->ntx * c->o.max_datagram_bytes, c->buf, len);
 	c->txlen[c->ntx++] = (uint32_t)len;
 	c->st.datagrams++;
@@ -319,7 +304,7 @@ static uint64_t rx_acks(struct sluice_client *c)
 				c->st.acks_ignored++;
 				continue;
 			}
-			uint64_t n = sluice_window_ack(c->win, &a, now_us());
+			uint64_t n = sluice_window_ack(c->win, &a, sluice_mono_us());
 			if (n) {
 				c->st.acks++;
 				done += n;
@@ -337,7 +322,7 @@ static uint64_t rx_acks(struct sluice_client *c)
 /* One round of work without waiting. @return events newly acknowledged. */
 static uint64_t work(struct sluice_client *c)
 {
-	uint64_t t = now_us();
+	uint64_t t = sluice_mono_us();
 	uint64_t acked;
 
 	if (c->open && t - c->open_us >= c->o.linger_us &&
@@ -346,13 +331,13 @@ static uint64_t work(struct sluice_client *c)
 	tx_flush(c);
 	acked = rx_acks(c);
 	if (c->win)
-		sluice_window_retransmit(c->win, now_us(), send_one, c);
+		sluice_window_retransmit(c->win, sluice_mono_us(), send_one, c);
 	return acked;
 }
 
 static void wait_fd(struct sluice_client *c, int timeout_ms)
 {
-	uint64_t t = now_us(), next = UINT64_MAX;
+	uint64_t t = sluice_mono_us(), next = UINT64_MAX;
 	struct pollfd pfd = {.fd = c->fd, .events = POLLIN};
 
 	if (c->win)
@@ -401,7 +386,7 @@ int sluice_client_send(struct sluice_client *c, const void *key, size_t key_len,
 		       size_t value_len, int64_t timestamp_ms, int flags)
 {
 	struct sluice_rb_record rec = {
-		.timestamp = timestamp_ms ? timestamp_ms : wall_ms(),
+		.timestamp = timestamp_ms ? timestamp_ms : sluice_wall_ms(),
 		.key = key,
 		.key_len = key ? (int32_t)key_len : -1,
 		.value = value,
@@ -442,7 +427,8 @@ int sluice_client_send(struct sluice_client *c, const void *key, size_t key_len,
 
 int sluice_client_flush(struct sluice_client *c, int timeout_ms)
 {
-	uint64_t deadline = timeout_ms < 0 ? UINT64_MAX : now_us() + (uint64_t)timeout_ms * 1000;
+	uint64_t deadline =
+		timeout_ms < 0 ? UINT64_MAX : sluice_mono_us() + (uint64_t)timeout_ms * 1000;
 
 	if (c->open) {
 		int rc = wait_room(c, (uint32_t)sluice_rb_builder_count(&c->rb), 0);
@@ -454,7 +440,7 @@ int sluice_client_flush(struct sluice_client *c, int timeout_ms)
 		work(c);
 		if (c->ntx == 0 && (!c->win || sluice_window_inflight(c->win) == 0))
 			return 0;
-		uint64_t t = now_us();
+		uint64_t t = sluice_mono_us();
 		if (t >= deadline)
 			return -ETIMEDOUT;
 		uint64_t left_ms = (deadline - t) / 1000;

@@ -73,7 +73,8 @@ struct sluice_ctl_server_stats {
 
 /**
  * Does @p cmd change or stop the appliance (config.set, forwarder.pause/resume, flush,
- * shutdown)? Those need root or control.admin_group; every other command only reads.
+ * shutdown)? Those need root or control.admin_group; every other command only reads. The
+ * answer comes from the daemon's request table (observe.h, sluice_daemon_request_info()).
  */
 bool sluice_ctl_command_is_admin(const char *cmd);
 

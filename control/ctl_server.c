@@ -31,6 +31,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "metric_registry.h"
 #include "ctl_proto.h"
 
 #define MAX_CLIENTS_DEFAULT 16
@@ -223,23 +224,18 @@ static json_t *cmd_health(struct sluice_ctl_server *srv)
 	return r;
 }
 
-/* Commands the socket answers itself; everything else goes to sluice_daemon_request. */
+/* Commands the socket answers itself; the daemon's are in its request table
+ * (sluice_daemon_request_info). */
 static const char *const builtin_cmds[] = {"hello", "health", "metrics"};
-static const char *const daemon_cmds[] = {
-	"status",     "stats",      "producers",   "partitions",      "segments",
-	"config.get", "config.set", "config.list", "forwarder.pause", "forwarder.resume",
-	"flush",      "shutdown",
-};
-/* The ones that change or stop the appliance: the admin tier only. */
-static const char *const admin_cmds[] = {
-	"config.set", "forwarder.pause", "forwarder.resume", "flush", "shutdown",
-};
 
 bool sluice_ctl_command_is_admin(const char *cmd)
 {
-	for (size_t i = 0; i < sizeof(admin_cmds) / sizeof(admin_cmds[0]); i++)
-		if (strcmp(cmd, admin_cmds[i]) == 0)
-			return true;
+	const char *name;
+	bool admin;
+
+	for (size_t i = 0; sluice_daemon_request_info(i, &name, &admin); i++)
+		if (strcmp(cmd, name) == 0)
+			return admin;
 	return false;
 }
 
@@ -250,8 +246,11 @@ static json_t *cmd_hello(const struct client *c)
 
 	for (size_t i = 0; i < sizeof(builtin_cmds) / sizeof(builtin_cmds[0]); i++)
 		json_array_append_new(cmds, json_string(builtin_cmds[i]));
-	for (size_t i = 0; i < sizeof(daemon_cmds) / sizeof(daemon_cmds[0]); i++)
-		json_array_append_new(cmds, json_string(daemon_cmds[i]));
+	const char *name;
+	bool admin;
+
+	for (size_t i = 0; sluice_daemon_request_info(i, &name, &admin); i++)
+		json_array_append_new(cmds, json_string(name));
 	json_object_set_new(r, "ok", json_true());
 	json_object_set_new(r, "protocol", json_integer(SLUICE_CTL_PROTO_VERSION));
 	json_object_set_new(r, "server", json_string("sluiced"));
@@ -877,38 +876,33 @@ void sluice_ctl_server_collect(const struct sluice_ctl_server *srv,
 
 	if (srv == NULL || sink == NULL)
 		return;
-	sink->family(sink->ctx, "sluice_ctl_connections_total", SLUICE_METRIC_COUNTER,
-		     "Control-socket connections accepted.");
-	sink->sample(sink->ctx, "sluice_ctl_connections_total", NULL, 0,
+	sluice_metric_begin(sink, SLUICE_M_CTL_CONNECTIONS_TOTAL);
+	sink->sample(sink->ctx, SLUICE_METRIC_NAME(SLUICE_M_CTL_CONNECTIONS_TOTAL), NULL, 0,
 		     (double)load(&srv->connections));
-	sink->family(sink->ctx, "sluice_ctl_rejected_connections_total", SLUICE_METRIC_COUNTER,
-		     "Control-socket connections refused, by reason.");
+	sluice_metric_begin(sink, SLUICE_M_CTL_REJECTED_CONNECTIONS_TOTAL);
 	l.name = "reason";
 	l.value = "peer_credentials";
-	sink->sample(sink->ctx, "sluice_ctl_rejected_connections_total", &l, 1,
+	sink->sample(sink->ctx, SLUICE_METRIC_NAME(SLUICE_M_CTL_REJECTED_CONNECTIONS_TOTAL), &l, 1,
 		     (double)load(&srv->rejected_peers));
 	l.value = "too_many_clients";
-	sink->sample(sink->ctx, "sluice_ctl_rejected_connections_total", &l, 1,
+	sink->sample(sink->ctx, SLUICE_METRIC_NAME(SLUICE_M_CTL_REJECTED_CONNECTIONS_TOTAL), &l, 1,
 		     (double)load(&srv->rejected_busy));
-	sink->family(sink->ctx, "sluice_ctl_requests_total", SLUICE_METRIC_COUNTER,
-		     "Well-formed control requests handled.");
-	sink->sample(sink->ctx, "sluice_ctl_requests_total", NULL, 0, (double)load(&srv->requests));
-	sink->family(sink->ctx, "sluice_ctl_bad_requests_total", SLUICE_METRIC_COUNTER,
-		     "Control request lines refused, by reason.");
+	sluice_metric_begin(sink, SLUICE_M_CTL_REQUESTS_TOTAL);
+	sink->sample(sink->ctx, SLUICE_METRIC_NAME(SLUICE_M_CTL_REQUESTS_TOTAL), NULL, 0,
+		     (double)load(&srv->requests));
+	sluice_metric_begin(sink, SLUICE_M_CTL_BAD_REQUESTS_TOTAL);
 	for (unsigned i = 1; i < SLUICE_CTL_PROTO_ERR_COUNT; i++) {
 		l.value = sluice_ctl_proto_err_name((enum sluice_ctl_proto_err)i);
-		sink->sample(sink->ctx, "sluice_ctl_bad_requests_total", &l, 1,
+		sink->sample(sink->ctx, SLUICE_METRIC_NAME(SLUICE_M_CTL_BAD_REQUESTS_TOTAL), &l, 1,
 			     (double)load(&srv->bad[i]));
 	}
 	l.value = "oversized";
-	sink->sample(sink->ctx, "sluice_ctl_bad_requests_total", &l, 1,
+	sink->sample(sink->ctx, SLUICE_METRIC_NAME(SLUICE_M_CTL_BAD_REQUESTS_TOTAL), &l, 1,
 		     (double)load(&srv->oversized));
-	sink->family(sink->ctx, "sluice_ctl_denied_requests_total", SLUICE_METRIC_COUNTER,
-		     "Admin commands refused to a read-only (control.socket_group) peer.");
-	sink->sample(sink->ctx, "sluice_ctl_denied_requests_total", NULL, 0,
+	sluice_metric_begin(sink, SLUICE_M_CTL_DENIED_REQUESTS_TOTAL);
+	sink->sample(sink->ctx, SLUICE_METRIC_NAME(SLUICE_M_CTL_DENIED_REQUESTS_TOTAL), NULL, 0,
 		     (double)load(&srv->denied));
-	sink->family(sink->ctx, "sluice_ctl_error_replies_total", SLUICE_METRIC_COUNTER,
-		     "Control replies with ok=false (bad requests included).");
-	sink->sample(sink->ctx, "sluice_ctl_error_replies_total", NULL, 0,
+	sluice_metric_begin(sink, SLUICE_M_CTL_ERROR_REPLIES_TOTAL);
+	sink->sample(sink->ctx, SLUICE_METRIC_NAME(SLUICE_M_CTL_ERROR_REPLIES_TOTAL), NULL, 0,
 		     (double)load(&srv->error_replies));
 }

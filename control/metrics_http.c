@@ -23,6 +23,7 @@
 
 #include <microhttpd.h>
 
+#include "metric_registry.h"
 #include "ctl_proto.h"
 
 #define HEALTH_REASON_MAX 4096
@@ -299,27 +300,23 @@ static void emit_own(const struct sluice_metrics_http *mh, const struct sluice_m
 
 	/* /health as a series, so that Prometheus alerts on exactly what /health checks. */
 	if (mh->daemon != NULL) {
-		s->family(s->ctx, "sluice_healthy", SLUICE_METRIC_GAUGE,
-			  "1 when every health check passes (the reasons are in /health).");
-		s->sample(s->ctx, "sluice_healthy", NULL, 0,
+		sluice_metric_begin(s, SLUICE_M_HEALTHY);
+		s->sample(s->ctx, SLUICE_METRIC_NAME(SLUICE_M_HEALTHY), NULL, 0,
 			  sluice_daemon_health(mh->daemon, reason, sizeof(reason)) == 0 ? 1 : 0);
 	}
 
-	s->family(s->ctx, "sluice_metrics_scrapes_total", SLUICE_METRIC_COUNTER,
-		  "Scrapes of /metrics served.");
-	s->sample(s->ctx, "sluice_metrics_scrapes_total", NULL, 0,
+	sluice_metric_begin(s, SLUICE_M_METRICS_SCRAPES_TOTAL);
+	s->sample(s->ctx, SLUICE_METRIC_NAME(SLUICE_M_METRICS_SCRAPES_TOTAL), NULL, 0,
 		  (double)atomic_load_explicit(&mh->scrapes, memory_order_relaxed));
-	s->family(s->ctx, "sluice_metrics_invalid_samples_total", SLUICE_METRIC_COUNTER,
-		  "Samples dropped from /metrics because their names or labels were invalid.");
-	s->sample(s->ctx, "sluice_metrics_invalid_samples_total", NULL, 0,
+	sluice_metric_begin(s, SLUICE_M_METRICS_INVALID_SAMPLES_TOTAL);
+	s->sample(s->ctx, SLUICE_METRIC_NAME(SLUICE_M_METRICS_INVALID_SAMPLES_TOTAL), NULL, 0,
 		  (double)atomic_load_explicit(&mh->invalid_samples, memory_order_relaxed));
-	s->family(s->ctx, "sluice_health_checks_total", SLUICE_METRIC_COUNTER,
-		  "Requests of /health, by result.");
+	sluice_metric_begin(s, SLUICE_M_HEALTH_CHECKS_TOTAL);
 	l.value = "healthy";
-	s->sample(s->ctx, "sluice_health_checks_total", &l, 1,
+	s->sample(s->ctx, SLUICE_METRIC_NAME(SLUICE_M_HEALTH_CHECKS_TOTAL), &l, 1,
 		  (double)atomic_load_explicit(&mh->health_ok, memory_order_relaxed));
 	l.value = "unhealthy";
-	s->sample(s->ctx, "sluice_health_checks_total", &l, 1,
+	s->sample(s->ctx, SLUICE_METRIC_NAME(SLUICE_M_HEALTH_CHECKS_TOTAL), &l, 1,
 		  (double)atomic_load_explicit(&mh->health_fail, memory_order_relaxed));
 }
 

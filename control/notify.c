@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "notify.h"
+#include "sluice_time.h"
 
 #define MAX_WATCHED 256
 
@@ -95,19 +96,11 @@ struct sluice_watchdog {
 	uint64_t moved_ms[MAX_WATCHED]; /* when each counter last advanced */
 };
 
-static uint64_t mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 static void *watchdog_main(void *arg)
 {
 	struct sluice_watchdog *w = arg;
 	unsigned n = w->sample(w->arg, w->prev, MAX_WATCHED);
-	uint64_t start = mono_ms();
+	uint64_t start = sluice_mono_ms();
 
 	for (unsigned i = 0; i < n; i++)
 		w->moved_ms[i] = start;
@@ -136,10 +129,10 @@ static void *watchdog_main(void *arg)
 			/* The set of watched threads changed: start over from this sample. */
 			n = m;
 			for (unsigned i = 0; i < n; i++)
-				w->moved_ms[i] = mono_ms();
+				w->moved_ms[i] = sluice_mono_ms();
 			s = -1;
 		} else {
-			uint64_t now = mono_ms();
+			uint64_t now = sluice_mono_ms();
 			s = sluice_watchdog_stalled(w->prev, w->cur, n);
 			for (unsigned i = 0; i < n; i++)
 				if (w->cur[i] != w->prev[i])
@@ -148,7 +141,7 @@ static void *watchdog_main(void *arg)
 		if (s < 0)
 			sluice_notify("WATCHDOG=1");
 		else if (w->stall)
-			w->stall(w->arg, (unsigned)s, mono_ms() - w->moved_ms[s]);
+			w->stall(w->arg, (unsigned)s, sluice_mono_ms() - w->moved_ms[s]);
 		memcpy(w->prev, w->cur, n * sizeof(w->cur[0]));
 		pthread_mutex_lock(&w->lock);
 	}

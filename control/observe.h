@@ -13,6 +13,7 @@
 #ifndef SLUICE_OBSERVE_H
 #define SLUICE_OBSERVE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -68,5 +69,13 @@ int sluice_daemon_health(struct sluice_daemon *d, char *reason, size_t reason_le
  * {"ok": false, "error": "<reason>"}; never NULL.
  */
 json_t *sluice_daemon_request(struct sluice_daemon *d, const char *cmd, json_t *args);
+
+/**
+ * The requests sluice_daemon_request() answers, from the daemon's request table: the @p i-th
+ * one's name, and whether it changes or stops the appliance (then only root or
+ * control.admin_group may send it). The control socket lists them in `hello` and enforces
+ * the admin tier from them. Any thread. @return false when @p i is past the last.
+ */
+bool sluice_daemon_request_info(size_t i, const char **cmd, bool *admin);
 
 #endif /* SLUICE_OBSERVE_H */

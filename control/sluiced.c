@@ -21,6 +21,7 @@
 
 #include "config.h"
 #include "daemon.h"
+#include "sluice_time.h"
 #include "host.h"
 
 #define EXIT_CONFIG 2
@@ -32,12 +33,10 @@ static void on_signal(int sig)
 	static const char msg[] = "sluiced: second signal, exiting without a clean shutdown\n";
 	/* Lock-free on every platform DPDK runs on, hence async-signal-safe. */
 	static atomic_llong first_ms;
-	struct timespec ts;
 	long long now, first;
 
 	(void)sig;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	now = (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 + 1;
+	now = (long long)sluice_mono_ms() + 1;
 	first = atomic_load(&first_ms);
 	/* timeout(1) and some supervisors signal the process and then its group: a repeat
 	 * within a second is the same request, not an operator insisting. */

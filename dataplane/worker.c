@@ -40,6 +40,7 @@
 #include <rte_ring.h>
 
 #include "dataplane_internal.h"
+#include "sluice_log.h"
 #include "sluice_nic.h"
 
 #define MAX_BURST 64
@@ -60,15 +61,7 @@ static bool is_zero_mac(const uint8_t *m)
 
 RTE_LOG_REGISTER(dataplane_logtype, sluice.dataplane, INFO)
 
-__attribute__((format(printf, 2, 3))) static void dp_log(uint32_t level, const char *fmt, ...)
-{
-	char msg[256];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	rte_log(level, dataplane_logtype, "dataplane: %s\n", msg);
-}
+SLUICE_LOG_FUNCTION(static, dp_log, dataplane_logtype, "dataplane: ", 256)
 
 enum seal_cause { SEAL_SIZE, SEAL_LINGER, SEAL_FLUSH };
 

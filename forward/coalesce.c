@@ -20,6 +20,7 @@
 #include <zstd.h>
 
 #include "forward_internal.h"
+#include "sluice_text.h"
 
 /* Byte positions in a RecordBatch v2 (see sluice_record.h). */
 #define OFF_LENGTH 8
@@ -53,30 +54,6 @@ static inline size_t vl_dec(const uint8_t *p, const uint8_t *end, int64_t *v)
 		return 1;
 	}
 	return sluice_varlong_decode(p, (size_t)(end - p), v);
-}
-
-static inline size_t vi_size(int32_t v)
-{
-	uint32_t u = ((uint32_t)v << 1) ^ (uint32_t) - (int32_t)((uint32_t)v >> 31);
-	size_t n = 1;
-
-	while (u >= 0x80) {
-		u >>= 7;
-		n++;
-	}
-	return n;
-}
-
-static inline size_t vl_size(int64_t v)
-{
-	uint64_t u = ((uint64_t)v << 1) ^ (uint64_t) - (int64_t)((uint64_t)v >> 63);
-	size_t n = 1;
-
-	while (u >= 0x80) {
-		u >>= 7;
-		n++;
-	}
-	return n;
 }
 
 static inline uint8_t *vi_put(uint8_t *w, int32_t v)
@@ -192,23 +169,9 @@ static int headers_split(const uint8_t *rest, const uint8_t *end, const uint8_t 
 	return 0;
 }
 
-static size_t u64_dec(uint64_t v, char *out)
-{
-	char tmp[20];
-	size_t n = 0;
-
-	do {
-		tmp[n++] = (char)('0' + v % 10);
-		v /= 10;
-	} while (v);
-	for (size_t i = 0; i < n; i++)
-		out[i] = tmp[n - 1 - i];
-	return n;
-}
-
 static size_t kv_size(size_t klen, size_t vlen)
 {
-	return vi_size((int32_t)klen) + klen + vi_size((int32_t)vlen) + vlen;
+	return sluice_varint_size((int32_t)klen) + klen + sluice_varint_size((int32_t)vlen) + vlen;
 }
 
 static uint8_t *kv_put(uint8_t *w, const char *k, size_t klen, const char *v, size_t vlen)
@@ -241,15 +204,16 @@ static int take_with_headers(struct coal *c, const struct coal_src *s, const str
 	vals[1] = c->hdrs->partition;
 	vals[2] = off;
 	vals[3] = c->hdrs->appliance;
-	vlens[2] = u64_dec((uint64_t)s->next_offset, off);
+	vlens[2] = sluice_u64_dec((uint64_t)s->next_offset, off);
 	for (int i = 0; i < 4; i++) {
 		if (i != 2)
 			vlens[i] = strlen(vals[i]);
 		extra += kv_size(strlen(names[i]), vlens[i]);
 	}
-	nlen = 1 + vl_size(ntsd) + vi_size(c->count) + (size_t)(count_at - f->rest) +
-		vi_size(count + 4) + (size_t)(f->next - headers) + extra;
-	if (nlen > INT32_MAX || (size_t)(wend - w) < vi_size((int32_t)nlen) + nlen)
+	nlen = 1 + sluice_varlong_size(ntsd) + sluice_varint_size(c->count) +
+		(size_t)(count_at - f->rest) + sluice_varint_size(count + 4) +
+		(size_t)(f->next - headers) + extra;
+	if (nlen > INT32_MAX || (size_t)(wend - w) < sluice_varint_size((int32_t)nlen) + nlen)
 		return 0;
 	w = vi_put(w, (int32_t)nlen);
 	*w++ = f->attributes;
@@ -331,9 +295,10 @@ int coal_take(struct coal *c, struct coal_src *s, uint32_t max_records)
 			}
 		} else {
 			rest_len = (size_t)(f.next - f.rest);
-			nlen = 1 + vl_size(ntsd) + vi_size(c->count) + rest_len;
+			nlen = 1 + sluice_varlong_size(ntsd) + sluice_varint_size(c->count) +
+				rest_len;
 			if (nlen > INT32_MAX ||
-			    (size_t)(wend - w) < vi_size((int32_t)nlen) + nlen) {
+			    (size_t)(wend - w) < sluice_varint_size((int32_t)nlen) + nlen) {
 				if (c->count == 0)
 					return -EMSGSIZE;
 				break;

@@ -29,6 +29,7 @@
 #include <rte_log.h>
 
 #include "forward_internal.h"
+#include "sluice_time.h"
 
 #define RBUF_MIN (64u << 10)
 #define FRAME_MAX (128u << 20) /* a response larger than this is a broken broker */
@@ -126,14 +127,6 @@ void kconn_init(struct kconn *c, const struct kconn_env *env, const char *host, 
 		c->vmax[i] = -1;
 }
 
-static uint64_t env_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
 void kconn_close(struct kconn *c, int err)
 {
 	struct kreq *list = c->head;
@@ -149,7 +142,7 @@ void kconn_close(struct kconn *c, int err)
 		c->backoff_ms = c->backoff_ms ? c->backoff_ms * 2 : conf->reconnect_backoff_ms;
 		if (c->backoff_ms > conf->reconnect_backoff_max_ms)
 			c->backoff_ms = conf->reconnect_backoff_max_ms;
-		c->retry_at_ms = env_now() + c->backoff_ms;
+		c->retry_at_ms = sluice_mono_ms() + c->backoff_ms;
 	}
 	c->state = KC_DOWN;
 	c->last_err = err;
@@ -329,7 +322,7 @@ static void sasl_send(struct kconn *c, const uint8_t *in, size_t in_len)
 	kp_sasl_authenticate_req(&q->w, msg.p, msg.len);
 	kreq_finish(&q->w, at, 0);
 	kw_free(&msg);
-	enqueue(c, q, env_now());
+	enqueue(c, q, sluice_mono_ms());
 	conn_flush(c);
 }
 
@@ -413,7 +406,7 @@ static void on_api_versions(struct kconn *c, struct kreq *q, int err, const uint
 		at = kreq_begin(&h->w, KAPI_SASL_HANDSHAKE, 1, h->corr, conf->client_id, false);
 		kp_sasl_handshake_req(&h->w, ksasl_mech_name(conf->sasl_mech));
 		kreq_finish(&h->w, at, 0);
-		enqueue(c, h, env_now());
+		enqueue(c, h, sluice_mono_ms());
 		conn_flush(c);
 		return;
 	}
@@ -432,7 +425,7 @@ static void send_api_versions(struct kconn *c)
 	c->state = KC_APIVERSIONS;
 	at = kreq_begin(&q->w, KAPI_API_VERSIONS, 0, q->corr, c->env->conf->client_id, false);
 	kreq_finish(&q->w, at, 0);
-	enqueue(c, q, env_now());
+	enqueue(c, q, sluice_mono_ms());
 	conn_flush(c);
 }
 

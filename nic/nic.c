@@ -11,12 +11,15 @@
  * - Stats and xstats may be read by the control thread while workers poll: the PMD's counters
  *   are per-queue and read without locks, as every DPDK application does.
  */
+#include <dirent.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <rte_eal.h>
 #include <rte_errno.h>
@@ -25,19 +28,11 @@
 #include <rte_mbuf.h>
 
 #include "sluice_nic.h"
+#include "sluice_log.h"
 
 RTE_LOG_REGISTER(nic_logtype, sluice.nic, INFO)
 
-__attribute__((format(printf, 2, 3))) static void nic_log(uint32_t level, const char *fmt, ...)
-{
-	char msg[512];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	rte_log(level, nic_logtype, "sluice.nic: %s\n", msg);
-}
+SLUICE_LOG_FUNCTION(static, nic_log, nic_logtype, "sluice.nic: ", 512)
 
 /* EAL keeps pointers into argv for its whole life, so the vector outlives eal_init. */
 #define EAL_MAX_ARGS 256
@@ -172,6 +167,24 @@ void sluice_nic_eal_cleanup(void)
 	rte_eal_cleanup();
 	eal_up = false;
 	eal_args_free();
+}
+
+void sluice_nic_eal_remove_runtime_dir(const char *dir)
+{
+	DIR *dh = opendir(dir);
+	struct dirent *e;
+
+	if (!dh)
+		return;
+	while ((e = readdir(dh))) {
+		char path[PATH_MAX + 256];
+		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+		unlink(path);
+	}
+	closedir(dh);
+	rmdir(dir);
 }
 
 static void port_copy_str(char *dst, size_t cap, const char *src)

@@ -51,6 +51,14 @@ int sluice_nic_eal_init(const struct sluice_nic_eal_opts *opts);
 /** rte_eal_cleanup(). */
 void sluice_nic_eal_cleanup(void);
 
+/**
+ * Remove EAL's runtime directory @p dir (rte_eal_get_runtime_dir(), /var/run/dpdk/<prefix> as
+ * root) and the files in it: EAL leaves it behind even after rte_eal_cleanup(). Call it after
+ * sluice_nic_eal_cleanup(), with a copy of the path taken before, and only for a prefix that is
+ * this process's alone. Best effort: what cannot be removed stays.
+ */
+void sluice_nic_eal_remove_runtime_dir(const char *dir);
+
 struct sluice_nic_port_opts {
 	const char *name; /**< operator's name for the port (config section) */
 	const char *device; /**< PCI address or vdev name (e.g. "net_memif0"), as probed */

@@ -33,24 +33,9 @@
 #include <rte_ring.h>
 
 #include "storage_internal.h"
+#include "sluice_time.h"
 
 static atomic_uint log_instances;
-
-uint64_t sluice_now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-int64_t sluice_wall_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 RTE_LOG_REGISTER(storage_logtype, sluice.storage, INFO)
 

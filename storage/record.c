@@ -176,31 +176,6 @@ size_t sluice_varlong_encode(int64_t v, uint8_t *out)
 	return varlong_enc(v, out);
 }
 
-/* Bytes a value takes, without writing it (the builder sizes records before writing). */
-static size_t varint_size(int32_t v)
-{
-	uint32_t u = ((uint32_t)v << 1) ^ (uint32_t) - (int32_t)((uint32_t)v >> 31);
-	size_t n = 1;
-
-	while (u >= 0x80) {
-		u >>= 7;
-		n++;
-	}
-	return n;
-}
-
-static size_t varlong_size(int64_t v)
-{
-	uint64_t u = ((uint64_t)v << 1) ^ (uint64_t) - (int64_t)((uint64_t)v >> 63);
-	size_t n = 1;
-
-	while (u >= 0x80) {
-		u >>= 7;
-		n++;
-	}
-	return n;
-}
-
 /*
  * Decode an unsigned LEB128 of at most max_bytes, whose last byte may carry at most
  * last_bits significant bits. Kafka's readVarint stops after 5 bytes but silently drops the
@@ -335,19 +310,21 @@ static size_t record_body_bytes(const struct sluice_rb_builder *b,
 
 	/* Sizes accumulate in 64 bits and are capped at INT32_MAX, the largest record length
 	 * a varint can express; a smaller cap (the buffer) is the caller's business. */
-	uint64_t n = 1 + varlong_size(ts_delta) + varint_size(b->count);
+	uint64_t n = 1 + sluice_varlong_size(ts_delta) + sluice_varint_size(b->count);
 
-	n += varint_size(rec->key_len) + (rec->key_len > 0 ? (uint64_t)rec->key_len : 0);
-	n += varint_size(rec->value_len) + (rec->value_len > 0 ? (uint64_t)rec->value_len : 0);
-	n += varint_size((int32_t)rec->header_count);
+	n += sluice_varint_size(rec->key_len) + (rec->key_len > 0 ? (uint64_t)rec->key_len : 0);
+	n += sluice_varint_size(rec->value_len) +
+		(rec->value_len > 0 ? (uint64_t)rec->value_len : 0);
+	n += sluice_varint_size((int32_t)rec->header_count);
 	for (uint32_t i = 0; i < rec->header_count; i++) {
 		const struct sluice_rb_kv *kv = &rec->headers[i];
 
 		if (kv->key_len < 0 || !field_ok(kv->key, kv->key_len) ||
 		    !field_ok(kv->value, kv->value_len))
 			return 0;
-		n += varint_size(kv->key_len) + (uint64_t)kv->key_len;
-		n += varint_size(kv->value_len) + (kv->value_len > 0 ? (uint64_t)kv->value_len : 0);
+		n += sluice_varint_size(kv->key_len) + (uint64_t)kv->key_len;
+		n += sluice_varint_size(kv->value_len) +
+			(kv->value_len > 0 ? (uint64_t)kv->value_len : 0);
 		if (n > INT32_MAX)
 			return 0;
 	}
@@ -363,7 +340,7 @@ size_t sluice_rb_builder_record_bytes(const struct sluice_rb_builder *b,
 
 	if (body == 0)
 		return 0;
-	return varint_size((int32_t)body) + body;
+	return sluice_varint_size((int32_t)body) + body;
 }
 
 static uint8_t *put_bytes(uint8_t *w, const uint8_t *data, int32_t len)
@@ -392,7 +369,7 @@ int sluice_rb_builder_append(struct sluice_rb_builder *b, const struct sluice_rb
 
 	if (body == 0)
 		return -EINVAL;
-	size_t total = varint_size((int32_t)body) + body;
+	size_t total = sluice_varint_size((int32_t)body) + body;
 
 	/* An empty batch that cannot take the record never will: -EMSGSIZE tells the caller
 	 * not to seal and retry. */
@@ -429,8 +406,8 @@ static size_t raw_body_bytes(const struct sluice_rb_builder *b, const struct slu
 		return 0;
 	if (b->count > 0 && __builtin_sub_overflow(rec->timestamp, b->base_timestamp, &ts_delta))
 		return 0;
-	uint64_t n =
-		1 + varlong_size(ts_delta) + varint_size(b->count) + (uint64_t)rec->tail_raw_len;
+	uint64_t n = 1 + sluice_varlong_size(ts_delta) + sluice_varint_size(b->count) +
+		(uint64_t)rec->tail_raw_len;
 
 	return n > INT32_MAX ? 0 : (size_t)n;
 }
@@ -440,7 +417,7 @@ size_t sluice_rb_builder_record_bytes_raw(const struct sluice_rb_builder *b,
 {
 	size_t body = raw_body_bytes(b, rec);
 
-	return body ? varint_size((int32_t)body) + body : 0;
+	return body ? sluice_varint_size((int32_t)body) + body : 0;
 }
 
 int sluice_rb_builder_append_raw(struct sluice_rb_builder *b, const struct sluice_rb_record *rec)
@@ -449,7 +426,7 @@ int sluice_rb_builder_append_raw(struct sluice_rb_builder *b, const struct sluic
 
 	if (body == 0)
 		return -EINVAL;
-	size_t total = varint_size((int32_t)body) + body;
+	size_t total = sluice_varint_size((int32_t)body) + body;
 
 	if (b->buf == NULL || total > b->cap - b->len || b->len + total > SLUICE_RB_MAX_BATCH_BYTES)
 		return b->count == 0 ? -EMSGSIZE : -ENOSPC;

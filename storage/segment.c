@@ -335,7 +335,8 @@ int seg_prepare(struct sluice_partition *p, bool zero, bool dir_sync, struct seg
 	enum sluice_prealloc mode = p->log->opts.prealloc;
 	uint64_t limit =
 		(p->topt->segment_bytes + SLUICE_DIO_ALIGN - 1) & ~(uint64_t)(SLUICE_DIO_ALIGN - 1);
-	uint64_t len = p->log->opts.prealloc_bytes ? p->log->opts.prealloc_bytes : 16u << 20;
+	uint64_t len = p->log->opts.prealloc_bytes ? p->log->opts.prealloc_bytes
+						   : SLUICE_STORAGE_PREALLOC_BYTES_DEFAULT;
 	struct segment *s = seg_new(-1);
 	char path[PATH_MAX];
 	int fd = -1, rc = 0;
@@ -942,7 +943,7 @@ static bool seg_file_empty(struct sluice_partition *p, int64_t base)
 
 int part_load(struct sluice_partition *p)
 {
-	uint64_t t0 = sluice_now_ns();
+	uint64_t t0 = sluice_mono_ns();
 	int64_t *bases = NULL, ckpt;
 	size_t nbases = 0, cap = 0;
 	struct recover_result res = {0};
@@ -1103,10 +1104,10 @@ int part_load(struct sluice_partition *p)
 	if (!clean && nbases)
 		sluice_storage_log("%s: recovered (no clean shutdown) in %.1f ms to offset %" PRId64
 				   ", %" PRIu64 " bytes quarantined",
-				   p->dir, (double)(sluice_now_ns() - t0) / 1e6, p->log_end_offset,
+				   p->dir, (double)(sluice_mono_ns() - t0) / 1e6, p->log_end_offset,
 				   res.cut_bytes);
 out:
 	free(bases);
-	p->recovery_ns = sluice_now_ns() - t0;
+	p->recovery_ns = sluice_mono_ns() - t0;
 	return rc;
 }

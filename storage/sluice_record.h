@@ -334,6 +334,32 @@ size_t sluice_varlong_encode(int64_t v, uint8_t *out);
 size_t sluice_varint_decode(const uint8_t *p, size_t len, int32_t *v);
 size_t sluice_varlong_decode(const uint8_t *p, size_t len, int64_t *v);
 
+/** Bytes the zig-zag varint of @p v takes (1..5), without writing it. */
+static inline size_t sluice_varint_size(int32_t v)
+{
+	uint32_t u = ((uint32_t)v << 1) ^ (uint32_t) - (int32_t)((uint32_t)v >> 31);
+	size_t n = 1;
+
+	while (u >= 0x80) {
+		u >>= 7;
+		n++;
+	}
+	return n;
+}
+
+/** Bytes the zig-zag varlong of @p v takes (1..10), without writing it. */
+static inline size_t sluice_varlong_size(int64_t v)
+{
+	uint64_t u = ((uint64_t)v << 1) ^ (uint64_t) - (int64_t)((uint64_t)v >> 63);
+	size_t n = 1;
+
+	while (u >= 0x80) {
+		u >>= 7;
+		n++;
+	}
+	return n;
+}
+
 /* ---------------------------------------------------------------------------------------- */
 /* The `kafka` wire format envelope (see docs/record-format.md)                               */
 

@@ -81,6 +81,9 @@ enum sluice_prealloc {
 	SLUICE_PREALLOC_ZERO, /**< write zeros ahead: commits become true overwrites (2x writes) */
 };
 
+/** Preallocation ahead of a segment's tail when sluice_log_opts.prealloc_bytes is 0. */
+#define SLUICE_STORAGE_PREALLOC_BYTES_DEFAULT (16u << 20)
+
 struct sluice_log_opts {
 	const char *data_dir;
 	const struct sluice_topic_opts *topics;
@@ -97,7 +100,7 @@ struct sluice_log_opts {
 	const int *writer_nodes;
 	bool writer_idle_sleep; /**< writers sleep briefly when idle (shared cores) */
 	enum sluice_prealloc prealloc;
-	uint64_t prealloc_bytes; /**< preallocate this far ahead of the tail; 0 = 16 MiB */
+	uint64_t prealloc_bytes; /**< preallocate this far ahead of the tail; 0 = the default */
 	bool no_fixed_buffers; /**< do not register write buffers with io_uring (benchmarks) */
 	/**
 	 * Writes in flight per partition, 1..SLUICE_LOG_QUEUE_DEPTH_MAX; 0 =

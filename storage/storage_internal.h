@@ -16,6 +16,7 @@
 
 #include <liburing.h>
 
+#include "sluice_time.h"
 #include "sluice_storage.h"
 
 #define SEG_NAME_DIGITS 20
@@ -357,8 +358,6 @@ struct storage_test_hooks {
 extern struct storage_test_hooks storage_test_hooks;
 
 /* log.c */
-uint64_t sluice_now_ns(void);
-int64_t sluice_wall_ms(void);
 void sluice_storage_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int sluice_fsync_dir(int dirfd);
 

@@ -271,7 +271,8 @@ static void maybe_prealloc(struct sluice_writer *w, struct sluice_partition *p, 
 {
 	struct segment *s = p->active;
 	enum sluice_prealloc mode = p->log->opts.prealloc;
-	uint64_t ahead = p->log->opts.prealloc_bytes ? p->log->opts.prealloc_bytes : 16u << 20;
+	uint64_t ahead = p->log->opts.prealloc_bytes ? p->log->opts.prealloc_bytes
+						     : SLUICE_STORAGE_PREALLOC_BYTES_DEFAULT;
 	uint64_t limit =
 		(p->topt->segment_bytes + SLUICE_DIO_ALIGN - 1) & ~(uint64_t)(SLUICE_DIO_ALIGN - 1);
 	struct io_uring_sqe *sqe;
@@ -1109,7 +1110,7 @@ static enum flush_kind flush_due(const struct sluice_partition *p, uint64_t now,
 static int part_drain(struct sluice_writer *w, struct sluice_partition *p)
 {
 	for (;;) {
-		uint64_t now = sluice_now_ns();
+		uint64_t now = sluice_mono_ns();
 		int rc;
 
 		reap(w, now);
@@ -1374,17 +1375,17 @@ int sluice_partition_append_sync(struct sluice_partition *p, uint8_t *batch, siz
 	pthread_mutex_lock(&w->sync_lock);
 	if (part_parked(p)) {
 		/* A previous ENOSPC: try the parked write now, then the new batch. */
-		rc = part_service(w, p, sluice_now_ns(), true) ? part_drain(w, p) : 0;
+		rc = part_service(w, p, sluice_mono_ns(), true) ? part_drain(w, p) : 0;
 		if (rc) {
 			shed_count(p, shed_reason_of(rc), records);
 			goto out;
 		}
 	}
-	rc = part_append(w, p, batch, len, sluice_now_ns(), &base, &why);
+	rc = part_append(w, p, batch, len, sluice_mono_ns(), &base, &why);
 	if (rc == -EAGAIN) {
 		rc = part_drain(w, p);
 		if (!rc)
-			rc = part_append(w, p, batch, len, sluice_now_ns(), &base, &why);
+			rc = part_append(w, p, batch, len, sluice_mono_ns(), &base, &why);
 	}
 	if (rc) {
 		if (rc != -EBADMSG && rc != -EMSGSIZE)
@@ -1593,7 +1594,7 @@ static void *writer_main(void *arg)
 			sluice_storage_log("writer %u: cannot pin to CPU %d", w->index, w->cpu);
 	}
 	for (;;) {
-		uint64_t now = sluice_now_ns();
+		uint64_t now = sluice_mono_ns();
 		/* Partner: the release store in sluice_log_stop(). */
 		bool stopping = atomic_load_explicit(&log->stop, memory_order_acquire);
 		/* Partner: the release increment in sluice_log_flush_request(). */
@@ -1628,13 +1629,13 @@ static void *writer_main(void *arg)
 		if (work) {
 			sleep_ns = 0;
 			CNT_ADD(w->busy_passes, 1);
-			CNT_ADD(w->busy_ns, sluice_now_ns() - now);
+			CNT_ADD(w->busy_ns, sluice_mono_ns() - now);
 			continue;
 		}
 		idle_wait(w, &sleep_ns);
-		CNT_ADD(w->idle_ns, sluice_now_ns() - now);
+		CNT_ADD(w->idle_ns, sluice_mono_ns() - now);
 	}
-	stall_end(w, sluice_now_ns());
+	stall_end(w, sluice_mono_ns());
 	return NULL;
 }
 

@@ -40,6 +40,7 @@
 #include "ctl_proto.h"
 #include "doctor.h"
 #include "host.h"
+#include "sluice_time.h"
 
 #define MB (1024ull * 1024)
 /* One mbuf of a pktmbuf pool: data room (RTE_MBUF_DEFAULT_BUF_SIZE), struct rte_mbuf and
@@ -1566,14 +1567,6 @@ static int cmp_u64(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 static void check_data_fsync(struct doc *d, const char *dir)
 {
 	const struct sluice_config *cfg = d->cfg;
@@ -1603,7 +1596,7 @@ static void check_data_fsync(struct doc *d, const char *dir)
 	memset(block, 0xa5, sizeof(block));
 	for (unsigned i = 0; i < n; i++) {
 		/* An append plus its sync: what one group commit costs at the least. */
-		uint64_t t0 = now_ns();
+		uint64_t t0 = sluice_mono_ns();
 		if (pwrite(fd, block, sizeof(block), (off_t)i * sizeof(block)) !=
 			    (ssize_t)sizeof(block) ||
 		    fdatasync(fd) != 0) {
@@ -1614,7 +1607,7 @@ static void check_data_fsync(struct doc *d, const char *dir)
 			fix(res, "dmesg | tail   # a failing disk?");
 			return;
 		}
-		lat[i] = now_ns() - t0;
+		lat[i] = sluice_mono_ns() - t0;
 	}
 	close(fd);
 	qsort(lat, n, sizeof(lat[0]), cmp_u64);

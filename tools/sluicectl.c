@@ -26,6 +26,7 @@
 
 #include "ctl_proto.h"
 #include "doctor.h"
+#include "sluice_time.h"
 
 enum {
 	EXIT_OK = 0,
@@ -104,14 +105,6 @@ static int usage_error(const char *fmt, ...)
 	return EXIT_USAGE;
 }
 
-static double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static bool parse_double(const char *s, double min, double max, double *out)
 {
 	char *end;
@@ -143,7 +136,7 @@ static bool parse_long(const char *s, long min, long max, long *out)
 static int conn_open(struct conn *c, const struct opts *o)
 {
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	double deadline = now_s() + o->wait_s;
+	double deadline = sluice_mono_s() + o->wait_s;
 	int err;
 
 	memset(c, 0, sizeof(*c));
@@ -174,7 +167,7 @@ static int conn_open(struct conn *c, const struct opts *o)
 				o->socket);
 			return EXIT_PERMISSION;
 		}
-		if (now_s() >= deadline)
+		if (sluice_mono_s() >= deadline)
 			break;
 		usleep(50 * 1000);
 	}
@@ -927,7 +920,7 @@ static int cmd_top(const struct opts *o, double interval, long count, bool all)
 			json_decref(metrics);
 			break;
 		}
-		t = now_s();
+		t = sluice_mono_s();
 		view = top_view(metrics, prev, last > 0 ? t - last : 0);
 		last = t;
 		if (n > 0) {

@@ -37,6 +37,8 @@
 
 #include "ctl.h"
 #include "ctl_proto.h"
+#include "metric_registry.h"
+#include "sluice_time.h"
 
 struct sluice_daemon {
 	pthread_mutex_t mu;
@@ -48,14 +50,12 @@ struct sluice_daemon {
 	atomic_bool stop;
 };
 
-static double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
+/*
+ * The daemon's families come from the registry (metric_registry.h), as sluiced's do. The others
+ * (persisted_events, worker_events, worker_rejects, ...) exist only here: they exercise the
+ * outputs' encoding (escaped help and labels, a family repeated, histograms) and are named by
+ * the tests that check it.
+ */
 void sluice_daemon_collect(struct sluice_daemon *d, const struct sluice_metric_sink *s)
 {
 	struct sluice_label q[2] = {{"port", "p0"}, {"queue", "0"}};
@@ -68,49 +68,42 @@ void sluice_daemon_collect(struct sluice_daemon *d, const struct sluice_metric_s
 	double up;
 
 	pthread_mutex_lock(&d->mu);
-	up = now_s() - d->start;
+	up = sluice_mono_s() - d->start;
 	s->family(s->ctx, "sluice_persisted_events_total", SLUICE_METRIC_COUNTER,
 		  "Events written and made durable.");
 	s->sample(s->ctx, "sluice_persisted_events_total", NULL, 0, 12345);
-	s->family(s->ctx, "sluice_nic_rx_packets_total", SLUICE_METRIC_COUNTER,
-		  "Packets received by the NIC, per port and queue.");
-	s->sample(s->ctx, "sluice_nic_rx_packets_total", q, 2, 1000);
-	s->family(s->ctx, "sluice_unaccounted_events", SLUICE_METRIC_GAUGE,
-		  "Events missing from the accounting chain; must stay 0.");
-	s->sample(s->ctx, "sluice_unaccounted_events", NULL, 0, 0);
+	sluice_metric_begin(s, SLUICE_M_NIC_RX_PACKETS_TOTAL);
+	s->sample(s->ctx, SLUICE_METRIC_NAME(SLUICE_M_NIC_RX_PACKETS_TOTAL), q, 2, 1000);
+	sluice_metric_begin(s, SLUICE_M_UNACCOUNTED_EVENTS);
+	s->sample(s->ctx, SLUICE_METRIC_NAME(SLUICE_M_UNACCOUNTED_EVENTS), NULL, 0, 0);
 	/* The NIC family again, as a daemon emitting per-port blocks might. */
-	s->family(s->ctx, "sluice_nic_rx_packets_total", SLUICE_METRIC_COUNTER,
-		  "Packets received by the NIC, per port and queue.");
+	sluice_metric_begin(s, SLUICE_M_NIC_RX_PACKETS_TOTAL);
 	q[1].value = "1";
-	s->sample(s->ctx, "sluice_nic_rx_packets_total", q, 2, 2000);
+	s->sample(s->ctx, SLUICE_METRIC_NAME(SLUICE_M_NIC_RX_PACKETS_TOTAL), q, 2, 2000);
 	s->family(s->ctx, "sluice_worker_events_total", SLUICE_METRIC_COUNTER,
 		  "Events parsed by each worker.");
 	s->sample(s->ctx, "sluice_worker_events_total", &w, 1, (double)(uint64_t)(up * 1000));
 	w.value = "1";
 	s->sample(s->ctx, "sluice_worker_events_total", &w, 1, (double)(uint64_t)(up * 500));
-	s->family(s->ctx, "sluice_worker_busy_cycles_total", SLUICE_METRIC_COUNTER,
-		  "TSC cycles of passes that found work.");
+	sluice_metric_begin(s, SLUICE_M_WORKER_BUSY_CYCLES_TOTAL);
 	w.value = "0";
-	s->sample(s->ctx, "sluice_worker_busy_cycles_total", &w, 1, up * 1e8);
-	s->family(s->ctx, "sluice_worker_idle_cycles_total", SLUICE_METRIC_COUNTER,
-		  "TSC cycles of passes that found nothing.");
-	s->sample(s->ctx, "sluice_worker_idle_cycles_total", &w, 1, up * 3e8);
-	s->family(s->ctx, "sluice_worker_ring_fill_ratio", SLUICE_METRIC_GAUGE,
-		  "Fill of the ring from the worker to each storage writer.");
+	s->sample(s->ctx, SLUICE_METRIC_NAME(SLUICE_M_WORKER_BUSY_CYCLES_TOTAL), &w, 1, up * 1e8);
+	sluice_metric_begin(s, SLUICE_M_WORKER_IDLE_CYCLES_TOTAL);
+	s->sample(s->ctx, SLUICE_METRIC_NAME(SLUICE_M_WORKER_IDLE_CYCLES_TOTAL), &w, 1, up * 3e8);
+	sluice_metric_begin(s, SLUICE_M_WORKER_RING_FILL_RATIO);
 	{
 		struct sluice_label rf[2] = {{"worker", "0"}, {"writer", "0"}};
-		s->sample(s->ctx, "sluice_worker_ring_fill_ratio", rf, 2, 0.25);
+		s->sample(s->ctx, SLUICE_METRIC_NAME(SLUICE_M_WORKER_RING_FILL_RATIO), rf, 2, 0.25);
 		rf[1].value = "1";
-		s->sample(s->ctx, "sluice_worker_ring_fill_ratio", rf, 2, 0.75);
+		s->sample(s->ctx, SLUICE_METRIC_NAME(SLUICE_M_WORKER_RING_FILL_RATIO), rf, 2, 0.75);
 	}
 	s->family(s->ctx, "sluice_worker_rejects_total", SLUICE_METRIC_COUNTER,
 		  "Datagrams rejected, by reason.\nReasons are listed in docs/operations.md.");
 	s->sample(s->ctx, "sluice_worker_rejects_total", wr, 2, 7);
 	wr[1].value = "too_short";
 	s->sample(s->ctx, "sluice_worker_rejects_total", wr, 2, 2);
-	s->family(s->ctx, "sluice_partition_durable_offset", SLUICE_METRIC_GAUGE,
-		  "Highest durable offset.");
-	s->sample(s->ctx, "sluice_partition_durable_offset", tp, 2, 4242);
+	sluice_metric_begin(s, SLUICE_M_PARTITION_DURABLE_OFFSET);
+	s->sample(s->ctx, SLUICE_METRIC_NAME(SLUICE_M_PARTITION_DURABLE_OFFSET), tp, 2, 4242);
 	s->family(s->ctx, "sluice_partition_forward_lag_records", SLUICE_METRIC_GAUGE,
 		  "Durable records not yet acknowledged by Kafka.");
 	s->sample(s->ctx, "sluice_partition_forward_lag_records", tp, 2, 10);
@@ -218,10 +211,10 @@ static json_t *handle(struct sluice_daemon *d, const char *cmd, json_t *args)
 {
 	if (strcmp(cmd, "status") == 0)
 		return json_pack("{sbsssfsbs[]s[{sssssi}]s[{sisi}]s{ssss}}", "ok", 1, "state",
-				 "running", "uptime_s", now_s() - d->start, "healthy", d->healthy,
-				 "alarms", "ports", "name", "p0", "link", "up", "queues", 2,
-				 "workers", "lcore", 1, "queue", 0, "forwarder", "state",
-				 d->paused ? "paused" : "running", "brokers", "embedded");
+				 "running", "uptime_s", sluice_mono_s() - d->start, "healthy",
+				 d->healthy, "alarms", "ports", "name", "p0", "link", "up",
+				 "queues", 2, "workers", "lcore", 1, "queue", 0, "forwarder",
+				 "state", d->paused ? "paused" : "running", "brokers", "embedded");
 	if (strcmp(cmd, "stats") == 0)
 		return json_pack("{sbsIsIsIs{sIsI}sIs{}sIsIsI}", "ok", 1, "nic_received",
 				 (json_int_t)3000, "nic_missed", (json_int_t)0, "parsed",
@@ -303,6 +296,24 @@ static json_t *handle(struct sluice_daemon *d, const char *cmd, json_t *args)
 	return sluice_ctl_proto_error("unknown command \"%s\"", cmd);
 }
 
+/* The commands this double answers, with sluiced's admin tier (control/daemon_requests.c). */
+bool sluice_daemon_request_info(size_t i, const char **cmd, bool *admin)
+{
+	static const struct {
+		const char *cmd;
+		bool admin;
+	} cmds[] = {{"status", false},          {"stats", false},       {"producers", false},
+		    {"partitions", false},      {"segments", false},    {"config.get", false},
+		    {"config.set", true},       {"config.list", false}, {"forwarder.pause", true},
+		    {"forwarder.resume", true}, {"flush", true},        {"shutdown", true}};
+
+	if (i >= sizeof(cmds) / sizeof(cmds[0]))
+		return false;
+	*cmd = cmds[i].cmd;
+	*admin = cmds[i].admin;
+	return true;
+}
+
 json_t *sluice_daemon_request(struct sluice_daemon *d, const char *cmd, json_t *args)
 {
 	json_t *r;
@@ -366,7 +377,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "ctl_testd: --socket is required\n");
 		return 2;
 	}
-	d.start = now_s();
+	d.start = sluice_mono_s();
 	/* Signals are taken synchronously below; threads created after this inherit the mask. */
 	sigemptyset(&set);
 	sigaddset(&set, SIGTERM);

@@ -33,6 +33,7 @@
 #include <unistd.h>
 
 #include "sluice_forward.h"
+#include "sluice_time.h"
 
 #define TS_BASE 1700000000000LL
 #define MAX_CONF 16
@@ -69,14 +70,6 @@ static void on_signal(int sig)
 {
 	(void)sig;
 	quit = 1;
-}
-
-static uint64_t mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
 static void sleep_ms(long ms)
@@ -269,10 +262,11 @@ static void print_stats(struct drv *d, struct sluice_fwd *f, uint64_t t0)
 	       " log_start=%" PRId64 " retention_eta_s=%" PRId64 " ooo=%" PRIu64 " dup=%" PRIu64
 	       " rewinds=%" PRIu64 " batches=%" PRIu64 " requests=%" PRIu64 " meta=%" PRIu64
 	       " pid=%" PRId64 " epoch=%d\n",
-	       mono_ms() - t0, sluice_fwd_state_name(st.state), lag, inflight, st.delivered_records,
-	       st.delivery_errors, st.fatal_resets, st.resumes, st.retries, st.broker_down_events,
-	       age, skipped, deleted, dropped, log_start, eta, ooo, dup, rewinds, batches,
-	       st.produce_requests, st.metadata_refreshes, st.producer_id, st.producer_epoch);
+	       sluice_mono_ms() - t0, sluice_fwd_state_name(st.state), lag, inflight,
+	       st.delivered_records, st.delivery_errors, st.fatal_resets, st.resumes, st.retries,
+	       st.broker_down_events, age, skipped, deleted, dropped, log_start, eta, ooo, dup,
+	       rewinds, batches, st.produce_requests, st.metadata_refreshes, st.producer_id,
+	       st.producer_epoch);
 	fflush(stdout);
 }
 
@@ -323,7 +317,7 @@ static int forward(struct drv *d)
 		.nkafka_conf = d->nconf,
 	};
 	struct sluice_fwd *f = NULL;
-	uint64_t t0 = mono_ms(), last = 0, last_append = t0, last_retention = 0;
+	uint64_t t0 = sluice_mono_ms(), last = 0, last_append = t0, last_retention = 0;
 	int rc;
 
 	snprintf(ckpt, sizeof(ckpt), "%s", d->dir);
@@ -339,7 +333,7 @@ static int forward(struct drv *d)
 	if (rc)
 		goto out;
 	while (!quit) {
-		uint64_t now = mono_ms();
+		uint64_t now = sluice_mono_ms();
 
 		if (d->retention && now - last_retention >= 100) {
 			sluice_log_retention_run(d->log);

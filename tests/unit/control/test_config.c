@@ -17,6 +17,7 @@
 #include <cmocka.h>
 
 #include "config.h"
+#include "sluice_storage.h"
 
 static char tmpdir[] = "/tmp/sluice-test-config-XXXXXX";
 
@@ -115,6 +116,18 @@ static void test_base_is_valid(void **state)
 	assert_int_equal(cfg->eal.worker_lcore[0], 1);
 	/* validation probes the data dir without creating it */
 	assert_int_not_equal(stat(cfg->storage.data_dir, &st), 0);
+	sluice_config_free(cfg);
+}
+
+/* Where a module also has a default for 0 ("not set"), the config's default is the same. */
+static void test_module_defaults(void **state)
+{
+	int rc;
+	struct sluice_config *cfg = check("", &rc);
+
+	(void)state;
+	assert_int_equal(rc, 0);
+	assert_int_equal(cfg->storage.prealloc_bytes, SLUICE_STORAGE_PREALLOC_BYTES_DEFAULT);
 	sluice_config_free(cfg);
 }
 
@@ -812,6 +825,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_base_is_valid),
+		cmocka_unit_test(test_module_defaults),
 		cmocka_unit_test(test_values),
 		cmocka_unit_test(test_every_key_roundtrips),
 		cmocka_unit_test(test_syntax_errors),
