@@ -86,8 +86,8 @@ static const struct sluice_config_key dataplane_keys[] = {
 	 0, 0,
 	 "partition of events without a key: sticky (one partition until its batch seals) or "
 	 "round_robin"},
-	{"producer_table_size", T_U32, "4096", 16, 1u << 22,
-	 FIELD(sluice_config_dataplane, producer_table_size), NULL, 0, 0,
+	{"producer_table_size", T_U32, SLUICE_CONFIG_STR(SLUICE_DP_PRODUCER_TABLE_SIZE_DEFAULT), 16,
+	 1u << 22, FIELD(sluice_config_dataplane, producer_table_size), NULL, 0, 0,
 	 "(source, producerId, partition) streams tracked per worker for loss and duplicate "
 	 "counting; 468 bytes each per worker (the entry, its published view, a source entry, "
 	 "its acknowledged-mode state)"},
@@ -97,7 +97,8 @@ static const struct sluice_config_key dataplane_keys[] = {
 	 FIELD(sluice_config_dataplane, producers_per_source), NULL, 0, 0,
 	 "producer table entries one source address may hold per listener and worker; a "
 	 "source at its share only replaces its own entries (capped at producer_table_size)"},
-	{"producer_idle_timeout", T_DURATION, "60s", 1000, 7 * 86400 * SEC_US,
+	{"producer_idle_timeout", T_DURATION,
+	 SLUICE_CONFIG_STR(SLUICE_DP_PRODUCER_IDLE_S_DEFAULT) "s", 1000, 7 * 86400 * SEC_US,
 	 FIELD(sluice_config_dataplane, producer_idle_us), NULL, 0, 0,
 	 "a producer entry unseen this long may be replaced by another source's producer; "
 	 "an active one never is"},

@@ -69,6 +69,10 @@ struct sluice_config_dataplane {
 	uint64_t ack_recovery_records; /**< records per partition scanned at start for acks */
 };
 
+/** Defaults shared by the rows and the dataplane's own options (0 = default). */
+#define SLUICE_DP_PRODUCER_TABLE_SIZE_DEFAULT 4096
+#define SLUICE_DP_PRODUCER_IDLE_S_DEFAULT 60
+
 /** The key tables of [dataplane] and [listener.<name>]. */
 extern const struct sluice_config_table sluice_dataplane_keys;
 extern const struct sluice_config_table sluice_dataplane_listener_keys;

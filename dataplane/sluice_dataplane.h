@@ -516,7 +516,7 @@ struct sluice_worker_opts {
 	uint32_t linger_us; /**< seal this long after a batch's first record; runtime-tunable */
 	enum sluice_backpressure backpressure; /**< runtime-tunable */
 	enum sluice_keyless_mode keyless;
-	uint32_t producer_table_size; /**< 0: 4096 */
+	uint32_t producer_table_size; /**< 0: SLUICE_DP_PRODUCER_TABLE_SIZE_DEFAULT */
 	uint32_t reorder_window; /**< 0: no reordering accepted */
 	uint32_t producers_per_source; /**< see struct sluice_dp_ctx_opts */
 	uint32_t producer_idle_ms;

@@ -34,6 +34,7 @@
  * back; one batch per partition per Produce request, one request per broker carries every
  * partition that broker leads.
  */
+#include "forward_config.h"
 #include "fwd_core.h"
 #include "sluice_log.h"
 
@@ -671,7 +672,9 @@ int sluice_fwd_create(const struct sluice_fwd_opts *o, struct sluice_fwd **out)
 	f->resume_timeout_ms = o->resume_timeout_ms ? o->resume_timeout_ms : 10000;
 	f->checkpoint_interval_ms = o->checkpoint_interval_ms ? o->checkpoint_interval_ms : 1000;
 	STORE(f->inflight_max_msgs, o->inflight_max_msgs ? o->inflight_max_msgs : 1000000);
-	STORE(f->inflight_max_bytes, o->inflight_max_bytes ? o->inflight_max_bytes : 64u << 20);
+	STORE(f->inflight_max_bytes,
+	      o->inflight_max_bytes ? o->inflight_max_bytes
+				    : SLUICE_FWD_INFLIGHT_MAX_MB_DEFAULT * (1u << 20));
 	if (LOAD(f->inflight_max_msgs) > INFLIGHT_MSGS_HARD_MAX)
 		STORE(f->inflight_max_msgs, INFLIGHT_MSGS_HARD_MAX);
 	STORE(f->a_pid, -1);

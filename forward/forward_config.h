@@ -42,6 +42,10 @@ struct sluice_config_kafka {
 	struct sluice_config_kafka_prop props[SLUICE_CONFIG_MAX_KAFKA_PROPS];
 };
 
+/** Unacknowledged batch MiB per partition: kafka.inflight_max_bytes's default, and the
+ *  forwarder's when sluice_fwd_opts.inflight_max_bytes is 0. */
+#define SLUICE_FWD_INFLIGHT_MAX_MB_DEFAULT 64
+
 /** The key table of [kafka]. */
 extern const struct sluice_config_table sluice_forward_kafka_keys;
 
