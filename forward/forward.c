@@ -946,6 +946,11 @@ void sluice_fwd_set_inflight(struct sluice_fwd *f, uint32_t max_msgs, uint64_t m
 		STORE(f->inflight_max_bytes, max_bytes);
 }
 
+void sluice_fwd_apply_config(struct sluice_fwd *f, const struct sluice_config_kafka *c)
+{
+	sluice_fwd_set_inflight(f, c->inflight_max_msgs, c->inflight_max_bytes);
+}
+
 static int64_t retention_eta_s(const struct fpart *p, uint64_t lag_bytes, int64_t oldest_ts,
 			       int64_t now)
 {

@@ -159,6 +159,14 @@ int sluice_fwd_resume(struct sluice_fwd *f, const char *topic);
 /** Change the per-partition in-flight limits at runtime (0 keeps the current value). */
 void sluice_fwd_set_inflight(struct sluice_fwd *f, uint32_t max_msgs, uint64_t max_bytes);
 
+struct sluice_config_kafka;
+/**
+ * Push every runtime-tunable [kafka] key of @p c (forward_config.h) to a running forwarder:
+ * `sluicectl config set` and reloads call it after any change of such a key. A new runtime
+ * key of the section is applied here. Any thread.
+ */
+void sluice_fwd_apply_config(struct sluice_fwd *f, const struct sluice_config_kafka *c);
+
 enum sluice_fwd_state {
 	SLUICE_FWD_STOPPED = 0,
 	SLUICE_FWD_RESUMING, /**< connecting, (re)starting the producer session, reading tails */
