@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /**
  * @file
- * sluiced's configuration: a strict INI parser, one declarative key table per section, and
- * the validation that runs before anything is touched (private to control/).
+ * sluiced's configuration: a strict INI parser, the registry of sections, and the validation
+ * that runs before anything is touched (private to control/). Each section's struct and key
+ * table belong to the module that uses the values (nic/, dataplane/, storage/, forward/
+ * `<module>_config.h` and `config_keys.c`); [control]'s are here and in config_keys.c.
  *
  * Every key is described once (name, type, default, bounds, help, runtime-tunable); parsing,
  * `--set section.key=value` overrides, `sluiced --help-config`, docs/configuration.md and the

@@ -2,7 +2,7 @@
 /*
  * The configuration's private types, shared by its files:
  *   config.c          errors, sections and instances, the INI parser, get/set/list/help
- *   config_keys.c     the section registry: one table of keys per section
+ *   config_keys.c     the section registry (each section points at its module's key table)
  *   config_value.c    typed values: parse and format
  *   config_validate.c whole-config validation
  */
@@ -61,7 +61,7 @@ enum sec_id {
 	SEC__COUNT
 };
 
-/* config_keys.c: the section registry, one table of keys per section. */
+/* config_keys.c: the section registry; the key tables are the modules' (config_keys.c). */
 extern const struct section sections[SEC__COUNT];
 
 /* Where each value came from, for messages. key == ORIGIN_HEADER: the section line. */
