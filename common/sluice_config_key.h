@@ -7,7 +7,8 @@
  * (config.get/set/list) every key from these rows; modules need nothing from control/.
  *
  * Module config headers (`<module>_config.h`) include this for the limits and the table type;
- * the tables themselves also include sluice_config_rows.h (FIELD, KEYS, units).
+ * the tables themselves also include sluice_config_rows.h (short names: T_*, K_*, FIELD, KEYS,
+ * units).
  */
 #ifndef SLUICE_CONFIG_KEY_H
 #define SLUICE_CONFIG_KEY_H
@@ -30,23 +31,23 @@ struct sluice_cpu_list {
 
 /** A key's type: how its value is parsed, bounded and printed. */
 enum sluice_config_key_type {
-	T_BOOL,
-	T_U32,
-	T_U64,
-	T_SIZE,
-	T_DURATION,
-	T_STRING,
-	T_ENUM,
-	T_IP,
-	T_ADDRESS,
-	T_CPUS,
-	T_LCORES,
+	SLUICE_CONFIG_T_BOOL,
+	SLUICE_CONFIG_T_U32,
+	SLUICE_CONFIG_T_U64,
+	SLUICE_CONFIG_T_SIZE, /**< bytes, with K/M/G/T suffixes */
+	SLUICE_CONFIG_T_DURATION, /**< microseconds, with us/ms/s suffixes */
+	SLUICE_CONFIG_T_STRING,
+	SLUICE_CONFIG_T_ENUM,
+	SLUICE_CONFIG_T_IP,
+	SLUICE_CONFIG_T_ADDRESS,
+	SLUICE_CONFIG_T_CPUS,
+	SLUICE_CONFIG_T_LCORES,
 };
 
-#define K_RUNTIME 0x1u /**< can change while running (config.set, reload) */
-#define K_REQUIRED 0x2u /**< no default: must be given */
-#define K_POW2 0x4u /**< numeric value must be a power of two */
-#define K_NAME 0x8u /**< string restricted to [A-Za-z0-9._-] (Kafka topic-safe) */
+#define SLUICE_CONFIG_K_RUNTIME 0x1u /**< can change while running (config.set, reload) */
+#define SLUICE_CONFIG_K_REQUIRED 0x2u /**< no default: must be given */
+#define SLUICE_CONFIG_K_POW2 0x4u /**< numeric value must be a power of two */
+#define SLUICE_CONFIG_K_NAME 0x8u /**< string restricted to [A-Za-z0-9._-] (Kafka topic-safe) */
 
 /** One key: a row of its module's table. */
 struct sluice_config_key {
@@ -58,7 +59,7 @@ struct sluice_config_key {
 	size_t size;
 	const char *const *enums; /**< T_ENUM: NULL-terminated names, value = index + enum_base */
 	uint32_t enum_base;
-	unsigned flags; /**< K_* */
+	unsigned flags; /**< SLUICE_CONFIG_K_* */
 	const char *help; /**< one line of `--help-config` and docs/configuration.md */
 };
 

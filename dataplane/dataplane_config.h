@@ -2,8 +2,8 @@
 /**
  * @file
  * The configuration of the dataplane: sections [dataplane] and [listener.<name>].
- * The values are filled by control/ from the rows of dataplane/config_keys.c (one row per key: name, type,
- * default, bounds, help); a new key is a field here and a row there.
+ * control/ fills the values from the rows of dataplane/config_keys.c (one row per key: name,
+ * type, default, bounds, help); a new key is a field here and a row there.
  */
 #ifndef SLUICE_DATAPLANE_CONFIG_H
 #define SLUICE_DATAPLANE_CONFIG_H

@@ -3,8 +3,8 @@
  * @file
  * The configuration of the forwarder: section [kafka] (its own keys; the Kafka client's
  * kafka.* settings are forward/conf.c's table).
- * The values are filled by control/ from the rows of forward/config_keys.c (one row per key: name, type,
- * default, bounds, help); a new key is a field here and a row there.
+ * control/ fills the values from the rows of forward/config_keys.c (one row per key: name,
+ * type, default, bounds, help); a new key is a field here and a row there.
  */
 #ifndef SLUICE_FORWARD_CONFIG_H
 #define SLUICE_FORWARD_CONFIG_H

@@ -2,8 +2,8 @@
 /**
  * @file
  * The configuration of the NIC module: sections [eal] and [port.<name>].
- * The values are filled by control/ from the rows of nic/config_keys.c (one row per key: name, type,
- * default, bounds, help); a new key is a field here and a row there.
+ * control/ fills the values from the rows of nic/config_keys.c (one row per key: name,
+ * type, default, bounds, help); a new key is a field here and a row there.
  */
 #ifndef SLUICE_NIC_CONFIG_H
 #define SLUICE_NIC_CONFIG_H

@@ -2,8 +2,8 @@
 /**
  * @file
  * The configuration of the log: sections [storage] and [topic.<name>].
- * The values are filled by control/ from the rows of storage/config_keys.c (one row per key: name, type,
- * default, bounds, help); a new key is a field here and a row there.
+ * control/ fills the values from the rows of storage/config_keys.c (one row per key: name,
+ * type, default, bounds, help); a new key is a field here and a row there.
  */
 #ifndef SLUICE_STORAGE_CONFIG_H
 #define SLUICE_STORAGE_CONFIG_H
