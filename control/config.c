@@ -204,8 +204,8 @@ static void apply_defaults(struct sluice_config *cfg, unsigned sec, unsigned idx
 	char *base = section_base(cfg, sec, idx);
 	char why[256];
 
-	for (size_t i = 0; i < s->nkeys; i++) {
-		const struct key *k = &s->keys[i];
+	for (size_t i = 0; i < s->table->nkeys; i++) {
+		const struct sluice_config_key *k = &s->table->keys[i];
 		if (!k->def)
 			continue;
 		/* Defaults are in the table as text; a unit test checks that each parses. */
@@ -305,8 +305,8 @@ static int lookup_section(const char *name, const char **instance)
 
 int find_key(unsigned sec, const char *key)
 {
-	for (size_t i = 0; i < sections[sec].nkeys; i++)
-		if (strcmp(sections[sec].keys[i].name, key) == 0)
+	for (size_t i = 0; i < sections[sec].table->nkeys; i++)
+		if (strcmp(sections[sec].table->keys[i].name, key) == 0)
 			return (int)i;
 	return -1;
 }
@@ -358,7 +358,7 @@ static int assign(struct sluice_config *cfg, unsigned sec, unsigned idx, const c
 		uint64_t u64;
 	} tmp;
 	int ki;
-	const struct key *k;
+	const struct sluice_config_key *k;
 
 	if (iname)
 		snprintf(what, sizeof(what), "%s.%s.%s", sections[sec].name, iname, key);
@@ -372,7 +372,7 @@ static int assign(struct sluice_config *cfg, unsigned sec, unsigned idx, const c
 		add_error(cfg, file, line, what, "unknown key");
 		return -EINVAL;
 	}
-	k = &sections[sec].keys[ki];
+	k = &sections[sec].table->keys[ki];
 	memset(&tmp, 0, sizeof(tmp));
 	if (parse_value(k, value, &tmp, why, sizeof(why))) {
 		add_error(cfg, file, line, what, "%s", why);
@@ -665,8 +665,8 @@ int sluice_config_override(struct sluice_config *cfg, const char *assignment, un
 /* get / set / list / help                                                                    */
 
 /* Split "section[.instance].key" into its table section and key; *inst points into buf. */
-static int split_key(const char *full, char *buf, size_t len, int *sec, const struct key **key,
-		     const char **inst)
+static int split_key(const char *full, char *buf, size_t len, int *sec,
+		     const struct sluice_config_key **key, const char **inst)
 {
 	char *dot;
 	int s, ki;
@@ -685,13 +685,13 @@ static int split_key(const char *full, char *buf, size_t len, int *sec, const st
 	if (ki < 0)
 		return -ENOENT;
 	*sec = s;
-	*key = &sections[s].keys[ki];
+	*key = &sections[s].table->keys[ki];
 	return 0;
 }
 
 /* Resolve "topic.events.flush_interval" to (sec, idx, key). */
 static int resolve_key(const struct sluice_config *cfg, const char *full, unsigned *sec,
-		       unsigned *idx, const struct key **key)
+		       unsigned *idx, const struct sluice_config_key **key)
 {
 	char buf[256];
 	const char *inst;
@@ -774,7 +774,7 @@ static const struct sluice_config_kafka_prop *find_prop(const struct sluice_conf
 int sluice_config_get(const struct sluice_config *cfg, const char *key, char *out, size_t len)
 {
 	unsigned sec, idx;
-	const struct key *k;
+	const struct sluice_config_key *k;
 	const struct sluice_config_kafka_prop *prop;
 	char buf[SLUICE_CONFIG_STR_MAX + 64];
 
@@ -797,7 +797,7 @@ int sluice_config_is_runtime(const char *key)
 {
 	char buf[256];
 	const char *inst;
-	const struct key *k;
+	const struct sluice_config_key *k;
 	int s;
 
 	if (split_key(key, buf, sizeof(buf), &s, &k, &inst))
@@ -809,7 +809,7 @@ int sluice_config_set(struct sluice_config *cfg, const char *key, const char *va
 		      size_t errlen)
 {
 	unsigned sec, idx;
-	const struct key *k;
+	const struct sluice_config_key *k;
 	union {
 		struct sluice_cpu_list cpus;
 		char str[SLUICE_CONFIG_STR_MAX];
@@ -848,8 +848,8 @@ unsigned sluice_config_foreach(const struct sluice_config *cfg,
 	for (unsigned s = 0; s < SEC__COUNT; s++) {
 		for (uint32_t i = 0; i < instance_count(cfg, s); i++) {
 			const char *iname = instance_name(cfg, s, i);
-			for (size_t k = 0; k < sections[s].nkeys; k++) {
-				const struct key *key = &sections[s].keys[k];
+			for (size_t k = 0; k < sections[s].table->nkeys; k++) {
+				const struct sluice_config_key *key = &sections[s].table->keys[k];
 				char full[256], sec[128], value[SLUICE_CONFIG_STR_MAX + 64];
 				struct sluice_config_item item;
 
@@ -892,10 +892,10 @@ unsigned sluice_config_foreach(const struct sluice_config *cfg,
 	return count;
 }
 
-static void describe_range(const struct key *k, char *out, size_t len)
+static void describe_range(const struct sluice_config_key *k, char *out, size_t len)
 {
 	char lo[32], hi[32];
-	struct key tmp = *k;
+	struct sluice_config_key tmp = *k;
 
 	out[0] = '\0';
 	switch (k->type) {
@@ -979,8 +979,8 @@ void sluice_config_help(FILE *out, enum sluice_config_help_format fmt)
 			fprintf(out, "\n[%s%s]  %s\n", sec->name, sec->named ? ".<name>" : "",
 				sec->help);
 		}
-		for (size_t i = 0; i < sec->nkeys; i++) {
-			const struct key *k = &sec->keys[i];
+		for (size_t i = 0; i < sec->table->nkeys; i++) {
+			const struct sluice_config_key *k = &sec->table->keys[i];
 			char range[256];
 			const char *def = k->def ? (k->def[0] ? k->def : "(empty)") : "(required)";
 
@@ -1001,10 +1001,10 @@ void sluice_config_help(FILE *out, enum sluice_config_help_format fmt)
 
 const char *sluice_config_format_name(uint32_t format)
 {
-	return format < 3 ? format_names[format] : "?";
+	return format < 3 ? sluice_dataplane_format_names[format] : "?";
 }
 
 const char *sluice_config_key_mode_name(uint32_t key_mode)
 {
-	return key_mode < 2 ? key_mode_names[key_mode] : "?";
+	return key_mode < 2 ? sluice_dataplane_key_mode_names[key_mode] : "?";
 }

@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /**
  * @file
- * sluiced's configuration: a strict INI parser, one declarative key table per section, and
- * the validation that runs before anything is touched (private to control/).
+ * sluiced's configuration: a strict INI parser, the registry of sections, and the validation
+ * that runs before anything is touched (private to control/). Each section's struct and key
+ * table belong to the module that uses the values (nic/, dataplane/, storage/, forward/
+ * `<module>_config.h` and `config_keys.c`); [control]'s are here and in config_keys.c.
  *
  * Every key is described once (name, type, default, bounds, help, runtime-tunable); parsing,
  * `--set section.key=value` overrides, `sluiced --help-config`, docs/configuration.md and the
@@ -22,6 +24,12 @@
 #include <sys/types.h>
 #include <stdio.h>
 
+#include "dataplane_config.h"
+#include "forward_config.h"
+#include "nic_config.h"
+#include "sluice_config_key.h"
+#include "storage_config.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -29,44 +37,8 @@ extern "C" {
 #define SLUICE_CONFIG_MAX_PORTS 8
 #define SLUICE_CONFIG_MAX_LISTENERS 32
 #define SLUICE_CONFIG_MAX_TOPICS 32
-#define SLUICE_CONFIG_MAX_CPUS 128
-#define SLUICE_CONFIG_MAX_LCORES 128
-#define SLUICE_CONFIG_MAX_KAFKA_PROPS 64
-#define SLUICE_CONFIG_NAME_MAX 32
-#define SLUICE_CONFIG_TOPIC_MAX 64
-#define SLUICE_CONFIG_PATH_MAX 256
-#define SLUICE_CONFIG_STR_MAX 512
 #define SLUICE_CONFIG_LINE_MAX 4096
 #define SLUICE_CONFIG_MAX_EAL_ARGS 62 /**< tokens in eal.args */
-
-/** A set of CPU (or lcore) ids, in the order given. */
-struct sluice_cpu_list {
-	uint32_t n;
-	uint16_t id[SLUICE_CONFIG_MAX_CPUS];
-};
-
-enum sluice_config_mem {
-	SLUICE_CONFIG_MEM_HUGE,
-	SLUICE_CONFIG_MEM_IN_MEMORY,
-	SLUICE_CONFIG_MEM_NO_HUGE,
-};
-
-enum sluice_config_format {
-	SLUICE_CONFIG_FORMAT_KAFKA,
-	SLUICE_CONFIG_FORMAT_LINES,
-	SLUICE_CONFIG_FORMAT_RAW,
-};
-
-enum sluice_config_key_mode {
-	SLUICE_CONFIG_KEY_NONE, /**< null key: round-robin/sticky partitioning */
-	SLUICE_CONFIG_KEY_SOURCE, /**< key = source address: one producer, one partition */
-};
-
-enum sluice_config_direct_io {
-	SLUICE_CONFIG_DIRECT_AUTO,
-	SLUICE_CONFIG_DIRECT_ON,
-	SLUICE_CONFIG_DIRECT_OFF,
-};
 
 enum sluice_config_log_target {
 	SLUICE_CONFIG_LOG_STDERR,
@@ -83,112 +55,6 @@ enum sluice_config_log_level {
 	SLUICE_CONFIG_LOG_NOTICE,
 	SLUICE_CONFIG_LOG_INFO,
 	SLUICE_CONFIG_LOG_DEBUG,
-};
-
-struct sluice_config_eal {
-	char lcores[SLUICE_CONFIG_STR_MAX]; /**< EAL --lcores map, or "auto" */
-	uint32_t memory; /**< enum sluice_config_mem */
-	uint32_t memory_mb;
-	char file_prefix[64]; /**< "" = sluiced-<pid> */
-	char log_level[64]; /**< EAL --log-level, "" = EAL default */
-	bool telemetry;
-	char args[SLUICE_CONFIG_STR_MAX]; /**< extra EAL arguments, space-separated */
-	/* Resolved by validation. */
-	char lcores_resolved[SLUICE_CONFIG_STR_MAX]; /**< what is passed as --lcores */
-	uint32_t main_lcore;
-	uint32_t nworker_lcores; /**< == dataplane.workers */
-	uint16_t worker_lcore[SLUICE_CONFIG_MAX_LCORES];
-};
-
-struct sluice_config_port {
-	char name[SLUICE_CONFIG_NAME_MAX];
-	unsigned line;
-	char device[64]; /**< vdev name (net_memif0) or PCI address (0000:03:00.0) */
-	char args[SLUICE_CONFIG_STR_MAX]; /**< vdev arguments appended after a comma */
-	uint32_t queues; /**< 0 = one per worker */
-	uint32_t rx_desc;
-	uint32_t tx_desc;
-	uint32_t mtu;
-	bool rss;
-	bool promiscuous;
-	uint64_t link_wait_us;
-	char ipv4[64]; /**< the appliance's address on this port (ARP, ICMP); 0.0.0.0 = any */
-	char ipv6[64]; /**< "" = none */
-	/* Resolved by validation. */
-	bool pci;
-	uint8_t ipv4_addr[4];
-	bool has_ipv6;
-	uint8_t ipv6_addr[16];
-};
-
-struct sluice_config_listener {
-	char name[SLUICE_CONFIG_NAME_MAX];
-	unsigned line;
-	char port[SLUICE_CONFIG_NAME_MAX]; /**< port section name; "" = the only port */
-	char address[64]; /**< IPv4 or IPv6 destination address; 0.0.0.0 or :: = any */
-	uint32_t udp_port;
-	uint32_t format; /**< enum sluice_config_format */
-	char topic[SLUICE_CONFIG_TOPIC_MAX]; /**< "" = the only topic */
-	uint32_t key; /**< enum sluice_config_key_mode */
-	uint32_t max_event_bytes;
-	uint32_t rate_limit; /**< events/s per source address; 0 = none */
-	uint32_t rate_limit_burst; /**< events; 0 = rate_limit */
-	/* Resolved by validation. */
-	uint32_t port_index;
-	uint32_t topic_index;
-	uint8_t family; /**< 0 any, 4, 6 */
-	uint8_t addr[16]; /**< network order; IPv4 in the first 4 bytes */
-};
-
-struct sluice_config_topic {
-	char name[SLUICE_CONFIG_TOPIC_MAX];
-	unsigned line;
-	uint32_t partitions;
-	uint64_t segment_bytes;
-	uint64_t segment_us;
-	uint64_t retention_bytes;
-	uint64_t retention_us;
-	bool retention_drop_unforwarded;
-	bool fsync;
-	uint64_t flush_interval_us;
-	uint64_t flush_bytes;
-	uint64_t index_interval_bytes;
-	char kafka_topic[SLUICE_CONFIG_TOPIC_MAX]; /**< "" = same name */
-};
-
-struct sluice_config_storage {
-	char data_dir[SLUICE_CONFIG_PATH_MAX];
-	uint32_t writers;
-	uint32_t ring_size;
-	uint32_t direct_io; /**< enum sluice_config_direct_io */
-	uint64_t write_buffer_bytes;
-	struct sluice_cpu_list writer_cpus;
-	bool idle_sleep;
-	uint32_t prealloc; /**< 0 auto, 1 none, 2 fallocate (enum sluice_prealloc order) */
-	uint64_t prealloc_bytes;
-	uint32_t queue_depth; /**< writes in flight per partition */
-};
-
-struct sluice_config_kafka_prop {
-	char key[128];
-	char value[SLUICE_CONFIG_STR_MAX];
-	char file[SLUICE_CONFIG_PATH_MAX];
-	unsigned line;
-};
-
-struct sluice_config_kafka {
-	bool enabled;
-	char brokers[SLUICE_CONFIG_STR_MAX]; /**< bootstrap servers, or "embedded" */
-	uint32_t embedded_brokers;
-	char transactional_id[128]; /**< "" = sluice-<appliance_id> */
-	uint64_t shutdown_timeout_us;
-	char appliance_id[128]; /**< "" = hostname */
-	uint32_t compression; /**< none, lz4, zstd */
-	bool headers; /**< add the sluice.* headers to every record */
-	uint32_t inflight_max_msgs;
-	uint64_t inflight_max_bytes;
-	uint32_t nprops;
-	struct sluice_config_kafka_prop props[SLUICE_CONFIG_MAX_KAFKA_PROPS];
 };
 
 struct sluice_config_control {
@@ -211,28 +77,6 @@ struct sluice_config_control {
 	uint16_t metrics_port;
 	gid_t socket_gid; /**< (gid_t)-1 when socket_group is empty */
 	gid_t admin_gid; /**< (gid_t)-1 when admin_group is empty */
-};
-
-struct sluice_config_dataplane {
-	uint32_t workers;
-	uint32_t burst;
-	uint64_t batch_bytes;
-	uint64_t linger_us;
-	bool idle_sleep;
-	uint64_t idle_sleep_us;
-	uint32_t mbufs;
-	uint32_t mbuf_cache;
-	uint32_t batch_buffers;
-	uint32_t backpressure; /**< 0 drop, 1 block */
-	uint32_t keyless; /**< 0 sticky, 1 round_robin */
-	uint32_t producer_table_size;
-	uint32_t reorder_window;
-	uint32_t producers_per_source;
-	uint64_t producer_idle_us;
-	uint32_t reply_rate; /**< replies/s per worker; 0 = unlimited */
-	uint32_t reply_burst;
-	uint32_t ack_window; /**< acknowledged mode: sequences accepted above the durable one */
-	uint64_t ack_recovery_records; /**< records per partition scanned at start for acks */
 };
 
 /** The whole configuration. Create with sluice_config_new(). */

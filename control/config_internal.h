@@ -2,7 +2,7 @@
 /*
  * The configuration's private types, shared by its files:
  *   config.c          errors, sections and instances, the INI parser, get/set/list/help
- *   config_keys.c     the section registry: one table of keys per section
+ *   config_keys.c     the section registry (each section points at its module's key table)
  *   config_value.c    typed values: parse and format
  *   config_validate.c whole-config validation
  */
@@ -27,23 +27,10 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "sluice_config_rows.h"
 #include "sluice_forward.h"
 #include "sluice_record.h"
 #include "sluice_storage.h"
-
-enum key_type {
-	T_BOOL,
-	T_U32,
-	T_U64,
-	T_SIZE,
-	T_DURATION,
-	T_STRING,
-	T_ENUM,
-	T_IP,
-	T_ADDRESS,
-	T_CPUS,
-	T_LCORES,
-};
 
 static const char *const type_names[] __attribute__((unused)) = {
 	[T_BOOL] = "bool",         [T_U32] = "u32",
@@ -54,41 +41,13 @@ static const char *const type_names[] __attribute__((unused)) = {
 	[T_LCORES] = "lcore map",
 };
 
-#define K_RUNTIME 0x1u /* can change while running (config.set) */
-#define K_REQUIRED 0x2u /* no default: must be given */
-#define K_POW2 0x4u /* numeric value must be a power of two */
-#define K_NAME 0x8u /* string restricted to [A-Za-z0-9._-] (Kafka topic-safe) */
-
-struct key {
-	const char *name;
-	enum key_type type;
-	const char *def; /* parsed like file input; "" for empty strings */
-	uint64_t min, max; /* numeric bounds; for strings max is unused (size bounds it) */
-	size_t off;
-	size_t size;
-	const char *const *enums; /* T_ENUM: NULL-terminated names, value = index + enum_base */
-	uint32_t enum_base;
-	unsigned flags;
-	const char *help;
-};
-
-#define FIELD(st, f) offsetof(struct st, f), sizeof(((struct st *)0)->f)
-
-#define KB 1024ull
-#define MB (1024ull * KB)
-#define GB (1024ull * MB)
-#define TB (1024ull * GB)
-#define SEC_US 1000000ull
-
+/* A section of the registry: its name and the table of the module that owns its keys. */
 struct section {
 	const char *name;
 	bool named;
-	const struct key *keys;
-	size_t nkeys;
+	const struct sluice_config_table *table;
 	const char *help;
 };
-
-#define KEYS(a) a, sizeof(a) / sizeof((a)[0])
 
 enum sec_id {
 	SEC_EAL,
@@ -102,10 +61,8 @@ enum sec_id {
 	SEC__COUNT
 };
 
-/* config_keys.c: the section registry, one table of keys per section. */
+/* config_keys.c: the section registry; the key tables are the modules' (config_keys.c). */
 extern const struct section sections[SEC__COUNT];
-extern const char *const format_names[];
-extern const char *const key_mode_names[];
 
 /* Where each value came from, for messages. key == ORIGIN_HEADER: the section line. */
 #define ORIGIN_HEADER 0xffffu
@@ -147,7 +104,7 @@ int parse_address(const char *s, char *host, size_t hostlen, uint16_t *port);
 bool set_has(const uint64_t set[2], unsigned i);
 int parse_lcore_map(const char *s, struct lcore_map *m, char *why, size_t wl);
 bool is_name(const char *s);
-int parse_value(const struct key *k, const char *v, void *out, char *why, size_t wl);
-void format_value(const struct key *k, const void *p, char *out, size_t len);
+int parse_value(const struct sluice_config_key *k, const char *v, void *out, char *why, size_t wl);
+void format_value(const struct sluice_config_key *k, const void *p, char *out, size_t len);
 
 #endif /* SLUICE_CONFIG_INTERNAL_H */

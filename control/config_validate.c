@@ -456,8 +456,8 @@ int sluice_config_validate(struct sluice_config *cfg)
 	/* Required keys of named sections. */
 	for (unsigned s = SEC_PORT; s <= SEC_TOPIC; s++) {
 		for (uint32_t i = 0; i < instance_count(cfg, s); i++) {
-			for (size_t k = 0; k < sections[s].nkeys; k++) {
-				const struct key *key = &sections[s].keys[k];
+			for (size_t k = 0; k < sections[s].table->nkeys; k++) {
+				const struct sluice_config_key *key = &sections[s].table->keys[k];
 				const char *f;
 				unsigned line;
 				if (!(key->flags & K_REQUIRED))

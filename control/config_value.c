@@ -320,7 +320,7 @@ static bool is_pow2(uint64_t v)
 }
 
 /* Parse @p v for key @p k into @p out (k->size bytes). 0 or -EINVAL with a reason. */
-int parse_value(const struct key *k, const char *v, void *out, char *why, size_t wl)
+int parse_value(const struct sluice_config_key *k, const char *v, void *out, char *why, size_t wl)
 {
 	uint64_t n = 0;
 	int rc;
@@ -464,7 +464,7 @@ static void format_scaled(char *out, size_t len, uint64_t v, const uint64_t *uni
 	}
 }
 
-void format_value(const struct key *k, const void *p, char *out, size_t len)
+void format_value(const struct sluice_config_key *k, const void *p, char *out, size_t len)
 {
 	static const uint64_t size_units[] = {TB, GB, MB, KB, 1};
 	static const char *const size_suffix[] = {"T", "G", "M", "K", ""};

@@ -389,23 +389,14 @@ static void apply_runtime(struct sluice_daemon *d, const char *key)
 {
 	const struct sluice_config *cfg = d->cfg;
 
+	/* Each module applies its own section (only runtime-tunable keys get here). */
 	if (strncmp(key, "dataplane.", 10) == 0) {
-		for (uint32_t w = 0; w < d->nworkers; w++) {
-			struct sluice_worker *wk = d->workers[w];
-			sluice_worker_set_linger_us(wk, (uint32_t)cfg->dataplane.linger_us);
-			sluice_worker_set_batch_bytes(wk, (uint32_t)cfg->dataplane.batch_bytes);
-			sluice_worker_set_backpressure(wk,
-						       cfg->dataplane.backpressure
-							       ? SLUICE_BACKPRESSURE_BLOCK
-							       : SLUICE_BACKPRESSURE_DROP);
-			sluice_worker_set_idle_backoff(wk, cfg->dataplane.idle_sleep,
-						       (uint32_t)cfg->dataplane.idle_sleep_us);
-		}
+		for (uint32_t w = 0; w < d->nworkers; w++)
+			sluice_worker_apply_config(d->workers[w], &cfg->dataplane);
 	} else if (strcmp(key, "control.log_level") == 0) {
 		rte_log_set_level_pattern("sluice.*", cfg->control.log_level);
-	} else if (strncmp(key, "kafka.inflight_", 15) == 0 && d->fwd) {
-		sluice_fwd_set_inflight(d->fwd, cfg->kafka.inflight_max_msgs,
-					cfg->kafka.inflight_max_bytes);
+	} else if (strncmp(key, "kafka.", 6) == 0 && d->fwd) {
+		sluice_fwd_apply_config(d->fwd, &cfg->kafka);
 	}
 	/* control.stats_interval is read by run() each pass. */
 }

@@ -21,11 +21,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dataplane_config.h"
 #include "dataplane_internal.h"
 #include "parse_internal.h"
 
 #define DEFAULT_MAX_HEADERS 32
-#define DEFAULT_PRODUCER_IDLE_MS 60000
 #define DEFAULT_ACK_WINDOW 4096
 /* Upper bound of a record's framing (length, attributes, timestamp and offset deltas, key and
  * value lengths, header count varints) used to reject records that could never fit a batch. */
@@ -147,12 +147,13 @@ int sluice_dp_ctx_create(const struct sluice_dp_ctx_opts *o, struct sluice_dp_ct
 	while (n < o->producer_table_size)
 		n <<= 1;
 	if (o->producer_table_size == 0)
-		n = 4096;
+		n = SLUICE_DP_PRODUCER_TABLE_SIZE_DEFAULT;
 	ctx->prod_mask = n - 1;
 	ctx->prod_per_source = o->producers_per_source && o->producers_per_source < n
 		? o->producers_per_source
 		: n;
-	ctx->prod_idle_ms = o->producer_idle_ms ? o->producer_idle_ms : DEFAULT_PRODUCER_IDLE_MS;
+	ctx->prod_idle_ms = o->producer_idle_ms ? o->producer_idle_ms
+						: SLUICE_DP_PRODUCER_IDLE_S_DEFAULT * 1000u;
 	ctx->reply_rate = o->reply_rate;
 	ctx->reply_burst =
 		o->reply_burst ? o->reply_burst : (o->reply_rate / 20 ? o->reply_rate / 20 : 1);

@@ -516,7 +516,7 @@ struct sluice_worker_opts {
 	uint32_t linger_us; /**< seal this long after a batch's first record; runtime-tunable */
 	enum sluice_backpressure backpressure; /**< runtime-tunable */
 	enum sluice_keyless_mode keyless;
-	uint32_t producer_table_size; /**< 0: 4096 */
+	uint32_t producer_table_size; /**< 0: SLUICE_DP_PRODUCER_TABLE_SIZE_DEFAULT */
 	uint32_t reorder_window; /**< 0: no reordering accepted */
 	uint32_t producers_per_source; /**< see struct sluice_dp_ctx_opts */
 	uint32_t producer_idle_ms;
@@ -604,6 +604,14 @@ void sluice_worker_set_linger_us(struct sluice_worker *w, uint32_t linger_us);
 void sluice_worker_set_batch_bytes(struct sluice_worker *w, uint32_t batch_bytes);
 void sluice_worker_set_backpressure(struct sluice_worker *w, enum sluice_backpressure b);
 void sluice_worker_set_idle_backoff(struct sluice_worker *w, bool on, uint32_t idle_sleep_us);
+
+struct sluice_config_dataplane;
+/**
+ * Push every runtime-tunable [dataplane] key of @p c (dataplane_config.h) to a running
+ * worker, through the setters above: `sluicectl config set` and reloads call it after any
+ * change of such a key. A new runtime key of the section is applied here. Any thread.
+ */
+void sluice_worker_apply_config(struct sluice_worker *w, const struct sluice_config_dataplane *c);
 
 uint32_t sluice_worker_id(const struct sluice_worker *w);
 

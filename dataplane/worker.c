@@ -39,6 +39,7 @@
 #include <rte_prefetch.h>
 #include <rte_ring.h>
 
+#include "dataplane_config.h"
 #include "dataplane_internal.h"
 #include "sluice_log.h"
 #include "sluice_nic.h"
@@ -860,6 +861,15 @@ void sluice_worker_set_idle_backoff(struct sluice_worker *w, bool on, uint32_t i
 	atomic_store_explicit(&w->t_idle_sleep_us, idle_sleep_us ? idle_sleep_us : 100,
 			      memory_order_relaxed);
 	atomic_store_explicit(&w->t_idle_backoff, on, memory_order_relaxed);
+}
+
+void sluice_worker_apply_config(struct sluice_worker *w, const struct sluice_config_dataplane *c)
+{
+	sluice_worker_set_linger_us(w, (uint32_t)c->linger_us);
+	sluice_worker_set_batch_bytes(w, (uint32_t)c->batch_bytes);
+	sluice_worker_set_backpressure(
+		w, c->backpressure ? SLUICE_BACKPRESSURE_BLOCK : SLUICE_BACKPRESSURE_DROP);
+	sluice_worker_set_idle_backoff(w, c->idle_sleep, (uint32_t)c->idle_sleep_us);
 }
 
 int sluice_worker_partition_shed(const struct sluice_worker *w, uint32_t partition_id,

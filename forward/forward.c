@@ -34,6 +34,7 @@
  * back; one batch per partition per Produce request, one request per broker carries every
  * partition that broker leads.
  */
+#include "forward_config.h"
 #include "fwd_core.h"
 #include "sluice_log.h"
 
@@ -671,7 +672,9 @@ int sluice_fwd_create(const struct sluice_fwd_opts *o, struct sluice_fwd **out)
 	f->resume_timeout_ms = o->resume_timeout_ms ? o->resume_timeout_ms : 10000;
 	f->checkpoint_interval_ms = o->checkpoint_interval_ms ? o->checkpoint_interval_ms : 1000;
 	STORE(f->inflight_max_msgs, o->inflight_max_msgs ? o->inflight_max_msgs : 1000000);
-	STORE(f->inflight_max_bytes, o->inflight_max_bytes ? o->inflight_max_bytes : 64u << 20);
+	STORE(f->inflight_max_bytes,
+	      o->inflight_max_bytes ? o->inflight_max_bytes
+				    : SLUICE_FWD_INFLIGHT_MAX_MB_DEFAULT * (1u << 20));
 	if (LOAD(f->inflight_max_msgs) > INFLIGHT_MSGS_HARD_MAX)
 		STORE(f->inflight_max_msgs, INFLIGHT_MSGS_HARD_MAX);
 	STORE(f->a_pid, -1);
@@ -941,6 +944,11 @@ void sluice_fwd_set_inflight(struct sluice_fwd *f, uint32_t max_msgs, uint64_t m
 		      max_msgs > INFLIGHT_MSGS_HARD_MAX ? INFLIGHT_MSGS_HARD_MAX : max_msgs);
 	if (max_bytes)
 		STORE(f->inflight_max_bytes, max_bytes);
+}
+
+void sluice_fwd_apply_config(struct sluice_fwd *f, const struct sluice_config_kafka *c)
+{
+	sluice_fwd_set_inflight(f, c->inflight_max_msgs, c->inflight_max_bytes);
 }
 
 static int64_t retention_eta_s(const struct fpart *p, uint64_t lag_bytes, int64_t oldest_ts,

@@ -79,7 +79,8 @@ struct sluice_fwd_opts {
 	const char *compression; /**< "none", "lz4", "zstd"; NULL = none */
 	int compression_level; /**< codec level; 0 = the codec's default */
 	uint32_t inflight_max_msgs; /**< unacknowledged records per partition; 0 = 1000000 */
-	uint64_t inflight_max_bytes; /**< unacknowledged batch bytes per partition; 0 = 64 MiB */
+	uint64_t
+		inflight_max_bytes; /**< unacknowledged batch bytes per partition; 0 = SLUICE_FWD_INFLIGHT_MAX_MB_DEFAULT MiB */
 	uint32_t batch_bytes; /**< largest batch sent (before compression); 0 = 1000000 */
 	uint32_t idle_poll_ms; /**< longest wait for new durable data when idle; 0 = 5 */
 	uint32_t resume_tail_records; /**< first tail window read when resuming; 0 = 100 */
@@ -157,6 +158,14 @@ int sluice_fwd_resume(struct sluice_fwd *f, const char *topic);
 
 /** Change the per-partition in-flight limits at runtime (0 keeps the current value). */
 void sluice_fwd_set_inflight(struct sluice_fwd *f, uint32_t max_msgs, uint64_t max_bytes);
+
+struct sluice_config_kafka;
+/**
+ * Push every runtime-tunable [kafka] key of @p c (forward_config.h) to a running forwarder:
+ * `sluicectl config set` and reloads call it after any change of such a key. A new runtime
+ * key of the section is applied here. Any thread.
+ */
+void sluice_fwd_apply_config(struct sluice_fwd *f, const struct sluice_config_kafka *c);
 
 enum sluice_fwd_state {
 	SLUICE_FWD_STOPPED = 0,

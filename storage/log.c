@@ -306,7 +306,7 @@ int sluice_log_open(const struct sluice_log_opts *opts, struct sluice_log **out)
 	if (!log->opts.queue_depth)
 		log->opts.queue_depth = SLUICE_LOG_QUEUE_DEPTH_DEFAULT;
 	if (!log->opts.ring_size)
-		log->opts.ring_size = 1024;
+		log->opts.ring_size = SLUICE_LOG_RING_SIZE_DEFAULT;
 	if (!log->opts.write_buffer_bytes)
 		log->opts.write_buffer_bytes = 4u << 20;
 	log->opts.write_buffer_bytes = (log->opts.write_buffer_bytes + SLUICE_DIO_ALIGN - 1) &

@@ -81,8 +81,12 @@ enum sluice_prealloc {
 	SLUICE_PREALLOC_ZERO, /**< write zeros ahead: commits become true overwrites (2x writes) */
 };
 
-/** Preallocation ahead of a segment's tail when sluice_log_opts.prealloc_bytes is 0. */
-#define SLUICE_STORAGE_PREALLOC_BYTES_DEFAULT (16u << 20)
+/** Preallocation ahead of a segment's tail when sluice_log_opts.prealloc_bytes is 0, in MiB
+ *  (also storage.prealloc_bytes's default, storage/config_keys.c). */
+#define SLUICE_STORAGE_PREALLOC_MB_DEFAULT 16
+#define SLUICE_STORAGE_PREALLOC_BYTES_DEFAULT (SLUICE_STORAGE_PREALLOC_MB_DEFAULT * (1u << 20))
+/** Ring entries when sluice_log_opts.ring_size is 0 (also storage.ring_size's default). */
+#define SLUICE_LOG_RING_SIZE_DEFAULT 1024
 
 struct sluice_log_opts {
 	const char *data_dir;
