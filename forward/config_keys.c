@@ -38,8 +38,8 @@ static const struct sluice_config_key kafka_keys[] = {
 	{"headers", T_BOOL, "false", 0, 0, FIELD(sluice_config_kafka, headers), NULL, 0, 0,
 	 "add the headers sluice.topic, sluice.partition, sluice.offset and sluice.appliance to "
 	 "every record (about 70 bytes each, and each record is re-encoded)"},
-	{"inflight_max_msgs", T_U32, "200000", 1, 1u << 24,
-	 FIELD(sluice_config_kafka, inflight_max_msgs), NULL, 0, K_RUNTIME,
+	{"inflight_max_msgs", T_U32, SLUICE_CONFIG_STR(SLUICE_FWD_INFLIGHT_MAX_MSGS_DEFAULT), 1,
+	 1u << 24, FIELD(sluice_config_kafka, inflight_max_msgs), NULL, 0, K_RUNTIME,
 	 "unacknowledged records per partition (at most 5 batches are in flight)"},
 	{"inflight_max_bytes", T_SIZE, SLUICE_CONFIG_STR(SLUICE_FWD_INFLIGHT_MAX_MB_DEFAULT) "M",
 	 64 * KB, 1 * GB, FIELD(sluice_config_kafka, inflight_max_bytes), NULL, 0, K_RUNTIME,

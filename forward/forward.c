@@ -671,7 +671,8 @@ int sluice_fwd_create(const struct sluice_fwd_opts *o, struct sluice_fwd **out)
 	f->resume_tail_records = o->resume_tail_records ? o->resume_tail_records : 100;
 	f->resume_timeout_ms = o->resume_timeout_ms ? o->resume_timeout_ms : 10000;
 	f->checkpoint_interval_ms = o->checkpoint_interval_ms ? o->checkpoint_interval_ms : 1000;
-	STORE(f->inflight_max_msgs, o->inflight_max_msgs ? o->inflight_max_msgs : 1000000);
+	STORE(f->inflight_max_msgs,
+	      o->inflight_max_msgs ? o->inflight_max_msgs : SLUICE_FWD_INFLIGHT_MAX_MSGS_DEFAULT);
 	STORE(f->inflight_max_bytes,
 	      o->inflight_max_bytes ? o->inflight_max_bytes
 				    : SLUICE_FWD_INFLIGHT_MAX_MB_DEFAULT * (1u << 20));

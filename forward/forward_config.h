@@ -45,6 +45,8 @@ struct sluice_config_kafka {
 /** Unacknowledged batch MiB per partition: kafka.inflight_max_bytes's default, and the
  *  forwarder's when sluice_fwd_opts.inflight_max_bytes is 0. */
 #define SLUICE_FWD_INFLIGHT_MAX_MB_DEFAULT 64
+/** kafka.inflight_max_msgs' default, and what inflight_max_msgs = 0 means. */
+#define SLUICE_FWD_INFLIGHT_MAX_MSGS_DEFAULT 200000
 
 /** The key table of [kafka]. */
 extern const struct sluice_config_table sluice_forward_kafka_keys;

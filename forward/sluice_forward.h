@@ -78,7 +78,8 @@ struct sluice_fwd_opts {
 	const char *transactional_id;
 	const char *compression; /**< "none", "lz4", "zstd"; NULL = none */
 	int compression_level; /**< codec level; 0 = the codec's default */
-	uint32_t inflight_max_msgs; /**< unacknowledged records per partition; 0 = 1000000 */
+	uint32_t inflight_max_msgs; /**< unacknowledged records per partition; 0 =
+					SLUICE_FWD_INFLIGHT_MAX_MSGS_DEFAULT */
 	uint64_t
 		inflight_max_bytes; /**< unacknowledged batch bytes per partition; 0 = SLUICE_FWD_INFLIGHT_MAX_MB_DEFAULT MiB */
 	uint32_t batch_bytes; /**< largest batch sent (before compression); 0 = 1000000 */

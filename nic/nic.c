@@ -27,6 +27,7 @@
 #include <rte_log.h>
 #include <rte_mbuf.h>
 
+#include "nic_config.h"
 #include "sluice_nic.h"
 #include "sluice_log.h"
 
@@ -279,8 +280,8 @@ int sluice_nic_port_create(const struct sluice_nic_port_opts *opts, struct sluic
 	}
 	p->configured = true;
 
-	nb_rxd = opts->rx_desc ? opts->rx_desc : 1024;
-	nb_txd = opts->tx_desc ? opts->tx_desc : 1024;
+	nb_rxd = opts->rx_desc ? opts->rx_desc : SLUICE_NIC_RX_DESC_DEFAULT;
+	nb_txd = opts->tx_desc ? opts->tx_desc : SLUICE_NIC_TX_DESC_DEFAULT;
 	rc = rte_eth_dev_adjust_nb_rx_tx_desc(port_id, &nb_rxd, &nb_txd);
 	if (rc != 0) {
 		nic_log(RTE_LOG_ERR, "port %s: descriptors: %s", p->name, rte_strerror(-rc));

@@ -13,6 +13,10 @@
 
 #include "sluice_config_key.h"
 
+/** port.rx_desc and port.tx_desc defaults, and what rx_desc/tx_desc = 0 mean to nic/. */
+#define SLUICE_NIC_RX_DESC_DEFAULT 1024
+#define SLUICE_NIC_TX_DESC_DEFAULT 512
+
 #ifdef __cplusplus
 extern "C" {
 #endif

@@ -53,8 +53,8 @@ static const struct sluice_config_key storage_keys[] = {
 	 "batch descriptors per (worker, writer) ring"},
 	{"direct_io", T_ENUM, "auto", 0, 0, FIELD(sluice_config_storage, direct_io), direct_names,
 	 0, 0, "O_DIRECT writes: auto (fall back to buffered where unsupported, logged), on, off"},
-	{"write_buffer", T_SIZE, "1M", 64 * KB, 256 * MB,
-	 FIELD(sluice_config_storage, write_buffer_bytes), NULL, 0, 0,
+	{"write_buffer", T_SIZE, SLUICE_CONFIG_STR(SLUICE_LOG_WRITE_BUFFER_MB_DEFAULT) "M", 64 * KB,
+	 256 * MB, FIELD(sluice_config_storage, write_buffer_bytes), NULL, 0, 0,
 	 "aligned write-combining buffer; a partition has queue_depth + 1 of them, and a batch "
 	 "must fit one"},
 	{"writer_cpus", T_CPUS, "", 0, 0, FIELD(sluice_config_storage, writer_cpus), NULL, 0, 0,

@@ -308,7 +308,7 @@ int sluice_log_open(const struct sluice_log_opts *opts, struct sluice_log **out)
 	if (!log->opts.ring_size)
 		log->opts.ring_size = SLUICE_LOG_RING_SIZE_DEFAULT;
 	if (!log->opts.write_buffer_bytes)
-		log->opts.write_buffer_bytes = 4u << 20;
+		log->opts.write_buffer_bytes = (size_t)SLUICE_LOG_WRITE_BUFFER_MB_DEFAULT << 20;
 	log->opts.write_buffer_bytes = (log->opts.write_buffer_bytes + SLUICE_DIO_ALIGN - 1) &
 		~(size_t)(SLUICE_DIO_ALIGN - 1);
 	log->opts.writer_cpus = NULL; /* copied below */

@@ -87,6 +87,8 @@ enum sluice_prealloc {
 #define SLUICE_STORAGE_PREALLOC_BYTES_DEFAULT (SLUICE_STORAGE_PREALLOC_MB_DEFAULT * (1u << 20))
 /** Ring entries when sluice_log_opts.ring_size is 0 (also storage.ring_size's default). */
 #define SLUICE_LOG_RING_SIZE_DEFAULT 1024
+/** storage.write_buffer's default, and what write_buffer_bytes = 0 means. */
+#define SLUICE_LOG_WRITE_BUFFER_MB_DEFAULT 1
 
 struct sluice_log_opts {
 	const char *data_dir;
@@ -96,7 +98,8 @@ struct sluice_log_opts {
 	uint32_t producers; /**< dataplane workers: one SPSC ring per (producer, writer) */
 	uint32_t ring_size; /**< entries per ring (power of two) */
 	int direct_io; /**< 1 = require O_DIRECT, 0 = buffered, -1 = auto (fallback logged) */
-	size_t write_buffer_bytes; /**< one aligned write-combining buffer (queue_depth + 1 each) */
+	size_t write_buffer_bytes; /**< one aligned write-combining buffer (queue_depth + 1 each); 0 =
+				     SLUICE_LOG_WRITE_BUFFER_MB_DEFAULT MiB */
 	const int
 		*writer_cpus; /**< writers entries: CPU to pin each writer to, or -1; may be NULL */
 	/** writers entries: NUMA node whose memory holds each writer's buffers, or -1 (where
