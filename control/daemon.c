@@ -103,7 +103,7 @@ uint16_t sluice_daemon_metrics_port(const struct sluice_daemon *d)
 	return d->http ? sluice_metrics_http_port(d->http) : 0;
 }
 
-void set_state(struct sluice_daemon *d, enum daemon_state s)
+void daemon_set_state(struct sluice_daemon *d, enum daemon_state s)
 {
 	pthread_mutex_lock(&d->lock);
 	d->state = s;
@@ -133,19 +133,19 @@ int sluice_daemon_run(struct sluice_daemon *d)
 			sluice_daemon_reload(d);
 		}
 		pthread_mutex_lock(&d->lock);
-		supervise(d, sluice_mono_s());
+		daemon_supervise(d, sluice_mono_s());
 		/* Sample the NIC often, so a PMD that resets its counters on reconnect (memif)
-		 * loses at most one interval of them (see nic_stats()). */
+		 * loses at most one interval of them (see daemon_nic_stats()). */
 		for (uint32_t i = 0; i < d->nports; i++) {
 			struct sluice_nic_stats st;
-			nic_stats(d, i, &st);
+			daemon_nic_stats(d, i, &st);
 		}
 		interval_us = d->cfg->control.stats_interval_us;
 		now = sluice_mono_s();
 		if (interval_us && now >= next_stats) {
 			struct totals t;
 			double dt = now - last_t;
-			gather(d, &t);
+			daemon_gather(d, &t);
 			if (dt > 0 && last_t != now)
 				DLOG(INFO,
 				     "rates: %.0f events/s parsed, %.0f persisted/s, %.0f "
@@ -263,10 +263,10 @@ int sluice_daemon_stop(struct sluice_daemon *d)
 	if (d->log && d->nworkers) {
 		struct totals t;
 		pthread_mutex_lock(&d->lock);
-		gather(d, &t);
+		daemon_gather(d, &t);
 		pthread_mutex_unlock(&d->lock);
 		/* Quiescent now: every identity must hold exactly, in-flight included. */
-		t.unaccounted += iabs(t.in_flight + (int64_t)t.w.events_open);
+		t.unaccounted += daemon_iabs(t.in_flight + (int64_t)t.w.events_open);
 		log_accounting(&t);
 		if (t.failed_partitions) {
 			DLOG(ERR,

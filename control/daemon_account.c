@@ -8,7 +8,7 @@
 /* ---------------------------------------------------------------------------------------- */
 /* Totals and the accounting chain                                                            */
 
-uint64_t iabs(int64_t v)
+uint64_t daemon_iabs(int64_t v)
 {
 	return v < 0 ? (uint64_t)-v : (uint64_t)v;
 }
@@ -19,7 +19,7 @@ uint64_t iabs(int64_t v)
  * the accounting chain; a drop is taken as a reset and the old value kept as a base.
  * Caller holds d->lock.
  */
-int nic_stats(struct sluice_daemon *d, uint32_t port, struct sluice_nic_stats *out)
+int daemon_nic_stats(struct sluice_daemon *d, uint32_t port, struct sluice_nic_stats *out)
 {
 	struct sluice_nic_stats raw;
 	uint64_t *r = (uint64_t *)&raw, *last = (uint64_t *)&d->nic_last[port];
@@ -87,8 +87,9 @@ void sluice_daemon_residues(const struct sluice_worker_stats *w, uint64_t persis
 	out->events = (int64_t)(w->events_decoded - w->events_parsed - ev);
 	out->parsed = (int64_t)(w->events_parsed - w->events_enqueued - shed - w->events_open);
 	out->in_flight = (int64_t)(w->events_enqueued - persisted - storage_shed);
-	out->unaccounted = iabs(out->packets) + iabs(out->datagrams) + iabs(out->events) +
-		iabs(out->parsed) + (out->in_flight < 0 ? iabs(out->in_flight) : 0);
+	out->unaccounted = daemon_iabs(out->packets) + daemon_iabs(out->datagrams) +
+		daemon_iabs(out->events) + daemon_iabs(out->parsed) +
+		(out->in_flight < 0 ? daemon_iabs(out->in_flight) : 0);
 }
 
 /*
@@ -103,7 +104,7 @@ void sluice_daemon_residues(const struct sluice_worker_stats *w, uint64_t persis
  * refresh them from hardware periodically), so they are not part of a checked identity.
  * Caller holds d->lock.
  */
-void gather(struct sluice_daemon *d, struct totals *t)
+void daemon_gather(struct sluice_daemon *d, struct totals *t)
 {
 	memset(t, 0, sizeof(*t));
 	if (d->fwd) {
@@ -135,7 +136,7 @@ void gather(struct sluice_daemon *d, struct totals *t)
 	}
 	for (uint32_t i = 0; i < d->nports; i++) {
 		struct sluice_nic_stats s;
-		if (nic_stats(d, i, &s) != 0)
+		if (daemon_nic_stats(d, i, &s) != 0)
 			continue;
 		t->nic.ipackets += s.ipackets;
 		t->nic.ibytes += s.ibytes;

@@ -90,7 +90,7 @@ int sluice_daemon_health_judge(const struct sluice_config_control *c,
 }
 
 /* Caller holds d->lock. Returns the number of failing checks. */
-int health_locked(struct sluice_daemon *d, char *reason, size_t len)
+int daemon_health_locked(struct sluice_daemon *d, char *reason, size_t len)
 {
 	struct sluice_daemon_health_facts f = {0};
 	struct sluice_daemon_health_lag *lag = NULL;
@@ -163,10 +163,10 @@ int health_locked(struct sluice_daemon *d, char *reason, size_t len)
 	{
 		struct totals t;
 
-		gather(d, &t); /* one consistent reading: a residue is a leak, not timing */
+		daemon_gather(d, &t); /* one consistent reading: a residue is a leak, not timing */
 		f.unaccounted = t.unaccounted;
 	}
-	f.have_disk = disk_space(d, &f.disk_free_bytes, &f.disk_size_bytes) == 0;
+	f.have_disk = daemon_disk_space(d, &f.disk_free_bytes, &f.disk_size_bytes) == 0;
 	bad += sluice_daemon_health_judge(&d->cfg->control, &f, reason, len);
 	free(lag);
 	free(ps);
@@ -178,7 +178,7 @@ int sluice_daemon_health(struct sluice_daemon *d, char *reason, size_t reason_le
 	int bad;
 
 	pthread_mutex_lock(&d->lock);
-	bad = health_locked(d, reason, reason_len);
+	bad = daemon_health_locked(d, reason, reason_len);
 	pthread_mutex_unlock(&d->lock);
 	return bad;
 }

@@ -90,7 +90,7 @@ struct sluice_daemon {
 	bool log_started;
 	uint32_t nports;
 	struct sluice_nic_port *ports[SLUICE_CONFIG_MAX_PORTS];
-	/* Last raw NIC counters and what earlier resets took away (see nic_stats()). */
+	/* Last raw NIC counters and what earlier resets took away (see daemon_nic_stats()). */
 	struct sluice_nic_stats nic_last[SLUICE_CONFIG_MAX_PORTS];
 	struct sluice_nic_stats nic_base[SLUICE_CONFIG_MAX_PORTS];
 	uint32_t nlisteners;
@@ -144,7 +144,7 @@ struct totals {
 	uint64_t forwarded, pending;
 	bool have_fwd;
 	struct sluice_fwd_stats fwd;
-	/* Residues of each identity: exactly zero unless events leaked (see gather()). */
+	/* Residues of each identity: exactly zero unless events leaked (see daemon_gather()). */
 	struct sluice_daemon_residues res;
 	int64_t in_flight; /* enqueued, not yet durable or shed by storage */
 	uint64_t unaccounted;
@@ -166,30 +166,30 @@ struct producer_list {
 };
 
 /* daemon.c */
-void set_state(struct sluice_daemon *d, enum daemon_state s);
+void daemon_set_state(struct sluice_daemon *d, enum daemon_state s);
 
 /* daemon_account.c: all called with d->lock held. */
-uint64_t iabs(int64_t v);
-int nic_stats(struct sluice_daemon *d, uint32_t port, struct sluice_nic_stats *out);
+uint64_t daemon_iabs(int64_t v);
+int daemon_nic_stats(struct sluice_daemon *d, uint32_t port, struct sluice_nic_stats *out);
 uint64_t fwd_pending(struct sluice_daemon *d, struct sluice_fwd_stats *fs);
-void gather(struct sluice_daemon *d, struct totals *t);
+void daemon_gather(struct sluice_daemon *d, struct totals *t);
 
 /* daemon_health.c (d->lock held) */
-int health_locked(struct sluice_daemon *d, char *reason, size_t len);
+int daemon_health_locked(struct sluice_daemon *d, char *reason, size_t len);
 
 /* daemon_metrics.c (d->lock held) */
-void gather_producers(struct sluice_daemon *d, struct producer_list *pl);
-int disk_space(const struct sluice_daemon *d, uint64_t *free_bytes, uint64_t *size_bytes);
+void daemon_gather_producers(struct sluice_daemon *d, struct producer_list *pl);
+int daemon_disk_space(const struct sluice_daemon *d, uint64_t *free_bytes, uint64_t *size_bytes);
 
 /* daemon_reload.c */
-void supervise(struct sluice_daemon *d, double now);
-void supervise_start(struct sluice_daemon *d);
+void daemon_supervise(struct sluice_daemon *d, double now);
+void daemon_supervise_start(struct sluice_daemon *d);
 
 /* daemon_requests.c */
-int config_set_apply(struct sluice_daemon *d, const char *key, const char *value, char *err,
-		     size_t errlen);
+int daemon_config_set_apply(struct sluice_daemon *d, const char *key, const char *value, char *err,
+			    size_t errlen);
 
 /* daemon_start.c */
-uint32_t batch_capacity(const struct sluice_daemon *d);
+uint32_t daemon_batch_capacity(const struct sluice_daemon *d);
 
 #endif /* SLUICE_DAEMON_INTERNAL_H */

@@ -53,7 +53,7 @@ static void collect_nic(struct sluice_daemon *d, const struct sluice_metric_sink
 	struct sluice_nic_stats st[SLUICE_CONFIG_MAX_PORTS];
 
 	for (uint32_t p = 0; p < d->nports; p++)
-		if (nic_stats(d, p, &st[p]) != 0)
+		if (daemon_nic_stats(d, p, &st[p]) != 0)
 			memset(&st[p], 0, sizeof(st[p]));
 	for (size_t i = 0; i < sizeof(f) / sizeof(f[0]); i++) {
 		sluice_metric_begin(s, f[i].id);
@@ -491,7 +491,7 @@ static int by_loss(const void *a, const void *b)
  * through the entries' sequence locks: the workers copy nothing and never wait for it.
  * Caller holds d->lock.
  */
-void gather_producers(struct sluice_daemon *d, struct producer_list *pl)
+void daemon_gather_producers(struct sluice_daemon *d, struct producer_list *pl)
 {
 	memset(pl, 0, sizeof(*pl));
 	for (uint32_t w = 0; w < d->nworkers; w++)
@@ -504,7 +504,7 @@ static void collect_producers(struct sluice_daemon *d, const struct sluice_metri
 {
 	struct producer_list pl;
 
-	gather_producers(d, &pl);
+	daemon_gather_producers(d, &pl);
 	/* The source is part of a stream's identity: two sources may use one producer id. */
 	sluice_metric_begin(s, SLUICE_M_PRODUCER_LOST_EVENTS);
 	for (size_t i = 0; i < pl.n && i < TOP_PRODUCERS_METRICS; i++) {
@@ -534,7 +534,7 @@ static void collect_producers(struct sluice_daemon *d, const struct sluice_metri
 }
 
 /* Free and total bytes of storage.data_dir's file system. @return 0 or -errno. */
-int disk_space(const struct sluice_daemon *d, uint64_t *free_bytes, uint64_t *size_bytes)
+int daemon_disk_space(const struct sluice_daemon *d, uint64_t *free_bytes, uint64_t *size_bytes)
 {
 	struct statvfs v;
 
@@ -559,7 +559,7 @@ void sluice_daemon_collect(struct sluice_daemon *d, const struct sluice_metric_s
 	one(sink, SLUICE_M_START_TIME_SECONDS, d->start_time_s);
 	one(sink, SLUICE_M_STARTUP_DURATION_SECONDS, d->startup_s);
 	if (d->state == STATE_RUNNING || d->state == STATE_STOPPING) {
-		gather(d, &t);
+		daemon_gather(d, &t);
 		sluice_metric_begin(sink, SLUICE_M_ACCOUNTING_EVENTS);
 		{
 			static const char *const stage[] = {"nic_received",
@@ -595,7 +595,7 @@ void sluice_daemon_collect(struct sluice_daemon *d, const struct sluice_metric_s
 		{
 			uint64_t free_b = 0, size_b = 0;
 
-			if (disk_space(d, &free_b, &size_b) == 0) {
+			if (daemon_disk_space(d, &free_b, &size_b) == 0) {
 				one(sink, SLUICE_M_STORAGE_DISK_FREE_BYTES, (double)free_b);
 				one(sink, SLUICE_M_STORAGE_DISK_SIZE_BYTES, (double)size_b);
 			}

@@ -21,7 +21,7 @@ static const char *port_waited_down(struct sluice_daemon *d)
  * READY=1 once the log is recovered (start did that) and every port start-up waits for
  * has its link; then STATUS= with the live rates once a second. Caller holds d->lock.
  */
-void supervise(struct sluice_daemon *d, double now)
+void daemon_supervise(struct sluice_daemon *d, double now)
 {
 	const char *down = port_waited_down(d);
 	uint32_t up = 0;
@@ -37,7 +37,7 @@ void supervise(struct sluice_daemon *d, double now)
 	if (!d->notify || now < d->status_t + 1.0)
 		return;
 	dt = d->status_t > 0 ? now - d->status_t : 0;
-	gather(d, &t);
+	daemon_gather(d, &t);
 	for (uint32_t i = 0; i < d->nports; i++)
 		up += sluice_nic_port_link_up(d->ports[i]) ? 1 : 0;
 	if (!d->ready)
@@ -99,7 +99,7 @@ static void watch_stall(void *arg, unsigned index, uint64_t stalled_ms)
 }
 
 /* After a successful start: the watchdog, when the service manager asks for one. */
-void supervise_start(struct sluice_daemon *d)
+void daemon_supervise_start(struct sluice_daemon *d)
 {
 	uint64_t usec = sluice_notify_watchdog_usec();
 	int rc;
@@ -293,7 +293,7 @@ int sluice_daemon_reload(struct sluice_daemon *d)
 			continue;
 		}
 		if (r && f->runtime &&
-		    config_set_apply(d, f->key, f->value, err, sizeof(err)) == 0) {
+		    daemon_config_set_apply(d, f->key, f->value, err, sizeof(err)) == 0) {
 			DLOG(NOTICE, "reload: %s = %s (was %s)", f->key, f->value, r->value);
 			json_array_append_new(applied,
 					      json_pack("{s:s,s:s,s:s}", "key", f->key, "value",

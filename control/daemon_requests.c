@@ -32,7 +32,7 @@ static json_t *reasons_array(struct sluice_daemon *d, bool *healthy)
 	json_t *a = json_array();
 	char *save = NULL;
 
-	*healthy = health_locked(d, reason, sizeof(reason)) == 0;
+	*healthy = daemon_health_locked(d, reason, sizeof(reason)) == 0;
 	if (!*healthy)
 		for (char *tok = strtok_r(reason, "\n", &save); tok;
 		     tok = strtok_r(NULL, "\n", &save))
@@ -88,7 +88,7 @@ static json_t *req_status(struct sluice_daemon *d, const char *cmd, json_t *args
 				    json_integer(sluice_metrics_http_port(d->http)));
 	for (uint32_t i = 0; i < d->nports; i++) {
 		struct sluice_nic_stats st = {0};
-		nic_stats(d, i, &st);
+		daemon_nic_stats(d, i, &st);
 		json_array_append_new(
 			ports,
 			json_pack("{s:s,s:s,s:b,s:I,s:I,s:I}", "name", d->cfg->ports[i].name,
@@ -143,7 +143,7 @@ static json_t *req_stats(struct sluice_daemon *d, const char *cmd, json_t *args)
 		json_decref(sreason);
 		return reply_err("sluiced is %s", state_names[d->state]);
 	}
-	gather(d, &t);
+	daemon_gather(d, &t);
 	for (int i = 1; i < SLUICE_DP_REJECT__COUNT; i++)
 		if (t.w.rejects[i])
 			json_object_set_new(rej, sluice_dp_reject_name((enum sluice_dp_reject)i),
@@ -224,7 +224,7 @@ static json_t *req_producers(struct sluice_daemon *d, const char *cmd, json_t *a
 			return reply_err("limit must be a positive integer");
 		limit = json_integer_value(limit_j);
 	}
-	gather_producers(d, &pl);
+	daemon_gather_producers(d, &pl);
 	a = json_array();
 	for (size_t i = 0; i < pl.n && (json_int_t)i < limit; i++) {
 		const struct producer_row *p = &pl.rows[i];
@@ -406,8 +406,8 @@ static void apply_runtime(struct sluice_daemon *d, const char *key)
  * `sluicectl config set` and a reload (SIGHUP) both come here. Nothing changes on error
  * (reason in @p err). Caller holds d->lock. @return 0, -ENOENT, -EPERM or -EINVAL.
  */
-int config_set_apply(struct sluice_daemon *d, const char *key, const char *value, char *err,
-		     size_t errlen)
+int daemon_config_set_apply(struct sluice_daemon *d, const char *key, const char *value, char *err,
+			    size_t errlen)
 {
 	char previous[SLUICE_CONFIG_STR_MAX + 64];
 	int rc;
@@ -420,9 +420,9 @@ int config_set_apply(struct sluice_daemon *d, const char *key, const char *value
 	if (rc)
 		return rc;
 	/* Batch buffers were sized at start: a larger batch cannot fit them. */
-	if (strcmp(key, "dataplane.batch_bytes") == 0 && batch_capacity(d) &&
-	    d->cfg->dataplane.batch_bytes > batch_capacity(d)) {
-		uint64_t cap = batch_capacity(d);
+	if (strcmp(key, "dataplane.batch_bytes") == 0 && daemon_batch_capacity(d) &&
+	    d->cfg->dataplane.batch_bytes > daemon_batch_capacity(d)) {
+		uint64_t cap = daemon_batch_capacity(d);
 		char ignored[64];
 
 		sluice_config_set(d->cfg, key, previous, ignored, sizeof(ignored));
@@ -468,8 +468,8 @@ static json_t *req_config(struct sluice_daemon *d, const char *cmd, json_t *args
 		json_t *vj = json_object_get(args, "value");
 		if (!json_is_string(vj))
 			return reply_err("config.set needs args value (string, as in the file)");
-		rc = config_set_apply(d, json_string_value(kj), json_string_value(vj), err,
-				      sizeof(err));
+		rc = daemon_config_set_apply(d, json_string_value(kj), json_string_value(vj), err,
+					     sizeof(err));
 		if (rc)
 			return reply_err("%s", err);
 	}
@@ -532,7 +532,7 @@ static json_t *req_flush(struct sluice_daemon *d, const char *cmd, json_t *args)
 		sluice_worker_flush_request(d->workers[w]);
 	for (;;) {
 		struct totals t;
-		gather(d, &t);
+		daemon_gather(d, &t);
 		if (t.w.events_open == 0 && t.w.events_enqueued <= t.appended + t.storage_shed)
 			break;
 		if (sluice_mono_s() > deadline || d->state != STATE_RUNNING) {

@@ -217,7 +217,7 @@ static int start_pools(struct sluice_daemon *d)
 }
 
 /* Largest batch the batch buffers hold (the same on every socket). */
-uint32_t batch_capacity(const struct sluice_daemon *d)
+uint32_t daemon_batch_capacity(const struct sluice_daemon *d)
 {
 	for (int s = 0; s < RTE_MAX_NUMA_NODES; s++)
 		if (d->batch_pools[s])
@@ -617,7 +617,7 @@ int sluice_daemon_start(struct sluice_daemon *d)
 	clock_gettime(CLOCK_REALTIME, &wall);
 	d->start_time_s = sluice_ts_s(&wall);
 	d->forwarding = sluice_config_forwarding(d->cfg);
-	set_state(d, STATE_STARTING);
+	daemon_set_state(d, STATE_STARTING);
 	d->log_stream = log_setup(d->cfg);
 	d->notify = getenv("NOTIFY_SOCKET") != NULL;
 	sluice_host_numa_check(sluice_host_root(), d->cfg, numa_warn, NULL);
@@ -641,8 +641,8 @@ int sluice_daemon_start(struct sluice_daemon *d)
 		goto fail;
 	clock_gettime(CLOCK_MONOTONIC, &d->started_mono);
 	d->startup_s = sluice_ts_s(&d->started_mono) - sluice_ts_s(&t0);
-	set_state(d, STATE_RUNNING);
-	supervise_start(d);
+	daemon_set_state(d, STATE_RUNNING);
+	daemon_supervise_start(d);
 	DLOG(NOTICE,
 	     "running: %u ports, %u workers (lcores %s), %u writers, %u partitions, forwarding "
 	     "%s; started in %.1f ms",
@@ -651,8 +651,8 @@ int sluice_daemon_start(struct sluice_daemon *d)
 	     d->startup_s * 1e3);
 	return 0;
 fail:
-	set_state(d, STATE_FAILED);
+	daemon_set_state(d, STATE_FAILED);
 	sluice_daemon_stop(d);
-	set_state(d, STATE_FAILED);
+	daemon_set_state(d, STATE_FAILED);
 	return rc;
 }

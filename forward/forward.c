@@ -42,7 +42,7 @@ RTE_LOG_REGISTER(sluice_forward_logtype, sluice.forwarder, INFO)
 
 SLUICE_LOG_FUNCTION(, fwd_log, sluice_forward_logtype, "forwarder: ", 1024)
 
-void count_error(struct sluice_fwd *f, int code)
+void fwd_count_error(struct sluice_fwd *f, int code)
 {
 	pthread_mutex_lock(&f->err_lock);
 	for (uint32_t i = 0; i < f->nerrors; i++) {
@@ -122,7 +122,7 @@ static struct kreq *req_get(void *ctx)
 	return q;
 }
 
-void req_put(void *ctx, struct kreq *q)
+void fwd_req_put(void *ctx, struct kreq *q)
 {
 	struct sluice_fwd *f = ctx;
 
@@ -146,8 +146,8 @@ static void req_free_all(struct sluice_fwd *f)
 
 /* Start a request of @p api on @p c: header written, body to follow. NULL when out of
  * memory or the broker speaks no common version. */
-struct kreq *req_begin(struct sluice_fwd *f, struct kconn *c, int16_t api, kreq_cb cb,
-		       size_t *size_at)
+struct kreq *fwd_req_begin(struct sluice_fwd *f, struct kconn *c, int16_t api, kreq_cb cb,
+			   size_t *size_at)
 {
 	int16_t ver = kconn_version(c, api);
 	struct kreq *q;
@@ -170,7 +170,7 @@ struct kreq *req_begin(struct sluice_fwd *f, struct kconn *c, int16_t api, kreq_
 /* ---------------------------------------------------------------------------------------- */
 /* Brokers                                                                                    */
 
-struct fbroker *broker_find(struct sluice_fwd *f, int32_t id)
+struct fbroker *fwd_broker_find(struct sluice_fwd *f, int32_t id)
 {
 	for (uint32_t i = 0; i < f->nbrokers; i++)
 		if (f->brokers[i]->id == id)
@@ -178,9 +178,9 @@ struct fbroker *broker_find(struct sluice_fwd *f, int32_t id)
 	return NULL;
 }
 
-struct fbroker *broker_upsert(struct sluice_fwd *f, int32_t id, const char *host, uint16_t port)
+struct fbroker *fwd_broker_upsert(struct sluice_fwd *f, int32_t id, const char *host, uint16_t port)
 {
-	struct fbroker *b = broker_find(f, id), **nb;
+	struct fbroker *b = fwd_broker_find(f, id), **nb;
 
 	if (b) {
 		if (strcmp(b->conn.host, host) != 0 || b->conn.port != port) {
@@ -205,7 +205,7 @@ struct fbroker *broker_upsert(struct sluice_fwd *f, int32_t id, const char *host
 	return b;
 }
 
-struct kconn *any_ready(struct sluice_fwd *f)
+struct kconn *fwd_any_ready(struct sluice_fwd *f)
 {
 	for (uint32_t i = 0; i < f->nbrokers; i++) {
 		struct kconn *c = &f->brokers[(i + f->rr) % f->nbrokers]->conn;
@@ -232,7 +232,7 @@ static void conn_state_changed(void *ctx, struct kconn *c, bool ready, int err)
 		return;
 	}
 	if (err != -ECANCELED)
-		count_error(f, err);
+		fwd_count_error(f, err);
 	if (c->node_id >= 0)
 		f->meta_needed = true; /* leadership may have moved with the broker */
 }
@@ -240,25 +240,25 @@ static void conn_state_changed(void *ctx, struct kconn *c, bool ready, int err)
 /* ---------------------------------------------------------------------------------------- */
 /* Slots and the acknowledged cursor                                                          */
 
-struct slot *slot_at(struct fpart *p, uint32_t i)
+struct slot *fwd_slot_at(struct fpart *p, uint32_t i)
 {
 	return &p->slots[(p->shead + i) % SLOTS];
 }
 
-struct slot *slot_by_id(struct fpart *p, uint32_t id)
+struct slot *fwd_slot_by_id(struct fpart *p, uint32_t id)
 {
 	for (uint32_t i = 0; i < p->scount; i++)
-		if (slot_at(p, i)->id == id)
-			return slot_at(p, i);
+		if (fwd_slot_at(p, i)->id == id)
+			return fwd_slot_at(p, i);
 	return NULL;
 }
 
-void publish_inflight(struct fpart *p)
+void fwd_publish_inflight(struct fpart *p)
 {
 	STORE(p->a_inflight_msgs, p->inflight_records);
 	STORE(p->a_inflight_bytes, p->inflight_bytes);
 	if (p->scount)
-		STORE(p->a_oldest_ts, slot_at(p, 0)->first_ts);
+		STORE(p->a_oldest_ts, fwd_slot_at(p, 0)->first_ts);
 	else if (p->have_src && p->src.remaining > 0)
 		STORE(p->a_oldest_ts, p->src.base_ts);
 	else
@@ -266,7 +266,7 @@ void publish_inflight(struct fpart *p)
 }
 
 /* Same buckets as the storage fsync histogram: bucket i holds (2^(i-1), 2^i] µs. */
-void ack_latency_observe(struct fpart *p, uint64_t us, uint32_t records)
+void fwd_ack_latency_observe(struct fpart *p, uint64_t us, uint32_t records)
 {
 	unsigned i = 0;
 
@@ -276,12 +276,12 @@ void ack_latency_observe(struct fpart *p, uint64_t us, uint32_t records)
 	ADD(p->a_ack_sum_us, us * records);
 }
 
-void advance_acked(struct fpart *p)
+void fwd_advance_acked(struct fpart *p)
 {
 	bool moved = false;
 
-	while (p->scount && slot_at(p, 0)->state == SLOT_ACKED) {
-		struct slot *s = slot_at(p, 0);
+	while (p->scount && fwd_slot_at(p, 0)->state == SLOT_ACKED) {
+		struct slot *s = fwd_slot_at(p, 0);
 
 		p->acked = s->base_offset + s->records;
 		if (p->acked > p->acked_hw)
@@ -295,14 +295,14 @@ void advance_acked(struct fpart *p)
 	}
 	if (moved)
 		STORE(p->a_forwarded, p->acked);
-	publish_inflight(p);
+	fwd_publish_inflight(p);
 }
 
 /* Forget every slot not acknowledged (nothing of the partition may be in flight). */
-void slots_drop(struct fpart *p)
+void fwd_slots_drop(struct fpart *p)
 {
 	while (p->scount) {
-		struct slot *s = slot_at(p, p->scount - 1);
+		struct slot *s = fwd_slot_at(p, p->scount - 1);
 
 		if (s->state == SLOT_ACKED)
 			break;
@@ -311,14 +311,14 @@ void slots_drop(struct fpart *p)
 		s->state = SLOT_FREE;
 		p->scount--;
 	}
-	advance_acked(p);
+	fwd_advance_acked(p);
 	p->next_build = p->acked;
 	p->have_src = false;
 	if (p->reader) {
 		sluice_reader_close(p->reader);
 		p->reader = NULL;
 	}
-	publish_inflight(p);
+	fwd_publish_inflight(p);
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -398,13 +398,13 @@ static void update_wants(struct sluice_fwd *f)
 		f->brokers[i]->conn.want = false;
 	for (uint32_t i = 0; i < f->nparts; i++) {
 		struct fbroker *b =
-			f->parts[i].leader >= 0 ? broker_find(f, f->parts[i].leader) : NULL;
+			f->parts[i].leader >= 0 ? fwd_broker_find(f, f->parts[i].leader) : NULL;
 
 		if (b)
 			b->conn.want = true;
 	}
 	if (f->pid_state == PID_COORD || f->pid_state == PID_INIT) {
-		struct fbroker *b = broker_find(f, f->coord_id);
+		struct fbroker *b = fwd_broker_find(f, f->coord_id);
 
 		if (b)
 			b->conn.want = true;
@@ -508,15 +508,15 @@ static void *fwd_main(void *arg)
 		}
 		if (f->draining && (drained(f) || now >= drain_deadline || f->fenced))
 			break;
-		service_metadata(f, now);
-		service_pid(f, now);
+		fwd_service_metadata(f, now);
+		fwd_service_pid(f, now);
 		for (uint32_t k = 0; k < f->nparts; k++)
-			work += service_partition(f, &f->parts[(f->rr + k) % f->nparts], now);
+			work += fwd_service_partition(f, &f->parts[(f->rr + k) % f->nparts], now);
 		f->rr = f->nparts ? (f->rr + 1) % f->nparts : 0;
 		update_wants(f);
-		if (!f->fenced && !f->switch_wanted && sessions_sync(f) == 0)
+		if (!f->fenced && !f->switch_wanted && fwd_sessions_sync(f) == 0)
 			for (uint32_t i = 0; i < f->nbrokers; i++)
-				work += send_produce(f, f->brokers[i], now);
+				work += fwd_send_produce(f, f->brokers[i], now);
 		tick_all(f, now, &next);
 		for (uint32_t i = 0; i < f->nparts; i++) {
 			struct fpart *p = &f->parts[i];
@@ -550,7 +550,7 @@ static void *fwd_main(void *arg)
 			last_sample = now;
 		}
 		if (now - f->last_ckpt_ms >= f->checkpoint_interval_ms) {
-			ckpt_write(f, false);
+			fwd_ckpt_write(f, false);
 			f->last_ckpt_ms = now;
 		}
 	}
@@ -569,7 +569,7 @@ static void *fwd_main(void *arg)
 	for (uint32_t i = 0; i < f->nbootstrap; i++)
 		kconn_fini(&f->bootstrap[i]);
 	report_forwarded(f);
-	ckpt_write(f, false);
+	fwd_ckpt_write(f, false);
 	for (uint32_t i = 0; i < f->nparts; i++) {
 		struct fpart *p = &f->parts[i];
 
@@ -578,7 +578,7 @@ static void *fwd_main(void *arg)
 		p->reader = NULL;
 		p->have_src = false;
 		p->sent = 0;
-		slots_drop(p);
+		fwd_slots_drop(p);
 		p->state = P_WAIT;
 	}
 	set_state(f, f->fenced ? SLUICE_FWD_FENCED : SLUICE_FWD_STOPPED);
@@ -727,7 +727,7 @@ int sluice_fwd_create(const struct sluice_fwd_opts *o, struct sluice_fwd **out)
 		.conf = &f->conf,
 		.tls = f->tls,
 		.req_get = req_get,
-		.req_put = req_put,
+		.req_put = fwd_req_put,
 		.state_changed = conn_state_changed,
 		.ctx = f,
 	};
@@ -827,7 +827,7 @@ int sluice_fwd_create(const struct sluice_fwd_opts *o, struct sluice_fwd **out)
 			goto fail;
 		}
 	}
-	f->legacy_ckpt = ckpt_load(f) && f->ss.n == 0;
+	f->legacy_ckpt = fwd_ckpt_load(f) && f->ss.n == 0;
 	for (uint32_t i = 0; i < f->nparts; i++)
 		STORE(f->parts[i].a_forwarded, f->parts[i].acked);
 	f->pid_state = f->ss.n > 0 ? PID_OK : PID_NONE;

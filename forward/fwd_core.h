@@ -251,31 +251,32 @@ struct sluice_fwd {
 /* Shared between the forwarder's files (all on the forwarder thread unless said). */
 
 /* forward.c */
-void count_error(struct sluice_fwd *f, int code);
-void req_put(void *ctx, struct kreq *q);
-struct kreq *req_begin(struct sluice_fwd *f, struct kconn *c, int16_t api, kreq_cb cb,
-		       size_t *size_at);
-struct fbroker *broker_find(struct sluice_fwd *f, int32_t id);
-struct fbroker *broker_upsert(struct sluice_fwd *f, int32_t id, const char *host, uint16_t port);
-struct kconn *any_ready(struct sluice_fwd *f);
-struct slot *slot_at(struct fpart *p, uint32_t i);
-struct slot *slot_by_id(struct fpart *p, uint32_t id);
-void publish_inflight(struct fpart *p);
-void ack_latency_observe(struct fpart *p, uint64_t us, uint32_t records);
-void advance_acked(struct fpart *p);
-void slots_drop(struct fpart *p);
+void fwd_count_error(struct sluice_fwd *f, int code);
+void fwd_req_put(void *ctx, struct kreq *q);
+struct kreq *fwd_req_begin(struct sluice_fwd *f, struct kconn *c, int16_t api, kreq_cb cb,
+			   size_t *size_at);
+struct fbroker *fwd_broker_find(struct sluice_fwd *f, int32_t id);
+struct fbroker *fwd_broker_upsert(struct sluice_fwd *f, int32_t id, const char *host,
+				  uint16_t port);
+struct kconn *fwd_any_ready(struct sluice_fwd *f);
+struct slot *fwd_slot_at(struct fpart *p, uint32_t i);
+struct slot *fwd_slot_by_id(struct fpart *p, uint32_t id);
+void fwd_publish_inflight(struct fpart *p);
+void fwd_ack_latency_observe(struct fpart *p, uint64_t us, uint32_t records);
+void fwd_advance_acked(struct fpart *p);
+void fwd_slots_drop(struct fpart *p);
 
 /* fwd_produce.c */
-int reader_reposition(struct fpart *p);
-uint32_t send_produce(struct sluice_fwd *f, struct fbroker *b, uint64_t now);
-uint32_t service_partition(struct sluice_fwd *f, struct fpart *p, uint64_t now);
+int fwd_reader_reposition(struct fpart *p);
+uint32_t fwd_send_produce(struct sluice_fwd *f, struct fbroker *b, uint64_t now);
+uint32_t fwd_service_partition(struct sluice_fwd *f, struct fpart *p, uint64_t now);
 
 /* fwd_resume.c */
-bool ckpt_load(struct sluice_fwd *f);
-void ckpt_write(struct sluice_fwd *f, bool force);
-int sessions_sync(struct sluice_fwd *f);
-void service_metadata(struct sluice_fwd *f, uint64_t now);
-void service_pid(struct sluice_fwd *f, uint64_t now);
-void service_resume(struct sluice_fwd *f, struct fpart *p, uint64_t now);
+bool fwd_ckpt_load(struct sluice_fwd *f);
+void fwd_ckpt_write(struct sluice_fwd *f, bool force);
+int fwd_sessions_sync(struct sluice_fwd *f);
+void fwd_service_metadata(struct sluice_fwd *f, uint64_t now);
+void fwd_service_pid(struct sluice_fwd *f, uint64_t now);
+void fwd_service_resume(struct sluice_fwd *f, struct fpart *p, uint64_t now);
 
 #endif /* SLUICE_FWD_CORE_H */

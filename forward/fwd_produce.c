@@ -11,7 +11,7 @@
 
 /* Position the reader at next_build. @return 0, or -errno (held, retried). A range deleted
  * by retention (policy drop) is skipped and counted. */
-int reader_reposition(struct fpart *p)
+int fwd_reader_reposition(struct fpart *p)
 {
 	struct sluice_partition_stats st;
 	int rc;
@@ -79,7 +79,7 @@ static bool src_ready(struct fpart *p)
 	if (p->have_src && p->src.remaining > 0)
 		return true;
 	p->have_src = false;
-	if (!p->reader && reader_reposition(p))
+	if (!p->reader && fwd_reader_reposition(p))
 		return false;
 	if (sluice_partition_durable_offset(p->sp) <= p->next_build)
 		return false;
@@ -172,7 +172,7 @@ static uint32_t build_slot(struct sluice_fwd *f, struct fpart *p)
 	start = p->next_build;
 	if (cur->base[p->idx] < 0) {
 		/* First batch of this session for the partition: its base must be on disk
-		 * before the batch can be sent (sessions_sync runs before any send). */
+		 * before the batch can be sent (fwd_sessions_sync runs before any send). */
 		cur->base[p->idx] = start;
 		f->ss_dirty = true;
 	}
@@ -182,7 +182,7 @@ static uint32_t build_slot(struct sluice_fwd *f, struct fpart *p)
 		if (want > (size_t)limit + SLUICE_RB_HEADER_BYTES)
 			want = (size_t)limit + SLUICE_RB_HEADER_BYTES;
 		if (slot_reserve(bufp, capp, want)) {
-			count_error(f, -ENOMEM);
+			fwd_count_error(f, -ENOMEM);
 			return 0;
 		}
 	}
@@ -234,7 +234,7 @@ static uint32_t build_slot(struct sluice_fwd *f, struct fpart *p)
 		if (c.cap >= (size_t)limit + SLUICE_RB_HEADER_BYTES)
 			break;
 		if (slot_reserve(bufp, capp, c.cap * 2)) {
-			count_error(f, -ENOMEM);
+			fwd_count_error(f, -ENOMEM);
 			break;
 		}
 		c.buf = *bufp;
@@ -246,7 +246,7 @@ static uint32_t build_slot(struct sluice_fwd *f, struct fpart *p)
 		return 0;
 	if (compress &&
 	    slot_reserve(&s->buf, &s->cap, coal_codec_bound(f->codec_ctx, c.len - 61))) {
-		count_error(f, -ENOMEM);
+		fwd_count_error(f, -ENOMEM);
 		compress = false;
 	}
 	s->seq = seq_of(cur, p->idx, start);
@@ -255,7 +255,7 @@ static uint32_t build_slot(struct sluice_fwd *f, struct fpart *p)
 	if (compress && in_place) {
 		/* Compression did not help: send the records as they are. */
 		if (slot_reserve(&s->buf, &s->cap, len)) {
-			count_error(f, -ENOMEM);
+			fwd_count_error(f, -ENOMEM);
 			return 0;
 		}
 		memcpy(s->buf, c.buf, len);
@@ -271,7 +271,7 @@ static uint32_t build_slot(struct sluice_fwd *f, struct fpart *p)
 	p->next_build = start + c.count;
 	p->inflight_records += s->records;
 	p->inflight_bytes += s->len;
-	publish_inflight(p);
+	fwd_publish_inflight(p);
 	return s->records;
 }
 
@@ -313,19 +313,19 @@ static void produce_result(struct sluice_fwd *f, struct fpart *p, struct slot *s
 		s->state = SLOT_ACKED;
 		p->retry_backoff_ms = 0;
 		p->last_err = 0;
-		ack_latency_observe(p, sluice_mono_us() - s->read_us, s->records);
+		fwd_ack_latency_observe(p, sluice_mono_us() - s->read_us, s->records);
 		ADD(p->a_delivered_records, s->records);
 		ADD(p->a_delivered_bytes, s->len);
 		ADD(p->a_delivered_batches, 1);
 		ADD(f->a_delivered_records, s->records);
 		ADD(f->a_delivered_bytes, s->len);
 		ADD(f->a_delivered_batches, 1);
-		advance_acked(p);
+		fwd_advance_acked(p);
 		return;
 	}
 	ADD(p->a_delivery_errors, 1);
 	ADD(f->a_delivery_errors, 1);
-	count_error(f, err);
+	fwd_count_error(f, err);
 	if (err == KERR_NONE) {
 		/* Acknowledged without an offset: the broker took it for a duplicate of a batch
 		 * it already has. Which one is not said (librdkafka's mock says only this), so
@@ -408,7 +408,7 @@ static void on_produce_result(void *ctx, const struct kp_produce_result *r)
 		    memcmp(p->topic->kafka_topic, r->topic, (size_t)r->topic_len) != 0)
 			continue;
 		pc->done[i] = true;
-		s = slot_by_id(p, pc->q->slots[i]);
+		s = fwd_slot_by_id(p, pc->q->slots[i]);
 		if (s && s->state == SLOT_SENT)
 			produce_result(f, p, s, r->err, r->base_offset);
 		return;
@@ -436,7 +436,7 @@ static void on_produce(struct kconn *c, struct kreq *q, int err, const uint8_t *
 
 		if (done[i])
 			continue;
-		s = slot_by_id(p, q->slots[i]);
+		s = fwd_slot_by_id(p, q->slots[i]);
 		if (!s || s->state != SLOT_SENT)
 			continue;
 		/* No answer for it (connection lost, timeout, malformed response): its fate is
@@ -444,7 +444,7 @@ static void on_produce(struct kconn *c, struct kreq *q, int err, const uint8_t *
 		p->sent--;
 		s->state = SLOT_BUILT;
 		p->seq_failed_round = true;
-		count_error(f, err ? err : -EPROTO);
+		fwd_count_error(f, err ? err : -EPROTO);
 		retry_arm(f, p, 0);
 	}
 	if (err == -EBADMSG)
@@ -463,7 +463,7 @@ static struct slot *next_to_send(struct fpart *p, uint64_t now)
 		p->seq_failed_round = false;
 	}
 	for (uint32_t i = 0; i < p->scount; i++) {
-		struct slot *s = slot_at(p, i);
+		struct slot *s = fwd_slot_at(p, i);
 
 		if (s->state == SLOT_BUILT)
 			return s;
@@ -472,7 +472,7 @@ static struct slot *next_to_send(struct fpart *p, uint64_t now)
 }
 
 /* Send one Produce request per broker while its connection takes more. */
-uint32_t send_produce(struct sluice_fwd *f, struct fbroker *b, uint64_t now)
+uint32_t fwd_send_produce(struct sluice_fwd *f, struct fbroker *b, uint64_t now)
 {
 	uint32_t sent = 0;
 
@@ -496,7 +496,8 @@ uint32_t send_produce(struct sluice_fwd *f, struct fbroker *b, uint64_t now)
 				if (!s)
 					continue;
 				if (!q) {
-					q = req_begin(f, &b->conn, KAPI_PRODUCE, on_produce, &at);
+					q = fwd_req_begin(f, &b->conn, KAPI_PRODUCE, on_produce,
+							  &at);
 					if (!q)
 						return sent;
 				}
@@ -545,7 +546,7 @@ uint32_t send_produce(struct sluice_fwd *f, struct fbroker *b, uint64_t now)
 /* ---------------------------------------------------------------------------------------- */
 /* The partition's own state machine                                                          */
 
-uint32_t service_partition(struct sluice_fwd *f, struct fpart *p, uint64_t now)
+uint32_t fwd_service_partition(struct sluice_fwd *f, struct fpart *p, uint64_t now)
 {
 	uint32_t work = 0;
 
@@ -558,7 +559,7 @@ uint32_t service_partition(struct sluice_fwd *f, struct fpart *p, uint64_t now)
 		return 0;
 	}
 	if (p->state == P_RESUME) {
-		service_resume(f, p, now);
+		fwd_service_resume(f, p, now);
 		return 0;
 	}
 	/* P_RUN */
@@ -568,7 +569,7 @@ uint32_t service_partition(struct sluice_fwd *f, struct fpart *p, uint64_t now)
 	}
 	if ((p->needs_resume || p->rebuild) && p->sent == 0) {
 		if (p->needs_resume) {
-			slots_drop(p);
+			fwd_slots_drop(p);
 			p->needs_resume = false;
 			p->rebuild = false;
 			p->retry = false;
@@ -579,7 +580,7 @@ uint32_t service_partition(struct sluice_fwd *f, struct fpart *p, uint64_t now)
 			p->rs.gen++;
 			return 0;
 		}
-		slots_drop(p);
+		fwd_slots_drop(p);
 		p->rebuild = false;
 		p->retry = false;
 		p->seq_failed_round = false;
@@ -587,7 +588,7 @@ uint32_t service_partition(struct sluice_fwd *f, struct fpart *p, uint64_t now)
 	if (LOAD(p->topic->paused) && p->scount == 0 && !p->needs_resume) {
 		/* Nothing is sent, but the age of what waits is still reported. */
 		src_ready(p);
-		publish_inflight(p);
+		fwd_publish_inflight(p);
 		return 0;
 	}
 	if (p->needs_resume || p->rebuild || p->needs_switch || f->switch_wanted || f->fenced ||

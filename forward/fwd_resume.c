@@ -9,7 +9,7 @@
 /* ---------------------------------------------------------------------------------------- */
 /* Checkpoint: "<topic> <partition> <next offset>\n" per partition. A lower bound only.     */
 
-bool ckpt_load(struct sluice_fwd *f)
+bool fwd_ckpt_load(struct sluice_fwd *f)
 {
 	char path[4096], topic[SLUICE_TOPIC_NAME_MAX + 1], line[256];
 	bool any = false;
@@ -58,7 +58,7 @@ bool ckpt_load(struct sluice_fwd *f)
 	return any;
 }
 
-void ckpt_write(struct sluice_fwd *f, bool force)
+void fwd_ckpt_write(struct sluice_fwd *f, bool force)
 {
 	bool changed = force;
 	size_t cap = (size_t)f->nparts * (SLUICE_TOPIC_NAME_MAX + 48) + 1, len = 0;
@@ -96,7 +96,7 @@ out:
 }
 
 /* Persist the session table if a base was set. @return 0, or -errno: nothing may be sent. */
-int sessions_sync(struct sluice_fwd *f)
+int fwd_sessions_sync(struct sluice_fwd *f)
 {
 	int rc;
 
@@ -108,7 +108,7 @@ int sessions_sync(struct sluice_fwd *f)
 	if (rc) {
 		fwd_log(LOG_ERR, "%s/%s: %s (nothing is sent until it can be written)",
 			f->checkpoint_dir, FSESS_FILE, strerror(-rc));
-		count_error(f, rc);
+		fwd_count_error(f, rc);
 		return rc;
 	}
 	f->ss_dirty = false;
@@ -133,7 +133,7 @@ static void meta_broker(void *ctx, int32_t id, const char *host, int32_t hlen, i
 		return;
 	memcpy(h, host, (size_t)hlen);
 	h[hlen] = '\0';
-	broker_upsert(m->f, id, h, (uint16_t)port);
+	fwd_broker_upsert(m->f, id, h, (uint16_t)port);
 }
 
 static void meta_partition(void *ctx, const char *topic, int32_t tlen, int32_t partition,
@@ -176,7 +176,7 @@ static void on_metadata(struct kconn *c, struct kreq *q, int err, const uint8_t 
 	memset(seen, 0, sizeof(seen));
 	if (kp_metadata_parse(body, len, q->ver, &cb)) {
 		fwd_log(LOG_ERR, "%s:%u: malformed Metadata response", c->host, c->port);
-		count_error(f, -EBADMSG);
+		fwd_count_error(f, -EBADMSG);
 		f->meta_needed = true;
 		f->meta_retry_at = now + f->conf.retry_backoff_max_ms;
 		return;
@@ -216,7 +216,7 @@ static void on_metadata(struct kconn *c, struct kreq *q, int err, const uint8_t 
 	}
 }
 
-void service_metadata(struct sluice_fwd *f, uint64_t now)
+void fwd_service_metadata(struct sluice_fwd *f, uint64_t now)
 {
 	const char **names;
 	struct kconn *c;
@@ -225,18 +225,18 @@ void service_metadata(struct sluice_fwd *f, uint64_t now)
 
 	if (f->meta_outstanding || now < (f->meta_needed ? f->meta_retry_at : f->meta_at))
 		return;
-	c = any_ready(f);
+	c = fwd_any_ready(f);
 	if (!c) {
 		/* No connection: want the bootstrap servers (and any broker we know). */
 		for (uint32_t i = 0; i < f->nbootstrap; i++)
 			f->bootstrap[i].want = true;
 		return;
 	}
-	q = req_begin(f, c, KAPI_METADATA, on_metadata, &at);
+	q = fwd_req_begin(f, c, KAPI_METADATA, on_metadata, &at);
 	names = q ? calloc(f->ntopics, sizeof(*names)) : NULL;
 	if (!names) {
 		if (q)
-			req_put(f, q);
+			fwd_req_put(f, q);
 		return;
 	}
 	for (uint32_t t = 0; t < f->ntopics; t++)
@@ -270,7 +270,7 @@ static void begin_session_resume(struct sluice_fwd *f)
 	for (uint32_t i = 0; i < f->nparts; i++) {
 		struct fpart *p = &f->parts[i];
 
-		slots_drop(p);
+		fwd_slots_drop(p);
 		p->state = P_RESUME;
 		p->rs.step = RS_START;
 		p->rs.gen++;
@@ -296,12 +296,12 @@ static void on_init_pid(struct kconn *c, struct kreq *q, int err, const uint8_t 
 		return;
 	}
 	if (kp_init_producer_id_parse(body, len, q->ver, &kerr, &pid, &epoch)) {
-		count_error(f, -EBADMSG);
+		fwd_count_error(f, -EBADMSG);
 		pid_backoff(f, f->conf.retry_backoff_max_ms);
 		return;
 	}
 	if (kerr) {
-		count_error(f, kerr);
+		fwd_count_error(f, kerr);
 		switch (kerr) {
 		case KERR_NOT_COORDINATOR:
 		case KERR_COORDINATOR_NOT_AVAILABLE:
@@ -336,7 +336,7 @@ static void on_init_pid(struct kconn *c, struct kreq *q, int err, const uint8_t 
 		return;
 	}
 	if (pid < 0 || epoch < 0) {
-		count_error(f, -EBADMSG);
+		fwd_count_error(f, -EBADMSG);
 		pid_backoff(f, f->conf.retry_backoff_max_ms);
 		return;
 	}
@@ -344,7 +344,7 @@ static void on_init_pid(struct kconn *c, struct kreq *q, int err, const uint8_t 
 		ADD(f->a_fatal_resets, 1);
 	fsess_push(&f->ss, pid, epoch);
 	f->ss_dirty = true;
-	if (sessions_sync(f)) {
+	if (fwd_sessions_sync(f)) {
 		f->ss.n--; /* not persisted: not usable */
 		pid_backoff(f, f->conf.retry_backoff_max_ms);
 		return;
@@ -370,7 +370,7 @@ static void send_init_pid(struct sluice_fwd *f, struct kconn *c, uint64_t now)
 	size_t at;
 	bool bump;
 
-	q = req_begin(f, c, KAPI_INIT_PRODUCER_ID, on_init_pid, &at);
+	q = fwd_req_begin(f, c, KAPI_INIT_PRODUCER_ID, on_init_pid, &at);
 	if (!q) {
 		pid_backoff(f, 0);
 		return;
@@ -400,12 +400,12 @@ static void on_find_coordinator(struct kconn *c, struct kreq *q, int err, const 
 		return;
 	}
 	if (kp_find_coordinator_parse(body, len, q->ver, &co)) {
-		count_error(f, -EBADMSG);
+		fwd_count_error(f, -EBADMSG);
 		pid_backoff(f, f->conf.retry_backoff_max_ms);
 		return;
 	}
 	if (co.err) {
-		count_error(f, co.err);
+		fwd_count_error(f, co.err);
 		if (co.err != KERR_COORDINATOR_NOT_AVAILABLE &&
 		    co.err != KERR_COORDINATOR_LOAD_IN_PROGRESS && co.err != KERR_NOT_COORDINATOR)
 			fwd_log(LOG_ERR, "FindCoordinator(%s): %s", f->transactional_id,
@@ -414,11 +414,11 @@ static void on_find_coordinator(struct kconn *c, struct kreq *q, int err, const 
 		return;
 	}
 	if (co.port <= 0 || co.port > 65535 || co.node_id < 0) {
-		count_error(f, -EBADMSG);
+		fwd_count_error(f, -EBADMSG);
 		pid_backoff(f, f->conf.retry_backoff_max_ms);
 		return;
 	}
-	b = broker_upsert(f, co.node_id, co.host, (uint16_t)co.port);
+	b = fwd_broker_upsert(f, co.node_id, co.host, (uint16_t)co.port);
 	if (!b) {
 		pid_backoff(f, 0);
 		return;
@@ -435,7 +435,7 @@ static bool produce_drained(struct sluice_fwd *f)
 	return true;
 }
 
-void service_pid(struct sluice_fwd *f, uint64_t now)
+void fwd_service_pid(struct sluice_fwd *f, uint64_t now)
 {
 	struct fbroker *b;
 	struct kconn *c;
@@ -451,10 +451,10 @@ void service_pid(struct sluice_fwd *f, uint64_t now)
 	case PID_NONE:
 		if (now < f->pid_retry_at)
 			return;
-		c = any_ready(f);
+		c = fwd_any_ready(f);
 		if (!c)
 			return;
-		q = req_begin(f, c, KAPI_FIND_COORDINATOR, on_find_coordinator, &at);
+		q = fwd_req_begin(f, c, KAPI_FIND_COORDINATOR, on_find_coordinator, &at);
 		if (!q)
 			return;
 		kp_find_coordinator_req(&q->w, q->ver, f->transactional_id, 1);
@@ -463,7 +463,7 @@ void service_pid(struct sluice_fwd *f, uint64_t now)
 		kconn_send(c, q, now);
 		return;
 	case PID_COORD:
-		b = broker_find(f, f->coord_id);
+		b = fwd_broker_find(f, f->coord_id);
 		if (!b) {
 			f->pid_state = PID_NONE;
 			return;
@@ -555,7 +555,7 @@ static void resume_decide(struct sluice_fwd *f, struct fpart *p)
 				p->topic->name, p->partition, start);
 		} else {
 			/* From the start; what local retention already deleted is skipped (and
-			 * counted unless it was acknowledged once) by reader_reposition(). */
+			 * counted unless it was acknowledged once) by fwd_reader_reposition(). */
 			start = 0;
 			if (p->acked_hw > st.log_start_offset)
 				fwd_log(LOG_WARN,
@@ -602,9 +602,9 @@ static void resume_decide(struct sluice_fwd *f, struct fpart *p)
 	r->logged = false;
 	r->backoff_ms = 0;
 	p->last_err = 0;
-	reader_reposition(p);
+	fwd_reader_reposition(p);
 	p->state = P_RUN;
-	publish_inflight(p);
+	fwd_publish_inflight(p);
 }
 
 static void resume_batch(void *ctx, const struct kp_batch_info *b)
@@ -670,12 +670,12 @@ static void on_resume(struct kconn *c, struct kreq *q, int err, const uint8_t *b
 		int64_t off;
 
 		if (kp_list_offsets_parse(body, len, q->ver, &kerr, &off) || (!kerr && off < 0)) {
-			count_error(f, -EBADMSG);
+			fwd_count_error(f, -EBADMSG);
 			resume_retry(f, p, "malformed ListOffsets response");
 			return;
 		}
 		if (kerr) {
-			count_error(f, kerr);
+			fwd_count_error(f, kerr);
 			if (kerr_classify(kerr) == KERR_C_METADATA)
 				f->meta_needed = true;
 			resume_retry(f, p, kerr_name(kerr, name, sizeof(name)));
@@ -713,7 +713,7 @@ static void on_resume(struct kconn *c, struct kreq *q, int err, const uint8_t *b
 		int n;
 
 		if (kp_fetch_parse(body, len, q->ver, &fp)) {
-			count_error(f, -EBADMSG);
+			fwd_count_error(f, -EBADMSG);
 			resume_retry(f, p, "malformed Fetch response");
 			return;
 		}
@@ -725,7 +725,7 @@ static void on_resume(struct kconn *c, struct kreq *q, int err, const uint8_t *b
 			return;
 		}
 		if (fp.err) {
-			count_error(f, fp.err);
+			fwd_count_error(f, fp.err);
 			if (kerr_classify(fp.err) == KERR_C_METADATA)
 				f->meta_needed = true;
 			resume_retry(f, p, kerr_name(fp.err, name, sizeof(name)));
@@ -735,7 +735,7 @@ static void on_resume(struct kconn *c, struct kreq *q, int err, const uint8_t *b
 			? kp_batches_walk(fp.records, (size_t)fp.records_len, resume_batch, p)
 			: 0;
 		if (n < 0) {
-			count_error(f, -EBADMSG);
+			fwd_count_error(f, -EBADMSG);
 			resume_retry(f, p, "malformed records in a Fetch response");
 			return;
 		}
@@ -750,7 +750,7 @@ static void on_resume(struct kconn *c, struct kreq *q, int err, const uint8_t *b
 	}
 }
 
-void service_resume(struct sluice_fwd *f, struct fpart *p, uint64_t now)
+void fwd_service_resume(struct sluice_fwd *f, struct fpart *p, uint64_t now)
 {
 	struct resume *r = &p->rs;
 	struct fbroker *b;
@@ -769,7 +769,7 @@ void service_resume(struct sluice_fwd *f, struct fpart *p, uint64_t now)
 		r->first_base = -1;
 		r->step = RS_LIST_END;
 	}
-	b = p->leader >= 0 ? broker_find(f, p->leader) : NULL;
+	b = p->leader >= 0 ? fwd_broker_find(f, p->leader) : NULL;
 	if (!b) {
 		r->step = RS_START;
 		return;
@@ -781,9 +781,9 @@ void service_resume(struct sluice_fwd *f, struct fpart *p, uint64_t now)
 			resume_retry(f, p, "leader unreachable");
 		return;
 	}
-	q = req_begin(f, &b->conn,
-		      r->step == RS_FETCH ? (int16_t)KAPI_FETCH : (int16_t)KAPI_LIST_OFFSETS,
-		      on_resume, &at);
+	q = fwd_req_begin(f, &b->conn,
+			  r->step == RS_FETCH ? (int16_t)KAPI_FETCH : (int16_t)KAPI_LIST_OFFSETS,
+			  on_resume, &at);
 	if (!q)
 		return;
 	q->ctx = p;
