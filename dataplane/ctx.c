@@ -220,6 +220,14 @@ static int64_t seq_diff(int32_t a, int32_t b)
 	return d >= 0x40000000u ? (int64_t)d - 0x80000000LL : (int64_t)d;
 }
 
+/* Range r as [*b, *end) in sequence distance from the producer's next expected sequence. */
+static void range_from_next(const struct prod_entry *e, const struct prod_range *r, int64_t *b,
+			    int64_t *end)
+{
+	*b = seq_diff(r->base, e->v.next_seq);
+	*end = *b + seq_diff(r->end, r->base);
+}
+
 #define PROBES 8
 
 /* ---------------------------------------------------------------------------------------- */
@@ -415,16 +423,18 @@ static enum seq_verdict prod_check(const struct sluice_dp_ctx *ctx, const struct
 	int64_t ob = seq_diff(h->base_sequence, e->v.next_seq);
 	int64_t oe = ob + h->record_count;
 	for (unsigned i = 0; i < e->nshed; i++) {
-		int64_t sb = seq_diff(e->shed[i].base, e->v.next_seq);
-		int64_t se = sb + seq_diff(e->shed[i].end, e->shed[i].base);
+		int64_t sb, se;
+
+		range_from_next(e, &e->shed[i], &sb, &se);
 		if (ob >= sb && oe <= se)
 			return SEQ_RESEND;
 	}
 	if (ob < 0)
 		return oe <= 0 ? SEQ_DUPLICATE : SEQ_OVERLAP;
 	for (unsigned i = 0; i < e->v.npending; i++) {
-		int64_t pb = seq_diff(e->pending[i].base, e->v.next_seq);
-		int64_t pe = pb + seq_diff(e->pending[i].end, e->pending[i].base);
+		int64_t pb, pe;
+
+		range_from_next(e, &e->pending[i], &pb, &pe);
 		if (ob >= pb && oe <= pe)
 			return SEQ_DUPLICATE;
 		if (ob < pe && pb < oe)
@@ -739,8 +749,9 @@ static enum ack_verdict ack_check(const struct sluice_dp_ctx *ctx, const struct 
 	if (ob < 0)
 		return oe <= 0 ? ACK_DUPLICATE : ACK_OVERLAP;
 	for (unsigned i = 0; i < e->v.npending; i++) {
-		int64_t pb = seq_diff(e->pending[i].base, e->v.next_seq);
-		int64_t pe = pb + seq_diff(e->pending[i].end, e->pending[i].base);
+		int64_t pb, pe;
+
+		range_from_next(e, &e->pending[i], &pb, &pe);
 		if (ob >= pb && oe <= pe)
 			return ACK_DUPLICATE;
 		if (ob < pe && pb < oe)
